@@ -1,0 +1,78 @@
+"""delegate: the orchestrator-workers pattern for LLM workflows.
+
+An orchestrator model turns a request into a typed, validated :class:`Plan`; a
+:class:`Scheduler` runs its tasks concurrently on named :class:`Worker` objects, handing each
+the results it depends on; a :class:`Synthesizer` writes the answer. Every task ends with an
+honest :class:`TaskOutcome`. Start with :func:`run`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (
+    ConfigurationError,
+    DelegateError,
+    ModelError,
+    OutputValidationError,
+    PlanError,
+    PlanningError,
+    RunError,
+    TaskTimeout,
+    TransientModelError,
+    UsageError,
+)
+from .events import Event, EventBus, EventLog
+from .llm import Message, Model, ModelResponse, ModelSettings, ScriptedModel, Usage, get_model
+from .orchestrator import Orchestrator
+from .outcomes import PlanningReport, RunResult, TaskOutcome
+from .plan import Plan, PlanLimits, Task, validate_plan
+from .retry import RetryPolicy
+from .review import Synthesizer
+from .runner import run
+from .scheduler import Scheduler
+from .workers import DependencyResult, TaskContext, Worker, WorkerRegistry, worker
+
+try:
+    __version__ = version("delegate")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ConfigurationError",
+    "DelegateError",
+    "DependencyResult",
+    "Event",
+    "EventBus",
+    "EventLog",
+    "Message",
+    "Model",
+    "ModelError",
+    "ModelResponse",
+    "ModelSettings",
+    "Orchestrator",
+    "OutputValidationError",
+    "Plan",
+    "PlanError",
+    "PlanLimits",
+    "PlanningError",
+    "PlanningReport",
+    "RetryPolicy",
+    "RunError",
+    "RunResult",
+    "Scheduler",
+    "ScriptedModel",
+    "Synthesizer",
+    "Task",
+    "TaskContext",
+    "TaskOutcome",
+    "TaskTimeout",
+    "TransientModelError",
+    "Usage",
+    "UsageError",
+    "Worker",
+    "WorkerRegistry",
+    "__version__",
+    "get_model",
+    "run",
+    "validate_plan",
+    "worker",
+]

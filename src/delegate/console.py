@@ -1,0 +1,66 @@
+"""Progress as plain lines, one per event, for the CLI (stderr) and logs.
+
+A subscriber like any other: it only reads events. Richer terminal displays subscribe the
+same way.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from .events import (
+    Event,
+    ModelCalled,
+    PlanCreated,
+    RunFinished,
+    RunStarted,
+    TaskEnded,
+    TaskRetried,
+    TaskStarted,
+)
+
+__all__ = ["LineProgress"]
+
+
+class LineProgress:
+    """Writes one line per significant event to ``stream`` (stderr by default)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+        self.last_result = None
+
+    def _say(self, text: str) -> None:
+        self.stream.write(f"[{time.perf_counter() - self.start:6.1f}s] {text}\n")
+        self.stream.flush()
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                self._say(f"run {event.run_id[:8]} started")
+            case PlanCreated(plan=plan, source=source, reason=reason):
+                self._say(f"plan v{plan.version} ({source}, {len(plan.tasks)} tasks)"
+                          + (f": {reason}" if reason else ""))
+                for t in plan.tasks:
+                    after = f" after {', '.join(t.depends_on)}" if t.depends_on else ""
+                    self._say(f"  {t.id} [{t.worker}]{after}: {t.instruction[:90]}")
+            case TaskStarted(task_id=tid, worker=w, attempt=a):
+                self._say(f"{tid} [{w}] started" + (f" (attempt {a})" if a > 1 else ""))
+            case TaskRetried(task_id=tid, error=err, delay=delay):
+                self._say(f"{tid} will retry in {delay:.1f}s: {err}")
+            case ModelCalled(task_id=tid, prompt_tokens=p, completion_tokens=c,
+                             latency_seconds=s):
+                self._say(f"{tid or 'orchestrator'} model call: {p}+{c} tokens, {s:.1f}s")
+            case TaskEnded(task_id=tid, outcome=o):
+                self._say(f"{tid} {o.status}" + (f": {o.error}" if o.error else ""))
+            case RunFinished(result=r):
+                self.last_result = r
+                ok = sum(o.ok for o in r.outcomes)
+                u = r.usage
+                self._say(
+                    f"run {r.status}: {ok}/{len(r.outcomes)} tasks succeeded, "
+                    f"{u.model_calls} model calls, {u.prompt_tokens}+{u.completion_tokens} "
+                    f"tokens, {r.wall_seconds:.1f}s"
+                )

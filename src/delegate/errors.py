@@ -1,0 +1,176 @@
+"""The errors delegate raises, as one hierarchy.
+
+Usage errors mean the caller asked for something that cannot work; they are never retried.
+Run errors happen while a run is under way; only the transient ones are retried::
+
+    DelegateError
+    ├── UsageError                    bad input from the caller (CLI exit code 2)
+    │   ├── ConfigurationError        unknown provider, missing key, missing extra
+    │   ├── PlanError                 an invalid plan; ``problems`` lists every one found
+    │   └── ModelRequestsDisallowed   a real provider was called inside the test suite
+    └── RunError                      something failed during a run (CLI exit code 1)
+        ├── PlanningError             the orchestrator produced no valid plan and had no fallback
+        ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
+        └── ModelError                a model call failed; carries ``provider`` and ``model``
+            ├── TransientModelError   worth retrying; may carry ``retry_after`` seconds
+            │   ├── RateLimitError        HTTP 429
+            │   ├── ModelServerError      HTTP 5xx
+            │   ├── ModelConnectionError  the endpoint could not be reached
+            │   └── ModelTimeoutError     the endpoint did not answer in time
+            ├── ModelRequestError     a permanent refusal (HTTP 4xx other than 429, context overflow)
+            └── OutputValidationError the output did not match the schema after every repair
+
+Every error keeps its structured fields as attributes and survives pickling, so it can cross a
+process boundary (a Ray worker, a subprocess) intact. Foreign exceptions (from an SDK or from
+llama.cpp) are translated into these at the edge of each provider module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigurationError",
+    "DelegateError",
+    "ModelConnectionError",
+    "ModelError",
+    "ModelRequestError",
+    "ModelRequestsDisallowed",
+    "ModelServerError",
+    "ModelTimeoutError",
+    "OutputValidationError",
+    "PlanError",
+    "PlanningError",
+    "RateLimitError",
+    "RunError",
+    "TaskTimeout",
+    "TransientModelError",
+    "UsageError",
+    "is_transient",
+]
+
+
+class DelegateError(Exception):
+    """Base class of every error delegate raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self):  # keep structured fields across pickling
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _rebuild(cls: type[DelegateError], state: dict) -> DelegateError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class UsageError(DelegateError):
+    """The caller asked for something that cannot work. Never retried."""
+
+
+class ConfigurationError(UsageError):
+    """A provider, key, extra or setting is missing or wrong; the message says what to set."""
+
+
+class PlanError(UsageError):
+    """A plan failed validation.
+
+    Attributes:
+        problems: every problem found, one sentence each (duplicate ids, unknown workers,
+            unknown dependencies, cycles naming their tasks, limits exceeded).
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid plan: " + "; ".join(self.problems))
+
+
+class ModelRequestsDisallowed(UsageError):
+    """A real provider was asked for a completion while requests are disallowed (in tests)."""
+
+
+class RunError(DelegateError):
+    """Something failed while a run was under way."""
+
+
+class PlanningError(RunError):
+    """The orchestrator could not produce a valid plan and no fallback plan was declared."""
+
+
+class TaskTimeout(RunError):
+    """One attempt of a task ran past its timeout. Transient: the scheduler may retry it."""
+
+    def __init__(self, task_id: str, timeout: float) -> None:
+        self.task_id = task_id
+        self.timeout = timeout
+        super().__init__(f"task {task_id!r} timed out after {timeout:g}s")
+
+
+class ModelError(RunError):
+    """A model call failed.
+
+    Attributes:
+        provider: the provider name (``openai``, ``local``, ...).
+        model: the model name within the provider.
+        status: the HTTP status code, where there was one.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str = "", model: str = "", status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+
+
+class TransientModelError(ModelError):
+    """A model call failed in a way that may pass; ``retry_after`` is the server's hint."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class RateLimitError(TransientModelError):
+    """The provider answered 429 Too Many Requests."""
+
+
+class ModelServerError(TransientModelError):
+    """The provider answered with a 5xx status."""
+
+
+class ModelConnectionError(TransientModelError):
+    """The provider could not be reached."""
+
+
+class ModelTimeoutError(TransientModelError):
+    """The provider did not answer in time."""
+
+
+class ModelRequestError(ModelError):
+    """The provider refused the request for good (a 4xx other than 429, a prompt too long)."""
+
+
+class OutputValidationError(ModelError):
+    """The model's output did not validate against the requested schema, after every repair.
+
+    Attributes:
+        output: the last raw text the model produced.
+    """
+
+    def __init__(self, message: str, *, output: str = "", **kw) -> None:
+        super().__init__(message, **kw)
+        self.output = output
+
+
+def is_transient(error: BaseException) -> bool:
+    """Return True for errors worth retrying: timeouts, connection errors, 429 and 5xx."""
+    return isinstance(error, (TransientModelError, TaskTimeout))

@@ -1,0 +1,176 @@
+"""Typed run events, and the bus that hands them to subscribers.
+
+The scheduler and the orchestrator emit events; everything that watches a run (the CLI's
+progress display, later the run store, the server and tracing) subscribes to them instead of
+being called from inside the engine. Each task ends with exactly one :class:`TaskEnded` event
+(:class:`TaskFinished` for success, :class:`TaskFailed` for failure or timeout,
+:class:`TaskSkipped`, :class:`TaskCancelled`), so an event log accounts for every task once.
+
+Subscribers are plain callables ``f(event) -> None`` called synchronously, in order of
+subscription, on the event loop. They must be quick and must not raise: an exception from a
+subscriber propagates into the run and ends it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .outcomes import RunResult, TaskOutcome
+    from .plan import Plan
+
+__all__ = [
+    "Event",
+    "EventBus",
+    "EventLog",
+    "ModelCalled",
+    "PlanCreated",
+    "RunFinished",
+    "RunStarted",
+    "Subscriber",
+    "TaskCancelled",
+    "TaskEnded",
+    "TaskFailed",
+    "TaskFinished",
+    "TaskQueued",
+    "TaskRetried",
+    "TaskSkipped",
+    "TaskStarted",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event: the run it belongs to and when it happened (epoch seconds)."""
+
+    run_id: str
+    at: float = field(default_factory=time.time)
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    objective: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanCreated(Event):
+    """A plan is ready to run. ``source`` is ``model``, ``repaired``, ``fallback_plan`` or
+    ``given``; ``reason`` says why a fallback was used."""
+
+    plan: Plan
+    source: str = "given"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskQueued(Event):
+    task_id: str
+    worker: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStarted(Event):
+    task_id: str
+    worker: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRetried(Event):
+    """An attempt failed transiently; the next starts after ``delay`` seconds."""
+
+    task_id: str
+    attempt: int
+    error: str
+    delay: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCalled(Event):
+    """One model call finished (``task_id`` is empty for planning and synthesis)."""
+
+    task_id: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_seconds: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskEnded(Event):
+    """Base of the four terminal task events; exactly one per task."""
+
+    task_id: str
+    outcome: TaskOutcome
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFinished(TaskEnded):
+    """The task succeeded."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailed(TaskEnded):
+    """The task failed or timed out for good."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSkipped(TaskEnded):
+    """The task never ran: a dependency failed, or the policy stopped the run."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskCancelled(TaskEnded):
+    """The run was cancelled while the task was running or waiting."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished(Event):
+    result: RunResult
+
+
+Subscriber = Callable[[Event], Any]
+
+
+class EventBus:
+    """Delivers events to subscribers in order of subscription."""
+
+    __slots__ = ("_subscribers",)
+
+    def __init__(self, subscribers: list[Subscriber] | tuple[Subscriber, ...] = ()) -> None:
+        self._subscribers: list[Subscriber] = list(subscribers)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add ``subscriber``; returns a function that removes it."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    @property
+    def active(self) -> bool:
+        """Whether anyone listens (emitters may skip building events when nobody does)."""
+        return bool(self._subscribers)
+
+    def emit(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)
+
+
+class EventLog:
+    """A subscriber that keeps every event, for tests and reports."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[Event]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]

@@ -1,0 +1,248 @@
+"""Anthropic's Messages API, over the official ``anthropic`` SDK (the ``anthropic`` extra).
+
+:class:`AnthropicModel` sends system messages as the ``system`` parameter and the rest as the
+conversation. Structured output is a forced tool call: the schema becomes the ``input_schema`` of
+a tool named ``respond`` and ``tool_choice`` names it, so the answer arrives as the tool's input.
+That input is validated by :func:`~delegate.llm.structured.parse_output`; an invalid one goes back
+to the model as an error ``tool_result`` a bounded number of times.
+
+Sampling settings: the Messages API has no ``seed``. API version 2026-10-21, which the SDK's 2.x
+releases speak, refuses ``temperature`` and ``top_p`` at any value, and those SDKs dropped them;
+so they are sent only when the installed SDK still takes them (older SDKs, API 2023-06-01).
+
+The SDK client is made on the first request with ``max_retries=0`` (the scheduler retries), and
+its exceptions become :mod:`delegate.errors` here, 529 Overloaded among the transient ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import (
+    ConfigurationError,
+    ModelConnectionError,
+    ModelError,
+    ModelRequestError,
+    ModelTimeoutError,
+    OutputValidationError,
+)
+from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
+from .guard import check_model_requests_allowed
+from .openai_compat import server_message, status_error
+from .structured import json_schema_of, parse_output, repair_prompt
+
+__all__ = ["AnthropicModel", "create"]
+
+DEFAULT_MAX_TOKENS = 1024
+TOOL_NAME = "respond"
+MISSING_EXTRA = "the anthropic provider needs the anthropic extra: pip install 'delegate[anthropic]'"
+
+
+class AnthropicModel(Model):
+    """A Claude model behind the Messages API.
+
+    Args:
+        model: the model name, e.g. ``claude-3-5-haiku-latest``.
+        api_key: the key; never written into errors.
+        base_url: the API's base URL, or ``None`` for Anthropic's.
+        timeout: seconds to wait for one HTTP call.
+        max_repairs: how many times an invalid structured answer is sent back for repair.
+        send_sampling: whether to send ``temperature`` and ``top_p``; ``None`` asks the SDK
+            whether its ``messages.create`` still takes them.
+
+    Raises:
+        ConfigurationError: when the ``anthropic`` package is not installed.
+    """
+
+    provider = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        max_repairs: int = 2,
+        send_sampling: bool | None = None,
+    ) -> None:
+        _import_anthropic()
+        self.model_name = model
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.timeout = timeout
+        self.max_repairs = max_repairs
+        self.send_sampling = send_sampling
+        self._api_key = api_key
+        self._client: Any = None
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        output: OutputType = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        check_model_requests_allowed(self.provider)
+        settings = settings if settings is not None else ModelSettings()
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        convo: list[dict[str, Any]] = [
+            {"role": m.role, "content": m.content} for m in messages if m.role != "system"
+        ]
+        kwargs = self._request_kwargs(system, settings)
+        usage = Usage()
+        if output is None:
+            blocks = await self._create(kwargs, convo, usage)
+            text = "".join(b.text for b in blocks if b.type == "text")
+            return ModelResponse(text=text, usage=usage, model=self.name)
+        schema = json_schema_of(output)
+        # a tool's input is always an object: wrap any other schema as {"value": ...}
+        wrapped = schema.get("type", "object" if "properties" in schema else None) != "object"
+        tool_schema = _wrap(schema) if wrapped else schema
+        kwargs["tools"] = [{
+            "name": TOOL_NAME,
+            "description": "Give your answer as this tool's input.",
+            "input_schema": tool_schema,
+        }]
+        kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        notes: list[str] = []
+        for attempt in range(self.max_repairs + 1):
+            blocks = await self._create(kwargs, convo, usage)
+            tool = next((b for b in blocks if b.type == "tool_use"), None)
+            if tool is None:
+                text = "".join(b.text for b in blocks if b.type == "text")
+            else:
+                value = tool.input.get("value") if wrapped and isinstance(tool.input, dict) else (
+                    tool.input)
+                text = json.dumps(value)
+            try:
+                data = parse_output(text, output, provider=self.provider, model=self.model_name)
+            except OutputValidationError as err:
+                if attempt == self.max_repairs:
+                    raise
+                notes.append(f"repair {attempt + 1}: {err.message}")
+                convo += _repair_turns(tool, text, repair_prompt(err, schema))
+                continue
+            return ModelResponse(text, data, usage, self.name, tuple(notes))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request_kwargs(self, system: str, settings: ModelSettings) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.model_name,
+            "max_tokens": settings.max_tokens or DEFAULT_MAX_TOKENS,
+        }
+        if system:
+            kwargs["system"] = system
+        if self.send_sampling is None:
+            create = self._get_client().messages.create
+            self.send_sampling = "temperature" in inspect.signature(create).parameters
+        sampling = {"temperature": settings.temperature, "top_p": settings.top_p}
+        sampling = {k: v for k, v in sampling.items() if v is not None}
+        if self.send_sampling and sampling:
+            kwargs["extra_body"] = sampling  # a body field whichever SDK version is installed
+        return kwargs  # the Messages API has no seed
+
+    async def _create(self, kwargs: dict[str, Any], convo: list[dict], usage: Usage) -> list:
+        anthropic = _import_anthropic()
+        start = time.perf_counter()
+        usage.model_calls += 1
+        try:
+            message = await self._get_client().messages.create(messages=list(convo), **kwargs)
+        except anthropic.AnthropicError as exc:
+            raise self._translate(exc) from None
+        finally:
+            usage.latency_seconds += elapsed_since(start)
+        if message.usage is not None:
+            usage.prompt_tokens += message.usage.input_tokens or 0
+            usage.completion_tokens += message.usage.output_tokens or 0
+        return list(message.content)
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            anthropic = _import_anthropic()
+            self._client = anthropic.AsyncAnthropic(
+                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+            )
+        return self._client
+
+    def _translate(self, exc: Exception) -> ModelError:
+        anthropic = _import_anthropic()
+        kw = {"provider": self.provider, "model": self.model_name}
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ModelTimeoutError(f"{self.name} did not answer within {self.timeout:g}s", **kw)
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            why = f": {_redact(str(cause), self._api_key)}" if cause else ""
+            where = self.base_url or "api.anthropic.com"
+            return ModelConnectionError(f"could not reach {self.name} at {where}{why}", **kw)
+        if isinstance(exc, anthropic.APIStatusError):
+            return status_error(
+                exc.status_code, server_message(exc.body, exc.message), exc.response.headers,
+                provider=self.provider, model=self.model_name, key_env="ANTHROPIC_API_KEY",
+                secret=self._api_key,
+            )
+        return ModelRequestError(f"{self.name} failed: {type(exc).__name__}", **kw)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if one was made."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+
+def create(provider: str, model: str) -> Model:
+    """Build ``anthropic:model`` from ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL``.
+
+    Raises:
+        ConfigurationError: when the extra is not installed or the key is not set.
+    """
+    if provider != "anthropic":
+        raise ConfigurationError(f"the anthropic module has no provider {provider!r}")
+    _import_anthropic()
+    key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
+    if not key:
+        raise ConfigurationError("the anthropic provider needs an API key: set ANTHROPIC_API_KEY")
+    base_url = os.environ.get("ANTHROPIC_BASE_URL", "").strip() or None
+    return AnthropicModel(model, api_key=key, base_url=base_url)
+
+
+def _import_anthropic() -> Any:
+    try:
+        import anthropic
+    except ImportError:
+        raise ConfigurationError(MISSING_EXTRA) from None
+    return anthropic
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if len(secret) >= 4 else text
+
+
+def _wrap(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema holding ``schema`` as its ``value`` property."""
+    inner = {k: v for k, v in schema.items() if k != "$defs"}
+    wrapped: dict[str, Any] = {
+        "type": "object", "properties": {"value": inner}, "required": ["value"],
+    }
+    if "$defs" in schema:
+        wrapped["$defs"] = schema["$defs"]
+    return wrapped
+
+
+def _repair_turns(tool: Any, text: str, prompt: str) -> list[dict[str, Any]]:
+    """The assistant's failed answer and the user's request to fix it."""
+    if tool is None:
+        return [{"role": "assistant", "content": text or "(no answer)"},
+                {"role": "user", "content": prompt}]
+    return [
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": tool.id, "name": tool.name, "input": tool.input},
+        ]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": tool.id, "is_error": True, "content": prompt},
+        ]},
+    ]

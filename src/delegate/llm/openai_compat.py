@@ -1,0 +1,335 @@
+"""OpenAI-compatible chat completions: OpenAI itself, Groq, Ollama, vLLM, llama.cpp server.
+
+One class, :class:`OpenAICompatModel`, over the official ``openai`` SDK; :func:`create` builds it
+for the ``openai``, ``groq`` and ``ollama`` providers from their environment variables. The SDK
+is imported on first use, and its client is made on the first request with ``max_retries=0``:
+delegate's scheduler decides about retries, from the error type.
+
+Structured output asks for a ``json_schema`` response format. An endpoint that refuses it (HTTP
+400 naming ``response_format`` or ``json_schema``) switches the model instance to JSON mode, with
+the schema written into the system message. Either way the answer is validated by
+:func:`~delegate.llm.structured.parse_output` and sent back for repair a bounded number of times.
+
+The helpers :func:`server_message`, :func:`retry_after_seconds` and :func:`status_error` turn an
+HTTP failure into the matching :mod:`delegate.errors` class; the Anthropic module uses them too.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import (
+    ConfigurationError,
+    ModelConnectionError,
+    ModelError,
+    ModelRequestError,
+    ModelServerError,
+    ModelTimeoutError,
+    OutputValidationError,
+    RateLimitError,
+    TransientModelError,
+)
+from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
+from .guard import check_model_requests_allowed
+from .structured import json_schema_of, parse_output, repair_prompt, schema_name
+
+__all__ = [
+    "OpenAICompatModel",
+    "create",
+    "ollama_base_url",
+    "retry_after_seconds",
+    "server_message",
+    "status_error",
+]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+GROQ_BASE_URL = "https://api.groq.com/openai/v1"
+OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
+PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK wants one
+JSON_MODE_NOTE = "json_schema unsupported; used JSON mode"
+
+
+class OpenAICompatModel(Model):
+    """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    Args:
+        model: the model name the endpoint knows.
+        provider: the delegate provider name (``openai``, ``groq``, ``ollama``).
+        base_url: the endpoint's base URL, up to and including ``/v1``.
+        api_key: the key sent as a bearer token; never written into errors.
+        key_env: the environment variable the key comes from, named when it is rejected.
+        timeout: seconds to wait for one HTTP call.
+        max_repairs: how many times an invalid structured answer is sent back for repair.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        provider: str = "openai",
+        base_url: str = OPENAI_BASE_URL,
+        api_key: str = PLACEHOLDER_KEY,
+        key_env: str = "OPENAI_API_KEY",
+        timeout: float = 120.0,
+        max_repairs: int = 2,
+    ) -> None:
+        self.provider = provider
+        self.model_name = model
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_repairs = max_repairs
+        self.json_mode = False  # set once the endpoint refuses json_schema
+        self._api_key = api_key
+        self._key_env = key_env
+        self._client: Any = None
+        official = "api.openai.com" in self.base_url
+        self._max_tokens_key = "max_completion_tokens" if official else "max_tokens"
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        output: OutputType = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        check_model_requests_allowed(self.provider)
+        settings = settings if settings is not None else ModelSettings()
+        convo = [{"role": m.role, "content": m.content} for m in messages]
+        usage = Usage()
+        if output is None:
+            text = await self._complete(convo, settings, None, usage)
+            return ModelResponse(text=text, usage=usage, model=self.name)
+        schema = json_schema_of(output)
+        notes: list[str] = []
+        for attempt in range(self.max_repairs + 1):
+            text = await self._complete_structured(convo, settings, output, schema, usage)
+            try:
+                data = parse_output(text, output, provider=self.provider, model=self.model_name)
+            except OutputValidationError as err:
+                if attempt == self.max_repairs:
+                    raise
+                notes.append(f"repair {attempt + 1}: {err.message}")
+                convo += [
+                    {"role": "assistant", "content": text},
+                    {"role": "user", "content": repair_prompt(err, schema)},
+                ]
+                continue
+            if self.json_mode:
+                notes.insert(0, JSON_MODE_NOTE)
+            return ModelResponse(text, data, usage, self.name, tuple(notes))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _complete_structured(
+        self, convo: list[dict], settings: ModelSettings, output: OutputType, schema: dict,
+        usage: Usage,
+    ) -> str:
+        if not self.json_mode:
+            fmt = {"type": "json_schema",
+                   "json_schema": {"name": schema_name(output), "schema": schema}}
+            try:
+                return await self._complete(convo, settings, fmt, usage)
+            except ModelRequestError as err:
+                lowered = err.message.lower()
+                if err.status != 400 or not ("response_format" in lowered or "json_schema" in lowered):
+                    raise
+                self.json_mode = True
+        return await self._complete(_with_schema(convo, schema), settings,
+                                    {"type": "json_object"}, usage)
+
+    async def _complete(
+        self, convo: list[dict], settings: ModelSettings, response_format: dict | None,
+        usage: Usage,
+    ) -> str:
+        openai = _import_openai()
+        kwargs: dict[str, Any] = {"model": self.model_name, "messages": convo}
+        for key, value in (("temperature", settings.temperature),
+                           (self._max_tokens_key, settings.max_tokens),
+                           ("seed", settings.seed), ("top_p", settings.top_p)):
+            if value is not None:
+                kwargs[key] = value
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        start = time.perf_counter()
+        usage.model_calls += 1
+        try:
+            completion = await self._get_client().chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from None
+        finally:
+            usage.latency_seconds += elapsed_since(start)
+        if completion.usage is not None:
+            usage.prompt_tokens += completion.usage.prompt_tokens or 0
+            usage.completion_tokens += completion.usage.completion_tokens or 0
+        if not completion.choices:
+            raise ModelServerError(f"{self.name} returned no choices",
+                                   provider=self.provider, model=self.model_name)
+        return completion.choices[0].message.content or ""
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            openai = _import_openai()
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+            )
+        return self._client
+
+    def _translate(self, exc: Exception) -> ModelError:
+        openai = _import_openai()
+        kw = {"provider": self.provider, "model": self.model_name}
+        if isinstance(exc, openai.APITimeoutError):
+            return ModelTimeoutError(
+                f"{self.name} did not answer within {self.timeout:g}s", **kw)
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            why = f": {_redact(str(cause), self._api_key)}" if cause else ""
+            return ModelConnectionError(f"could not reach {self.name} at {self.base_url}{why}", **kw)
+        if isinstance(exc, openai.APIStatusError):
+            return status_error(
+                exc.status_code, server_message(exc.body, exc.message), exc.response.headers,
+                provider=self.provider, model=self.model_name, key_env=self._key_env,
+                secret=self._api_key,
+            )
+        return ModelRequestError(f"{self.name} failed: {_redact(str(exc), self._api_key)}", **kw)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if one was made."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+
+def create(provider: str, model: str) -> Model:
+    """Build the model for ``provider:model`` from the environment (``openai``, ``groq``, ``ollama``).
+
+    Raises:
+        ConfigurationError: when the provider's key is missing, or the provider is not one of these.
+    """
+    env = os.environ
+    if provider == "openai":
+        base_url = env.get("OPENAI_BASE_URL", "").strip()
+        key = env.get("OPENAI_API_KEY", "").strip()
+        if not key and not base_url:
+            raise ConfigurationError(
+                "the openai provider needs an API key: set OPENAI_API_KEY "
+                "(or OPENAI_BASE_URL for a local OpenAI-compatible server)")
+        return OpenAICompatModel(model, provider="openai", base_url=base_url or OPENAI_BASE_URL,
+                                 api_key=key or PLACEHOLDER_KEY, key_env="OPENAI_API_KEY")
+    if provider == "groq":
+        key = env.get("GROQ_API_KEY", "").strip()
+        if not key:
+            raise ConfigurationError("the groq provider needs an API key: set GROQ_API_KEY")
+        return OpenAICompatModel(model, provider="groq", base_url=GROQ_BASE_URL, api_key=key,
+                                 key_env="GROQ_API_KEY")
+    if provider == "ollama":
+        return OpenAICompatModel(model, provider="ollama", base_url=ollama_base_url(env),
+                                 api_key="ollama", key_env="")
+    raise ConfigurationError(f"the OpenAI-compatible module has no provider {provider!r}")
+
+
+def ollama_base_url(env: Mapping[str, str]) -> str:
+    """Ollama's OpenAI-compatible base URL from ``OLLAMA_HOST`` (``host:port`` or a URL)."""
+    host = (env.get("OLLAMA_HOST") or "").strip() or OLLAMA_DEFAULT_HOST
+    if "://" not in host:
+        host = "http://" + host
+    host = host.rstrip("/")
+    if host.endswith("/v1"):
+        return host
+    return host + "/v1"
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError:
+        raise ConfigurationError(
+            "OpenAI-compatible providers need the openai package: pip install openai") from None
+    return openai
+
+
+def _with_schema(convo: list[dict], schema: dict) -> list[dict]:
+    """``convo`` with the schema written into its system message, for JSON mode."""
+    instruction = ("Answer with only a JSON value that matches this JSON schema:\n"
+                   + json.dumps(schema))
+    if convo and convo[0]["role"] == "system":
+        first = {"role": "system", "content": convo[0]["content"] + "\n\n" + instruction}
+        return [first, *convo[1:]]
+    return [{"role": "system", "content": instruction}, *convo]
+
+
+def server_message(body: object, fallback: str) -> str:
+    """The human-readable message in an error body (OpenAI or Anthropic shape)."""
+    if isinstance(body, Mapping):
+        inner = body.get("error")
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+        if isinstance(body.get("message"), str):
+            return body["message"]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return fallback
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """The server's wait hint: ``retry-after-ms``, or ``retry-after`` in seconds or as a date."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def status_error(
+    status: int, message: str, headers: Mapping[str, str], *, provider: str, model: str,
+    key_env: str = "", secret: str = "",
+) -> ModelError:
+    """The delegate error for an HTTP error ``status`` with the server's ``message``.
+
+    429 is a :class:`RateLimitError`, 5xx a :class:`ModelServerError`, 408 and 409 a
+    :class:`TransientModelError`, any other status a :class:`ModelRequestError`. ``secret`` (the
+    API key) is cut out of the message in case the server echoes it.
+    """
+    message = _redact(message, secret)
+    kw = {"provider": provider, "model": model, "status": status}
+    name = f"{provider}:{model}"
+    if status == 429:
+        return RateLimitError(f"{name} is rate limited (HTTP 429): {message}",
+                              retry_after=retry_after_seconds(headers), **kw)
+    if status >= 500:
+        return ModelServerError(f"{name} had a server error (HTTP {status}): {message}",
+                                retry_after=retry_after_seconds(headers), **kw)
+    if status in (408, 409):
+        return TransientModelError(f"{name} asked to try again (HTTP {status}): {message}",
+                                   retry_after=retry_after_seconds(headers), **kw)
+    if status == 401:
+        check = f"; check {key_env}" if key_env else ""
+        return ModelRequestError(f"{provider} rejected the API key (HTTP 401): {message}{check}",
+                                 **kw)
+    return ModelRequestError(f"{name} refused the request (HTTP {status}): {message}", **kw)
+
+
+def _redact(text: str, secret: str) -> str:
+    if secret and len(secret) >= 4 and secret != PLACEHOLDER_KEY:
+        text = text.replace(secret, "***")
+    return text

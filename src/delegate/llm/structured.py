@@ -1,0 +1,101 @@
+"""Structured output: one place that turns an output type into a JSON schema and parses
+and validates what a model wrote against it. Providers call these; workflow code never parses
+JSON itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import OutputValidationError
+from .base import OutputType
+
+__all__ = ["json_schema_of", "parse_output", "repair_prompt", "schema_name"]
+
+
+def json_schema_of(output: OutputType) -> dict[str, Any] | None:
+    """The JSON schema for ``output`` (a pydantic model class or a schema dict)."""
+    if output is None:
+        return None
+    if isinstance(output, dict):
+        return output
+    if isinstance(output, type) and issubclass(output, BaseModel):
+        return output.model_json_schema()
+    raise TypeError(f"output must be a pydantic model class or a JSON schema dict, not {output!r}")
+
+
+def schema_name(output: OutputType) -> str:
+    """A short identifier for the schema, as some APIs require one."""
+    if isinstance(output, type):
+        name = output.__name__
+    else:
+        name = str((output or {}).get("title") or "output")
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output"
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_output(text: str, output: OutputType, *, provider: str = "", model: str = "") -> Any:
+    """Parse ``text`` as JSON and validate it against ``output``.
+
+    Tolerates a Markdown code fence around the JSON (some endpoints add one in JSON mode).
+
+    Raises:
+        OutputValidationError: when the text is not JSON or does not match the schema; the
+            message says what is wrong so that it can be sent back to the model.
+    """
+    raw = text.strip()
+    fenced = _FENCE.match(raw)
+    if fenced:
+        raw = fenced.group(1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise OutputValidationError(
+            f"output is not valid JSON ({exc.msg} at position {exc.pos})",
+            output=text, provider=provider, model=model,
+        ) from None
+    if isinstance(output, type) and issubclass(output, BaseModel):
+        try:
+            return output.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()
+            )
+            raise OutputValidationError(
+                f"output does not match the schema: {problems}",
+                output=text, provider=provider, model=model,
+            ) from None
+    if isinstance(output, dict):
+        _validate_json_schema(value, output, text, provider, model)
+    return value
+
+
+def _validate_json_schema(value: Any, schema: dict, text: str, provider: str, model: str) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(map(str, exc.absolute_path)) or "(root)"
+        raise OutputValidationError(
+            f"output does not match the schema: {where}: {exc.message}",
+            output=text, provider=provider, model=model,
+        ) from None
+    except jsonschema.SchemaError as exc:
+        raise OutputValidationError(
+            f"the output schema itself is invalid: {exc.message}", provider=provider, model=model
+        ) from None
+
+
+def repair_prompt(error: OutputValidationError, schema: dict[str, Any]) -> str:
+    """The message that sends a failed structured answer back to the model."""
+    return (
+        f"Your previous answer was rejected: {error.message}.\n"
+        f"Answer again with only a JSON value that matches this schema:\n{json.dumps(schema)}"
+    )

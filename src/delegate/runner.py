@@ -1,0 +1,145 @@
+"""One call that runs the whole pattern: plan, schedule, synthesise.
+
+:func:`run` validates the objective, asks the :class:`~delegate.orchestrator.Orchestrator`
+for a plan (or takes the one given), hands it to the :class:`~delegate.scheduler.Scheduler`,
+and lets the :class:`~delegate.review.Synthesizer` write the answer. The run's events go to
+every subscriber; its usage counts planning, every worker and synthesis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import DelegateError, UsageError
+from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber
+from .llm.base import Model
+from .llm.registry import get_model
+from .metering import Meter, MeteredModel
+from .orchestrator import FallbackPlan, Orchestrator
+from .outcomes import PlanningReport, RunResult
+from .plan import Plan, PlanLimits
+from .retry import RetryPolicy, call_with_retry
+from .review import Synthesizer
+from .scheduler import FailurePolicy, Scheduler
+from .workers import Worker, WorkerFunction, WorkerRegistry
+
+__all__ = ["MAX_OBJECTIVE_CHARS", "check_objective", "run"]
+
+#: Longest objective accepted; a longer one is refused before anything runs.
+MAX_OBJECTIVE_CHARS = 20_000
+
+
+def check_objective(objective: str, limit: int = MAX_OBJECTIVE_CHARS) -> str:
+    """Return the stripped objective, or raise :class:`UsageError` if empty or too long."""
+    if not isinstance(objective, str) or not objective.strip():
+        raise UsageError("the objective is empty; say what you want done")
+    objective = objective.strip()
+    if len(objective) > limit:
+        raise UsageError(
+            f"the objective is {len(objective):,} characters long; the limit is {limit:,}"
+        )
+    return objective
+
+
+async def run(
+    objective: str,
+    *,
+    workers: WorkerRegistry | Iterable[Worker | WorkerFunction],
+    model: Model | str | None = None,
+    plan: Plan | None = None,
+    orchestrator: Orchestrator | None = None,
+    fallback_plan: FallbackPlan = None,
+    synthesizer: Synthesizer | None = None,
+    synthesize: bool = True,
+    max_concurrency: int = 4,
+    task_timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    failure_policy: FailurePolicy = "continue",
+    limits: PlanLimits | None = None,
+    shared: Mapping[str, Any] | None = None,
+    subscribers: Iterable[Subscriber] = (),
+    run_id: str | None = None,
+) -> RunResult:
+    """Plan ``objective`` over ``workers``, run the plan, and write the answer.
+
+    Args:
+        objective: what the user wants done.
+        workers: the workers the plan may use.
+        model: the default model (``provider:model`` or a :class:`Model`); ``None`` reads
+            ``DELEGATE_MODEL`` and then uses ``local:default``. Not loaded when a ``plan`` is
+            given, every worker is a function and ``synthesize`` is off.
+        plan: a ready plan; skips the orchestrator.
+        orchestrator: planning settings (default :class:`Orchestrator`).
+        fallback_plan: what runs when the model produces no valid plan (recorded as such).
+        synthesizer: final-answer settings (default :class:`Synthesizer`).
+        synthesize: whether to write a final answer at all.
+        max_concurrency, task_timeout, retry, failure_policy, limits: see :class:`Scheduler`.
+        shared: read-only context every worker receives.
+        subscribers: event subscribers (progress display, logs, stores).
+        run_id: an id for the run; a random one by default.
+
+    Raises:
+        UsageError: bad input (empty objective, invalid plan, unknown provider); nothing ran.
+        PlanningError: no valid plan and no fallback.
+        asyncio.CancelledError: the run was cancelled; the final events were emitted first.
+    """
+    objective = check_objective(objective)
+    registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
+    needs_model = plan is None or synthesize or any(w.uses_model for w in registry.values())
+    default_model = get_model(model) if needs_model else None
+    retry = retry or RetryPolicy()
+    orchestrator = orchestrator or Orchestrator(limits=limits, retry=retry)
+    limits = limits or orchestrator.limits
+    run_id = run_id or uuid.uuid4().hex
+    bus = EventBus(tuple(subscribers))
+    meter = Meter(run_id, bus)
+    started = time.perf_counter()
+    bus.emit(RunStarted(run_id=run_id, objective=objective))
+
+    if plan is None:
+        planner = MeteredModel(orchestrator.model or default_model, meter, "")
+        plan, planning = await orchestrator.plan(
+            objective, registry, planner, fallback=fallback_plan
+        )
+        bus.emit(PlanCreated(run_id=run_id, plan=plan, source=planning.source,
+                             reason=planning.reason))
+    else:
+        planning = PlanningReport(source="given")
+        bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
+
+    scheduler = Scheduler(
+        registry, model=default_model, max_concurrency=max_concurrency, retry=retry,
+        task_timeout=task_timeout, failure_policy=failure_policy, limits=limits,
+        subscribers=bus,
+    )
+    try:
+        result = await scheduler.run(
+            plan, objective=objective, shared=shared, run_id=run_id, meter=meter,
+            planning=planning, announce=False,
+        )
+    except asyncio.CancelledError:
+        bus.emit(RunFinished(run_id=run_id, result=scheduler.last_result))
+        raise
+
+    text, notes, status = "", list(result.notes), result.status
+    if synthesize and default_model is not None:
+        synthesizer = synthesizer or Synthesizer()
+        synth_model = MeteredModel(default_model, meter, "")
+        try:
+            text = await call_with_retry(
+                lambda: synthesizer.synthesize(objective, result, synth_model), retry
+            )
+        except DelegateError as exc:  # recorded; the task outcomes are kept
+            notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
+            status = "partial" if status == "succeeded" else status
+    result = dataclasses.replace(
+        result, text=text, status=status, usage=meter.usage, notes=tuple(notes),
+        wall_seconds=time.perf_counter() - started,
+    )
+    bus.emit(RunFinished(run_id=run_id, result=result))
+    return result
