@@ -65,8 +65,8 @@ def failure(url: str, **kw) -> BaseException:
 
 def test_text_answer_usage_and_request_shape():
     with FakeServer() as server:
-        reply = anthropic_message([{"type": "text", "text": "Lis"}, {"type": "text", "text": "bon"}],
-                                  input_tokens=20, output_tokens=4)
+        blocks = [{"type": "text", "text": "Lis"}, {"type": "text", "text": "bon"}]
+        reply = anthropic_message(blocks, input_tokens=20, output_tokens=4)
         server.push(reply)
         response = run(server.url, settings=ModelSettings(temperature=0.5, seed=3))
     assert response.text == "Lisbon" and response.data is None
@@ -246,3 +246,5 @@ def test_create_without_the_extra(clean_env):
     with pytest.raises(ConfigurationError) as info:
         create("anthropic", "claude-3-5-haiku-latest")
     assert str(info.value) == MISSING_EXTRA
+    with pytest.raises(ConfigurationError, match="delegate\\[anthropic\\]"):
+        AnthropicModel("claude-test", api_key=KEY)

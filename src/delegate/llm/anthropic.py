@@ -16,6 +16,7 @@ its exceptions become :mod:`delegate.errors` here, 529 Overloaded among the tran
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import os
@@ -40,7 +41,9 @@ __all__ = ["AnthropicModel", "create"]
 
 DEFAULT_MAX_TOKENS = 1024
 TOOL_NAME = "respond"
-MISSING_EXTRA = "the anthropic provider needs the anthropic extra: pip install 'delegate[anthropic]'"
+MISSING_EXTRA = (
+    "the anthropic provider needs the anthropic extra: pip install 'delegate[anthropic]'"
+)
 
 
 class AnthropicModel(Model):
@@ -71,7 +74,7 @@ class AnthropicModel(Model):
         max_repairs: int = 2,
         send_sampling: bool | None = None,
     ) -> None:
-        _import_anthropic()
+        _check_installed()
         self.model_name = model
         self.base_url = base_url.rstrip("/") if base_url else None
         self.timeout = timeout
@@ -202,12 +205,18 @@ def create(provider: str, model: str) -> Model:
     """
     if provider != "anthropic":
         raise ConfigurationError(f"the anthropic module has no provider {provider!r}")
-    _import_anthropic()
+    _check_installed()
     key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
     if not key:
         raise ConfigurationError("the anthropic provider needs an API key: set ANTHROPIC_API_KEY")
     base_url = os.environ.get("ANTHROPIC_BASE_URL", "").strip() or None
     return AnthropicModel(model, api_key=key, base_url=base_url)
+
+
+def _check_installed() -> None:
+    """Fail early, without the cost of importing the SDK, when the extra is missing."""
+    if importlib.util.find_spec("anthropic") is None:
+        raise ConfigurationError(MISSING_EXTRA)
 
 
 def _import_anthropic() -> Any:

@@ -134,8 +134,7 @@ class OpenAICompatModel(Model):
             try:
                 return await self._complete(convo, settings, fmt, usage)
             except ModelRequestError as err:
-                lowered = err.message.lower()
-                if err.status != 400 or not ("response_format" in lowered or "json_schema" in lowered):
+                if not _refuses_json_schema(err):
                     raise
                 self.json_mode = True
         return await self._complete(_with_schema(convo, schema), settings,
@@ -187,7 +186,8 @@ class OpenAICompatModel(Model):
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
             why = f": {_redact(str(cause), self._api_key)}" if cause else ""
-            return ModelConnectionError(f"could not reach {self.name} at {self.base_url}{why}", **kw)
+            return ModelConnectionError(
+                f"could not reach {self.name} at {self.base_url}{why}", **kw)
         if isinstance(exc, openai.APIStatusError):
             return status_error(
                 exc.status_code, server_message(exc.body, exc.message), exc.response.headers,
@@ -204,7 +204,7 @@ class OpenAICompatModel(Model):
 
 
 def create(provider: str, model: str) -> Model:
-    """Build the model for ``provider:model`` from the environment (``openai``, ``groq``, ``ollama``).
+    """Build ``provider:model`` for ``openai``, ``groq`` or ``ollama`` from the environment.
 
     Raises:
         ConfigurationError: when the provider's key is missing, or the provider is not one of these.
@@ -249,6 +249,12 @@ def _import_openai() -> Any:
         raise ConfigurationError(
             "OpenAI-compatible providers need the openai package: pip install openai") from None
     return openai
+
+
+def _refuses_json_schema(err: ModelRequestError) -> bool:
+    """Whether ``err`` is an endpoint saying it does not support a json_schema response format."""
+    text = err.message.lower()
+    return err.status in (400, 422) and ("response_format" in text or "json_schema" in text)
 
 
 def _with_schema(convo: list[dict], schema: dict) -> list[dict]:

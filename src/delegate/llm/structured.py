@@ -64,9 +64,7 @@ def parse_output(text: str, output: OutputType, *, provider: str = "", model: st
         try:
             return output.model_validate(value)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(_describe(e) for e in exc.errors())
             raise OutputValidationError(
                 f"output does not match the schema: {problems}",
                 output=text, provider=provider, model=model,
@@ -74,6 +72,13 @@ def parse_output(text: str, output: OutputType, *, provider: str = "", model: st
     if isinstance(output, dict):
         _validate_json_schema(value, output, text, provider, model)
     return value
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(map(str, error["loc"])) or "(root)"
+    got = error.get("input")
+    shown = f" (got {got!r})" if isinstance(got, str | int | float | bool) and len(repr(got)) < 60 else ""
+    return f"{where}: {error['msg']}{shown}"
 
 
 def _validate_json_schema(value: Any, schema: dict, text: str, provider: str, model: str) -> None:

@@ -1,0 +1,71 @@
+"""The CLI in process (fast paths) and as a real process on the embedded model."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from delegate.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_models_lists_every_provider(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("local", "openai", "groq", "ollama", "anthropic"):
+        assert f"\n{name}:" in out
+    assert "OPENAI_API_KEY" in out and "GROQ_API_KEY" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", ""], "objective is empty"),
+        (["run", "x" * 50_000], "limit is 20,000"),
+        (["run", "hi", "--max-concurrency", "0"], "at least 1"),
+        (["run", "hi", "--model", "nosuch:thing"], "unknown model provider 'nosuch'"),
+        (["run", "hi", "--model", "openai"], "names no model"),
+        (["run", "hi", "--timeout", "-1"], "positive"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_missing_api_key_is_one_clear_line(capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert main(["run", "hi", "--model", "openai:gpt-4o-mini"]) == 2
+    err = capsys.readouterr().err
+    assert "OPENAI_API_KEY" in err and err.count("\n") == 1
+
+
+@pytest.mark.embedded
+def test_run_json_finishes_on_the_embedded_model():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("DELEGATE_MODEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "delegate", "run",
+         "Create a short guide about Python decorators", "--json"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    assert set(data) >= {"run_id", "plan", "outcomes", "text", "usage", "wall_seconds"}
+    assert data["text"].strip()
+    assert {o["status"] for o in data["outcomes"]} == {"succeeded"}
+    ids = {t["id"] for t in data["plan"]["tasks"]}
+    assert {o["task_id"] for o in data["outcomes"]} == ids
+    for o in data["outcomes"]:
+        assert set(o) >= {"task_id", "status", "attempts", "started_at", "finished_at", "error"}
+    usage = data["usage"]
+    assert usage["model_calls"] >= len(ids) + 2  # plan, each task, synthesis
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert "Traceback" not in proc.stderr

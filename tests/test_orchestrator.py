@@ -1,0 +1,90 @@
+"""Planning: the repair path and the open fallback."""
+
+import asyncio
+
+import pytest
+
+from delegate import (
+    EventLog,
+    Orchestrator,
+    Plan,
+    PlanningError,
+    ScriptedModel,
+    Task,
+    Worker,
+    WorkerRegistry,
+    run,
+)
+from delegate.events import PlanCreated
+
+WORKERS = WorkerRegistry([
+    Worker("researcher", "finds facts", "research"),
+    Worker("writer", "writes", "write"),
+])
+
+CYCLIC = {"tasks": [
+    {"id": "t1", "worker": "researcher", "instruction": "dig", "depends_on": ["t2"]},
+    {"id": "t2", "worker": "writer", "instruction": "write", "depends_on": ["t1"]},
+]}
+UNKNOWN_WORKER = {"tasks": [
+    {"id": "t1", "worker": "painter", "instruction": "paint", "depends_on": []},
+]}
+VALID = {"tasks": [
+    {"id": "t1", "worker": "researcher", "instruction": "dig", "depends_on": []},
+    {"id": "t2", "worker": "writer", "instruction": "write", "depends_on": ["t1"]},
+]}
+FALLBACK = Plan(tasks=(Task(id="only", worker="writer", instruction="write it all"),))
+
+
+def test_cyclic_then_unknown_worker_then_valid_plan_runs_the_valid_plan():
+    model = ScriptedModel([CYCLIC, UNKNOWN_WORKER, VALID, "dug", "written", "final answer"])
+    events = EventLog()
+    result = asyncio.run(run("write about owls", workers=WORKERS, model=model,
+                             fallback_plan=FALLBACK, subscribers=[events]))
+    assert result.planning.source == "repaired" and result.planning.repairs == 2
+    assert [t.id for t in result.plan.tasks] == ["t1", "t2"]
+    assert result.outputs == {"t1": "dug", "t2": "written"}
+    assert result.text == "final answer"
+    # each repair sent the problems back to the model
+    second, third = model.calls[1].last_user, model.calls[2].last_user
+    assert "dependency cycle: t1 -> t2 -> t1" in second or "dependency cycle: t2 -> t1 -> t2" in second
+    assert "painter" in third
+    (created,) = events.of(PlanCreated)
+    assert created.source == "repaired"
+
+
+def test_planning_schema_limits_workers_to_registered_names():
+    model = ScriptedModel([VALID])
+    plan, report = asyncio.run(Orchestrator().plan("x", WORKERS, model))
+    schema = model.calls[0].output.model_json_schema()
+    worker_schema = schema["$defs"]["TaskDraft"]["properties"]["worker"]
+    assert sorted(worker_schema["enum"]) == ["researcher", "writer"]
+    assert report.source == "model" and plan.tasks[1].depends_on == ("t1",)
+
+
+def test_a_model_that_never_plans_validly_runs_the_fallback_and_says_so():
+    model = ScriptedModel([CYCLIC, CYCLIC, CYCLIC, "everything", "final"])
+    events = EventLog()
+    result = asyncio.run(run("write", workers=WORKERS, model=model, fallback_plan=FALLBACK,
+                             subscribers=[events]))
+    assert result.planning.source == "fallback_plan"
+    assert "no valid plan after 2 repairs" in result.planning.reason
+    assert "dependency cycle" in result.planning.reason
+    assert [t.id for t in result.plan.tasks] == ["only"]
+    assert result.outcome("only").output == "everything"
+    assert result.to_dict()["planning"]["source"] == "fallback_plan"
+    assert events.of(PlanCreated)[0].reason == result.planning.reason
+
+
+def test_no_fallback_means_a_planning_error():
+    model = ScriptedModel(["not json at all"] * 3)
+    with pytest.raises(PlanningError, match="not valid JSON"):
+        asyncio.run(Orchestrator().plan("x", WORKERS, model))
+    assert len(model.calls) == 3
+
+
+def test_repairs_are_bounded_by_max_repairs():
+    model = ScriptedModel([CYCLIC] * 5)
+    with pytest.raises(PlanningError):
+        asyncio.run(Orchestrator(max_repairs=4).plan("x", WORKERS, model))
+    assert len(model.calls) == 5
