@@ -52,13 +52,13 @@ def main() -> None:
     cores = os.cpu_count() or 1
     path = default_model_path()
     layouts = {
-        "lock (1 instance x {} threads)".format(cores): LocalModel(path, pool_size=1, n_threads=cores),
-        "pool ({} instances x 1 thread)".format(min(cores, 4)): LocalModel(
+        f"lock (1 instance x {cores} threads)": LocalModel(path, pool_size=1, n_threads=cores),
+        f"pool ({min(cores, 4)} instances x 1 thread)": LocalModel(
             path, pool_size=min(cores, 4), n_threads=1),
     }
     single = {name: [] for name in layouts}
     concurrent = {name: [] for name in layouts}
-    for name, model in layouts.items():  # warm up: load every instance once
+    for model in layouts.values():  # warm up: load every instance once
         asyncio.run(burst(model, model.pool_size, 4))
     for _ in range(args.repeats):
         for name, model in layouts.items():
@@ -67,7 +67,7 @@ def main() -> None:
             tokens, secs = asyncio.run(burst(model, args.requests, args.max_tokens))
             concurrent[name].append(tokens / secs)
     lines = [
-        f"# Embedded model: lock versus pool",
+        "# Embedded model: lock versus pool",
         "",
         f"Machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}. "
         f"Model: {path.name}. Command: `python bench/local_pool.py --requests {args.requests} "

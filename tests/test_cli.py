@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,23 @@ def test_run_json_finishes_on_the_embedded_model():
     assert usage["model_calls"] >= len(ids) + 2  # plan, each task, synthesis
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.embedded
+def test_ctrl_c_cancels_running_work_and_exits_130():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "delegate", "run", "Write a guide to knots",
+         "--max-concurrency", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    seen = []
+    for line in proc.stderr:  # wait until a worker is running
+        seen.append(line)
+        if " started" in line and "run " not in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130
+    assert "cancelled" in rest and "Traceback" not in rest
+    assert "run cancelled" in rest  # the final summary still came out

@@ -1,6 +1,7 @@
 """Planning: the repair path and the open fallback."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -47,19 +48,34 @@ def test_cyclic_then_unknown_worker_then_valid_plan_runs_the_valid_plan():
     assert result.text == "final answer"
     # each repair sent the problems back to the model
     second, third = model.calls[1].last_user, model.calls[2].last_user
-    assert "dependency cycle: t1 -> t2 -> t1" in second or "dependency cycle: t2 -> t1 -> t2" in second
+    assert ("dependency cycle: t1 -> t2 -> t1" in second
+            or "dependency cycle: t2 -> t1 -> t2" in second)
     assert "painter" in third
     (created,) = events.of(PlanCreated)
     assert created.source == "repaired"
 
 
-def test_planning_schema_limits_workers_to_registered_names():
+def test_planning_schema_allows_only_registered_workers_and_earlier_dependencies():
     model = ScriptedModel([VALID])
-    plan, report = asyncio.run(Orchestrator().plan("x", WORKERS, model))
-    schema = model.calls[0].output.model_json_schema()
-    worker_schema = schema["$defs"]["TaskDraft"]["properties"]["worker"]
-    assert sorted(worker_schema["enum"]) == ["researcher", "writer"]
+    plan, report = asyncio.run(Orchestrator(max_plan_tasks=3).plan("x", WORKERS, model))
     assert report.source == "model" and plan.tasks[1].depends_on == ("t1",)
+    schema = model.calls[0].output
+    shapes = schema["properties"]["tasks"]["anyOf"]
+    assert [len(s["prefixItems"]) for s in shapes] == [1, 2, 3]
+    third = shapes[2]["prefixItems"][2]["properties"]
+    assert third["worker"]["enum"] == ["researcher", "writer"]
+    assert third["id"] == {"const": "t3"}
+    assert third["depends_on"]["items"]["enum"] == ["t1", "t2"]
+    assert shapes[2]["prefixItems"][0]["properties"]["depends_on"] == {"const": []}
+
+
+def test_the_embedded_grammar_accepts_the_planning_schema():
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from delegate.orchestrator import draft_schema
+
+    grammar = json_schema_to_gbnf(json.dumps(draft_schema(["researcher", "writer"], 5)))
+    assert '\\"t5\\"' in grammar and "researcher" in grammar
 
 
 def test_a_model_that_never_plans_validly_runs_the_fallback_and_says_so():

@@ -110,3 +110,7 @@ def test_remaining_critical_path():
     assert p.critical_path() == {"x": 3, "y": 2, "z": 1, "w": 1}
     assert p.critical_path({"w": 5})["w"] == 5
     assert p.depth() == 3
+
+
+def test_a_repeated_dependency_counts_once():
+    assert Task(id="x", worker="a", depends_on=["y", "y", "z"]).depends_on == ("y", "z")

@@ -12,8 +12,8 @@ from delegate.llm import Scripted
 
 def test_general_workflow_end_to_end_with_usage():
     plan = {"tasks": [
-        {"id": "r", "worker": "researcher", "instruction": "facts", "depends_on": []},
-        {"id": "w", "worker": "writer", "instruction": "draft", "depends_on": ["r"]},
+        {"id": "t1", "worker": "researcher", "instruction": "facts", "depends_on": []},
+        {"id": "t2", "worker": "writer", "instruction": "draft", "depends_on": ["t1"]},
     ]}
     model = ScriptedModel([
         Scripted(plan, 100, 20), Scripted("facts!", 50, 5), Scripted("draft!", 60, 6),

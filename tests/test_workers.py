@@ -5,7 +5,16 @@ import asyncio
 import pytest
 from pydantic import BaseModel
 
-from delegate import Plan, Scheduler, ScriptedModel, Task, UsageError, Worker, WorkerRegistry, worker
+from delegate import (
+    Plan,
+    Scheduler,
+    ScriptedModel,
+    Task,
+    UsageError,
+    Worker,
+    WorkerRegistry,
+    worker,
+)
 
 
 class Verdict(BaseModel):

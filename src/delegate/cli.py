@@ -50,9 +50,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _models() -> int:
-    print(f"Choose a model with --model provider:model or DELEGATE_MODEL (default {DEFAULT_MODEL}).")
+    print("Choose a model with --model provider:model or DELEGATE_MODEL "
+          f"(default {DEFAULT_MODEL}).")
     for p in PROVIDERS.values():
-        print(f"\n{p.name}: {p.summary}\n  configure: {p.configure}\n  example:   --model {p.example}")
+        print(f"\n{p.name}: {p.summary}\n  configure: {p.configure}\n"
+              f"  example:   --model {p.example}")
     return 0
 
 

@@ -50,9 +50,9 @@ class LineProgress:
                 self._say(f"{tid} [{w}] started" + (f" (attempt {a})" if a > 1 else ""))
             case TaskRetried(task_id=tid, error=err, delay=delay):
                 self._say(f"{tid} will retry in {delay:.1f}s: {err}")
-            case ModelCalled(task_id=tid, prompt_tokens=p, completion_tokens=c,
-                             latency_seconds=s):
-                self._say(f"{tid or 'orchestrator'} model call: {p}+{c} tokens, {s:.1f}s")
+            case ModelCalled(task_id=tid, purpose=purpose, prompt_tokens=p,
+                             completion_tokens=c, latency_seconds=s):
+                self._say(f"{tid or purpose} model call: {p}+{c} tokens, {s:.1f}s")
             case TaskEnded(task_id=tid, outcome=o):
                 self._say(f"{tid} {o.status}" + (f": {o.error}" if o.error else ""))
             case RunFinished(result=r):

@@ -17,8 +17,8 @@ Run errors happen while a run is under way; only the transient ones are retried:
             │   ├── ModelServerError      HTTP 5xx
             │   ├── ModelConnectionError  the endpoint could not be reached
             │   └── ModelTimeoutError     the endpoint did not answer in time
-            ├── ModelRequestError     a permanent refusal (HTTP 4xx other than 429, context overflow)
-            └── OutputValidationError the output did not match the schema after every repair
+            ├── ModelRequestError     a permanent refusal (a 4xx but 429, a prompt too long)
+            └── OutputValidationError the output did not match the schema after repairs
 
 Every error keeps its structured fields as attributes and survives pickling, so it can cross a
 process boundary (a Ray worker, a subprocess) intact. Foreign exceptions (from an SDK or from
@@ -164,11 +164,14 @@ class OutputValidationError(ModelError):
 
     Attributes:
         output: the last raw text the model produced.
+        usage: the tokens spent on the failed attempts (a :class:`~delegate.llm.Usage`), so
+            that metering still counts them; ``None`` where the provider could not tell.
     """
 
-    def __init__(self, message: str, *, output: str = "", **kw) -> None:
+    def __init__(self, message: str, *, output: str = "", usage=None, **kw) -> None:
         super().__init__(message, **kw)
         self.output = output
+        self.usage = usage
 
 
 def is_transient(error: BaseException) -> bool:

@@ -94,9 +94,11 @@ class TaskRetried(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelCalled(Event):
-    """One model call finished (``task_id`` is empty for planning and synthesis)."""
+    """One model call finished. ``purpose`` is ``plan``, ``task`` or ``synthesis``;
+    ``task_id`` is empty unless it is ``task``."""
 
     task_id: str
+    purpose: str
     model: str
     prompt_tokens: int
     completion_tokens: int

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .errors import OutputValidationError
 from .events import EventBus, ModelCalled
 from .llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, WrapperModel
 
@@ -24,15 +25,16 @@ class Meter:
         self.usage = Usage()
         self.notes: list[str] = []
 
-    def record(self, task_id: str, model: str, response: ModelResponse) -> None:
+    def record(self, task_id: str, purpose: str, model: str, response: ModelResponse) -> None:
         self.usage += response.usage
         for note in response.notes:
-            self.notes.append(f"{task_id or 'run'}: {note}")
+            self.notes.append(f"{task_id or purpose}: {note}")
         if self.bus.active:
             self.bus.emit(
                 ModelCalled(
                     run_id=self.run_id,
                     task_id=task_id,
+                    purpose=purpose,
                     model=model,
                     prompt_tokens=response.usage.prompt_tokens,
                     completion_tokens=response.usage.completion_tokens,
@@ -43,12 +45,16 @@ class Meter:
 
 
 class MeteredModel(WrapperModel):
-    """A model whose calls are recorded on a :class:`Meter`, attributed to ``task_id``."""
+    """A model whose calls are recorded on a :class:`Meter`, attributed to a task or to the
+    run's planning or synthesis (``purpose``)."""
 
-    def __init__(self, wrapped: Model, meter: Meter, task_id: str = "") -> None:
+    def __init__(
+        self, wrapped: Model, meter: Meter, task_id: str = "", purpose: str = "task"
+    ) -> None:
         super().__init__(wrapped)
         self.meter = meter
         self.task_id = task_id
+        self.purpose = purpose
 
     async def request(
         self,
@@ -57,6 +63,13 @@ class MeteredModel(WrapperModel):
         output: OutputType = None,
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
-        response = await self.wrapped.request(messages, output=output, settings=settings)
-        self.meter.record(self.task_id, self.wrapped.name, response)
+        try:
+            response = await self.wrapped.request(messages, output=output, settings=settings)
+        except OutputValidationError as exc:  # the failed attempts still cost tokens
+            if exc.usage is not None:
+                failed = ModelResponse(text=exc.output, usage=exc.usage,
+                                       notes=(f"invalid output: {exc.message}",))
+                self.meter.record(self.task_id, self.purpose, self.wrapped.name, failed)
+            raise
+        self.meter.record(self.task_id, self.purpose, self.wrapped.name, response)
         return response

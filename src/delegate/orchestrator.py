@@ -11,10 +11,12 @@ workflow's declared fallback plan runs, and the run's :class:`PlanningReport` sa
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+import functools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import ValidationError
 
 from .errors import OutputValidationError, PlanError, PlanningError
 from .llm.base import Message, Model, ModelSettings
@@ -27,10 +29,12 @@ __all__ = ["DEFAULT_PLANNER_INSTRUCTIONS", "Orchestrator"]
 
 DEFAULT_PLANNER_INSTRUCTIONS = """\
 You are the orchestrator of a team of specialised workers. Break the objective into a few \
-subtasks, each for one worker. Give each task a short id (t1, t2, ...), the worker that \
-should do it, a one-sentence instruction, and the ids of earlier tasks whose results it needs \
-in depends_on. Tasks without dependencies run at the same time. Use at most {max_tasks} tasks. \
-Answer with JSON only.
+subtasks, each for one worker. Number the tasks t1, t2, t3 in order. For each task give the \
+worker that should do it, a one-sentence instruction, and in depends_on the ids of earlier \
+tasks whose results it needs (never a worker's name). Tasks without dependencies run at the \
+same time. Use at most {max_tasks} tasks. Answer with JSON only, for example:
+{{"tasks": [{{"id": "t1", "worker": "{first}", "instruction": "...", "depends_on": []}}, \
+{{"id": "t2", "worker": "{last}", "instruction": "...", "depends_on": ["t1"]}}]}}
 
 Workers:
 {workers}"""
@@ -38,22 +42,51 @@ Workers:
 FallbackPlan = Plan | Callable[[str], Plan] | None
 
 
-def draft_type(worker_names: tuple[str, ...], limits: PlanLimits) -> type[BaseModel]:
-    """The schema the model must answer in: ``worker`` is an enum of the registered names."""
-    task_draft = create_model(
-        "TaskDraft",
-        __config__=ConfigDict(extra="forbid"),
-        id=(str, Field(min_length=1, max_length=32)),
-        worker=(Literal[worker_names], ...),
-        instruction=(str, Field(min_length=1)),
-        depends_on=(list[str], Field(default_factory=list, max_length=limits.max_tasks)),
-        priority=(int, 0),
-    )
-    return create_model(
-        "PlanDraft",
-        __config__=ConfigDict(extra="forbid"),
-        tasks=(list[task_draft], Field(min_length=1, max_length=limits.max_tasks)),
-    )
+#: Bounds on what the model writes, so that a constrained decoder always finishes in budget.
+MAX_INSTRUCTION_CHARS = 240
+TOKENS_PER_DRAFT_TASK = 110
+
+
+def draft_schema(worker_names: Sequence[str], max_tasks: int) -> dict[str, Any]:
+    """The JSON schema the model answers in, built so that a constrained decoder can only
+    write a well-formed graph: task ``n`` has id ``tn``, its ``worker`` is one of the registered
+    names, and its ``depends_on`` may name only ``t1`` ... ``t(n-1)``. So a grammar-bound
+    model cannot write a cycle, an unknown dependency or an unknown worker; every string and
+    list is bounded so that the answer always fits ``max_tokens``. Providers that do not
+    enforce schemas get the same rules checked after the fact."""
+
+    def task(n: int) -> dict[str, Any]:
+        earlier = [f"t{k}" for k in range(1, n)]
+        depends_on: dict[str, Any] = (
+            {"type": "array", "items": {"enum": earlier}, "maxItems": len(earlier),
+             "uniqueItems": True}
+            if earlier else {"const": []}
+        )
+        return {
+            "type": "object",
+            "properties": {
+                "id": {"const": f"t{n}"},
+                "worker": {"enum": list(worker_names)},
+                "instruction": {"type": "string", "minLength": 1,
+                                "maxLength": MAX_INSTRUCTION_CHARS},
+                "depends_on": depends_on,
+                "priority": {"enum": list(range(10))},
+            },
+            "required": ["id", "worker", "instruction", "depends_on"],
+            "additionalProperties": False,
+        }
+
+    tasks = [task(n) for n in range(1, max_tasks + 1)]
+    return {
+        "title": "Plan",
+        "type": "object",
+        "properties": {"tasks": {"anyOf": [
+            {"type": "array", "prefixItems": tasks[:n], "minItems": n, "maxItems": n}
+            for n in range(1, max_tasks + 1)
+        ]}},
+        "required": ["tasks"],
+        "additionalProperties": False,
+    }
 
 
 class Orchestrator:
@@ -63,8 +96,10 @@ class Orchestrator:
         model: the planning model (``None``: the run's model).
         instructions: the planning system prompt; ``{workers}`` and ``{max_tasks}`` are filled in.
         max_repairs: how many times an invalid plan goes back to the model.
-        limits: plan limits; also bound the schema the model answers in.
-        max_tokens: cap on the planning answer.
+        limits: plan limits, checked on every plan.
+        max_plan_tasks: most tasks the model may write (default: ``limits.max_tasks``); a
+            small model plans better, and faster, with a tight bound.
+        max_tokens: cap on the planning answer (default: enough for ``max_plan_tasks``).
         retry: retry policy for transient model errors while planning.
     """
 
@@ -75,7 +110,8 @@ class Orchestrator:
         instructions: str = DEFAULT_PLANNER_INSTRUCTIONS,
         max_repairs: int = 2,
         limits: PlanLimits | None = None,
-        max_tokens: int = 700,
+        max_plan_tasks: int | None = None,
+        max_tokens: int | None = None,
         retry: RetryPolicy | None = None,
         strategy: Strategy = "static",
     ) -> None:
@@ -83,13 +119,16 @@ class Orchestrator:
         self.instructions = instructions
         self.max_repairs = max_repairs
         self.limits = limits or PlanLimits()
-        self.max_tokens = max_tokens
+        self.max_plan_tasks = min(max_plan_tasks or self.limits.max_tasks, self.limits.max_tasks)
+        self.max_tokens = max_tokens or 60 + TOKENS_PER_DRAFT_TASK * self.max_plan_tasks
         self.retry = retry or RetryPolicy()
         self.strategy = strategy
 
     def messages(self, objective: str, workers: WorkerRegistry) -> list[Message]:
+        names = list(workers)
         system = self.instructions.format(
-            workers=workers.describe(), max_tasks=self.limits.max_tasks
+            workers=workers.describe(), max_tasks=self.max_plan_tasks,
+            first=names[0], last=names[-1],
         )
         return [Message.system(system), Message.user(f"Objective: {objective}")]
 
@@ -109,19 +148,19 @@ class Orchestrator:
             ModelError: a permanent model failure (a rejected key, say); not hidden by the
                 fallback, since a fallback plan would fail the same way.
         """
-        schema = draft_type(tuple(workers), self.limits)
+        schema = draft_schema(list(workers), self.max_plan_tasks)
         messages = self.messages(objective, workers)
         settings = ModelSettings(max_tokens=self.max_tokens)
         problems: list[str] = []
         for repair in range(self.max_repairs + 1):
             try:
                 response = await call_with_retry(
-                    lambda: model.request(messages, output=schema, settings=settings),
+                    functools.partial(model.request, messages, output=schema, settings=settings),
                     self.retry, sleep,
                 )
             except OutputValidationError as exc:
-                problems = [exc.message]
                 raw = exc.output
+                problems = self._explain(raw, workers) or [exc.message]
             else:
                 raw = response.text
                 try:
@@ -148,17 +187,31 @@ class Orchestrator:
         return plan, PlanningReport(source="fallback_plan", repairs=self.max_repairs, reason=reason)
 
     def _to_plan(self, draft: Any, workers: WorkerRegistry) -> Plan:
+        """Turn the model's JSON into a validated plan; every problem is collected."""
+        if not isinstance(draft, dict) or not isinstance(draft.get("tasks"), list):
+            raise PlanError(['the answer must be an object with a "tasks" list'])
         problems: list[str] = []
         tasks: list[Task] = []
-        for n, t in enumerate(draft.tasks, 1):
+        for n, t in enumerate(draft["tasks"], 1):
             try:
-                tasks.append(Task(**t.model_dump()))
+                tasks.append(Task.model_validate(t))
             except ValidationError as exc:
                 problems += [
-                    f"task {n} ({t.id!r}): {'.'.join(map(str, e['loc']))}: {e['msg']}"
+                    f"task {n}: {'.'.join(map(str, e['loc'])) or 'task'}: {e['msg']}"
                     for e in exc.errors()
                 ]
         if problems:
             raise PlanError(problems)
         plan = Plan(tasks=tuple(tasks), strategy=self.strategy)
         return validate_plan(plan, workers, self.limits)
+
+    def _explain(self, raw: str, workers: WorkerRegistry) -> list[str]:
+        """Plan-level problems of an answer that failed the schema, when it parses at all:
+        "dependency cycle: t1 -> t2 -> t1" helps a model more than a schema path does."""
+        try:
+            self._to_plan(json.loads(raw), workers)
+        except PlanError as exc:
+            return exc.problems
+        except ValueError:
+            pass
+        return []

@@ -59,7 +59,12 @@ class Task(BaseModel):
     @field_validator("depends_on", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return (value,)
+        try:
+            return tuple(dict.fromkeys(value))  # a repeated dependency means the same once
+        except TypeError:
+            return value
 
 
 class Plan(BaseModel):

@@ -102,7 +102,7 @@ async def run(
     bus.emit(RunStarted(run_id=run_id, objective=objective))
 
     if plan is None:
-        planner = MeteredModel(orchestrator.model or default_model, meter, "")
+        planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
         plan, planning = await orchestrator.plan(
             objective, registry, planner, fallback=fallback_plan
         )
@@ -129,7 +129,7 @@ async def run(
     text, notes, status = "", list(result.notes), result.status
     if synthesize and default_model is not None:
         synthesizer = synthesizer or Synthesizer()
-        synth_model = MeteredModel(default_model, meter, "")
+        synth_model = MeteredModel(default_model, meter, purpose="synthesis")
         try:
             text = await call_with_retry(
                 lambda: synthesizer.synthesize(objective, result, synth_model), retry

@@ -32,7 +32,6 @@ from .events import (
     RunStarted,
     Subscriber,
     TaskCancelled,
-    TaskEnded,
     TaskFailed,
     TaskFinished,
     TaskQueued,
@@ -97,7 +96,9 @@ class Scheduler:
         self.task_timeout = task_timeout
         self.failure_policy = failure_policy
         self.limits = limits or PlanLimits()
-        self.bus = subscribers if isinstance(subscribers, EventBus) else EventBus(tuple(subscribers))
+        self.bus = (
+            subscribers if isinstance(subscribers, EventBus) else EventBus(tuple(subscribers))
+        )
         self.sleep = sleep
         self._worker_models: dict[str, Model | None] = {}
 
@@ -287,7 +288,7 @@ class _Execution:
                             output = await worker.run(ctx)
                     except TimeoutError:
                         raise TaskTimeout(task.id, s.task_timeout) from None
-            except Exception as exc:  # noqa: BLE001 - every failure becomes an outcome
+            except Exception as exc:
                 if s.retry.should_retry(exc, attempt):
                     delay = s.retry.delay(attempt, exc)
                     if s.bus.active:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..orchestrator import Orchestrator
 from ..outcomes import RunResult
 from ..plan import Plan, Task
 from ..runner import run
@@ -26,7 +27,7 @@ def general_workers() -> WorkerRegistry:
             "Gathers the facts, definitions and examples the objective needs.",
             "You are a careful researcher. List the key facts, definitions and concrete "
             "examples needed for the task, as short bullet points. Do not invent sources.",
-            max_tokens=400,
+            max_tokens=300,
         ),
         Worker(
             "analyst",
@@ -67,4 +68,5 @@ def fallback_plan(objective: str) -> Plan:
 async def run_general(objective: str, **options: Any) -> RunResult:
     """Run ``objective`` through the general workflow; options go to :func:`delegate.run`."""
     options.setdefault("fallback_plan", fallback_plan)
+    options.setdefault("orchestrator", Orchestrator(max_plan_tasks=5))
     return await run(objective, workers=general_workers(), **options)

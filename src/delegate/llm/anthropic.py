@@ -126,6 +126,7 @@ class AnthropicModel(Model):
                 data = parse_output(text, output, provider=self.provider, model=self.model_name)
             except OutputValidationError as err:
                 if attempt == self.max_repairs:
+                    err.usage = usage
                     raise
                 notes.append(f"repair {attempt + 1}: {err.message}")
                 convo += _repair_turns(tool, text, repair_prompt(err, schema))

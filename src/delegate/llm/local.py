@@ -11,8 +11,9 @@ thread-safe). ``pool_size=1`` is the same as a lock around one model; which is f
 given machine is measured by ``bench/local_pool.py`` and the default follows that measurement.
 
 Structured output uses llama.cpp's JSON-schema grammar, so the text always parses unless it is
-cut off by ``max_tokens``, which is reported as such. A cancelled request stops generating at
-the next token.
+cut off by ``max_tokens``, which is reported as such. A cancelled text request stops at its next
+token; a structured one, whose grammar may not allow stopping early, runs to its (bounded)
+end on its thread while the caller moves on.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def default_pool_size() -> int:
         try:
             return max(1, int(value))
         except ValueError:
-            raise ConfigurationError(f"DELEGATE_LOCAL_POOL must be a number, not {value!r}") from None
+            raise ConfigurationError(
+                f"DELEGATE_LOCAL_POOL must be a number, not {value!r}"
+            ) from None
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -125,10 +128,18 @@ class LocalModel(Model):
 
     def _complete(self, kwargs: dict[str, Any], cancel: threading.Event) -> dict[str, Any]:
         llm = self._checkout()
+        eos = llm.token_eos()
+
+        def stop_when_cancelled(_ids: Any, scores: Any) -> Any:
+            # Called by llama.cpp for every token: once cancelled, only end-of-text remains.
+            if cancel.is_set():
+                scores[:] = -float("inf")
+                scores[eos] = 0.0
+            return scores
+
+        processors = [] if "response_format" in kwargs else [stop_when_cancelled]
         try:
-            return llm.create_chat_completion(
-                **kwargs, stopping_criteria=[lambda _ids, _logits: cancel.is_set()]
-            )
+            return llm.create_chat_completion(**kwargs, logits_processor=processors or None)
         finally:
             self._idle.put(llm)
 
@@ -167,10 +178,13 @@ class LocalModel(Model):
         try:
             raw = await asyncio.shield(future)
         except asyncio.CancelledError:
-            cancel.set()
+            cancel.set()  # the thread stops at its next token
+            future.add_done_callback(_consume)
             raise
         except ValueError as exc:  # llama.cpp: prompt longer than the context window
-            raise ModelRequestError(str(exc), provider=self.provider, model=self.model_name) from None
+            raise ModelRequestError(
+                str(exc), provider=self.provider, model=self.model_name
+            ) from None
         choice = raw["choices"][0]
         text = choice["message"].get("content") or ""
         usage = Usage(
@@ -184,6 +198,7 @@ class LocalModel(Model):
             try:
                 data = parse_output(text, output, provider=self.provider, model=self.model_name)
             except OutputValidationError as exc:
+                exc.usage = usage
                 if choice.get("finish_reason") == "length":
                     exc.message = f"output cut off at max_tokens={kwargs['max_tokens']}: {exc}"
                     exc.args = (exc.message,)
@@ -194,6 +209,12 @@ class LocalModel(Model):
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve a cancelled request's result so that nothing reports it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def create(provider: str, model: str) -> LocalModel:

@@ -112,6 +112,7 @@ class OpenAICompatModel(Model):
                 data = parse_output(text, output, provider=self.provider, model=self.model_name)
             except OutputValidationError as err:
                 if attempt == self.max_repairs:
+                    err.usage = usage
                     raise
                 notes.append(f"repair {attempt + 1}: {err.message}")
                 convo += [

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..errors import OutputValidationError
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
 from .structured import json_schema_of, parse_output
 
@@ -100,9 +101,6 @@ class ScriptedModel(Model):
         if isinstance(step, BaseException):
             raise step
         text = _as_text(step)
-        data = parse_output(text, output, provider=self.provider, model=self.model_name) if (
-            output is not None
-        ) else None
         usage = Usage(
             model_calls=1,
             prompt_tokens=prompt_tokens if prompt_tokens is not None else sum(
@@ -112,6 +110,13 @@ class ScriptedModel(Model):
                 text.split()
             ),
         )
+        data = None
+        if output is not None:
+            try:
+                data = parse_output(text, output, provider=self.provider, model=self.model_name)
+            except OutputValidationError as exc:
+                exc.usage = usage
+                raise
         return ModelResponse(text=text, data=data, usage=usage, model=self.name)
 
     def _next_step(self, call: ScriptedCall) -> Any:

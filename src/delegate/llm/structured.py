@@ -5,6 +5,7 @@ JSON itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -77,7 +78,8 @@ def parse_output(text: str, output: OutputType, *, provider: str = "", model: st
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(map(str, error["loc"])) or "(root)"
     got = error.get("input")
-    shown = f" (got {got!r})" if isinstance(got, str | int | float | bool) and len(repr(got)) < 60 else ""
+    short = isinstance(got, str | int | float | bool) and len(repr(got)) < 60
+    shown = f" (got {got!r})" if short else ""
     return f"{where}: {error['msg']}{shown}"
 
 
@@ -85,17 +87,29 @@ def _validate_json_schema(value: Any, schema: dict, text: str, provider: str, mo
     import jsonschema
 
     try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as exc:
-        where = ".".join(map(str, exc.absolute_path)) or "(root)"
-        raise OutputValidationError(
-            f"output does not match the schema: {where}: {exc.message}",
-            output=text, provider=provider, model=model,
-        ) from None
+        validator = _validator(json.dumps(schema, sort_keys=True))
     except jsonschema.SchemaError as exc:
         raise OutputValidationError(
             f"the output schema itself is invalid: {exc.message}", provider=provider, model=model
         ) from None
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is not None:
+        where = ".".join(map(str, error.absolute_path)) or "(root)"
+        raise OutputValidationError(
+            f"output does not match the schema: {where}: {error.message}",
+            output=text, provider=provider, model=model,
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _validator(schema_json: str) -> Any:
+    """A checked validator per schema: checking a schema costs far more than using it."""
+    import jsonschema
+
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 def repair_prompt(error: OutputValidationError, schema: dict[str, Any]) -> str:
