@@ -148,7 +148,7 @@ class Orchestrator:
             ModelError: a permanent model failure (a rejected key, say); not hidden by the
                 fallback, since a fallback plan would fail the same way.
         """
-        schema = draft_schema(list(workers), self.max_plan_tasks)
+        schema = self.schema(workers)
         messages = self.messages(objective, workers)
         settings = ModelSettings(max_tokens=self.max_tokens)
         problems: list[str] = []
@@ -164,7 +164,7 @@ class Orchestrator:
             else:
                 raw = response.text
                 try:
-                    plan = self._to_plan(response.data, workers)
+                    plan = self.to_plan(response.data, workers)
                 except PlanError as exc:
                     problems = exc.problems
                 else:
@@ -186,8 +186,16 @@ class Orchestrator:
         validate_plan(plan, workers, self.limits)
         return plan, PlanningReport(source="fallback_plan", repairs=self.max_repairs, reason=reason)
 
-    def _to_plan(self, draft: Any, workers: WorkerRegistry) -> Plan:
-        """Turn the model's JSON into a validated plan; every problem is collected."""
+    def schema(self, workers: WorkerRegistry) -> dict[str, Any]:
+        """The JSON schema the planning model answers in (a hook for other planners)."""
+        return draft_schema(list(workers), self.max_plan_tasks)
+
+    def to_plan(self, draft: Any, workers: WorkerRegistry) -> Plan:
+        """Turn the model's JSON into a validated plan; every problem is collected.
+
+        Raises:
+            PlanError: with every problem, to be sent back to the model.
+        """
         if not isinstance(draft, dict) or not isinstance(draft.get("tasks"), list):
             raise PlanError(['the answer must be an object with a "tasks" list'])
         problems: list[str] = []
@@ -209,7 +217,7 @@ class Orchestrator:
         """Plan-level problems of an answer that failed the schema, when it parses at all:
         "dependency cycle: t1 -> t2 -> t1" helps a model more than a schema path does."""
         try:
-            self._to_plan(json.loads(raw), workers)
+            self.to_plan(json.loads(raw), workers)
         except PlanError as exc:
             return exc.problems
         except ValueError:

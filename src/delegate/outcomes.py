@@ -64,9 +64,10 @@ class TaskOutcome:
 @dataclass(frozen=True, slots=True)
 class PlanningReport:
     """Where the plan came from: ``given`` (by code), ``model`` (first answer valid),
-    ``repaired`` (valid after ``repairs`` repairs) or ``fallback_plan`` (with ``reason``)."""
+    ``repaired`` (valid after ``repairs`` repairs), ``rules`` (a planner decided without a
+    model, ``reason`` says on what evidence) or ``fallback_plan`` (with ``reason``)."""
 
-    source: Literal["given", "model", "repaired", "fallback_plan"] = "given"
+    source: Literal["given", "model", "repaired", "rules", "fallback_plan"] = "given"
     repairs: int = 0
     reason: str = ""
 

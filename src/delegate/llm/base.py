@@ -164,6 +164,14 @@ class Model(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release resources (HTTP clients, model instances). Optional."""
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is for this model. Optional ability.
+
+        Raises:
+            NotImplementedError: where the provider offers no local tokenizer.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot count tokens locally")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
@@ -181,6 +189,9 @@ class WrapperModel(Model):
 
     async def aclose(self) -> None:
         await self.wrapped.aclose()
+
+    def count_tokens(self, text: str) -> int:
+        return self.wrapped.count_tokens(text)
 
 
 def elapsed_since(start: float) -> float:

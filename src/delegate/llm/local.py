@@ -101,6 +101,7 @@ class LocalModel(Model):
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._vocab: Any = None
         self.instances = 0
 
     def _load(self) -> Any:
@@ -204,6 +205,17 @@ class LocalModel(Model):
                     exc.args = (exc.message,)
                 raise
         return ModelResponse(text=text, data=data, usage=usage, model=self.name)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under this model's tokenizer (a vocabulary-only instance)."""
+        with self._lock:
+            if self._vocab is None:
+                import llama_cpp
+
+                self._vocab = llama_cpp.Llama(
+                    model_path=str(self.path), vocab_only=True, verbose=False
+                )
+        return len(self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     async def aclose(self) -> None:
         if self._executor is not None:

@@ -1,0 +1,516 @@
+"""Evaluating the KETL Mtn. recommender against the shipped evaluation set.
+
+Each case of ``eval.json`` is a customer query, the product ids a shop assistant would suggest
+and an optional price ceiling. :func:`evaluate` runs a recommender on every case and measures,
+with ``k`` the cut-off (3 by default):
+
+- **hit@k**: at least one expected id among the first ``k`` recommended ids.
+- **precision@k**: expected ids among the first ``k`` recommended, divided by ``k`` (not by the
+  number recommended: an answer that recommends one right product scores 1/3, so recommending
+  fewer is never a way to score higher).
+- **constraint satisfaction**: every recommended product is priced at or under the case's
+  ceiling (a product with no known price fails it). Aggregated over finished cases that set a
+  ceiling; a case without one is satisfied trivially and left out of the share.
+- **grounding**: see :func:`grounding`; aggregated as total grounded / total named.
+- **cost**: prompt and completion tokens, model calls and wall seconds per query, against the
+  prompt tokens of the naive approach (:func:`naive_prompt`) counted with the same tokenizer.
+
+A case whose recommend call raises a :class:`~delegate.errors.DelegateError` is recorded with
+its message and ``finished=False``; it counts as a miss (0 hit, 0 precision) in the hit rate and
+precision, which are over all cases, and is left out of every other aggregate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import DelegateError, UsageError
+from .catalog import Catalog
+from .recommend_types import Recommendation
+
+__all__ = [
+    "CaseResult",
+    "EvalCase",
+    "EvalReport",
+    "evaluate",
+    "grounding",
+    "load_eval_set",
+    "naive_prompt",
+    "run_eval",
+]
+
+NAIVE_RECORDS = 20
+"""Catalog records the naive approach pastes into its matching prompt."""
+
+PRICE_WINDOW = 80
+"""Characters after a product name searched for its price (the rest of its line is, too)."""
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    """One query of the evaluation set."""
+
+    id: str
+    query: str
+    expected_ids: tuple[str, ...]
+    max_price: float | None = None
+
+
+def load_eval_set(path: str | Path | None = None) -> list[EvalCase]:
+    """Read an evaluation set: a JSON list of ``{id, query, expected_ids, max_price}``.
+
+    Args:
+        path: a JSON file; by default the set shipped with delegate.
+
+    Raises:
+        UsageError: the file is not such a list.
+    """
+    if path is None:
+        files = resources.files("delegate.apps.data").joinpath("ketlmtn")
+        text, where = files.joinpath("eval.json").read_text("utf-8"), "eval.json"
+    else:
+        text, where = Path(path).read_text("utf-8"), str(path)
+    try:
+        data = json.loads(text)
+        cases = [
+            EvalCase(
+                id=str(item["id"]),
+                query=str(item["query"]),
+                expected_ids=tuple(str(x) for x in item["expected_ids"]),
+                max_price=None if item.get("max_price") is None else float(item["max_price"]),
+            )
+            for item in data
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UsageError(f"{where} is not a list of evaluation cases: {exc!r}.") from None
+    return cases
+
+
+# --- grounding --------------------------------------------------------------------------------
+
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2033": '"'})
+_MONEY = re.compile(r"\$\s?(\d[\d,]*)(?:\.(\d+))?")
+_REF = re.compile(r"\b(?:product|item|id)\s*(?:#|no\.?|number|:)?\s*(\d+)\b", re.IGNORECASE)
+
+
+def grounding(text: str, catalog: Catalog) -> tuple[int, int]:
+    """Count the catalog products ``text`` names, and how many of them it names truthfully.
+
+    A product is *named* where its catalog name appears (case-insensitive, not inside a longer
+    word, any run of whitespace between words, curly quotes read as straight ones). Longer
+    names are matched first and their spans claimed, so "X Pants (Slim Fit)" is not also
+    counted as "X Pants". Each mention counts once.
+
+    A mention is *grounded* unless a wrong price is written near it: the first ``$NN`` or
+    ``$NN.NN`` amount in the text after the name, within :data:`PRICE_WINDOW` characters or the
+    rest of the name's line (whichever reaches further) and before the next product mention,
+    must equal the catalog price to the cent. A name with no price near it is grounded (naming
+    a product is not a false claim); a price next to a product with no catalog price is not.
+
+    A reference such as "product 999", "item #12" or "id 40" whose number is not a catalog id
+    also counts as named and ungrounded; one to a real id is not counted.
+
+    Returns:
+        ``(grounded, named)``; the grounding share is grounded / named, 1.0 when named is 0.
+    """
+    text = text.translate(_QUOTES)
+    prices: dict[str, set[int | None]] = {}
+    for product in catalog.products:
+        cents = None if product.price is None else round(product.price * 100)
+        prices.setdefault(product.name.casefold(), set()).add(cents)
+    claimed: list[tuple[int, int, set[int | None]]] = []
+    for name in sorted(prices, key=len, reverse=True):
+        words = r"\s+".join(re.escape(w) for w in name.translate(_QUOTES).split())
+        for m in re.finditer(rf"(?<!\w){words}(?!\w)", text, re.IGNORECASE):
+            if not any(m.start() < end and start < m.end() for start, end, _ in claimed):
+                claimed.append((m.start(), m.end(), prices[name]))
+    claimed.sort(key=lambda c: c[0])
+    grounded = 0
+    for i, (_, end, known) in enumerate(claimed):
+        line_end = text.find("\n", end)
+        stop = max(end + PRICE_WINDOW, len(text) if line_end < 0 else line_end)
+        if i + 1 < len(claimed):
+            stop = min(stop, claimed[i + 1][0])
+        money = _MONEY.search(text, end, stop)
+        grounded += money is None or _cents(money) in known
+    named = len(claimed)
+    for ref in _REF.finditer(text):
+        inside = any(ref.start() < e and s < ref.end() for s, e, _ in claimed)
+        if not inside and str(int(ref.group(1))) not in catalog:
+            named += 1
+    return grounded, named
+
+
+def _cents(money: re.Match[str]) -> int:
+    whole, frac = money.group(1).replace(",", ""), money.group(2) or "0"
+    return round(float(f"{whole}.{frac}") * 100)
+
+
+def naive_prompt(query: str, catalog: Catalog) -> str:
+    """The prompt of the naive approach: one matching call given the query and the first
+    :data:`NAIVE_RECORDS` catalog records, as they are in the source, as compact JSON (the
+    system prompt such a call would also carry is not included, which favours the naive side)."""
+    records = [p.record for p in catalog.products[:NAIVE_RECORDS]]
+    return json.dumps({"query": query, "products": records})
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+class RecommendFn(Protocol):
+    """``await fn(query, max_price=...)`` returns a :class:`Recommendation`."""
+
+    def __call__(
+        self, query: str, *, max_price: float | None = None
+    ) -> Awaitable[Recommendation]: ...
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """What one case measured. ``error`` is set (and ``finished`` False) when the call failed."""
+
+    id: str
+    query: str
+    expected_ids: tuple[str, ...]
+    max_price: float | None
+    recommended_ids: tuple[str, ...] = ()
+    hit: bool = False
+    precision: float = 0.0
+    within_ceiling: bool = False
+    grounded: int = 0
+    named: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_calls: int = 0
+    wall_seconds: float = 0.0
+    naive_prompt_tokens: int = 0
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        row.update(
+            finished=self.finished,
+            recommended_ids=list(self.recommended_ids),
+            expected_ids=list(self.expected_ids),
+            wall_seconds=round(self.wall_seconds, 3),
+        )
+        return row
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Per-case rows (in eval-set order) and their aggregates; see the module docstring.
+
+    Attributes:
+        rows: one per case.
+        k: the cut-off of hit@k and precision@k.
+        elapsed_seconds: wall time of the whole evaluation (cases may overlap).
+        notes: anything a reader of the numbers should know (e.g. which tokenizer counted).
+    """
+
+    rows: tuple[CaseResult, ...]
+    k: int = 3
+    elapsed_seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    def with_notes(self, *notes: str) -> EvalReport:
+        return replace(self, notes=self.notes + notes)
+
+    @property
+    def done(self) -> list[CaseResult]:
+        """The finished rows."""
+        return [r for r in self.rows if r.finished]
+
+    @property
+    def finished(self) -> int:
+        return len(self.done)
+
+    @property
+    def hit_rate_at_k(self) -> float | None:
+        """Share of all cases with a hit in the first ``k`` (a failed case is a miss)."""
+        return _mean([float(r.hit) for r in self.rows])
+
+    @property
+    def precision_at_k(self) -> float | None:
+        """Mean precision@k over all cases (a failed case scores 0)."""
+        return _mean([r.precision for r in self.rows])
+
+    @property
+    def constraint_satisfaction(self) -> float | None:
+        """Share of finished cases with a ceiling whose every product is within it."""
+        return _mean([float(r.within_ceiling) for r in self.done if r.max_price is not None])
+
+    @property
+    def grounding(self) -> float:
+        """Grounded mentions / named mentions over finished cases; 1.0 when none is named."""
+        named = sum(r.named for r in self.done)
+        return sum(r.grounded for r in self.done) / named if named else 1.0
+
+    @property
+    def mean_prompt_tokens(self) -> float | None:
+        return _mean([r.prompt_tokens for r in self.done])
+
+    @property
+    def mean_naive_prompt_tokens(self) -> float | None:
+        return _mean([r.naive_prompt_tokens for r in self.done])
+
+    @property
+    def token_ratio(self) -> float | None:
+        """Mean prompt tokens per query / mean naive prompt tokens (below 1: fewer tokens)."""
+        ours, naive = self.mean_prompt_tokens, self.mean_naive_prompt_tokens
+        return ours / naive if ours is not None and naive else None
+
+    def aggregates(self) -> dict[str, Any]:
+        """The aggregate numbers by name (hit rate and precision keyed with ``k``)."""
+        walls = [r.wall_seconds for r in self.done]
+        return {
+            "cases": len(self.rows),
+            "finished": self.finished,
+            f"hit_rate_at_{self.k}": self.hit_rate_at_k,
+            f"precision_at_{self.k}": self.precision_at_k,
+            "constraint_satisfaction": self.constraint_satisfaction,
+            "constraint_cases": sum(r.max_price is not None for r in self.done),
+            "grounding": self.grounding,
+            "grounded": sum(r.grounded for r in self.done),
+            "named": sum(r.named for r in self.done),
+            "mean_prompt_tokens": self.mean_prompt_tokens,
+            "mean_completion_tokens": _mean([r.completion_tokens for r in self.done]),
+            "mean_naive_prompt_tokens": self.mean_naive_prompt_tokens,
+            "token_ratio": self.token_ratio,
+            "mean_wall_seconds": _mean(walls),
+            "median_wall_seconds": statistics.median(walls) if walls else None,
+            "total_model_calls": sum(r.model_calls for r in self.done),
+            "elapsed_seconds": self.elapsed_seconds,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "aggregates": self.aggregates(),
+            "cases": [r.to_dict() for r in self.rows],
+            "notes": list(self.notes),
+        }
+
+    def to_markdown(self, title: str, command: str, model_name: str) -> str:
+        """A report: how it was run, a table of aggregates and one row per query."""
+        k = self.k
+        lines = [
+            f"# {title}",
+            "",
+            f"- Command: `{command}`",
+            f"- Model: `{model_name}`",
+            f"- Cases: {len(self.rows)} ({self.finished} finished)",
+        ]
+        lines += [f"- Note: {note}" for note in self.notes]
+        lines += ["", "| Metric | Value |", "|---|---|"]
+        lines += [f"| {name} | {_fmt(value)} |" for name, value in self.aggregates().items()]
+        lines += [
+            "",
+            f"hit@{k}: an expected product among the first {k}. precision@{k}: "
+            f"expected products among the first {k}, divided by {k}. Constraint "
+            "satisfaction: over finished cases with a price ceiling. Grounding: product "
+            "names written with their catalog price (or none), over all names and "
+            "product-number references. token_ratio: mean prompt tokens per query over "
+            "the naive single prompt's tokens.",
+            "",
+            "## Per query",
+            "",
+            f"| id | hit@{k} | P@{k} | ceiling | within | grounded/named | prompt tok | "
+            "completion tok | calls | wall s | naive tok | recommended | expected | error |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in self.rows:
+            cells = [
+                r.id,
+                _fmt(r.hit),
+                _fmt(r.precision),
+                _fmt(r.max_price),
+                _fmt(r.within_ceiling),
+                f"{r.grounded}/{r.named}",
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.model_calls,
+                _fmt(r.wall_seconds),
+                r.naive_prompt_tokens,
+                " ".join(r.recommended_ids) or "-",
+                " ".join(r.expected_ids),
+                (r.error or "").replace("|", "/"),
+            ]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def score_case(
+    case: EvalCase, rec: Recommendation, catalog: Catalog, *, k: int, naive_tokens: int
+) -> CaseResult:
+    """Measure one finished recommendation against its case."""
+    ids = tuple(p.id for p in rec.products)
+    relevant = sum(pid in case.expected_ids for pid in ids[:k])
+    ceiling = case.max_price
+    within = ceiling is None or all(
+        p.price is not None and p.price <= ceiling for p in rec.products
+    )
+    grounded, named = grounding(rec.text, catalog)
+    usage = rec.result.usage
+    return CaseResult(
+        case.id, case.query, case.expected_ids, ceiling, recommended_ids=ids, hit=relevant > 0,
+        precision=relevant / k, within_ceiling=within, grounded=grounded, named=named,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        model_calls=usage.model_calls, wall_seconds=rec.result.wall_seconds,
+        naive_prompt_tokens=naive_tokens,
+    )  # fmt: skip
+
+
+async def evaluate(
+    recommend_fn: RecommendFn,
+    cases: Sequence[EvalCase],
+    catalog: Catalog,
+    *,
+    count_tokens: Callable[[str], int],
+    concurrency: int = 1,
+    top_k: int = 3,
+    on_case: Callable[[CaseResult], None] | None = None,
+) -> EvalReport:
+    """Run ``recommend_fn`` on every case, at most ``concurrency`` at once.
+
+    Args:
+        recommend_fn: ``await recommend_fn(query, max_price=case.max_price)`` returns a
+            :class:`Recommendation`.
+        cases: the evaluation set.
+        catalog: the catalog the recommender draws from (for grounding and prices).
+        count_tokens: counts tokens of the naive prompt, with the recommender's tokenizer.
+        concurrency: most cases running at once.
+        top_k: the cut-off ``k`` of hit@k and precision@k.
+        on_case: called with each row as its case ends (in completion order), for progress.
+
+    Returns:
+        The report, rows in the order of ``cases``.
+
+    Raises:
+        UsageError: ``concurrency`` or ``top_k`` is below 1. Any exception from
+            ``recommend_fn`` other than a DelegateError propagates (other cases are cancelled).
+    """
+    if concurrency < 1 or top_k < 1:
+        raise UsageError("concurrency and top_k must be at least 1.")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(case: EvalCase) -> CaseResult:
+        naive_tokens = count_tokens(naive_prompt(case.query, catalog))
+        async with gate:
+            try:
+                rec = await recommend_fn(case.query, max_price=case.max_price)
+            except DelegateError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                row = CaseResult(case.id, case.query, case.expected_ids, case.max_price,
+                                 naive_prompt_tokens=naive_tokens, error=error)  # fmt: skip
+            else:
+                row = score_case(case, rec, catalog, k=top_k, naive_tokens=naive_tokens)
+        if on_case is not None:
+            on_case(row)
+        return row
+
+    start = time.perf_counter()
+    tasks = [asyncio.ensure_future(one(case)) for case in cases]
+    try:
+        rows = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return EvalReport(tuple(rows), k=top_k, elapsed_seconds=time.perf_counter() - start)
+
+
+async def run_eval(
+    model_spec: str | None,
+    *,
+    limit: int | None = None,
+    concurrency: int = 2,
+    out: Path | None = None,
+    top_k: int = 3,
+    command: str | None = None,
+) -> EvalReport:
+    """Evaluate :func:`delegate.apps.recommend.recommend` on the shipped set with one model.
+
+    Naive prompts are counted with the model's own tokenizer; for a model that cannot count
+    tokens locally, with the embedded ``local:default`` tokenizer, and the report's notes say so.
+
+    Args:
+        model_spec: ``provider:model``, or None for ``DELEGATE_MODEL`` / ``local:default``.
+        limit: evaluate only the first ``limit`` cases.
+        concurrency: most cases running at once.
+        out: a folder to write ``recommend_eval.json`` and ``recommend_eval.md`` into.
+        top_k: products recommended per query, and the cut-off of hit@k and precision@k.
+        command: the command line to print in the markdown report.
+    """
+    from ..llm import get_model
+    from .catalog import default_catalog
+    from .recommend import recommend
+
+    catalog = default_catalog()
+    cases = load_eval_set()[:limit] if limit is not None else load_eval_set()
+    model = get_model(model_spec)
+    notes: list[str] = []
+    try:
+        try:
+            model.count_tokens("probe")
+            count_tokens = model.count_tokens
+        except NotImplementedError:
+            count_tokens = get_model("local:default").count_tokens
+            notes.append(
+                f"{model.name} cannot count tokens locally, so naive prompt tokens are "
+                "counted with the local:default (SmolLM2) tokenizer."
+            )
+
+        async def recommend_fn(query: str, *, max_price: float | None = None) -> Recommendation:
+            return await recommend(
+                query, catalog=catalog, model=model, top_k=top_k, max_price=max_price
+            )
+
+        report = await evaluate(
+            recommend_fn,
+            cases,
+            catalog,
+            count_tokens=count_tokens,
+            concurrency=concurrency,
+            top_k=top_k,
+        )
+    finally:
+        await model.aclose()
+    report = report.with_notes(*notes)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        data = {"model": model.name, **report.to_dict()}
+        (out / "recommend_eval.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        command = command or f"run_eval({model_spec!r}, limit={limit!r}, top_k={top_k})"
+        md = report.to_markdown("Recommender evaluation", command, model.name)
+        (out / "recommend_eval.md").write_text(md, "utf-8")
+    return report
