@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .console import LineProgress
@@ -44,6 +45,29 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop the run at the first failed task")
     run_p.add_argument("--json", action="store_true", help="print one JSON object")
     run_p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    rec = sub.add_parser("recommend", help="product advice from the KETL Mtn. catalog "
+                         "(or your own)")
+    rec.add_argument("query", help="the customer's request")
+    rec.add_argument("--catalog", metavar="FILE",
+                     help="a JSON list of product records (default: the KETL Mtn. catalog)")
+    rec.add_argument("--brand-voice", metavar="FILE", help="a brand voice guide (text)")
+    rec.add_argument("--model", default=None, help="provider:model")
+    rec.add_argument("--top-k", type=int, default=3, metavar="N",
+                     help="products to recommend (default 3)")
+    rec.add_argument("--max-price", type=float, default=None, metavar="USD",
+                     help="price ceiling (default: the one the query states, if any)")
+    rec.add_argument("--json", action="store_true", help="print one JSON object")
+    rec.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    ev = sub.add_parser("eval", help="score the recommender on the shipped evaluation set")
+    ev.add_argument("workflow", choices=["recommend"])
+    ev.add_argument("--model", default=None, help="provider:model")
+    ev.add_argument("--limit", type=int, default=None, metavar="N", help="first N queries only")
+    ev.add_argument("--concurrency", type=int, default=2, metavar="N",
+                    help="queries at once (default 2)")
+    ev.add_argument("--out", default="bench/results", metavar="DIR",
+                    help="where to write recommend_eval.json and .md (default bench/results)")
 
     sub.add_parser("models", help="list model providers and how to configure each")
     return parser
@@ -76,27 +100,89 @@ def _run(args: argparse.Namespace) -> int:
         failure_policy="fail_fast" if args.fail_fast else "continue",
         subscribers=[progress] if progress else [],
     ))
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        print(result.text)
-    if result.status != "succeeded":
-        failed = [o for o in result.outcomes if not o.ok]
-        detail = f"; first: {failed[0].task_id}: {failed[0].error}" if failed else ""
-        notes = f"; {result.notes[-1]}" if result.notes else ""
-        print(f"delegate: run {result.status}: {len(failed)} of {len(result.outcomes)} tasks "
-              f"did not succeed{detail}{notes}", file=sys.stderr)
-        return 1
+    print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if args.json
+          else result.text)
+    return _exit_code(result)
+
+
+MAX_VOICE_BYTES = 1_000_000
+
+
+def _read_voice(path: str | None) -> str | None:
+    if path is None:
+        return None
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_VOICE_BYTES:
+            raise UsageError(f"the brand voice file {path} is over {MAX_VOICE_BYTES:,} bytes")
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no brand voice file at {path}") from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
+        raise UsageError(f"cannot read the brand voice file {path}: {exc}") from None
+    if not text.strip():
+        raise UsageError(f"the brand voice file {path} is empty")
+    return text
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from .apps.catalog import load_catalog
+    from .apps.recommend import recommend
+    from .runner import check_objective
+
+    query = check_objective(args.query, what="query")
+    if not 1 <= args.top_k <= 20:
+        raise UsageError("--top-k must be between 1 and 20")
+    if args.max_price is not None and args.max_price <= 0:
+        raise UsageError("--max-price must be a positive amount")
+    catalog = load_catalog(args.catalog) if args.catalog else None
+    if catalog is not None and catalog.issues and not args.quiet:
+        print(f"delegate: {len(catalog.issues)} catalog record(s) left out or repaired; "
+              f"first: record {catalog.issues[0].index}: {catalog.issues[0].reason}",
+              file=sys.stderr)
+    progress = None if args.quiet else LineProgress(sys.stderr)
+    rec = asyncio.run(recommend(
+        query, catalog=catalog, brand_voice=_read_voice(args.brand_voice), model=args.model,
+        top_k=args.top_k, max_price=args.max_price, subscribers=[progress] if progress else [],
+    ))
+    print(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False) if args.json else rec.text)
+    return _exit_code(rec.result)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .apps.recommend_eval import run_eval
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    command = "delegate eval recommend" + "".join(
+        f" --{k} {v}" for k, v in (("model", args.model), ("limit", args.limit),
+                                   ("concurrency", args.concurrency)) if v is not None)
+    report = asyncio.run(run_eval(args.model, limit=args.limit, concurrency=args.concurrency,
+                                  out=Path(args.out), command=command))
+    print(report.to_markdown("Recommender evaluation", command, args.model or DEFAULT_MODEL))
     return 0
+
+
+def _exit_code(result) -> int:
+    if result.status == "succeeded":
+        return 0
+    failed = [o for o in result.outcomes if not o.ok]
+    detail = f"; first: {failed[0].task_id}: {failed[0].error}" if failed else ""
+    notes = f"; {result.notes[-1]}" if result.notes else ""
+    print(f"delegate: run {result.status}: {len(failed)} of {len(result.outcomes)} tasks "
+          f"did not succeed{detail}{notes}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "models":
-            return _models()
-        return _run(args)
+        command = {"models": lambda _: _models(), "run": _run, "recommend": _recommend,
+                   "eval": _eval}[args.command]
+        return command(args)
     except UsageError as exc:
         print(f"delegate: error: {exc}", file=sys.stderr)
         return 2

@@ -34,14 +34,16 @@ __all__ = ["MAX_OBJECTIVE_CHARS", "check_objective", "run"]
 MAX_OBJECTIVE_CHARS = 20_000
 
 
-def check_objective(objective: str, limit: int = MAX_OBJECTIVE_CHARS) -> str:
+def check_objective(
+    objective: str, limit: int = MAX_OBJECTIVE_CHARS, what: str = "objective"
+) -> str:
     """Return the stripped objective, or raise :class:`UsageError` if empty or too long."""
     if not isinstance(objective, str) or not objective.strip():
-        raise UsageError("the objective is empty; say what you want done")
+        raise UsageError(f"the {what} is empty; say what you want")
     objective = objective.strip()
     if len(objective) > limit:
         raise UsageError(
-            f"the objective is {len(objective):,} characters long; the limit is {limit:,}"
+            f"the {what} is {len(objective):,} characters long; the limit is {limit:,}"
         )
     return objective
 

@@ -82,17 +82,19 @@ TOPIC_WORDS: dict[str, frozenset[str]] = {
     "shopping": frozenset((
         "need", "needs", "looking", "recommend", "recommendation", "suggest", "buy", "buying",
         "want", "wanting", "gift", "options", "alternatives", "shopping", "cheap", "budget",
-        "under", "wear", "outfit", "pack", "packing",
+        "wear", "outfit", "pack", "packing",
     )),
 }
 _WORD = re.compile(r"[a-z']+")
 
 
 def topic_evidence(text: str, catalog: Catalog | None = None) -> dict[str, list[str]]:
-    """The words of ``text`` that point at each topic; ``products`` also counts words the
-    catalog knows. Empty lists are left out."""
+    """The words of ``text`` that point at each topic (a stated price ceiling counts for
+    shopping, and a catalog match is recorded too). Empty lists are left out."""
     words = set(_WORD.findall(text.lower()))
     found = {topic: sorted(words & vocab) for topic, vocab in TOPIC_WORDS.items()}
+    if parse_price_ceiling(text) is not None:
+        found["shopping"].append("(price ceiling)")
     if catalog is not None and catalog.search(text, k=1):
         found["catalog"] = ["(catalog match)"]
     return {topic: hits for topic, hits in found.items() if hits}
@@ -205,7 +207,7 @@ async def recommend(
     Raises:
         UsageError: an empty or oversized query, a bad ``top_k``, a bad model name.
     """
-    query = check_objective(query)
+    query = check_objective(query, what="query")
     if not 1 <= top_k <= 20:
         raise UsageError("top_k must be between 1 and 20")
     catalog = catalog or default_catalog()

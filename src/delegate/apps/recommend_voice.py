@@ -35,6 +35,8 @@ OPENING_SCHEMA = {
     "required": ["opening", "closing"],
     "additionalProperties": False,
 }
+EXAMPLE_OPENING = "Good news: we have just the thing for your trip."
+EXAMPLE_CLOSING = "Have a great time out there!"
 PLAIN_OPENING = "Here is what we would pick for you."
 PLAIN_CLOSING = "Questions about fit or care? Just ask."
 
@@ -108,7 +110,8 @@ class BrandVoiceSynthesizer(Synthesizer):
                 "You write for KETL Mtn. Apparel in this voice:\n" + self.voice
                 + "\n\nWrite a short opening and closing for the answer to the customer. "
                 "Do not state prices and do not name any product other than the picks; the "
-                "product list goes between your opening and closing."
+                "product list goes between your opening and closing. Answer like "
+                f'{{"opening": "{EXAMPLE_OPENING}", "closing": "{EXAMPLE_CLOSING}"}}'
             ),
             Message.user(f"Customer: {objective}\nOur picks: {names}"
                          + ("\nWe also answer their question." if answers else "")),
@@ -124,6 +127,8 @@ class BrandVoiceSynthesizer(Synthesizer):
             data: dict[str, Any] = response.data
             opening, closing = _whole_sentences(data["opening"]), _whole_sentences(data["closing"])
             problems = unsupported_claims(f"{opening}\n{closing}", self.catalog, allowed)
+            if opening == EXAMPLE_OPENING:
+                problems.append("it copies the example instead of speaking to this customer")
             if not problems:
                 return opening, closing
             messages = [*messages, Message.assistant(response.text), Message.user(

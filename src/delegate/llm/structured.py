@@ -55,7 +55,7 @@ def parse_output(text: str, output: OutputType, *, provider: str = "", model: st
     if fenced:
         raw = fenced.group(1)
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, strict=False)  # tolerate raw newlines inside strings
     except json.JSONDecodeError as exc:
         raise OutputValidationError(
             f"output is not valid JSON ({exc.msg} at position {exc.pos})",
