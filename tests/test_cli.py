@@ -90,3 +90,28 @@ def test_ctrl_c_cancels_running_work_and_exits_130():
     assert proc.wait(timeout=120) == 130
     assert "cancelled" in rest and "Traceback" not in rest
     assert "run cancelled" in rest  # the final summary still came out
+
+
+@pytest.mark.embedded
+def test_recommend_json_on_the_embedded_model():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("DELEGATE_MODEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "delegate", "recommend", "--json", "--quiet",
+         "I need lightweight hiking gear for a summer trek in Colorado."],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    assert set(data) >= {"run_id", "products", "text", "plan", "outcomes", "usage",
+                         "wall_seconds"}
+    from delegate.apps.catalog import default_catalog
+    from delegate.apps.grounding import grounding
+
+    catalog = default_catalog()
+    assert data["products"]
+    for product in data["products"]:
+        assert catalog.get(product["id"]).price == product["price"]
+        assert product["name"] in data["text"]
+    grounded, named = grounding(data["text"], catalog)
+    assert grounded == named >= len(data["products"])

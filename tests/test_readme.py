@@ -15,7 +15,7 @@ def test_quickstart_shows_exactly_two_commands():
     commands = _commands()
     assert len(commands) == 2
     assert all("\n" not in c for c in commands)
-    assert "delegate run" in commands[0] and "pytest" in commands[1]
+    assert "delegate recommend" in commands[0] and "pytest" in commands[1]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -2,11 +2,14 @@
 
 ``FakeServer`` answers each POST with the next scripted reply, in order, and records every
 request it received (path, headers, JSON body). The ``*_chat``/``*_message``/``*_error``
-helpers build bodies in the shapes the real OpenAI and Anthropic APIs return.
+helpers build bodies in the shapes the real OpenAI and Anthropic APIs return. ``ASK``, ``City``
+and :func:`request_once` are the conversation, output type and request runner both provider test
+modules share.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -15,6 +18,33 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from pydantic import BaseModel
+
+from delegate.llm.base import Message, Model, ModelResponse
+from delegate.llm.guard import allow_model_requests
+
+ASK = [Message.system("Be brief."), Message.user("Name a city.")]
+
+
+class City(BaseModel):
+    """A structured output type for the provider tests."""
+
+    name: str
+    population: int
+
+
+def request_once(model: Model, messages: list[Message], **kw: Any) -> ModelResponse:
+    """Make one request with ``model`` (model requests allowed) and close its client."""
+
+    async def go() -> ModelResponse:
+        try:
+            return await model.request(messages, **kw)
+        finally:
+            await model.aclose()
+
+    with allow_model_requests():
+        return asyncio.run(go())
 
 
 @dataclass

@@ -8,7 +8,6 @@ import pickle
 import sys
 
 import pytest
-from pydantic import BaseModel
 
 from delegate.errors import (
     ConfigurationError,
@@ -25,36 +24,25 @@ from delegate.llm.base import Message, ModelSettings
 from delegate.llm.guard import allow_model_requests
 
 from .fakeserver import (
+    ASK,
+    City,
     FakeServer,
     anthropic_error,
     anthropic_message,
     anthropic_text,
     anthropic_tool,
     closed_port_url,
+    request_once,
 )
 
 KEY = "sk-ant-test-secret-0123456789"
-ASK = [Message.system("Be brief."), Message.user("Name a city.")]
-
-
-class City(BaseModel):
-    name: str
-    population: int
 
 
 def run(server_url: str, messages=ASK, send_sampling=None, **kw):
     """Make one request against ``server_url`` and close the client."""
     model = AnthropicModel("claude-test", base_url=server_url, api_key=KEY, timeout=5,
                            send_sampling=send_sampling)
-
-    async def go():
-        try:
-            return await model.request(messages, **kw)
-        finally:
-            await model.aclose()
-
-    with allow_model_requests():
-        return asyncio.run(go())
+    return request_once(model, messages, **kw)
 
 
 def failure(url: str, **kw) -> BaseException:

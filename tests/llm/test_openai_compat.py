@@ -8,7 +8,6 @@ import json
 import pickle
 
 import pytest
-from pydantic import BaseModel
 
 from delegate.errors import (
     ConfigurationError,
@@ -22,38 +21,28 @@ from delegate.errors import (
     TransientModelError,
     is_transient,
 )
+from delegate.llm._http import retry_after_seconds
 from delegate.llm.base import Message, ModelSettings
 from delegate.llm.guard import allow_model_requests
-from delegate.llm.openai_compat import (
-    JSON_MODE_NOTE,
-    OpenAICompatModel,
-    create,
-    retry_after_seconds,
+from delegate.llm.openai_compat import JSON_MODE_NOTE, OpenAICompatModel, create
+
+from .fakeserver import (
+    ASK,
+    City,
+    FakeServer,
+    closed_port_url,
+    openai_chat,
+    openai_error,
+    request_once,
 )
 
-from .fakeserver import FakeServer, closed_port_url, openai_chat, openai_error
-
 KEY = "sk-test-secret-0123456789"
-ASK = [Message.system("Be brief."), Message.user("Name a city.")]
-
-
-class City(BaseModel):
-    name: str
-    population: int
 
 
 def run(server_url: str, messages=ASK, **kw):
     """Make one request against ``server_url`` and close the client."""
     model = OpenAICompatModel("gpt-test", base_url=server_url + "/v1", api_key=KEY, timeout=5)
-
-    async def go():
-        try:
-            return await model.request(messages, **kw)
-        finally:
-            await model.aclose()
-
-    with allow_model_requests():
-        return asyncio.run(go())
+    return request_once(model, messages, **kw)
 
 
 def failure(server: FakeServer, **kw) -> BaseException:

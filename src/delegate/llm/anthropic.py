@@ -24,17 +24,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import (
-    ConfigurationError,
-    ModelConnectionError,
-    ModelError,
-    ModelRequestError,
-    ModelTimeoutError,
-    OutputValidationError,
-)
+from ..errors import ConfigurationError, ModelError, OutputValidationError
+from ._http import translate_sdk_error
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
-from .openai_compat import server_message, status_error
 from .structured import json_schema_of, parse_output, repair_prompt
 
 __all__ = ["AnthropicModel", "create"]
@@ -174,22 +167,11 @@ class AnthropicModel(Model):
         return self._client
 
     def _translate(self, exc: Exception) -> ModelError:
-        anthropic = _import_anthropic()
-        kw = {"provider": self.provider, "model": self.model_name}
-        if isinstance(exc, anthropic.APITimeoutError):
-            return ModelTimeoutError(f"{self.name} did not answer within {self.timeout:g}s", **kw)
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            why = f": {_redact(str(cause), self._api_key)}" if cause else ""
-            where = self.base_url or "api.anthropic.com"
-            return ModelConnectionError(f"could not reach {self.name} at {where}{why}", **kw)
-        if isinstance(exc, anthropic.APIStatusError):
-            return status_error(
-                exc.status_code, server_message(exc.body, exc.message), exc.response.headers,
-                provider=self.provider, model=self.model_name, key_env="ANTHROPIC_API_KEY",
-                secret=self._api_key,
-            )
-        return ModelRequestError(f"{self.name} failed: {type(exc).__name__}", **kw)
+        return translate_sdk_error(
+            _import_anthropic(), exc, name=self.name, where=self.base_url or "api.anthropic.com",
+            timeout=self.timeout, provider=self.provider, model=self.model_name,
+            key_env="ANTHROPIC_API_KEY", secret=self._api_key,
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client, if one was made."""
@@ -226,10 +208,6 @@ def _import_anthropic() -> Any:
     except ImportError:
         raise ConfigurationError(MISSING_EXTRA) from None
     return anthropic
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if len(secret) >= 4 else text
 
 
 def _wrap(schema: dict[str, Any]) -> dict[str, Any]:

@@ -10,13 +10,12 @@ Structured output asks for a ``json_schema`` response format. An endpoint that r
 the schema written into the system message. Either way the answer is validated by
 :func:`~delegate.llm.structured.parse_output` and sent back for repair a bounded number of times.
 
-The helpers :func:`server_message`, :func:`retry_after_seconds` and :func:`status_error` turn an
-HTTP failure into the matching :mod:`delegate.errors` class; the Anthropic module uses them too.
+SDK exceptions become :mod:`delegate.errors` classes through
+:func:`~delegate.llm._http.translate_sdk_error`, which the Anthropic module shares.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import time
@@ -25,32 +24,21 @@ from typing import Any
 
 from ..errors import (
     ConfigurationError,
-    ModelConnectionError,
     ModelError,
     ModelRequestError,
     ModelServerError,
-    ModelTimeoutError,
     OutputValidationError,
-    RateLimitError,
-    TransientModelError,
 )
+from ._http import PLACEHOLDER_KEY, translate_sdk_error
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
 from .structured import json_schema_of, parse_output, repair_prompt, schema_name
 
-__all__ = [
-    "OpenAICompatModel",
-    "create",
-    "ollama_base_url",
-    "retry_after_seconds",
-    "server_message",
-    "status_error",
-]
+__all__ = ["OpenAICompatModel", "create", "ollama_base_url"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GROQ_BASE_URL = "https://api.groq.com/openai/v1"
 OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
-PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK wants one
 JSON_MODE_NOTE = "json_schema unsupported; used JSON mode"
 
 
@@ -179,23 +167,11 @@ class OpenAICompatModel(Model):
         return self._client
 
     def _translate(self, exc: Exception) -> ModelError:
-        openai = _import_openai()
-        kw = {"provider": self.provider, "model": self.model_name}
-        if isinstance(exc, openai.APITimeoutError):
-            return ModelTimeoutError(
-                f"{self.name} did not answer within {self.timeout:g}s", **kw)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            why = f": {_redact(str(cause), self._api_key)}" if cause else ""
-            return ModelConnectionError(
-                f"could not reach {self.name} at {self.base_url}{why}", **kw)
-        if isinstance(exc, openai.APIStatusError):
-            return status_error(
-                exc.status_code, server_message(exc.body, exc.message), exc.response.headers,
-                provider=self.provider, model=self.model_name, key_env=self._key_env,
-                secret=self._api_key,
-            )
-        return ModelRequestError(f"{self.name} failed: {_redact(str(exc), self._api_key)}", **kw)
+        return translate_sdk_error(
+            _import_openai(), exc, name=self.name, where=self.base_url, timeout=self.timeout,
+            provider=self.provider, model=self.model_name, key_env=self._key_env,
+            secret=self._api_key,
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client, if one was made."""
@@ -266,77 +242,3 @@ def _with_schema(convo: list[dict], schema: dict) -> list[dict]:
         first = {"role": "system", "content": convo[0]["content"] + "\n\n" + instruction}
         return [first, *convo[1:]]
     return [{"role": "system", "content": instruction}, *convo]
-
-
-def server_message(body: object, fallback: str) -> str:
-    """The human-readable message in an error body (OpenAI or Anthropic shape)."""
-    if isinstance(body, Mapping):
-        inner = body.get("error")
-        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
-            return inner["message"]
-        if isinstance(inner, str):
-            return inner
-        if isinstance(body.get("message"), str):
-            return body["message"]
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:500]
-    return fallback
-
-
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """The server's wait hint: ``retry-after-ms``, or ``retry-after`` in seconds or as a date."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def status_error(
-    status: int, message: str, headers: Mapping[str, str], *, provider: str, model: str,
-    key_env: str = "", secret: str = "",
-) -> ModelError:
-    """The delegate error for an HTTP error ``status`` with the server's ``message``.
-
-    429 is a :class:`RateLimitError`, 5xx a :class:`ModelServerError`, 408 and 409 a
-    :class:`TransientModelError`, any other status a :class:`ModelRequestError`. ``secret`` (the
-    API key) is cut out of the message in case the server echoes it.
-    """
-    message = _redact(message, secret)
-    kw = {"provider": provider, "model": model, "status": status}
-    name = f"{provider}:{model}"
-    if status == 429:
-        return RateLimitError(f"{name} is rate limited (HTTP 429): {message}",
-                              retry_after=retry_after_seconds(headers), **kw)
-    if status >= 500:
-        return ModelServerError(f"{name} had a server error (HTTP {status}): {message}",
-                                retry_after=retry_after_seconds(headers), **kw)
-    if status in (408, 409):
-        return TransientModelError(f"{name} asked to try again (HTTP {status}): {message}",
-                                   retry_after=retry_after_seconds(headers), **kw)
-    if status == 401:
-        check = f"; check {key_env}" if key_env else ""
-        return ModelRequestError(f"{provider} rejected the API key (HTTP 401): {message}{check}",
-                                 **kw)
-    return ModelRequestError(f"{name} refused the request (HTTP {status}): {message}", **kw)
-
-
-def _redact(text: str, secret: str) -> str:
-    if secret and len(secret) >= 4 and secret != PLACEHOLDER_KEY:
-        text = text.replace(secret, "***")
-    return text
