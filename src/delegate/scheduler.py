@@ -101,6 +101,8 @@ class Scheduler:
         )
         self.sleep = sleep
         self._worker_models: dict[str, Model | None] = {}
+        #: the result of the latest run, also when it was cancelled part way
+        self.last_result: RunResult | None = None
 
     def model_for(self, worker: Worker) -> Model | None:
         """The model a worker uses: its own, else the scheduler's default."""

@@ -182,7 +182,7 @@ def test_fusion_lets_the_model_reorder_near_ties_but_not_discard_the_best_match(
     ranked = [_RankItem(id=i, reason=f"Item {i} suits the trip well.") for i in ("6", "5", "4")]
     ids = tuple(p.id for p in pool)
     weak = _fuse(pool, ranked, 3, None, catalog, ids, "", model_weight=0.3)
-    assert [m.product.id for m in weak.matches][0] == "1"
+    assert weak.matches[0].product.id == "1"
     strong = _fuse(pool, ranked, 3, None, catalog, ids, "", model_weight=1.0)
     assert "6" in [m.product.id for m in strong.matches]
     assert weak.ranking == strong.ranking == "fused"
