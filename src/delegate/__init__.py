@@ -26,7 +26,7 @@ from .orchestrator import Orchestrator
 from .outcomes import PlanningReport, RunResult, TaskOutcome
 from .plan import Plan, PlanLimits, Task, validate_plan
 from .retry import RetryPolicy
-from .review import Synthesizer
+from .review import Reviewer, Rubric, Synthesizer, TaskReview
 from .runner import run
 from .scheduler import Scheduler
 from .workers import DependencyResult, TaskContext, Worker, WorkerRegistry, worker
@@ -56,6 +56,8 @@ __all__ = [
     "PlanningError",
     "PlanningReport",
     "RetryPolicy",
+    "Reviewer",
+    "Rubric",
     "RunError",
     "RunResult",
     "Scheduler",
@@ -64,6 +66,7 @@ __all__ = [
     "Task",
     "TaskContext",
     "TaskOutcome",
+    "TaskReview",
     "TaskTimeout",
     "TransientModelError",
     "Usage",

@@ -37,6 +37,8 @@ __all__ = [
     "TaskFinished",
     "TaskQueued",
     "TaskRetried",
+    "TaskReviewed",
+    "TaskRevised",
     "TaskSkipped",
     "TaskStarted",
 ]
@@ -132,6 +134,23 @@ class TaskSkipped(TaskEnded):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskCancelled(TaskEnded):
     """The run was cancelled while the task was running or waiting."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskReviewed(Event):
+    """The reviewer judged a task's output (a :class:`~delegate.review.TaskReview`)."""
+
+    task_id: str
+    review: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRevised(Event):
+    """A task sent back by the reviewer was run again; ``outcome`` is the new one."""
+
+    task_id: str
+    round: int
+    outcome: TaskOutcome
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -90,6 +90,7 @@ class RunResult:
         planning: where the plan came from.
         wall_seconds: elapsed time of the whole run.
         notes: anything the caller should know that is not an outcome (a provider fallback).
+        reviews: the reviewer's verdicts, round by round (empty without a reviewer).
     """
 
     run_id: str
@@ -101,6 +102,7 @@ class RunResult:
     planning: PlanningReport = field(default_factory=PlanningReport)
     wall_seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    reviews: tuple[Any, ...] = ()
 
     def outcome(self, task_id: str) -> TaskOutcome:
         for outcome in self.outcomes:
@@ -138,6 +140,7 @@ class RunResult:
             "usage": self.usage.as_dict(),
             "wall_seconds": round(self.wall_seconds, 3),
             "notes": list(self.notes),
+            "reviews": [r.to_dict() for r in self.reviews],
         }
 
 

@@ -1,18 +1,33 @@
-"""The synthesizer: writes the final answer from the results a run produced.
+"""The reviewer and the synthesizer.
 
-It sees the objective and the results of the tasks that succeeded, in plan order. It is also
-told which tasks did not succeed and why, and asked to say what is missing rather than paper
-over it. When no task succeeded there is nothing to synthesise: the text says so plainly and
-no model is called.
+The :class:`Reviewer` scores each result against a :class:`Rubric` with the model's structured
+verdict; the tasks that fail go back to their worker with the notes, for a bounded number of
+rounds, and only those tasks run again.
+
+The :class:`Synthesizer` sees the objective and the results of the tasks that succeeded, in
+plan order. It is also told which tasks did not succeed and why, and asked to say what is
+missing rather than paper over it. When no task succeeded there is nothing to synthesise: the
+text says so plainly and no model is called.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from .llm.base import Message, Model, ModelSettings
 from .outcomes import RunResult
+from .plan import Task
 from .prompts import render_value, truncate
 
-__all__ = ["DEFAULT_SYNTHESIZER_INSTRUCTIONS", "Synthesizer"]
+__all__ = [
+    "DEFAULT_REVIEWER_INSTRUCTIONS",
+    "DEFAULT_SYNTHESIZER_INSTRUCTIONS",
+    "Reviewer",
+    "Rubric",
+    "Synthesizer",
+    "TaskReview",
+]
 
 DEFAULT_SYNTHESIZER_INSTRUCTIONS = """\
 You write the final answer to the user's objective from the work your team produced. Use \
@@ -69,3 +84,93 @@ class Synthesizer:
             self.messages(objective, result), settings=ModelSettings(max_tokens=self.max_tokens)
         )
         return response.text.strip()
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """What the reviewer scores, each criterion from 1 to 5, and the pass mark.
+
+    A task passes when every criterion scores at least ``pass_mark``. The scores come from the
+    model's structured verdict; the pass decision is this rule applied to them.
+    """
+
+    criteria: tuple[str, ...] = ("cohesion", "coverage", "accuracy", "tone")
+    pass_mark: int = 3
+    guidance: str = ""
+
+    def schema(self) -> dict[str, Any]:
+        scores = {c: {"enum": [1, 2, 3, 4, 5]} for c in self.criteria}
+        return {
+            "title": "Verdict",
+            "type": "object",
+            "properties": {**scores, "notes": {"type": "string", "maxLength": 400}},
+            "required": [*self.criteria, "notes"],
+            "additionalProperties": False,
+        }
+
+
+@dataclass(frozen=True)
+class TaskReview:
+    """The reviewer's verdict on one task in one round."""
+
+    task_id: str
+    round: int
+    scores: dict[str, int]
+    passed: bool
+    notes: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "round": self.round, "scores": dict(self.scores),
+                "passed": self.passed, "notes": self.notes}
+
+
+DEFAULT_REVIEWER_INSTRUCTIONS = """\
+You review one piece of work done for an objective. Score each criterion from 1 (poor) to 5 \
+(excellent): {criteria}. {guidance}In notes, say concretely what must change; leave notes \
+short when the work is good."""
+
+
+class Reviewer:
+    """Scores task outputs against a rubric and sends back only what fails.
+
+    Args:
+        rubric: the criteria and pass mark.
+        max_rounds: most times a failing task goes back to its worker (default 2).
+        instructions: the reviewer's system prompt; ``{criteria}`` and ``{guidance}`` are
+            filled in from the rubric.
+        max_tokens: cap on each verdict.
+    """
+
+    def __init__(
+        self,
+        rubric: Rubric | None = None,
+        *,
+        max_rounds: int = 2,
+        instructions: str = DEFAULT_REVIEWER_INSTRUCTIONS,
+        max_tokens: int = 200,
+    ) -> None:
+        if max_rounds < 0:
+            raise ValueError("max_rounds must be 0 or more")
+        self.rubric = rubric or Rubric()
+        self.max_rounds = max_rounds
+        self.instructions = instructions
+        self.max_tokens = max_tokens
+
+    async def review(
+        self, objective: str, task: Task, output: Any, model: Model, round: int
+    ) -> TaskReview:
+        """One structured verdict on ``output``."""
+        system = self.instructions.format(
+            criteria=", ".join(self.rubric.criteria),
+            guidance=f"{self.rubric.guidance} " if self.rubric.guidance else "",
+        )
+        prompt = (f"Objective: {objective}\n\nTask ({task.worker}): {task.instruction}\n\n"
+                  f"Work to review:\n{truncate(render_value(output))}")
+        response = await model.request(
+            [Message.system(system), Message.user(prompt)], output=self.rubric.schema(),
+            settings=ModelSettings(max_tokens=self.max_tokens),
+        )
+        data = response.data
+        scores = {c: int(data[c]) for c in self.rubric.criteria}
+        passed = all(score >= self.rubric.pass_mark for score in scores.values())
+        return TaskReview(task.id, round, scores, passed, " ".join(str(data["notes"]).split()))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import DelegateError, UsageError
-from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber
+from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber, TaskReviewed
 from .llm.base import Model
 from .llm.registry import get_model
 from .metering import Meter, MeteredModel
@@ -24,9 +25,9 @@ from .orchestrator import FallbackPlan, Orchestrator
 from .outcomes import PlanningReport, RunResult
 from .plan import Plan, PlanLimits
 from .retry import RetryPolicy, call_with_retry
-from .review import Synthesizer
+from .review import Reviewer, Synthesizer, TaskReview
 from .scheduler import FailurePolicy, Scheduler
-from .workers import Worker, WorkerFunction, WorkerRegistry
+from .workers import Revision, Worker, WorkerFunction, WorkerRegistry
 
 __all__ = ["MAX_OBJECTIVE_CHARS", "check_objective", "run"]
 
@@ -58,6 +59,7 @@ async def run(
     fallback_plan: FallbackPlan = None,
     synthesizer: Synthesizer | None = None,
     synthesize: bool = True,
+    reviewer: Reviewer | None = None,
     max_concurrency: int = 4,
     task_timeout: float | None = None,
     retry: RetryPolicy | None = None,
@@ -80,6 +82,7 @@ async def run(
         fallback_plan: what runs when the model produces no valid plan (recorded as such).
         synthesizer: final-answer settings (default :class:`Synthesizer`).
         synthesize: whether to write a final answer at all.
+        reviewer: scores the results and sends failing ones back (``None``: no review).
         max_concurrency, task_timeout, retry, failure_policy, limits: see :class:`Scheduler`.
         shared: read-only context every worker receives.
         subscribers: event subscribers (progress display, logs, stores).
@@ -128,6 +131,12 @@ async def run(
         bus.emit(RunFinished(run_id=run_id, result=scheduler.last_result))
         raise
 
+    if reviewer is not None and default_model is not None:
+        result = await _review_rounds(
+            reviewer, scheduler, result, objective, shared, MeteredModel(
+                default_model, meter, purpose="review"), meter, bus, retry,
+        )
+
     text, notes, status = "", list(result.notes), result.status
     if synthesize and default_model is not None:
         synthesizer = synthesizer or Synthesizer()
@@ -145,3 +154,52 @@ async def run(
     )
     bus.emit(RunFinished(run_id=run_id, result=result))
     return result
+
+
+async def _review_rounds(
+    reviewer: Reviewer, scheduler: Scheduler, result: RunResult, objective: str,
+    shared: Mapping[str, Any] | None, model: Model, meter: Meter, bus: EventBus,
+    retry: RetryPolicy,
+) -> RunResult:
+    """Review every succeeded task; send the failing ones back, at most ``max_rounds`` times.
+
+    A rewrite that fails keeps the earlier output, and the notes say so. The last verdict on
+    each task is the one the result's reviews end with.
+    """
+    outcomes = {o.task_id: o for o in result.outcomes}
+    reviews: list[TaskReview] = []
+    notes = list(result.notes)
+    targets = [o.task_id for o in result.outcomes if o.ok]
+    for round_no in range(1, reviewer.max_rounds + 2):
+        verdicts = await asyncio.gather(*[
+            call_with_retry(functools.partial(
+                reviewer.review, objective, result.plan.task(tid), outcomes[tid].output, model,
+                round_no), retry)
+            for tid in targets
+        ])
+        for verdict in verdicts:
+            reviews.append(verdict)
+            bus.emit(TaskReviewed(run_id=result.run_id, task_id=verdict.task_id,
+                                  review=verdict))
+        failing = [v for v in verdicts if not v.passed]
+        if not failing or round_no > reviewer.max_rounds:
+            break
+        targets = []
+        for verdict in failing:
+            tid = verdict.task_id
+            outputs = {k: o.output for k, o in outcomes.items() if o.ok}
+            revised = await scheduler.revise(
+                result.plan, tid, outputs,
+                Revision(verdict.notes, outcomes[tid].output, round_no),
+                objective=objective, shared=shared, run_id=result.run_id, meter=meter,
+            )
+            if revised.ok:
+                outcomes[tid] = revised
+                targets.append(tid)
+            else:
+                notes.append(f"revision {round_no} of {tid} failed, earlier output kept: "
+                             f"{revised.error}")
+    return dataclasses.replace(
+        result, outcomes=tuple(outcomes[t.id] for t in result.plan.tasks if t.id in outcomes),
+        reviews=tuple(reviews), notes=tuple(notes),
+    )

@@ -36,6 +36,7 @@ from .events import (
     TaskFinished,
     TaskQueued,
     TaskRetried,
+    TaskRevised,
     TaskSkipped,
     TaskStarted,
 )
@@ -45,7 +46,14 @@ from .metering import Meter, MeteredModel
 from .outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from .plan import Plan, PlanLimits, Task, validate_plan
 from .retry import RetryPolicy
-from .workers import DependencyResult, TaskContext, Worker, WorkerFunction, WorkerRegistry
+from .workers import (
+    DependencyResult,
+    Revision,
+    TaskContext,
+    Worker,
+    WorkerFunction,
+    WorkerRegistry,
+)
 
 __all__ = ["FailurePolicy", "Scheduler"]
 
@@ -163,6 +171,33 @@ class Scheduler:
         return result
 
 
+    async def revise(
+        self,
+        plan: Plan,
+        task_id: str,
+        outputs: Mapping[str, Any],
+        revision: Revision,
+        *,
+        objective: str = "",
+        shared: Mapping[str, Any] | None = None,
+        run_id: str = "",
+        meter: Meter | None = None,
+    ) -> TaskOutcome:
+        """Run one task of a finished plan again, with the reviewer's notes.
+
+        Its dependencies' results come from ``outputs``; retries and timeouts apply as on the
+        first pass. Emits :class:`TaskRevised`, not a second terminal event.
+        """
+        meter = meter or Meter(run_id, self.bus)
+        execution = _Execution(self, plan, objective, shared or {}, run_id, meter)
+        execution.results.update(outputs)
+        outcome = await execution._attempts(plan.task(task_id), revision)
+        if self.bus.active:
+            self.bus.emit(TaskRevised(run_id=run_id, task_id=task_id, round=revision.round,
+                                      outcome=outcome))
+        return outcome
+
+
 class _Execution:
     """The mutable state of one run of one plan."""
 
@@ -263,7 +298,7 @@ class _Execution:
         self.wake.set()
         return outcome
 
-    async def _attempts(self, task: Task) -> TaskOutcome:
+    async def _attempts(self, task: Task, revision: Revision | None = None) -> TaskOutcome:
         s = self.s
         worker = s.workers[task.worker]
         model = s.model_for(worker)
@@ -280,7 +315,8 @@ class _Execution:
             if s.bus.active:
                 self.emit(TaskStarted(run_id=self.run_id, task_id=task.id,
                                       worker=task.worker, attempt=attempt))
-            ctx = TaskContext(self.run_id, self.objective, task, deps, self.shared, model, attempt)
+            ctx = TaskContext(self.run_id, self.objective, task, deps, self.shared, model,
+                              attempt, revision)
             try:
                 if s.task_timeout is None:
                     output = await worker.run(ctx)

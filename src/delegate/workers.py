@@ -31,11 +31,12 @@ from pydantic import BaseModel
 from .errors import UsageError
 from .llm.base import Message, Model, ModelSettings
 from .plan import Task
-from .prompts import render_dependencies
+from .prompts import render_dependencies, render_value, truncate
 from .tools import Tool, run_with_tools
 
 __all__ = [
     "DependencyResult",
+    "Revision",
     "TaskContext",
     "Worker",
     "WorkerRegistry",
@@ -53,6 +54,15 @@ class DependencyResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Revision:
+    """Work sent back by the reviewer: what it said, and the output it judged."""
+
+    notes: str
+    previous_output: Any
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
 class TaskContext:
     """What a worker receives for one attempt of one task.
 
@@ -65,6 +75,8 @@ class TaskContext:
         model: the model this worker should use (already metered for the run), or ``None``
             when the run has no model.
         attempt: 1 for the first attempt, 2 for the first retry, ...
+        revision: ``None`` on a first pass; when a reviewer sent the work back, its notes and
+            the previous output (see :class:`Revision`).
     """
 
     run_id: str
@@ -74,6 +86,7 @@ class TaskContext:
     shared: Mapping[str, Any]
     model: Model | None
     attempt: int = 1
+    revision: Revision | None = None
 
     def result_of(self, task_id: str) -> Any:
         """The output of dependency ``task_id``; ``KeyError`` if it is not a dependency."""
@@ -167,6 +180,12 @@ class Worker:
         context = {k: v for k, v in ctx.shared.items() if not k.startswith("_")}
         if context:
             parts.append("Context: " + "; ".join(f"{k}: {v}" for k, v in context.items()))
+        if ctx.revision is not None:
+            parts.append(
+                "Your previous answer:\n" + truncate(render_value(ctx.revision.previous_output))
+                + f"\n\nThe reviewer sent it back: {ctx.revision.notes}\n"
+                "Write an improved answer that addresses the review."
+            )
         return "\n\n".join(parts)
 
     def __repr__(self) -> str:

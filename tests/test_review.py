@@ -1,0 +1,83 @@
+"""The reviewer: model-scored verdicts, only failing work goes back, bounded rounds."""
+
+import asyncio
+
+from delegate import EventLog, Plan, Reviewer, Rubric, ScriptedModel, Task, Worker, run
+from delegate.events import TaskEnded, TaskReviewed, TaskRevised
+from delegate.llm import ScriptedCall
+
+PLAN = Plan(tasks=(
+    Task(id="intro", worker="writer", instruction="Write the introduction."),
+    Task(id="body", worker="writer", instruction="Write the body.", depends_on=("intro",)),
+    Task(id="outro", worker="writer", instruction="Write the conclusion."),
+))
+RUBRIC = Rubric(criteria=("coverage", "tone"), pass_mark=3)
+
+
+def scripted(reject: dict[str, int], scores=(4, 5)):
+    """Writers answer with their task and revision count; the reviewer rejects each task id
+    in ``reject`` that many times, then passes it."""
+    rejected: dict[str, int] = {}
+    written: dict[str, int] = {}
+
+    def answer(call: ScriptedCall):
+        if call.output is not None and "coverage" in call.output.get("properties", {}):
+            task_id = next(t.id for t in PLAN.tasks if t.instruction in call.last_user)
+            if rejected.get(task_id, 0) < reject.get(task_id, 0):
+                rejected[task_id] = rejected.get(task_id, 0) + 1
+                return {"coverage": 2, "tone": 4, "notes": f"{task_id} misses the key point"}
+            return {"coverage": scores[0], "tone": scores[1], "notes": "good"}
+        task_id = next(t.id for t in PLAN.tasks if t.instruction in call.last_user)
+        written[task_id] = written.get(task_id, 0) + 1
+        return f"{task_id} draft {written[task_id]}"
+
+    return ScriptedModel(function=answer), written
+
+
+def go(model, max_rounds=2, events=None):
+    return asyncio.run(run(
+        "A short essay", workers=[Worker("writer", "writes", "You write.")], model=model,
+        plan=PLAN, reviewer=Reviewer(RUBRIC, max_rounds=max_rounds), synthesize=False,
+        subscribers=[events] if events else [],
+    ))
+
+
+def test_a_section_rejected_once_is_rewritten_exactly_once():
+    model, written = scripted({"body": 1})
+    events = EventLog()
+    result = go(model, events=events)
+    assert written == {"intro": 1, "body": 2, "outro": 1}
+    assert result.outcome("body").output == "body draft 2"
+    assert [e.task_id for e in events.of(TaskRevised)] == ["body"]
+    assert len(events.of(TaskEnded)) == 3  # a rewrite is not a second ending
+    rewrite = next(c for c in model.calls if c.output is None and "body draft 1" in c.last_user)
+    assert "body misses the key point" in rewrite.last_user  # the notes reached the worker
+    rounds = [(r.task_id, r.round, r.passed) for r in result.reviews]
+    assert rounds == [("intro", 1, True), ("body", 1, False), ("outro", 1, True),
+                      ("body", 2, True)]
+
+
+def test_scores_come_from_the_model_verdict():
+    model, _ = scripted({}, scores=(3, 5))
+    result = go(model)
+    assert {r.task_id: r.scores for r in result.reviews} == {
+        t.id: {"coverage": 3, "tone": 5} for t in PLAN.tasks}
+    assert result.to_dict()["reviews"][0]["scores"] == {"coverage": 3, "tone": 5}
+
+
+def test_rounds_are_bounded():
+    model, written = scripted({"outro": 99})
+    events = EventLog()
+    result = go(model, max_rounds=2, events=events)
+    assert written["outro"] == 3  # first draft and two rewrites, no more
+    final = [r for r in result.reviews if r.task_id == "outro"][-1]
+    assert (final.round, final.passed) == (3, False)
+    assert len(events.of(TaskReviewed)) == len(result.reviews)
+
+
+def test_the_dependent_section_saw_the_reviewed_dependency_it_was_given():
+    model, _ = scripted({"intro": 1})
+    go(model)
+    first_body = next(c for c in model.calls if "Write the body." in c.last_user
+                      and c.output is None)
+    assert "intro draft 1" in first_body.last_user
