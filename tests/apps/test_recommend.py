@@ -186,3 +186,15 @@ def test_fusion_lets_the_model_reorder_near_ties_but_not_discard_the_best_match(
     strong = _fuse(pool, ranked, 3, None, catalog, ids, "", model_weight=1.0)
     assert "6" in [m.product.id for m in strong.matches]
     assert weak.ranking == strong.ranking == "fused"
+
+
+def test_a_looping_or_copied_opening_is_replaced_and_recorded():
+    def looping(call):
+        if isinstance(call.output, dict) and "opening" in call.output.get("properties", {}):
+            return {"opening": "We love hikes. We love hikes.", "closing": "Bye now."}
+        return obeying_model(call)
+
+    rec = asyncio.run(recommend("hiking socks", catalog=CATALOG,
+                                model=ScriptedModel(function=looping)))
+    assert "We love hikes" not in rec.text
+    assert any("repeats the same sentence" in n for n in rec.notes)

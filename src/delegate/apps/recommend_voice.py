@@ -127,14 +127,22 @@ class BrandVoiceSynthesizer(Synthesizer):
             data: dict[str, Any] = response.data
             opening, closing = _whole_sentences(data["opening"]), _whole_sentences(data["closing"])
             problems = unsupported_claims(f"{opening}\n{closing}", self.catalog, allowed)
-            if opening == EXAMPLE_OPENING:
+            if opening.startswith(EXAMPLE_OPENING) or closing.startswith(EXAMPLE_CLOSING):
                 problems.append("it copies the example instead of speaking to this customer")
+            if _repeats(opening) or _repeats(closing):
+                problems.append("it repeats the same sentence")
             if not problems:
                 return opening, closing
             messages = [*messages, Message.assistant(response.text), Message.user(
                 "Rewrite it: " + "; ".join(problems) + ".")]
         self.notes.append("brand-voice opening replaced by a plain one: " + "; ".join(problems))
         return PLAIN_OPENING, PLAIN_CLOSING
+
+
+def _repeats(text: str) -> bool:
+    """Whether a sentence occurs twice (small models loop)."""
+    sentences = [s.strip().lower() for s in re.split(r"[.!?]+", text) if s.strip()]
+    return len(sentences) != len(set(sentences))
 
 
 def _whole_sentences(text: str) -> str:
