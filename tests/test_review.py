@@ -81,3 +81,15 @@ def test_the_dependent_section_saw_the_reviewed_dependency_it_was_given():
     first_body = next(c for c in model.calls if "Write the body." in c.last_user
                       and c.output is None)
     assert "intro draft 1" in first_body.last_user
+
+
+def test_a_broken_verdict_keeps_the_work_and_says_so():
+    def answer(call: ScriptedCall):
+        if call.output is not None:
+            return {"coverage": "great"}  # does not match the verdict schema
+        return "draft"
+
+    result = go(ScriptedModel(function=answer))
+    assert [o.output for o in result.outcomes] == ["draft"] * 3
+    assert result.reviews == ()
+    assert sum("review 1 of" in n for n in result.notes) == 3

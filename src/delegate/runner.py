@@ -131,13 +131,14 @@ async def run(
         bus.emit(RunFinished(run_id=run_id, result=scheduler.last_result))
         raise
 
+    notes: list[str] = []  # the run's own notes; the meter holds the model calls' notes
     if reviewer is not None and default_model is not None:
         result = await _review_rounds(
             reviewer, scheduler, result, objective, shared, MeteredModel(
-                default_model, meter, purpose="review"), meter, bus, retry,
+                default_model, meter, purpose="review"), meter, bus, retry, notes,
         )
 
-    text, notes, status = "", list(result.notes), result.status
+    text, status = "", result.status
     if synthesize and default_model is not None:
         synthesizer = synthesizer or Synthesizer()
         synth_model = MeteredModel(default_model, meter, purpose="synthesis")
@@ -149,8 +150,8 @@ async def run(
             notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
             status = "partial" if status == "succeeded" else status
     result = dataclasses.replace(
-        result, text=text, status=status, usage=meter.usage, notes=tuple(notes),
-        wall_seconds=time.perf_counter() - started,
+        result, text=text, status=status, usage=meter.usage,
+        notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - started,
     )
     bus.emit(RunFinished(run_id=run_id, result=result))
     return result
@@ -159,24 +160,32 @@ async def run(
 async def _review_rounds(
     reviewer: Reviewer, scheduler: Scheduler, result: RunResult, objective: str,
     shared: Mapping[str, Any] | None, model: Model, meter: Meter, bus: EventBus,
-    retry: RetryPolicy,
+    retry: RetryPolicy, notes: list[str],
 ) -> RunResult:
     """Review every succeeded task; send the failing ones back, at most ``max_rounds`` times.
 
-    A rewrite that fails keeps the earlier output, and the notes say so. The last verdict on
-    each task is the one the result's reviews end with.
+    A review or a rewrite that fails keeps the earlier output, and ``notes`` says so. The last
+    verdict on each task is the one the result's reviews end with.
     """
     outcomes = {o.task_id: o for o in result.outcomes}
     reviews: list[TaskReview] = []
-    notes = list(result.notes)
     targets = [o.task_id for o in result.outcomes if o.ok]
     for round_no in range(1, reviewer.max_rounds + 2):
-        verdicts = await asyncio.gather(*[
+        answers = await asyncio.gather(*[
             call_with_retry(functools.partial(
                 reviewer.review, objective, result.plan.task(tid), outcomes[tid].output, model,
                 round_no), retry)
             for tid in targets
-        ])
+        ], return_exceptions=True)
+        verdicts = []
+        for tid, answer in zip(targets, answers, strict=True):
+            if isinstance(answer, DelegateError):
+                notes.append(f"review {round_no} of {tid} failed, output kept unreviewed: "
+                             f"{type(answer).__name__}: {answer}")
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                verdicts.append(answer)
         for verdict in verdicts:
             reviews.append(verdict)
             bus.emit(TaskReviewed(run_id=result.run_id, task_id=verdict.task_id,
@@ -201,5 +210,5 @@ async def _review_rounds(
                              f"{revised.error}")
     return dataclasses.replace(
         result, outcomes=tuple(outcomes[t.id] for t in result.plan.tasks if t.id in outcomes),
-        reviews=tuple(reviews), notes=tuple(notes),
+        reviews=tuple(reviews),
     )
