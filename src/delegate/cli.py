@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="time limit for one attempt of one task")
     run_p.add_argument("--fail-fast", action="store_true",
                        help="stop the run at the first failed task")
+    run_p.add_argument("--strategy", choices=["static", "dynamic", "hybrid"], default="static",
+                       help="plan once, grow the plan after each wave, or replan on failure")
     run_p.add_argument("--json", action="store_true", help="print one JSON object")
     run_p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -98,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         task_timeout=args.timeout,
         failure_policy="fail_fast" if args.fail_fast else "continue",
+        strategy=args.strategy,
         subscribers=[progress] if progress else [],
     ))
     print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if args.json

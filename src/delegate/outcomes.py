@@ -91,6 +91,8 @@ class RunResult:
         wall_seconds: elapsed time of the whole run.
         notes: anything the caller should know that is not an outcome (a provider fallback).
         reviews: the reviewer's verdicts, round by round (empty without a reviewer).
+        plan_versions: every version of the plan with what changed and why (see
+            :mod:`delegate.strategies`); empty when the plan never changed.
     """
 
     run_id: str
@@ -103,6 +105,7 @@ class RunResult:
     wall_seconds: float = 0.0
     notes: tuple[str, ...] = ()
     reviews: tuple[Any, ...] = ()
+    plan_versions: tuple[Any, ...] = ()
 
     def outcome(self, task_id: str) -> TaskOutcome:
         for outcome in self.outcomes:
@@ -141,6 +144,7 @@ class RunResult:
             "wall_seconds": round(self.wall_seconds, 3),
             "notes": list(self.notes),
             "reviews": [r.to_dict() for r in self.reviews],
+            "plan_versions": [v.to_dict() for v in self.plan_versions],
         }
 
 

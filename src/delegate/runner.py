@@ -23,10 +23,11 @@ from .llm.registry import get_model
 from .metering import Meter, MeteredModel
 from .orchestrator import FallbackPlan, Orchestrator
 from .outcomes import PlanningReport, RunResult
-from .plan import Plan, PlanLimits
+from .plan import Plan, PlanLimits, Strategy
 from .retry import RetryPolicy, call_with_retry
 from .review import Reviewer, Synthesizer, TaskReview
 from .scheduler import FailurePolicy, Scheduler
+from .strategies import PlanVersion, propose_extension
 from .workers import Revision, Worker, WorkerFunction, WorkerRegistry
 
 __all__ = ["MAX_OBJECTIVE_CHARS", "check_objective", "run"]
@@ -60,6 +61,8 @@ async def run(
     synthesizer: Synthesizer | None = None,
     synthesize: bool = True,
     reviewer: Reviewer | None = None,
+    strategy: Strategy = "static",
+    max_replans: int = 2,
     max_concurrency: int = 4,
     task_timeout: float | None = None,
     retry: RetryPolicy | None = None,
@@ -83,6 +86,8 @@ async def run(
         synthesizer: final-answer settings (default :class:`Synthesizer`).
         synthesize: whether to write a final answer at all.
         reviewer: scores the results and sends failing ones back (``None``: no review).
+        strategy: ``static``, ``dynamic`` or ``hybrid`` (see :mod:`delegate.strategies`).
+        max_replans: most new plan versions under ``dynamic`` or ``hybrid``.
         max_concurrency, task_timeout, retry, failure_policy, limits: see :class:`Scheduler`.
         shared: read-only context every worker receives.
         subscribers: event subscribers (progress display, logs, stores).
@@ -95,7 +100,8 @@ async def run(
     """
     objective = check_objective(objective)
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
-    needs_model = plan is None or synthesize or any(w.uses_model for w in registry.values())
+    needs_model = (plan is None or synthesize or strategy != "static"
+                   or any(w.uses_model for w in registry.values()))
     default_model = get_model(model) if needs_model else None
     retry = retry or RetryPolicy()
     orchestrator = orchestrator or Orchestrator(limits=limits, retry=retry)
@@ -127,11 +133,21 @@ async def run(
             plan, objective=objective, shared=shared, run_id=run_id, meter=meter,
             planning=planning, announce=False,
         )
+        notes: list[str] = []  # the run's own notes; the meter holds the model calls' notes
+        versions = [PlanVersion(plan.version, plan, "initial plan",
+                                planning.reason or f"from {planning.source}")]
+        if strategy != "static":
+            planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
+            result = await _replan_rounds(
+                strategy, max_replans, orchestrator, registry, planner, scheduler, result,
+                objective, shared, meter, bus, versions, notes,
+            )
+        if len(versions) > 1:
+            result = dataclasses.replace(result, plan_versions=tuple(versions))
     except asyncio.CancelledError:
         bus.emit(RunFinished(run_id=run_id, result=scheduler.last_result))
         raise
 
-    notes: list[str] = []  # the run's own notes; the meter holds the model calls' notes
     if reviewer is not None and default_model is not None:
         result = await _review_rounds(
             reviewer, scheduler, result, objective, shared, MeteredModel(
@@ -154,6 +170,36 @@ async def run(
         notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - started,
     )
     bus.emit(RunFinished(run_id=run_id, result=result))
+    return result
+
+
+async def _replan_rounds(
+    strategy: Strategy, max_replans: int, orchestrator: Orchestrator,
+    registry: WorkerRegistry, planner: Model, scheduler: Scheduler, result: RunResult,
+    objective: str, shared: Mapping[str, Any] | None, meter: Meter, bus: EventBus,
+    versions: list[PlanVersion], notes: list[str],
+) -> RunResult:
+    """Grow the plan under ``dynamic`` or ``hybrid`` and run each new version's new tasks."""
+    handled: set[str] = set()
+    for _ in range(max_replans):
+        failed = [o.task_id for o in result.outcomes
+                  if o.status in ("failed", "timed_out") and o.task_id not in handled]
+        if strategy == "hybrid" and not failed:
+            break
+        handled.update(failed)
+        grown, why = await propose_extension(
+            orchestrator, objective, registry, planner, result, strategy, failed=failed)
+        if grown is None:
+            notes.append(f"plan v{result.plan.version} kept: {why}")
+            break
+        added = [t.id for t in grown.tasks[len(result.plan.tasks):]]
+        versions.append(PlanVersion(grown.version, grown, "added " + ", ".join(added), why))
+        bus.emit(PlanCreated(run_id=result.run_id, plan=grown, source="model", reason=why))
+        result = await scheduler.run(
+            grown, objective=objective, shared=shared, run_id=result.run_id, meter=meter,
+            planning=result.planning, announce=False,
+            done={o.task_id: o for o in result.outcomes},
+        )
     return result
 
 

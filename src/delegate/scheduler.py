@@ -129,11 +129,15 @@ class Scheduler:
         meter: Meter | None = None,
         planning: PlanningReport | None = None,
         announce: bool = True,
+        done: Mapping[str, TaskOutcome] | None = None,
     ) -> RunResult:
         """Validate ``plan`` and run it to the end; return every task's outcome.
 
         ``announce`` emits RunStarted/PlanCreated/RunFinished; a caller that frames the run
-        itself (planning first, synthesis after) turns it off and emits its own.
+        itself (planning first, synthesis after) turns it off and emits its own. ``done``
+        holds outcomes of tasks that finished under an earlier version of the plan: they are
+        not run again, their outputs reach their dependents, and a dependent of one that did
+        not succeed is skipped.
 
         Raises:
             PlanError: the plan is invalid; nothing has run.
@@ -146,7 +150,7 @@ class Scheduler:
         if announce and self.bus.active:
             self.bus.emit(RunStarted(run_id=run_id, objective=objective))
             self.bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
-        execution = _Execution(self, plan, objective, shared or {}, run_id, meter)
+        execution = _Execution(self, plan, objective, shared or {}, run_id, meter, done)
         cancelled = False
         try:
             await execution.drive()
@@ -203,7 +207,7 @@ class _Execution:
 
     def __init__(
         self, sched: Scheduler, plan: Plan, objective: str, shared: Mapping[str, Any],
-        run_id: str, meter: Meter,
+        run_id: str, meter: Meter, done: Mapping[str, TaskOutcome] | None = None,
     ) -> None:
         self.s = sched
         self.plan = plan
@@ -214,7 +218,7 @@ class _Execution:
         self.tasks: dict[str, Task] = {t.id: t for t in plan.tasks}
         self.index = {t.id: n for n, t in enumerate(plan.tasks)}
         self.dependents = plan.dependents()
-        self.waiting = {t.id: len(set(t.depends_on)) for t in plan.tasks}
+        self.waiting: dict[str, int] = {}
         cp = plan.critical_path()
         self.key = {t.id: (-t.priority, -cp[t.id], self.index[t.id]) for t in plan.tasks}
         self.ready: list[tuple[tuple[int, float, int], str]] = []
@@ -224,17 +228,29 @@ class _Execution:
         self.finished: deque[TaskOutcome] = deque()
         self.wake = asyncio.Event()
         self.stopping = False
+        for tid, outcome in (done or {}).items():
+            if tid in self.tasks:
+                self.outcomes[tid] = outcome
+                if outcome.ok:
+                    self.results[tid] = outcome.output
+        for task in plan.tasks:
+            self.waiting[task.id] = sum(d not in self.results for d in set(task.depends_on))
 
     def emit(self, event: Any) -> None:
         self.s.bus.emit(event)
 
     async def drive(self) -> None:
         bus = self.s.bus
+        carried = [tid for tid, o in self.outcomes.items() if not o.ok]
         for task in self.plan.tasks:
+            if task.id in self.outcomes:
+                continue  # finished under an earlier version of the plan
             if bus.active:
                 self.emit(TaskQueued(run_id=self.run_id, task_id=task.id, worker=task.worker))
             if self.waiting[task.id] == 0:
                 heapq.heappush(self.ready, (self.key[task.id], task.id))
+        for tid in carried:
+            self._skip_dependents(tid)
         limit = self.s.max_concurrency
         while True:
             while self.ready and len(self.running) < limit and not self.stopping:
