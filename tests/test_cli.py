@@ -53,7 +53,7 @@ def test_run_json_finishes_on_the_embedded_model():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("DELEGATE_MODEL", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "delegate", "run",
+        [sys.executable, "-m", "delegate", "run", "--workflow", "general",
          "Create a short guide about Python decorators", "--json"],
         capture_output=True, text=True, env=env, timeout=900,
     )
@@ -77,7 +77,7 @@ def test_ctrl_c_cancels_running_work_and_exits_130():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "delegate", "run", "Write a guide to knots",
-         "--max-concurrency", "1"],
+         "--workflow", "general", "--max-concurrency", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     seen = []

@@ -16,11 +16,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .console import LineProgress
 from .errors import DelegateError, UsageError
-from .llm.registry import DEFAULT_MODEL, PROVIDERS
+from .llm.registry import DEFAULT_MODEL, PROVIDERS, get_model
 
 __all__ = ["main"]
 
@@ -45,6 +46,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop the run at the first failed task")
     run_p.add_argument("--strategy", choices=["static", "dynamic", "hybrid"], default="static",
                        help="plan once, grow the plan after each wave, or replan on failure")
+    run_p.add_argument("--workflow", choices=["auto", "general", "blog", "report", "analysis",
+                                              "project"], default="auto",
+                       help="which workflow (default: picked from the request's words)")
+    run_p.add_argument("--input", action="append", default=[], metavar="FILE",
+                       help="an input for the report workflow (text, Markdown or CSV); repeat")
+    run_p.add_argument("--out", metavar="DIR",
+                       help="write the Markdown, figures and the JSON summary here")
+
+    ex = sub.add_parser("examples", help="run the built-in examples of the content workflows")
+    ex.add_argument("--example", choices=["blog", "report", "analysis", "project", "all"],
+                    default="all")
+    ex.add_argument("--model", default=None, help="provider:model")
+    ex.add_argument("--out", default="examples-out", metavar="DIR",
+                    help="where to write each example's outputs (default examples-out)")
+    ex.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    ch = sub.add_parser("chat", help="an interactive session over the workflows")
+    ch.add_argument("--model", default=None, help="provider:model")
     run_p.add_argument("--json", action="store_true", help="print one JSON object")
     run_p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -85,7 +104,7 @@ def _models() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .apps.general import run_general
+    from .apps.workflows import WORKFLOWS, pick_workflow, run_workflow
     from .runner import check_objective
 
     objective = check_objective(args.objective)
@@ -93,19 +112,64 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--max-concurrency must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    name, why = pick_workflow(objective) if args.workflow == "auto" else (args.workflow, "asked")
+    model = get_model(args.model)  # a bad name or a missing key fails here, before any output
     progress = None if args.quiet else LineProgress(sys.stderr)
-    result = asyncio.run(run_general(
-        objective,
-        model=args.model,
-        max_concurrency=args.max_concurrency,
-        task_timeout=args.timeout,
-        failure_policy="fail_fast" if args.fail_fast else "continue",
-        strategy=args.strategy,
-        subscribers=[progress] if progress else [],
-    ))
-    print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if args.json
-          else result.text)
-    return _exit_code(result)
+    if progress:
+        print(f"delegate: workflow {name} ({why})", file=sys.stderr)
+    options: dict[str, Any] = {
+        "model": model, "max_concurrency": args.max_concurrency,
+        "subscribers": [progress] if progress else [], "strategy": args.strategy,
+        "task_timeout": args.timeout, "inputs": args.input,
+        "failure_policy": "fail_fast" if args.fail_fast else "continue",
+    }
+    accepted = _accepted(WORKFLOWS[name].load(), options)
+    ignored = [k for k in options if k not in accepted and options[k] not in (None, [], False)
+               and not (k == "strategy" and options[k] == "static")
+               and not (k == "failure_policy" and options[k] == "continue")]
+    if ignored:
+        raise UsageError(f"the {name} workflow does not take: "
+                         + ", ".join("--" + k.replace("_", "-") for k in ignored))
+    result = asyncio.run(run_workflow(name, objective, **accepted))
+    if args.out:
+        for path in result.write(args.out):
+            print(f"delegate: wrote {path}", file=sys.stderr)
+    print(json.dumps(result.summary(), indent=2, ensure_ascii=False, default=str) if args.json
+          else result.markdown)
+    return _exit_code(result.run)
+
+
+def _accepted(function: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options ``function`` takes by keyword (a workflow takes the ones that apply)."""
+    import inspect
+
+    params = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return {k: v for k, v in options.items() if k != "inputs" or v}
+    return {k: v for k, v in options.items() if k in params}
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from .apps.workflows import run_example
+
+    names = ["blog", "report", "analysis", "project"] if args.example == "all" else [
+        args.example]
+    progress = None if args.quiet else LineProgress(sys.stderr)
+    failed = 0
+    for name in names:
+        print(f"delegate: example {name}", file=sys.stderr)
+        result = asyncio.run(run_example(
+            name, model=args.model, subscribers=[progress] if progress else []))
+        for path in result.write(Path(args.out) / name):
+            print(f"delegate: wrote {path}", file=sys.stderr)
+        failed += _exit_code(result.run) != 0
+    return 1 if failed else 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .chat import chat
+
+    return chat(model=args.model)
 
 
 MAX_VOICE_BYTES = 1_000_000
@@ -184,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         command = {"models": lambda _: _models(), "run": _run, "recommend": _recommend,
-                   "eval": _eval}[args.command]
+                   "eval": _eval, "examples": _examples, "chat": _chat}[args.command]
         return command(args)
     except UsageError as exc:
         print(f"delegate: error: {exc}", file=sys.stderr)
