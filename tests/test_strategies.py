@@ -93,7 +93,7 @@ def test_hybrid_makes_up_for_a_failed_task_and_keeps_its_failure_on_record():
     assert ran == ["dig", "dig elsewhere", "draft again"]
     ask = next(c for c in model.calls
                if isinstance(c.output, dict) and c.output.get("title") == "PlanExtension")
-    assert "Failed tasks to make up for: t1" in ask.last_user
+    assert "to make up for: t1" in ask.last_user
     assert [v.change for v in result.plan_versions] == ["initial plan", "added t3, t4"]
 
 
@@ -113,3 +113,23 @@ def test_the_embedded_grammar_accepts_the_extension_schema():
 
     grammar = json_schema_to_gbnf(json.dumps(extension_schema(["a"], ["t1"], ["t2", "t3"])))
     assert "t3" in grammar
+
+
+def test_hybrid_replans_when_the_reviewer_rejects_work_for_good():
+    from delegate import Reviewer, Rubric
+
+    recover = {"reason": "the draft was rejected", "tasks": [
+        {"id": "t3", "worker": "writer", "instruction": "draft anew", "depends_on": ["t1"]}]}
+    base, ran = planner([recover])
+
+    def answer(call: ScriptedCall):
+        if isinstance(call.output, dict) and call.output.get("title") == "Verdict":
+            bad = "Task (writer): draft\n" in call.last_user
+            return {"coverage": 1 if bad else 5, "notes": "off topic" if bad else "fine"}
+        return base._function(call)
+
+    result, _ = go(ScriptedModel(function=answer), "hybrid",
+                   reviewer=Reviewer(Rubric(criteria=("coverage",)), max_rounds=0))
+    assert ran == ["dig", "draft", "draft anew"]
+    assert [v.change for v in result.plan_versions] == ["initial plan", "added t3"]
+    assert [(r.task_id, r.passed) for r in result.reviews] == [("t1", True), ("t2", False)]

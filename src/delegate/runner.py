@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import DelegateError, UsageError
@@ -153,6 +153,17 @@ async def run(
             reviewer, scheduler, result, objective, shared, MeteredModel(
                 default_model, meter, purpose="review"), meter, bus, retry, notes,
         )
+        last = {r.task_id: r for r in result.reviews}
+        rejected = [tid for tid, r in last.items() if not r.passed]
+        if strategy == "hybrid" and rejected:
+            planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
+            reviews = result.reviews
+            result = await _replan_rounds(
+                strategy, max_replans, orchestrator, registry, planner, scheduler, result,
+                objective, shared, meter, bus, versions, notes, rejected=rejected,
+            )
+            result = dataclasses.replace(result, reviews=reviews,
+                                         plan_versions=tuple(versions))
 
     text, status = "", result.status
     if synthesize and default_model is not None:
@@ -177,13 +188,18 @@ async def _replan_rounds(
     strategy: Strategy, max_replans: int, orchestrator: Orchestrator,
     registry: WorkerRegistry, planner: Model, scheduler: Scheduler, result: RunResult,
     objective: str, shared: Mapping[str, Any] | None, meter: Meter, bus: EventBus,
-    versions: list[PlanVersion], notes: list[str],
+    versions: list[PlanVersion], notes: list[str], rejected: Sequence[str] = (),
 ) -> RunResult:
-    """Grow the plan under ``dynamic`` or ``hybrid`` and run each new version's new tasks."""
+    """Grow the plan under ``dynamic`` or ``hybrid`` and run each new version's new tasks.
+
+    Under ``hybrid`` a round happens only for tasks that failed, or that the reviewer
+    ``rejected`` for good; each such task is made up for once.
+    """
     handled: set[str] = set()
     for _ in range(max_replans):
         failed = [o.task_id for o in result.outcomes
                   if o.status in ("failed", "timed_out") and o.task_id not in handled]
+        failed += [tid for tid in rejected if tid not in handled and tid not in failed]
         if strategy == "hybrid" and not failed:
             break
         handled.update(failed)

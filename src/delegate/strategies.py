@@ -175,5 +175,5 @@ def _situation(objective: str, result: RunResult, failed: Sequence[str]) -> str:
             line += f"\n  error: {o.error}"
         lines.append(line)
     if failed:
-        lines.append("\nFailed tasks to make up for: " + ", ".join(failed))
+        lines.append("\nTasks that failed or were rejected, to make up for: " + ", ".join(failed))
     return "\n".join(lines)
