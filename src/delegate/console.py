@@ -18,6 +18,8 @@ from .events import (
     RunStarted,
     TaskEnded,
     TaskRetried,
+    TaskReviewed,
+    TaskRevised,
     TaskStarted,
 )
 
@@ -53,6 +55,13 @@ class LineProgress:
             case ModelCalled(task_id=tid, purpose=purpose, prompt_tokens=p,
                              completion_tokens=c, latency_seconds=s):
                 self._say(f"{tid or purpose} model call: {p}+{c} tokens, {s:.1f}s")
+            case TaskReviewed(task_id=tid, review=r):
+                verdict = "passed" if r.passed else "sent back"
+                scores = ", ".join(f"{k} {v}" for k, v in r.scores.items())
+                self._say(f"{tid} review round {r.round}: {verdict} ({scores})"
+                          + (f": {r.notes[:90]}" if not r.passed and r.notes else ""))
+            case TaskRevised(task_id=tid, round=n, outcome=o):
+                self._say(f"{tid} revised (round {n}): {o.status}")
             case TaskEnded(task_id=tid, outcome=o):
                 self._say(f"{tid} {o.status}" + (f": {o.error}" if o.error else ""))
             case RunFinished(result=r):
