@@ -7,15 +7,12 @@ The plan is fixed::
 
 ``preprocess``, ``statistics`` and ``model`` are function workers over
 :mod:`delegate.apps.analysis_tools`; the cleaned DataFrame travels between them as a task output
-(an in-process object, never serialised). ``interpretation`` is the only model call. It is shown
-the computed results as bounded JSON, numbers rounded to 6 significant digits, and told to use
-only those numbers. The report's tables are rendered here from the same results (6 significant
-digits too), so every number outside its ``Interpretation`` section comes from the tools; numbers
-in the interpretation that match nothing it was shown are listed in
-``AnalysisReport.unsupported_numbers`` and under the interpretation.
-
-Data that cannot be analysed raises :class:`~delegate.apps.analysis_tools.DataError` with its
-one-line message, as the tools do; no report is written for it.
+(an in-process object). ``interpretation``, the only model call, is shown the computed results as
+bounded JSON (6 significant digits) and told to use only those numbers. The tables are rendered
+here from the same results (6 significant digits too), so every number outside the
+``Interpretation`` section comes from the tools; numbers in the interpretation that match nothing
+it was shown are listed in ``AnalysisReport.unsupported_numbers`` and under it. Data that cannot
+be analysed raises :class:`~delegate.apps.analysis_tools.DataError` with its one-line message.
 """
 
 from __future__ import annotations
@@ -67,13 +64,10 @@ class AnalysisReport(BaseModel):
     """The typed result of :func:`run_analysis`; numbers at full precision.
 
     Attributes:
-        file: the CSV's file name. rows, columns: the cleaned table's shape.
-        steps: what preprocessing did, one sentence each.
-        statistics: one :meth:`ColumnProfile.to_dict` per column.
-        groups: per categorical column, the mean of each numeric column per group.
-        correlations: every defined pairwise correlation, strongest first.
-        fit: a :meth:`LinearFit.to_dict` with ``sensible: True``, or ``sensible: False`` and
-            the ``reason`` no fit was made.
+        file: the CSV's name. rows, columns: the cleaned shape. steps: what cleaning did.
+        statistics: one :meth:`ColumnProfile.to_dict` per column. groups: per categorical
+            column, each numeric column's mean per group. correlations: strongest first.
+        fit: :meth:`LinearFit.to_dict` with ``sensible: True``, or ``sensible: False, reason``.
         interpretation: the model's text ("" when it failed; the run says why).
         unsupported_numbers: numbers in the interpretation found in no computed result.
     """
@@ -127,7 +121,7 @@ def analysis_workers(csv_path: str | Path) -> WorkerRegistry:
         Worker("statistics", "Profiles every column and summarises groups.", fn=statistics),
         Worker("model", "Correlates numeric columns and fits a linear model.", fn=model),
         _Interpreter("interpretation", "Explains the computed results in plain language.",
-                     INTERPRETATION_INSTRUCTIONS, max_tokens=350),
+                     INTERPRETATION_INSTRUCTIONS, max_tokens=300),
     ])
 
 

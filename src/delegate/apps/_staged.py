@@ -1,0 +1,253 @@
+"""A run carried out in stages: the shared machinery of the blog and report workflows.
+
+:func:`delegate.run` plans once and runs the plan; a content workflow needs more control. The
+blog learns its sections from an outline task, so its plan grows from version 1 (the outline)
+to version 2 (one task per section); both workflows hold back their last task (the editor, the
+executive summary) until the reviewer has passed or sent back the content tasks, so that the
+last task reads the reviewed work. :class:`StagedRun` gives them one run id, one event bus and
+one meter over several scheduler passes, so that subscribers see a single run: one
+``RunStarted``, a ``PlanCreated`` per plan version, each task ending once, and one
+``RunFinished``. Tasks that finished in an earlier pass are never run again.
+
+Used as an async context manager, it emits ``RunFinished`` with what it has when the
+workflow is cancelled or fails part way, and re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import time
+import uuid
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+from ..errors import DelegateError
+from ..events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber, TaskReviewed
+from ..llm.base import Model
+from ..metering import Meter, MeteredModel
+from ..orchestrator import Orchestrator
+from ..outcomes import PlanningReport, RunResult, TaskOutcome, run_status
+from ..plan import Plan, PlanLimits, Strategy, Task
+from ..retry import RetryPolicy, call_with_retry
+from ..review import Reviewer, TaskReview
+from ..scheduler import Scheduler
+from ..strategies import PlanVersion, propose_extension
+from ..workers import Revision, WorkerRegistry
+
+__all__ = ["MAX_NEW_TASKS", "MAX_REPLANS", "STRATEGIES", "StagedRun", "section_body"]
+
+STRATEGIES: tuple[Strategy, ...] = ("static", "dynamic", "hybrid")
+#: Rounds of replanning under ``dynamic`` or ``hybrid``, and tasks each round may add.
+MAX_REPLANS = 2
+MAX_NEW_TASKS = 2
+
+
+class StagedRun:
+    """One run of a content workflow, made of several scheduler passes.
+
+    Args:
+        objective: what the run serves (the topic).
+        workers: every worker the run's plans use.
+        model: the run's model (each call is metered under the run).
+        max_concurrency: most tasks at once, rewrites included.
+        subscribers: event subscribers.
+        limits: plan limits for every version.
+        planning: how the first plan came about, for the result.
+    """
+
+    def __init__(
+        self, objective: str, workers: WorkerRegistry, model: Model, *, max_concurrency: int,
+        subscribers: Iterable[Subscriber], limits: PlanLimits, planning: PlanningReport,
+    ) -> None:
+        self.objective = objective
+        self.workers = workers
+        self.model = model
+        self.run_id = uuid.uuid4().hex
+        self.bus = EventBus(tuple(subscribers))
+        self.meter = Meter(self.run_id, self.bus)
+        self.retry = RetryPolicy()
+        self.limits = limits
+        self.planning = planning
+        self.scheduler = Scheduler(workers, model=model, max_concurrency=max_concurrency,
+                                   retry=self.retry, limits=limits, subscribers=self.bus)
+        self.plan: Plan | None = None
+        self.outcomes: dict[str, TaskOutcome] = {}
+        self.versions: list[PlanVersion] = []
+        self.reviews: list[TaskReview] = []
+        self.notes: list[str] = []
+        self._started = time.perf_counter()
+        self._limit = asyncio.Semaphore(max_concurrency)
+
+    async def __aenter__(self) -> StagedRun:
+        self.bus.emit(RunStarted(run_id=self.run_id, objective=self.objective))
+        return self
+
+    async def __aexit__(self, kind: Any, error: Any, tb: Any) -> None:
+        if error is not None:  # finish the event stream, then let the error through
+            self.bus.emit(RunFinished(run_id=self.run_id, result=self.result(
+                cancelled=isinstance(error, asyncio.CancelledError))))
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """Outputs of the tasks that succeeded so far, by task id."""
+        return {tid: o.output for tid, o in self.outcomes.items() if o.ok}
+
+    def propose(self, plan: Plan, change: str, reason: str) -> None:
+        """Make ``plan`` the current version, record what changed and announce it."""
+        self.plan = plan
+        self.versions.append(PlanVersion(plan.version, plan, change, reason))
+        self.bus.emit(PlanCreated(run_id=self.run_id, plan=plan, source="given", reason=reason))
+
+    async def execute(self, *, hold: Collection[str] = ()) -> None:
+        """Run the current plan's tasks that have not run yet, except those in ``hold``
+        (kept for a later pass; they must be sinks of the plan)."""
+        plan = self._without(hold)
+        result = await self.scheduler.run(
+            plan, objective=self.objective, run_id=self.run_id, meter=self.meter,
+            planning=self.planning, announce=False, done=self.outcomes,
+        )
+        self.outcomes.update((o.task_id, o) for o in result.outcomes)
+
+    async def review(self, reviewer: Reviewer, targets: Sequence[str]) -> None:
+        """Review ``targets`` (those that succeeded); send back only the failing ones, at most
+        ``reviewer.max_rounds`` times. Scores come from the model's verdict; a verdict or a
+        rewrite that fails keeps the earlier output, and the run's notes say so."""
+        assert self.plan is not None
+        model = MeteredModel(self.model, self.meter, purpose="review")
+        targets = [t for t in targets if t in self.outcomes and self.outcomes[t].ok]
+        for round_no in range(1, reviewer.max_rounds + 2):
+            answers = await asyncio.gather(*[
+                call_with_retry(functools.partial(
+                    reviewer.review, self.objective, self.plan.task(tid),
+                    self.outcomes[tid].output, model, round_no), self.retry)
+                for tid in targets
+            ], return_exceptions=True)
+            failing: list[TaskReview] = []
+            for tid, answer in zip(targets, answers, strict=True):
+                if isinstance(answer, DelegateError):
+                    self.notes.append(f"review {round_no} of {tid} failed, output kept "
+                                      f"unreviewed: {type(answer).__name__}: {answer}")
+                    continue
+                if isinstance(answer, BaseException):
+                    raise answer
+                self.reviews.append(answer)
+                self.bus.emit(TaskReviewed(run_id=self.run_id, task_id=tid, review=answer))
+                if not answer.passed:
+                    failing.append(answer)
+            if not failing or round_no > reviewer.max_rounds:
+                break
+            targets = await self._rewrite(failing, round_no)
+
+    async def _rewrite(self, failing: list[TaskReview], round_no: int) -> list[str]:
+        """Rewrite the failing tasks concurrently; one whose dependency is also being
+        rewritten waits for it, so that it builds on the new version."""
+        assert self.plan is not None
+        plan = self.plan
+        order = {tid: n for n, tid in enumerate(plan.topological_order())}
+        jobs: dict[str, asyncio.Task[bool]] = {}
+
+        async def rewrite(verdict: TaskReview) -> bool:
+            tid = verdict.task_id
+            await asyncio.gather(*(jobs[d] for d in plan.task(tid).depends_on if d in jobs))
+            async with self._limit:
+                outcome = await self.scheduler.revise(
+                    plan, tid, self.outputs,
+                    Revision(verdict.notes, self.outcomes[tid].output, round_no),
+                    objective=self.objective, run_id=self.run_id, meter=self.meter,
+                )
+            if not outcome.ok:
+                self.notes.append(f"revision {round_no} of {tid} failed, earlier output "
+                                  f"kept: {outcome.error}")
+                return False
+            self.outcomes[tid] = outcome
+            return True
+
+        for verdict in sorted(failing, key=lambda v: order[v.task_id]):
+            jobs[verdict.task_id] = asyncio.ensure_future(rewrite(verdict))
+        done = await asyncio.gather(*jobs.values())
+        return [tid for tid, ok in zip(jobs, done, strict=True) if ok]
+
+    async def extend(
+        self, strategy: Strategy, content: WorkerRegistry, hold: Sequence[str]
+    ) -> list[str]:
+        """Under ``dynamic`` or ``hybrid``, let the model add content tasks (see
+        :mod:`delegate.strategies`) and run them; the held tasks are re-declared to wait for
+        the new tasks instead of failed ones. Returns the ids of the tasks added."""
+        if strategy == "static":
+            return []
+        assert self.plan is not None
+        planner = MeteredModel(self.model, self.meter, purpose="plan")
+        room = PlanLimits(max_tasks=self.limits.max_tasks - len(hold),  # the held tasks
+                          max_depth=self.limits.max_depth - 1)          # come back after
+        orchestrator = Orchestrator(limits=room, retry=self.retry)
+        added: list[str] = []
+        handled: set[str] = set()
+        for _ in range(MAX_REPLANS):
+            stage = self._without(hold)
+            failed = [t.id for t in stage.tasks if t.id not in handled
+                      and self.outcomes[t.id].status in ("failed", "timed_out")]
+            if strategy == "hybrid" and not failed:
+                break
+            handled.update(failed)
+            outcomes = tuple(self.outcomes[t.id] for t in stage.tasks)
+            so_far = RunResult(self.run_id, stage, outcomes, run_status(outcomes))
+            grown, why = await propose_extension(
+                orchestrator, self.objective, content, planner, so_far, strategy,
+                max_new=MAX_NEW_TASKS, failed=failed)
+            if grown is None:
+                self.notes.append(f"plan v{self.plan.version} kept: {why}")
+                break
+            new = [t.id for t in grown.tasks[len(stage.tasks):]]
+            held = [self._wait_for(self.plan.task(h), new, handled) for h in hold]
+            self.propose(Plan(tasks=(*grown.tasks, *held), version=grown.version,
+                              strategy=strategy), "added " + ", ".join(new), why)
+            added += new
+            await self.execute(hold=hold)
+        return added
+
+    def result(self, text: str = "", *, cancelled: bool = False) -> RunResult:
+        """The run so far, as one :class:`RunResult` over the current plan version."""
+        assert self.plan is not None
+        outcomes = tuple(self.outcomes[t.id] for t in self.plan.tasks if t.id in self.outcomes)
+        return RunResult(
+            run_id=self.run_id, plan=self.plan, outcomes=outcomes,
+            status=run_status(outcomes, cancelled=cancelled), text=text,
+            usage=self.meter.usage, planning=self.planning,
+            wall_seconds=time.perf_counter() - self._started,
+            notes=(*self.meter.notes, *self.notes), reviews=tuple(self.reviews),
+            plan_versions=tuple(self.versions) if len(self.versions) > 1 else (),
+        )
+
+    def finish(self, text: str) -> RunResult:
+        """The final result, announced with ``RunFinished``."""
+        result = self.result(text)
+        self.bus.emit(RunFinished(run_id=self.run_id, result=result))
+        return result
+
+    def _without(self, hold: Collection[str]) -> Plan:
+        assert self.plan is not None
+        if not hold:
+            return self.plan
+        return Plan(tasks=tuple(t for t in self.plan.tasks if t.id not in hold),
+                    version=self.plan.version, strategy=self.plan.strategy)
+
+    @staticmethod
+    def _wait_for(task: Task, new: Sequence[str], failed: Collection[str]) -> Task:
+        """``task`` waiting for the ``new`` tasks too, and no longer for ``failed`` ones."""
+        depends = [d for d in task.depends_on if d not in failed]
+        return Task.model_validate({**task.model_dump(), "depends_on": (*depends, *new)})
+
+
+_TOP_HEADING = re.compile(r"^#{1,2}(?=\s)")
+
+
+def section_body(text: str) -> str:
+    """A worker's Markdown made to sit under a ``##`` heading of the document: a leading
+    heading is dropped (the document supplies its own) and ``#``/``##`` headings inside it
+    become ``###``."""
+    lines = str(text).strip().splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("#")):
+        lines.pop(0)
+    return "\n".join(_TOP_HEADING.sub("###", line) for line in lines).strip()

@@ -1,0 +1,318 @@
+"""The project workflow: a description in, a scheduled plan out. The model proposes, Python counts.
+
+The plan is fixed::
+
+    requirements -> phases -> breakdown -> schedule -> summary
+
+``requirements``, ``phases`` and ``breakdown`` are model workers with bounded structured output.
+The breakdown's JSON schema (:func:`breakdown_schema`, the technique of
+:func:`delegate.orchestrator.draft_schema`) lets a grammar-bound model write only valid work
+items: item ``n`` has id ``wn``, depends only on ``w1`` ... ``w(n-1)`` (so no cycle and no unknown
+id), takes one of :data:`ESTIMATES` days, and needs one of the resources' skills. ``schedule`` is
+a function worker: :func:`~delegate.apps.project_tools.validate_breakdown` and
+:func:`~delegate.apps.project_tools.schedule`, so the critical path and the makespan in the
+report are computed, never written by the model. ``summary`` is a model worker shown the computed
+timeline as JSON. A breakdown that is still invalid (from a provider that does not enforce
+schemas) fails its task with the problems listed; the report says so and ``data`` is ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ..errors import PlanError, UsageError
+from ..events import Subscriber
+from ..llm.base import Model
+from ..plan import Plan, Task
+from ..prompts import truncate
+from ..runner import check_objective, run
+from ..workers import TaskContext, Worker, WorkerRegistry
+from .content import WorkflowResult
+from .project_tools import Resource, Timeline, WorkItem, schedule, to_markdown, validate_breakdown
+
+__all__ = [
+    "DEFAULT_RESOURCES", "ESTIMATES", "EXAMPLE_DESCRIPTION", "EXAMPLE_RESOURCES", "MAX_ITEMS",
+    "Phase", "Phases", "ProjectPlan", "Requirements", "breakdown_schema", "project_plan",
+    "project_workers", "run_project",
+]
+
+ESTIMATES = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
+"""The estimates, in days, a breakdown item may take."""
+MIN_ITEMS, MAX_ITEMS = 3, 8
+"""Fewest and most items in a breakdown."""
+DEFAULT_RESOURCES = (Resource(name="Generalist 1"), Resource(name="Generalist 2"))
+"""Who does the work when no resources are given: two generalists (skill ``general``)."""
+
+EXAMPLE_DESCRIPTION = (
+    "Launch a small online shop for our hand-made hiking gear (backpacks, pouches and wool "
+    "hats) within 8 weeks. We are a team of three: a designer who also takes the product "
+    "photos, a developer who runs operations, and a marketer who writes. The shop needs a "
+    "catalogue of about 20 products, card payments, shipping within the EU, and a launch "
+    "campaign on social media."
+)
+EXAMPLE_RESOURCES = (
+    Resource(name="Ines", skills=("design", "photography")),
+    Resource(name="Jonas", skills=("development", "operations")),
+    Resource(name="Mia", skills=("marketing", "writing", "operations"), capacity=0.8),
+)
+
+_Line = Annotated[str, Field(min_length=3, max_length=100)]
+
+
+class Requirements(BaseModel):
+    """What the project must deliver, as short statements."""
+
+    requirements: list[_Line] = Field(min_length=2, max_length=6)
+
+
+class Phase(BaseModel):
+    """One stage of the project."""
+
+    name: str = Field(min_length=1, max_length=40)
+    goal: str = Field(min_length=3, max_length=120)
+
+
+class Phases(BaseModel):
+    """The project's stages, in order."""
+
+    phases: list[Phase] = Field(min_length=2, max_length=4)
+
+
+class ProjectPlan(BaseModel):
+    """The typed result of :func:`run_project`.
+
+    Attributes:
+        requirements, phases: as the model wrote them.
+        items: the work breakdown the model wrote (and the tools accepted).
+        timeline: :meth:`Timeline.to_dict`: entries, makespan, critical path with CPM times.
+        critical_path_days: the longest chain of estimates, computed.
+        makespan_days: when the last item finishes with the resources given, computed.
+    """
+
+    requirements: list[str]
+    phases: list[Phase]
+    items: list[WorkItem]
+    timeline: dict[str, Any]
+    critical_path_days: float
+    makespan_days: float
+
+
+def breakdown_schema(skills: Sequence[str], max_items: int = MAX_ITEMS) -> dict[str, Any]:
+    """The JSON schema of a breakdown of ``MIN_ITEMS`` to ``max_items`` items (see module doc).
+
+    Strings and lists are bounded so the answer fits ``max_tokens``. ``depends_on`` is not
+    marked unique (llama.cpp grammars cannot enforce that); a repeated id counts once.
+    """
+
+    def item(n: int) -> dict[str, Any]:
+        earlier = [f"w{k}" for k in range(1, n)]
+        depends_on: dict[str, Any] = ({"type": "array", "items": {"enum": earlier},
+                                       "maxItems": len(earlier)} if earlier else {"const": []})
+        return {
+            "type": "object",
+            "properties": {
+                "id": {"const": f"w{n}"},
+                "name": {"type": "string", "minLength": 3, "maxLength": 60},
+                "estimate_days": {"enum": list(ESTIMATES)},
+                "depends_on": depends_on,
+                "skill": {"enum": sorted(set(skills))},
+            },
+            "required": ["id", "name", "estimate_days", "depends_on", "skill"],
+            "additionalProperties": False,
+        }
+
+    items = [item(n) for n in range(1, max_items + 1)]
+    return {
+        "title": "Breakdown",
+        "type": "object",
+        "properties": {"items": {"anyOf": [
+            {"type": "array", "prefixItems": items[:n], "minItems": n, "maxItems": n}
+            for n in range(MIN_ITEMS, max_items + 1)
+        ]}},
+        "required": ["items"],
+        "additionalProperties": False,
+    }
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """The output of ``schedule``: the accepted items and their computed timeline."""
+
+    items: tuple[WorkItem, ...]
+    timeline: Timeline
+
+    def summary(self) -> str:
+        """What the summary model is shown: the computed timeline in plain lines, days to 0.01."""
+        names = {i.id: i.name for i in self.items}
+        cp, days = self.timeline.critical_path, self.timeline.makespan_days
+        lines = [f"Critical path: {' -> '.join(names[i] for i in cp.path)}, "
+                 f"{_num(cp.length_days)} days.", f"With this team the project takes "
+                 f"{_num(days)} days.", "Items, in start order:"]
+        return "\n".join(lines + [
+            f"- {names[e.item_id]}: {e.resource}, day {_num(e.start_day)} to {_num(e.finish_day)}"
+            for e in self.timeline.entries])
+
+
+def project_workers(resources: Sequence[Resource]) -> WorkerRegistry:
+    """The five workers; ``schedule`` places the breakdown on ``resources``."""
+
+    async def schedule_items(ctx: TaskContext) -> Scheduled:
+        try:
+            items = tuple(WorkItem.model_validate(i) for i in ctx.result_of("breakdown")["items"])
+        except ValidationError as exc:
+            raise PlanError([f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors()]) from None
+        validate_breakdown(items, resources)
+        return Scheduled(items, schedule(items, resources))
+
+    return WorkerRegistry([
+        Worker("analyst", "Lists what the project must deliver.",
+               "You are a business analyst. State the project's requirements as short, "
+               "concrete, testable statements. Answer with JSON only.",
+               output_schema=Requirements, max_tokens=700),
+        Worker("planner", "Splits the project into phases.",
+               "You are a project planner. Split the project into 2 to 4 phases in order, each "
+               "with a short name and its goal. Answer with JSON only.",
+               output_schema=Phases, max_tokens=750),
+        Worker("estimator", "Breaks the phases into estimated work items.",
+               "You are an experienced project lead. Break the work into concrete items with "
+               "realistic estimates in days and the dependencies between them. Answer with "
+               "JSON only.", max_tokens=60 + 100 * MAX_ITEMS),
+        Worker("scheduler", "Validates the breakdown and schedules it.", fn=schedule_items),
+        _Summarizer("writer", "Writes a short overview of the scheduled plan.",
+                    "You write a short overview of a project plan for the team: the phases, the "
+                    "critical path and how long the project takes, in 3 to 5 sentences. The "
+                    "timeline was computed by code; use only its numbers, copied exactly.",
+                    max_tokens=250),
+    ])
+
+
+def project_plan(resources: Sequence[Resource]) -> Plan:
+    """The fixed plan; the breakdown's schema and instruction name the resources' skills."""
+    skills = sorted({s for r in resources for s in r.skills})
+    who = "; ".join(f"{s} ({', '.join(r.name for r in resources if s in r.skills)})"
+                    for s in skills)
+    return Plan(tasks=(
+        Task(id="requirements", worker="analyst",
+             instruction="List the requirements the project must meet (2 to 6)."),
+        Task(id="phases", worker="planner", depends_on=("requirements",),
+             instruction="Split the project into 2 to 4 phases that meet the requirements."),
+        Task(id="breakdown", worker="estimator", depends_on=("phases",),
+             output_schema=breakdown_schema(skills),
+             instruction=f"Break the phases into {MIN_ITEMS} to {MAX_ITEMS} work items w1, w2, "
+             "..., in order. Give each a short name, an estimate in days, the earlier items it "
+             f"needs finished first, and the skill it needs. Skills (who has them): {who}."),
+        Task(id="schedule", worker="scheduler", depends_on=("breakdown",),
+             instruction="Check the breakdown and schedule it on the team."),
+        Task(id="summary", worker="writer", depends_on=("phases", "schedule"),
+             instruction="Write a short overview of the plan and its computed timeline."),
+    ))
+
+
+class _Summarizer(Worker):
+    """A model worker shown the phases and the computed timeline as plain lines."""
+
+    def user_prompt(self, ctx: TaskContext) -> str:
+        phases = [f"{n}. {p.name}: {p.goal}"
+                  for n, p in enumerate(ctx.result_of("phases").phases, 1)]
+        return "\n\n".join([
+            f"Project: {ctx.objective}", "Phases:\n" + "\n".join(phases),
+            "Computed timeline:\n" + truncate(ctx.result_of("schedule").summary()),
+            f"Your task: {ctx.task.instruction} Write prose, not a list.",
+        ])
+
+
+async def run_project(
+    description: str,
+    *,
+    resources: Sequence[Resource] | None = None,
+    model: Model | str | None = None,
+    max_concurrency: int = 4,
+    subscribers: Iterable[Subscriber] = (),
+) -> WorkflowResult:
+    """Plan a project: requirements, phases, a breakdown, a computed schedule, an overview.
+
+    Args:
+        description: what the project is (see :data:`EXAMPLE_DESCRIPTION`).
+        resources: who does the work (:data:`DEFAULT_RESOURCES` when ``None`` or empty).
+        model: the model (``None``: ``DELEGATE_MODEL``, then ``local:default``).
+        max_concurrency: most tasks at once. subscribers: run event subscribers.
+
+    Returns:
+        The plan; when a step failed, ``run.status`` is not ``succeeded``, the Markdown names
+        the step and its error, and ``data`` is ``None`` unless only the summary failed.
+
+    Raises:
+        UsageError: an empty or oversized description, bad resources, a bad model name.
+    """
+    description = check_objective(description, what="project description")
+    resources = _check_resources(resources or DEFAULT_RESOURCES)
+    result = await run(
+        description, workers=project_workers(resources), model=model,
+        plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,
+        subscribers=subscribers,
+    )
+    out = result.outputs
+    done: Scheduled | None = out.get("schedule")
+    data = None if done is None else ProjectPlan(
+        requirements=out["requirements"].requirements, phases=out["phases"].phases,
+        items=list(done.items), timeline=done.timeline.to_dict(),
+        critical_path_days=done.timeline.critical_path.length_days,
+        makespan_days=done.timeline.makespan_days,
+    )
+    return WorkflowResult("project", "Project plan", _render(description, resources, result),
+                          result, data)
+
+
+def _check_resources(resources: Sequence[Resource]) -> tuple[Resource, ...]:
+    try:
+        checked = tuple(r if isinstance(r, Resource) else Resource.model_validate(r)
+                        for r in resources)
+    except ValidationError as exc:
+        raise UsageError(f"invalid resource: {exc.errors()[0]['msg']}") from None
+    names = [r.name for r in checked]
+    if len(set(names)) != len(names):
+        raise UsageError(f"resource names must be unique: {', '.join(names)}")
+    return checked
+
+
+def _render(description: str, resources: Sequence[Resource], result: Any) -> str:
+    out = result.outputs
+    lines = ["# Project plan", "", f"**Project:** {description}", "", "## Team", "",
+             "| Resource | Skills | Capacity |", "|---|---|---:|"]
+    lines += [f"| {r.name} | {', '.join(r.skills)} | {r.capacity:g} |" for r in resources]
+    if "requirements" in out:
+        lines += ["", "## Requirements", ""]
+        lines += [f"- {_text(r)}" for r in out["requirements"].requirements]
+    if "phases" in out:
+        lines += ["", "## Phases", ""]
+        lines += [f"{n}. **{_text(p.name)}**: {_text(p.goal)}"
+                  for n, p in enumerate(out["phases"].phases, 1)]
+    if "schedule" in out:
+        done: Scheduled = out["schedule"]
+        lines += ["", "## Work breakdown", "", "| Item | Name | Skill | Days | Depends on |",
+                  "|---|---|---|---:|---|"]
+        lines += [f"| {i.id} | {_text(i.name)} | {i.skill} | {i.estimate_days:g} | "
+                  f"{', '.join(i.depends_on) or '-'} |" for i in done.items]
+        lines += ["", "## Timeline", "", to_markdown(done.timeline, done.items)]
+    if "summary" in out:
+        lines += ["", "## Summary", "", out["summary"]]
+    problems = [o for o in result.outcomes if not o.ok]
+    if problems:
+        lines += ["", "## Problems", ""]
+        lines += [f"- {o.task_id} {o.status}: {o.error}" for o in problems]
+    return "\n".join(lines) + "\n"
+
+
+def _text(value: str) -> str:
+    """One line, its own leading "1." dropped (the Markdown numbers lists itself)."""
+    return re.sub(r"^\d+[.)]\s+", "", " ".join(value.split())).replace("|", "\\|")
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")

@@ -1,0 +1,244 @@
+"""The report workflow: one analysis per input, an executive summary, charts from the data.
+
+Inputs are texts or files (``.txt``, ``.md``, ``.csv``). The plan is::
+
+    analysis of input 1, analysis of input 2, ...  ->  summary
+
+The analyses run at the same time, each reading its own input (bounded in size; a CSV file is
+shown as statistics computed from all its rows, then its first rows). The reviewer scores the
+analyses and sends back only the failing ones; the summary then reads every analysis. With no
+inputs, two analyses (background, implications) work from the topic alone. Each CSV file with
+a numeric column gets a chart drawn with matplotlib from the data itself, never from the
+model. Use :func:`run_report`, or ``delegate report "..."``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from ..errors import UsageError
+from ..events import Subscriber
+from ..llm.base import Model
+from ..llm.registry import get_model
+from ..outcomes import PlanningReport
+from ..plan import Plan, PlanLimits, Strategy, Task
+from ..prompts import truncate
+from ..review import Reviewer, Rubric
+from ..runner import check_objective
+from ..workers import Worker, WorkerRegistry
+from ._report_data import (
+    MATPLOTLIB_NOTE,
+    Chart,
+    ReportInput,
+    draw_chart,
+    load_inputs,
+    markdown_table,
+    slug,
+)
+from ._staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun, section_body
+from .content import Artifact, WorkflowResult
+
+__all__ = [
+    "EXAMPLE_INPUTS",
+    "EXAMPLE_TOPIC",
+    "Report",
+    "ReportSection",
+    "report_plan",
+    "report_workers",
+    "run_report",
+]
+
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+EXAMPLE_TOPIC = "Regional sales in the first quarter of 2024"
+EXAMPLE_INPUTS: tuple[str, ...] = (str(SAMPLES / "sales.csv"), str(SAMPLES / "sales_notes.md"))
+#: How much of one input an analyst reads.
+INPUT_CHARS = 3_000
+
+ANALYST_INSTRUCTIONS = """\
+You are an analyst writing one section of a report. Use only the input you are given: state \
+its main facts and patterns and what stands out, in short paragraphs or bullet points. Quote \
+numbers exactly as they appear; do not invent any."""
+SUMMARIZER_INSTRUCTIONS = """\
+You write the executive summary of a report from its analyses: the most important findings \
+first, in one short paragraph followed by at most five bullet points. Use only what the \
+analyses say."""
+REVIEW_GUIDANCE = (
+    "You judge one analysis written for a report. Accuracy: every number and claim matches "
+    "the input shown in the task. Coverage: the input's main facts and patterns are there. "
+    "Clarity: plain, short and well organised."
+)
+NO_INPUT_TASKS = (
+    ("background", "Background",
+     "Explain the background of {topic}: what it is, the key facts and the context."),
+    ("implications", "Implications",
+     "Explain the implications of {topic}: consequences, risks and opportunities."),
+)
+
+
+class ReportSection(BaseModel):
+    """One analysed input: its name, the analysis, and its chart's file name if any."""
+
+    name: str
+    text: str
+    chart: str | None = None
+
+
+class Report(BaseModel):
+    """The typed result of the report workflow."""
+
+    title: str
+    summary: str
+    sections: list[ReportSection]
+
+
+def report_workers() -> WorkerRegistry:
+    """The report's two workers: ``analyst`` and ``summarizer``."""
+    return WorkerRegistry([
+        Worker("analyst", "Analyses one input of a report: facts, patterns, what stands out.",
+               ANALYST_INSTRUCTIONS, max_tokens=450),
+        Worker("summarizer", "Writes the executive summary from every analysis.",
+               SUMMARIZER_INSTRUCTIONS, max_tokens=350),
+    ])
+
+
+def report_plan(topic: str, inputs: Sequence[ReportInput]) -> tuple[Plan, dict[str, str]]:
+    """One analysis per input (two from the topic alone when there is none), then the
+    summary after every analysis. Returns the plan and each analysis task's section name."""
+    names: dict[str, str] = {}
+    tasks: list[Task] = []
+    taken = {"summary"}
+    for n, item in enumerate(inputs, 1):
+        tid = slug(item.name, taken)
+        names[tid] = item.name
+        tasks.append(Task(id=tid, worker="analyst", instruction=(
+            f"Analyse input {n} of {len(inputs)}, \"{item.name}\", for a report on {topic}: "
+            "state its main facts, patterns and what stands out, using only this input.\n\n"
+            f"Input \"{item.name}\":\n{truncate(item.text, INPUT_CHARS)}")))
+    if not inputs:
+        for tid, name, instruction in NO_INPUT_TASKS:
+            names[tid] = name
+            tasks.append(Task(id=tid, worker="analyst",
+                              instruction=instruction.format(topic=topic)))
+    tasks.append(Task(id="summary", worker="summarizer", depends_on=tuple(names),
+                      instruction=f"Write the executive summary of the report on {topic}."))
+    return Plan(tasks=tuple(tasks)), names
+
+
+async def run_report(
+    topic: str,
+    *,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    model: Model | str | None = None,
+    strategy: Strategy = "static",
+    reviewer: Reviewer | bool | None = True,
+    max_concurrency: int = 4,
+    subscribers: Iterable[Subscriber] = (),
+) -> WorkflowResult:
+    """Write a report on ``topic`` from ``inputs``.
+
+    Args:
+        topic: what the report is about.
+        inputs: texts, or paths of ``.txt``, ``.md`` and ``.csv`` files (at most 8, 5 MB each).
+        model: ``provider:model`` or a :class:`Model` (default: ``DELEGATE_MODEL``, then
+            ``local:default``).
+        strategy: ``static``; ``dynamic`` or ``hybrid`` also let the model add analyses
+            (see :mod:`delegate.strategies`).
+        reviewer: ``True`` for the default reviewer (accuracy, coverage, clarity; two
+            rounds), a :class:`Reviewer`, or ``False``/``None`` for no review.
+        max_concurrency: most tasks at once.
+        subscribers: event subscribers (progress display, stores).
+
+    Returns:
+        The report (``markdown``, with charts as ``report_chart_<n>.png`` artifacts), the
+        typed :class:`Report` (``data``) and the run.
+
+    Raises:
+        UsageError: an empty topic, a missing, unreadable, unsupported or oversized input
+            file, a bad option or model name; nothing has run.
+    """
+    topic = check_objective(topic, what="topic")
+    if strategy not in STRATEGIES:
+        raise UsageError(f"unknown strategy {strategy!r}; use static, dynamic or hybrid")
+    items = load_inputs(inputs)
+    if reviewer is True:
+        reviewer = Reviewer(Rubric(criteria=("accuracy", "coverage", "clarity"),
+                                   guidance=REVIEW_GUIDANCE), max_rounds=2)
+    plan, names = report_plan(topic, items)
+    plan = plan.model_copy(update={"strategy": strategy})
+    workers = report_workers()
+    room = MAX_REPLANS * MAX_NEW_TASKS
+    staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
+                       subscribers=subscribers, limits=PlanLimits(
+                           max_tasks=len(plan.tasks) + room, max_depth=2 + room),
+                       planning=PlanningReport("given", reason="one analysis per input"))
+    async with staged:
+        staged.propose(plan, "initial plan", f"{len(names)} analyses, then the summary")
+        await staged.execute(hold=("summary",))
+        if reviewer:
+            await staged.review(reviewer, list(names))
+        added = await staged.extend(strategy, WorkerRegistry([workers["analyst"]]),
+                                    hold=("summary",))
+        await staged.execute()
+        charts = await asyncio.to_thread(_draw_charts, items)
+        if None in charts.values():
+            staged.notes.append(MATPLOTLIB_NOTE)
+        assert staged.plan is not None
+        for tid in added:
+            names[tid] = "Further analysis: " + staged.plan.task(tid).instruction[:60]
+        files = {position: f"report_chart_{n}.png" for n, position in enumerate(
+            (p for p, chart in charts.items() if chart is not None), 1)}
+        markdown, report = _assemble(topic, staged, names, charts, files)
+        artifacts = tuple(Artifact(files[p], chart.png) for p, chart in charts.items()
+                          if chart is not None)
+        return WorkflowResult("report", topic, markdown, staged.finish(markdown), report,
+                              artifacts)
+
+
+def _draw_charts(items: Sequence[ReportInput]) -> dict[int, Chart | None]:
+    """Charts by input position, in order; ``None`` where matplotlib is missing."""
+    charts: dict[int, Chart | None] = {}
+    for n, item in enumerate(items):
+        if item.table is None or not item.table.numeric:
+            continue
+        try:
+            charts[n] = draw_chart(item.table, item.name)
+        except ImportError:
+            charts[n] = None
+    return charts
+
+
+def _assemble(
+    title: str, staged: StagedRun, names: dict[str, str], charts: dict[int, Chart | None],
+    files: dict[int, str],
+) -> tuple[str, Report]:
+    """The Markdown and the typed report: the summary, then each input's section in order,
+    with its chart (the values from the data) under it."""
+    outputs = {tid: section_body(text) for tid, text in staged.outputs.items()}
+    summary = outputs.get("summary", "")
+    parts = [f"# {title}", "## Executive summary", summary or _missing(staged, "summary")]
+    sections = []
+    for position, (tid, name) in enumerate(names.items()):
+        text = outputs.get(tid)
+        parts += [f"## {name}", text or _missing(staged, tid)]
+        chart = charts.get(position)
+        if position in charts and chart is None:
+            parts.append(f"*({MATPLOTLIB_NOTE})*")
+        elif chart is not None:
+            parts.append(f"![{chart.caption}]({files[position]})")
+            if len(chart.points) <= 12:
+                parts.append(markdown_table(chart))
+        if text:
+            sections.append(ReportSection(name=name, text=text, chart=files.get(position)))
+    report = Report(title=title, summary=summary, sections=sections)
+    return "\n\n".join(parts) + "\n", report
+
+
+def _missing(staged: StagedRun, tid: str) -> str:
+    outcome = staged.outcomes.get(tid)
+    why = (outcome.error or outcome.status) if outcome else "it did not run"
+    return f"*This part was not written: {why}.*"
