@@ -255,8 +255,8 @@ def to_markdown(timeline: Timeline, items: Iterable[WorkItem]) -> str:
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     cp = timeline.critical_path
     summary = (
-        f"Critical path: {' -> '.join(cp.path)}, {_num(cp.length_days)} days; "
-        f"makespan {_num(timeline.makespan_days)} days"
+        f"Critical path: {' -> '.join(cp.path)}, {_days(cp.length_days)}; "
+        f"makespan {_days(timeline.makespan_days)}"
     )
     if timeline.resource_bound:
         summary += " (resource-bound)"
@@ -359,3 +359,7 @@ def _num(value: float) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _days(value: float) -> str:
+    return f"{_num(value)} day" + ("" if value == 1 else "s")

@@ -162,6 +162,8 @@ def minimal_instance(schema: dict[str, Any], defs: dict[str, Any] | None = None)
     if kind == "object":
         props = schema.get("properties", {})
         return {k: minimal_instance(props[k], defs) for k in schema.get("required", [])}
+    if kind == "array" and "prefixItems" in schema:
+        return [minimal_instance(item, defs) for item in schema["prefixItems"]]
     if kind == "array":
         item = schema.get("items", {})
         return [minimal_instance(item, defs) for _ in range(schema.get("minItems", 0))]
