@@ -18,7 +18,7 @@ from delegate.events import (
     TaskRevised,
     TaskStarted,
 )
-from delegate.llm import ScriptedCall
+from delegate.llm import Scripted, ScriptedCall
 
 OUTLINE = {"title": "Trail running, step by step", "sections": [
     {"id": "s1", "heading": "Shoes and kit", "key_points": ["grip", "a light vest"],
@@ -35,7 +35,7 @@ SECTION = re.compile(r'Write the section "([^"]+)"')
 def kind(call: ScriptedCall) -> str:
     if isinstance(call.output, dict):
         return call.output.get("title", "")
-    if "Your task: Write the introduction" in call.last_user:
+    if call.last_user.endswith("Write the introduction of the post."):
         return "editor"
     return "writer"
 
@@ -64,7 +64,7 @@ class Script:
         if what == "editor":
             return "## Introduction\nAn intro to trail running."
         heading = SECTION.search(call.last_user)
-        heading = heading.group(1) if heading else call.last_user.split("Your task: ")[1][:20]
+        heading = heading.group(1) if heading else call.last_user.splitlines()[-1][:30]
         if what == "Verdict":
             if self.reject.get(heading, 0) > 0:
                 self.reject[heading] -= 1
@@ -121,7 +121,10 @@ def test_a_section_receives_the_text_of_the_sections_it_depends_on():
     assert "Shoes and kit draft 1" in prompts["Your first run"]
     assert "Staying safe draft" not in prompts["Your first run"]
     assert "draft" not in prompts["Shoes and kit"]  # independent: no other section's text
-    assert all("1. Shoes and kit: grip; a light vest" in p for p in prompts.values())  # outline
+    outline = "Its sections: 1. Shoes and kit; 2. Your first run; 3. Staying safe."
+    assert all(outline in p for p in prompts.values())
+    assert prompts["Shoes and kit"].endswith(
+        'Write the section "Shoes and kit" (about 150 words). Cover: grip; a light vest.')
     editor = script.calls("editor")[0].last_user
     assert all(f"{h} draft 1" in editor for h in HEADINGS)
 
@@ -159,6 +162,21 @@ def test_a_rejected_section_is_rewritten_exactly_once():
     assert "Your first run draft 1" not in result.markdown
     # the editor ran after the review and read the rewritten section
     assert "Your first run draft 2" in script.calls("editor")[0].last_user
+
+
+def test_a_section_is_capped_near_its_word_target_and_ends_on_a_whole_sentence():
+    def cut_off(heading, draft):
+        if heading != "Staying safe":
+            return draft
+        return lambda call: Scripted("Tell someone your route. Carry water. Wear a he",
+                                     completion_tokens=call.settings.max_tokens)
+
+    script = Script(gate=cut_off)
+    result, _ = go(script)
+    caps = {SECTION.search(c.last_user).group(1): c.settings.max_tokens
+            for c in script.calls("writer")}
+    assert caps == {"Shoes and kit": 265, "Your first run": 340, "Staying safe": 220}
+    assert result.data.sections[2].text == "Tell someone your route. Carry water."
 
 
 def test_without_a_reviewer_nothing_is_reviewed():

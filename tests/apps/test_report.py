@@ -36,9 +36,9 @@ class Script:
                 self.reject[name] -= 1
                 return {"accuracy": 2, "coverage": 4, "clarity": 4, "notes": "wrong total"}
             return {"accuracy": 5, "coverage": 4, "clarity": 4, "notes": "good"}
-        if "Your task: Write the executive summary" in call.last_user:
+        if "Write the executive summary" in call.last_user:
             return "## Summary\nThe summary."
-        key = name or call.last_user.split("Your task: Explain the ")[1].split(" ")[0]
+        key = name or call.last_user.split("Explain the ")[1].split(" ")[0]
         self.written[key] = self.written.get(key, 0) + 1
         return f"analysis of {key} draft {self.written[key]}"
 
@@ -61,7 +61,7 @@ def test_the_summary_depends_on_every_analysis_and_reads_them(inputs):
     assert plan.ids == ("Text-1", "sales.csv", "plan.md", "summary")
     assert plan.task("summary").depends_on == ("Text-1", "sales.csv", "plan.md")
     assert all(not plan.task(t).depends_on for t in plan.ids[:3])
-    summary = script.calls("Your task: Write the executive summary")
+    summary = script.calls("Write the executive summary")
     assert len(summary) == 1
     for name in ("Text 1", "sales.csv", "plan.md"):
         assert f"analysis of {name} draft 1" in summary[0].last_user
@@ -69,6 +69,7 @@ def test_the_summary_depends_on_every_analysis_and_reads_them(inputs):
                 if c.output is None}
     assert NOTES in analyses["Text 1"] and "Open a West office" not in analyses["Text 1"]
     assert "units: min 4, max 12, mean 8.25, total 33" in analyses["sales.csv"]
+    assert "total units by region: North 29; South 4" in analyses["sales.csv"]
     md = result.markdown
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     assert headings == ["## Executive summary", "## Text 1", "## sales.csv", "## plan.md"]
@@ -123,7 +124,7 @@ def test_only_a_failing_analysis_is_rewritten_and_the_summary_reads_the_new_one(
     assert script.written == {"Text 1": 1, "sales.csv": 2, "plan.md": 1}
     assert [e.task_id for e in events.of(TaskRevised)] == ["sales.csv"]
     assert "summary" not in {r.task_id for r in result.run.reviews}
-    summary = script.calls("Your task: Write the executive summary")[0].last_user
+    summary = script.calls("Write the executive summary")[0].last_user
     assert "analysis of sales.csv draft 2" in summary
     assert "analysis of sales.csv draft 1" not in summary
 

@@ -30,7 +30,7 @@ MAX_INPUTS = 8
 SUFFIXES = (".txt", ".md", ".csv")
 MATPLOTLIB_NOTE = "charts need matplotlib: pip install 'delegate[report]'"
 MAX_GROUPS = 12  # a column with at most this many distinct values is a category
-PREVIEW_ROWS = 8
+PREVIEW_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -181,16 +181,16 @@ def describe(table: Table, name: str) -> str:
         lines.append(f"- {column}: min {_fmt(min(got))}, max {_fmt(max(got))}, "
                      f"mean {_fmt(sum(got) / len(got))}, total {_fmt(sum(got))}")
     for column in table.columns:
-        if column in table.numeric:
-            continue
-        counts: dict[str, int] = {}
-        for value in table.column(column):
-            counts[value] = counts.get(value, 0) + 1
-        if len(counts) <= MAX_GROUPS:
-            shown = ", ".join(f"{k or '(empty)'} ({v} rows)" for k, v in counts.items())
-            lines.append(f"- {column}: {len(counts)} values: {shown}")
-        else:
-            lines.append(f"- {column}: {len(counts)} distinct values")
+        if column not in table.numeric:
+            values = list(dict.fromkeys(table.column(column)))
+            shown = (", ".join(v or "(empty)" for v in values) if len(values) <= MAX_GROUPS
+                     else f"from {values[0]} to {values[-1]}")
+            lines.append(f"- {column}: {len(values)} distinct values: {shown}")
+    spec = chart_points(table)
+    if spec is not None and spec[2].startswith("total "):  # totals per category
+        _, x_label, y_label, points = spec
+        lines.append(f"- {y_label} by {x_label}: "
+                     + "; ".join(f"{k} {_fmt(v)}" for k, v in points))
     preview = io.StringIO()
     writer = csv.writer(preview, lineterminator="\n")
     writer.writerows([table.columns, *table.rows[:PREVIEW_ROWS]])

@@ -15,7 +15,6 @@ or ``delegate blog "..."``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,11 +26,18 @@ from ..llm.base import Model
 from ..llm.registry import get_model
 from ..outcomes import PlanningReport
 from ..plan import Plan, PlanLimits, Strategy, Task
-from ..prompts import truncate
 from ..review import Reviewer, Rubric
 from ..runner import check_objective
-from ..workers import DependencyResult, TaskContext, Worker, WorkerRegistry
-from ._staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun, section_body
+from ..workers import TaskContext, Worker, WorkerRegistry
+from ._staged import (
+    MAX_NEW_TASKS,
+    MAX_REPLANS,
+    STRATEGIES,
+    StagedRun,
+    TextWorker,
+    excerpt,
+    section_body,
+)
 from .content import WorkflowResult
 
 __all__ = [
@@ -51,7 +57,7 @@ MAX_SECTIONS = 8
 TITLE_CHARS, HEADING_CHARS, POINT_CHARS = 90, 70, 100
 #: The word targets a section may have (an enum, so that a grammar enforces the range).
 WORD_TARGETS = (80, 120, 150, 200, 250, 300, 400, 500, 600)
-EXCERPT_CHARS = {"writer": 3_000, "editor": 1_200}  # of each section a task reads
+TOKENS_PER_WORD = 1.5
 
 OUTLINE_INSTRUCTIONS = """\
 You plan blog posts. Give the post a short title and 1 to {max_sections} sections, numbered \
@@ -163,25 +169,34 @@ class _OutlineWorker(Worker):
         return Outline.model_validate(await super().run(ctx))
 
 
-class _BlogWorker(Worker):
-    """A writer or the editor: reads the outline and sections as text, not JSON."""
+class _BlogWorker(TextWorker):
+    """A writer or the editor: reads the outline and sections as text, not JSON, and a
+    section's answer is capped near its word target."""
 
-    def user_prompt(self, ctx: TaskContext) -> str:
-        outline = next((d.output for d in ctx.dependencies if isinstance(d.output, Outline)),
-                       None)
-        limit = EXCERPT_CHARS[self.name]
-        deps = tuple(DependencyResult(d.task_id, d.worker, _render(d, outline, limit))
-                     for d in ctx.dependencies)
-        return super().user_prompt(dataclasses.replace(ctx, dependencies=deps))
+    def budget(self, ctx: TaskContext) -> int | None:
+        outline = _outline_of(ctx)
+        target = next((s.word_target for s in outline.sections if s.id == ctx.task.id),
+                      None) if outline else None
+        cap = self.max_tokens or 800
+        return cap if target is None else min(cap, int(target * TOKENS_PER_WORD) + 40)
+
+    def context(self, ctx: TaskContext) -> list[str]:
+        outline = _outline_of(ctx)
+        if outline is None:
+            parts = [f"Blog post about: {ctx.objective}."]
+        else:
+            headings = "; ".join(f"{n}. {s.heading}" for n, s in enumerate(outline.sections, 1))
+            parts = [f"Blog post: \"{outline.title}\". Its sections: {headings}."]
+        for dep in ctx.dependencies:
+            if not isinstance(dep.output, Outline):
+                heading = (outline.heading(dep.task_id) if outline else None) or dep.task_id
+                text = excerpt(section_body(dep.output), self.excerpt_chars)
+                parts.append(f"The section \"{heading}\" says:\n{text}")
+        return parts
 
 
-def _render(dep: DependencyResult, outline: Outline | None, limit: int) -> str:
-    if isinstance(dep.output, Outline):
-        return f"Title: {dep.output.title}\n" + "\n".join(
-            f"{n}. {s.heading}: {'; '.join(s.key_points)}"
-            for n, s in enumerate(dep.output.sections, 1))
-    heading = outline.heading(dep.task_id) if outline else None
-    return (f"Section \"{heading}\":\n" if heading else "") + truncate(str(dep.output), limit)
+def _outline_of(ctx: TaskContext) -> Outline | None:
+    return next((d.output for d in ctx.dependencies if isinstance(d.output, Outline)), None)
 
 
 def blog_workers(max_sections: int = 4) -> WorkerRegistry:
@@ -193,7 +208,7 @@ def blog_workers(max_sections: int = 4) -> WorkerRegistry:
         _BlogWorker("writer", "Writes one section of the post from its key points.",
                     WRITER_INSTRUCTIONS, max_tokens=800),
         _BlogWorker("editor", "Writes the post's introduction once the sections exist.",
-                    EDITOR_INSTRUCTIONS, max_tokens=200),
+                    EDITOR_INSTRUCTIONS, max_tokens=160, excerpt_chars=500),
     ])
 
 
@@ -203,12 +218,12 @@ def sections_plan(outline: Outline, outline_task: Task, strategy: Strategy = "st
     for s in outline.sections:
         tasks.append(Task(
             id=s.id, worker="writer", depends_on=("outline", *s.depends_on),
-            instruction=(f"Write the section \"{s.heading}\" of the post \"{outline.title}\". "
-                         f"Cover: {'; '.join(s.key_points)}. About {s.word_target} words."),
+            instruction=(f"Write the section \"{s.heading}\" (about {s.word_target} words). "
+                         f"Cover: {'; '.join(s.key_points)}."),
         ))
     ids = [s.id for s in outline.sections]
     tasks.append(Task(id="editor", worker="editor", depends_on=("outline", *ids),
-                      instruction=f"Write the introduction of the post \"{outline.title}\"."))
+                      instruction="Write the introduction of the post."))
     return Plan(tasks=tuple(tasks), version=2, strategy=strategy)
 
 

@@ -30,7 +30,7 @@ from ..plan import Plan, PlanLimits, Strategy, Task
 from ..prompts import truncate
 from ..review import Reviewer, Rubric
 from ..runner import check_objective
-from ..workers import Worker, WorkerRegistry
+from ..workers import WorkerRegistry
 from ._report_data import (
     MATPLOTLIB_NOTE,
     Chart,
@@ -40,7 +40,14 @@ from ._report_data import (
     markdown_table,
     slug,
 )
-from ._staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun, section_body
+from ._staged import (
+    MAX_NEW_TASKS,
+    MAX_REPLANS,
+    STRATEGIES,
+    StagedRun,
+    TextWorker,
+    section_body,
+)
 from .content import Artifact, WorkflowResult
 
 __all__ = [
@@ -99,10 +106,10 @@ class Report(BaseModel):
 def report_workers() -> WorkerRegistry:
     """The report's two workers: ``analyst`` and ``summarizer``."""
     return WorkerRegistry([
-        Worker("analyst", "Analyses one input of a report: facts, patterns, what stands out.",
-               ANALYST_INSTRUCTIONS, max_tokens=450),
-        Worker("summarizer", "Writes the executive summary from every analysis.",
-               SUMMARIZER_INSTRUCTIONS, max_tokens=350),
+        TextWorker("analyst", "Analyses one input of a report: facts, patterns, what stands "
+                   "out.", ANALYST_INSTRUCTIONS, max_tokens=400),
+        TextWorker("summarizer", "Writes the executive summary from every analysis.",
+                   SUMMARIZER_INSTRUCTIONS, max_tokens=300),
     ])
 
 
@@ -116,9 +123,10 @@ def report_plan(topic: str, inputs: Sequence[ReportInput]) -> tuple[Plan, dict[s
         tid = slug(item.name, taken)
         names[tid] = item.name
         tasks.append(Task(id=tid, worker="analyst", instruction=(
-            f"Analyse input {n} of {len(inputs)}, \"{item.name}\", for a report on {topic}: "
-            "state its main facts, patterns and what stands out, using only this input.\n\n"
-            f"Input \"{item.name}\":\n{truncate(item.text, INPUT_CHARS)}")))
+            f"Analyse input {n} of {len(inputs)}, \"{item.name}\", for a report on {topic}."
+            f"\n\nInput \"{item.name}\":\n{truncate(item.text, INPUT_CHARS)}\n\n"
+            f"Write your analysis of \"{item.name}\": its main facts, patterns and what stands "
+            "out, using only this input.")))
     if not inputs:
         for tid, name, instruction in NO_INPUT_TASKS:
             names[tid] = name
