@@ -185,6 +185,33 @@ def test_without_a_reviewer_nothing_is_reviewed():
     assert script.calls("Verdict") == [] and result.run.reviews == ()
 
 
+def test_cancelling_the_run_ends_its_event_stream():
+    events = EventLog()
+
+    async def main():
+        never = asyncio.Event()
+
+        async def hang(heading, draft):
+            await never.wait()
+
+        script = Script(gate=hang)
+        run = asyncio.ensure_future(run_blog(EXAMPLE_TOPIC, model=script.model,
+                                             subscribers=[events]))
+        while len(script.calls("writer")) < 2:  # s1 and s3 are under way; s2 waits for s1
+            await asyncio.sleep(0)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(main())
+    [finished] = events.of(RunFinished)
+    status = {o.task_id: o.status for o in finished.result.outcomes}
+    assert finished.result.status == "cancelled"
+    assert status == {"outline": "succeeded", "s1": "cancelled", "s2": "cancelled",
+                      "s3": "cancelled", "editor": "cancelled"}
+    assert sorted(e.task_id for e in events.of(TaskEnded)) == sorted(status)  # each once
+
+
 def test_a_failed_outline_ends_the_run_honestly():
     model = ScriptedModel(function=lambda call: ModelRequestError("refused", status=400))
     result = asyncio.run(run_blog(EXAMPLE_TOPIC, model=model))

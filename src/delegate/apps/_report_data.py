@@ -104,19 +104,19 @@ def _as_path(item: str | os.PathLike[str]) -> Path | None:
 
 
 def _read(path: Path) -> str:
-    if not path.exists():
-        raise UsageError(f"input file {path} does not exist.")
-    if not path.is_file():
-        raise UsageError(f"input {path} is not a file.")
-    if path.suffix.lower() not in SUFFIXES:
-        raise UsageError(f"input file {path} is not a .txt, .md or .csv file.")
-    size = path.stat().st_size
-    if size > MAX_INPUT_BYTES:
-        raise UsageError(f"input file {path} is {size / 1e6:.1f} MB; the limit is 5 MB.")
     try:
+        if not path.exists():
+            raise UsageError(f"input file {path} does not exist.")
+        if not path.is_file():
+            raise UsageError(f"input {path} is not a file.")
+        if path.suffix.lower() not in SUFFIXES:
+            raise UsageError(f"input file {path} is not a .txt, .md or .csv file.")
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise UsageError(f"input file {path} is {size / 1e6:.1f} MB; the limit is 5 MB.")
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        raise UsageError(f"input file {path} cannot be read: {exc.strerror}.") from None
+        raise UsageError(f"input file {path} cannot be read: {exc.strerror or exc}.") from None
     except UnicodeDecodeError:
         raise UsageError(f"input file {path} is not UTF-8 text.") from None
     if not text.strip():

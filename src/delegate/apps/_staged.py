@@ -17,30 +17,33 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import time
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from ..errors import DelegateError, UsageError
-from ..events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber, TaskReviewed
-from ..llm.base import Message, Model, ModelSettings
+from ..errors import DelegateError
+from ..events import (
+    EventBus,
+    PlanCreated,
+    RunFinished,
+    RunStarted,
+    Subscriber,
+    TaskCancelled,
+    TaskReviewed,
+)
+from ..llm.base import Model
 from ..metering import Meter, MeteredModel
 from ..orchestrator import Orchestrator
 from ..outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from ..plan import Plan, PlanLimits, Strategy, Task
-from ..prompts import render_value, truncate
 from ..retry import RetryPolicy, call_with_retry
 from ..review import Reviewer, TaskReview
 from ..scheduler import Scheduler
 from ..strategies import PlanVersion, propose_extension
-from ..workers import Revision, TaskContext, Worker, WorkerRegistry
+from ..workers import Revision, WorkerRegistry
 
-__all__ = [
-    "MAX_NEW_TASKS", "MAX_REPLANS", "STRATEGIES", "StagedRun", "TextWorker", "excerpt",
-    "section_body",
-]
+__all__ = ["MAX_NEW_TASKS", "MAX_REPLANS", "STRATEGIES", "StagedRun"]
 
 STRATEGIES: tuple[Strategy, ...] = ("static", "dynamic", "hybrid")
 #: Rounds of replanning under ``dynamic`` or ``hybrid``, and tasks each round may add.
@@ -89,9 +92,17 @@ class StagedRun:
         return self
 
     async def __aexit__(self, kind: Any, error: Any, tb: Any) -> None:
-        if error is not None:  # finish the event stream, then let the error through
-            self.bus.emit(RunFinished(run_id=self.run_id, result=self.result(
-                cancelled=isinstance(error, asyncio.CancelledError))))
+        if error is None or self.plan is None:
+            return
+        for task in self.plan.tasks:  # held back and never started: each task ends once
+            if task.id not in self.outcomes:
+                outcome = TaskOutcome(task.id, task.worker, "cancelled",
+                                      error="the run ended before the task started")
+                self.outcomes[task.id] = outcome
+                self.bus.emit(TaskCancelled(run_id=self.run_id, task_id=task.id,
+                                            outcome=outcome))
+        self.bus.emit(RunFinished(run_id=self.run_id, result=self.result(
+            cancelled=isinstance(error, asyncio.CancelledError))))  # then the error goes on
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -108,10 +119,15 @@ class StagedRun:
         """Run the current plan's tasks that have not run yet, except those in ``hold``
         (kept for a later pass; they must be sinks of the plan)."""
         plan = self._without(hold)
-        result = await self.scheduler.run(
-            plan, objective=self.objective, run_id=self.run_id, meter=self.meter,
-            planning=self.planning, announce=False, done=self.outcomes,
-        )
+        try:
+            result = await self.scheduler.run(
+                plan, objective=self.objective, run_id=self.run_id, meter=self.meter,
+                planning=self.planning, announce=False, done=self.outcomes,
+            )
+        except asyncio.CancelledError:  # keep the cancelled outcomes for the final event
+            if self.scheduler.last_result is not None:
+                self.outcomes.update((o.task_id, o) for o in self.scheduler.last_result.outcomes)
+            raise
         self.outcomes.update((o.task_id, o) for o in result.outcomes)
 
     async def review(self, reviewer: Reviewer, targets: Sequence[str]) -> None:
@@ -242,73 +258,3 @@ class StagedRun:
         """``task`` waiting for the ``new`` tasks too, and no longer for ``failed`` ones."""
         depends = [d for d in task.depends_on if d not in failed]
         return Task.model_validate({**task.model_dump(), "depends_on": (*depends, *new)})
-
-
-_TOP_HEADING = re.compile(r"^#{1,2}(?=\s)")
-
-
-def section_body(text: str) -> str:
-    """A worker's Markdown made to sit under a ``##`` heading of the document: a leading
-    heading is dropped (the document supplies its own) and ``#``/``##`` headings inside it
-    become ``###``."""
-    lines = str(text).strip().splitlines()
-    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("#")):
-        lines.pop(0)
-    return "\n".join(_TOP_HEADING.sub("###", line) for line in lines).strip()
-
-
-class TextWorker(Worker):
-    """A worker that writes prose, with a short, plain prompt: the context, the task, and
-    last what the reviewer asked for (a small model follows this far better than the generic
-    layout, which it tends to echo). :meth:`budget` may lower the token cap task by task, and
-    an answer cut off at the cap is trimmed to its last complete sentence."""
-
-    def __init__(self, *args: Any, excerpt_chars: int = 2_000, **options: Any) -> None:
-        super().__init__(*args, **options)
-        self.excerpt_chars = excerpt_chars  # of each dependency's result, in the prompt
-
-    def budget(self, ctx: TaskContext) -> int | None:
-        """The most tokens the answer to this task may take (default: ``max_tokens``)."""
-        return self.max_tokens
-
-    def context(self, ctx: TaskContext) -> list[str]:
-        """What the worker reads before its task: the topic and its dependencies' results."""
-        return [f"Topic: {ctx.objective}", *(
-            f"The result of \"{d.task_id}\":\n"
-            + excerpt(section_body(render_value(d.output)), self.excerpt_chars)
-            for d in ctx.dependencies)]
-
-    def user_prompt(self, ctx: TaskContext) -> str:
-        parts = [*self.context(ctx), ctx.task.instruction]
-        if ctx.revision is not None:
-            previous = truncate(render_value(ctx.revision.previous_output))
-            parts.append(f"Your previous answer:\n{previous}\n\nThe reviewer asked for "
-                         f"changes: {ctx.revision.notes}\nWrite your answer again, improved. "
-                         "Give only the new answer.")
-        return "\n\n".join(parts)
-
-    async def run(self, ctx: TaskContext) -> str:
-        if ctx.model is None:
-            raise UsageError(f"worker {self.name!r} needs a model and the run has none")
-        limit = self.budget(ctx)
-        response = await ctx.model.request(
-            [Message.system(self.system_prompt()), Message.user(self.user_prompt(ctx))],
-            settings=ModelSettings(max_tokens=limit))
-        text = response.text.strip()
-        if limit is not None and response.usage.completion_tokens >= limit:
-            text = _whole_sentences(text)
-        return text
-
-
-_SENTENCE_END = re.compile(r"[.!?][\"')\]*]*(?=\s)")
-
-
-def excerpt(text: str, limit: int) -> str:
-    """The start of ``text``, cut at a word, with no cut marker (a small model copies it)."""
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
-
-
-def _whole_sentences(text: str) -> str:
-    """``text`` up to its last complete sentence, unless that would drop most of it."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text + " ")]
-    return text[:ends[-1]].rstrip() if ends and ends[-1] >= len(text) // 2 else text

@@ -9,16 +9,14 @@ Sections that do not depend on each other are written at the same time; a sectio
 builds on another waits for it and reads its text. The reviewer scores the sections only,
 and sends back just the failing ones; the editor then reads the reviewed sections and writes
 the introduction. The Markdown is put together in Python, in outline order, with the
-outline's headings, so the post follows its outline by construction. Use :func:`run_blog`,
-or ``delegate blog "..."``.
+outline's headings, so the post follows its outline by construction. Use :func:`run_blog`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel
 
 from ..errors import UsageError
 from ..events import Subscriber
@@ -29,15 +27,9 @@ from ..plan import Plan, PlanLimits, Strategy, Task
 from ..review import Reviewer, Rubric
 from ..runner import check_objective
 from ..workers import TaskContext, Worker, WorkerRegistry
-from ._staged import (
-    MAX_NEW_TASKS,
-    MAX_REPLANS,
-    STRATEGIES,
-    StagedRun,
-    TextWorker,
-    excerpt,
-    section_body,
-)
+from ._outline import HEADING_CHARS, MAX_SECTIONS, Outline, OutlineSection, outline_schema
+from ._prose import TextWorker, excerpt, section_body
+from ._staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun
 from .content import WorkflowResult
 
 __all__ = [
@@ -53,10 +45,6 @@ __all__ = [
 ]
 
 EXAMPLE_TOPIC = "Getting started with trail running"
-MAX_SECTIONS = 8
-TITLE_CHARS, HEADING_CHARS, POINT_CHARS = 90, 70, 100
-#: The word targets a section may have (an enum, so that a grammar enforces the range).
-WORD_TARGETS = (80, 120, 150, 200, 250, 300, 400, 500, 600)
 TOKENS_PER_WORD = 1.5
 
 OUTLINE_INSTRUCTIONS = """\
@@ -80,36 +68,6 @@ REVIEW_GUIDANCE = (
 )
 
 
-class OutlineSection(BaseModel):
-    """One section of the outline."""
-
-    id: str = Field(pattern=r"^s[1-9][0-9]?$")
-    heading: str = Field(min_length=1, max_length=HEADING_CHARS)
-    key_points: list[str] = Field(min_length=1, max_length=4)
-    word_target: int = Field(ge=80, le=600)
-    depends_on: list[str] = Field(default_factory=list)
-
-
-class Outline(BaseModel):
-    """The post's outline: the title and the sections in reading order."""
-
-    title: str = Field(min_length=1, max_length=TITLE_CHARS)
-    sections: list[OutlineSection] = Field(min_length=1, max_length=MAX_SECTIONS)
-
-    @model_validator(mode="after")
-    def _numbered_in_order(self) -> Outline:
-        for n, section in enumerate(self.sections, 1):
-            if section.id != f"s{n}":
-                raise ValueError(f"section {n} must have id s{n}, not {section.id!r}")
-            earlier = {f"s{k}" for k in range(1, n)}
-            if not set(section.depends_on) <= earlier:
-                raise ValueError(f"{section.id} may depend only on earlier sections")
-        return self
-
-    def heading(self, section_id: str) -> str | None:
-        return next((s.heading for s in self.sections if s.id == section_id), None)
-
-
 class BlogSection(BaseModel):
     """One written section of the post."""
 
@@ -126,45 +84,9 @@ class BlogPost(BaseModel):
     sections: list[BlogSection]
 
 
-def outline_schema(max_sections: int) -> dict[str, Any]:
-    """The outline's JSON schema, built like :func:`delegate.orchestrator.draft_schema`:
-    section ``n`` has id ``sn`` and may depend only on ``s1`` ... ``s(n-1)``, and every string
-    and list is bounded, so a grammar-bound model can write only a well-formed outline."""
-
-    def text(limit: int) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "maxLength": limit}
-
-    def section(n: int) -> dict[str, Any]:
-        earlier = [f"s{k}" for k in range(1, n)]
-        depends: dict[str, Any] = (
-            {"type": "array", "items": {"enum": earlier}, "maxItems": len(earlier),
-             "uniqueItems": True} if earlier else {"const": []})
-        return {
-            "type": "object",
-            "properties": {
-                "id": {"const": f"s{n}"},
-                "heading": text(HEADING_CHARS),
-                "key_points": {"type": "array", "items": text(POINT_CHARS),
-                               "minItems": 1, "maxItems": 4},
-                "word_target": {"enum": list(WORD_TARGETS)},
-                "depends_on": depends,
-            },
-            "required": ["id", "heading", "key_points", "word_target", "depends_on"],
-            "additionalProperties": False,
-        }
-
-    shapes = [{"type": "array", "prefixItems": [section(k) for k in range(1, n + 1)],
-               "minItems": n, "maxItems": n} for n in range(1, max_sections + 1)]
-    return {
-        "title": "Outline",
-        "type": "object",
-        "properties": {"title": text(TITLE_CHARS), "sections": {"anyOf": shapes}},
-        "required": ["title", "sections"],
-        "additionalProperties": False,
-    }
-
-
 class _OutlineWorker(Worker):
+    """Answers under the task's outline schema; returns the typed :class:`Outline`."""
+
     async def run(self, ctx: TaskContext) -> Outline:
         return Outline.model_validate(await super().run(ctx))
 
@@ -312,7 +234,8 @@ def _assemble(outline: Outline, staged: StagedRun, added: list[str]) -> tuple[st
         text = outputs.get(tid)
         if not text:
             outcome = staged.outcomes.get(tid)
-            why = (outcome.error or outcome.status) if outcome else "it did not run"
+            why = ("the answer was empty" if outcome is not None and outcome.ok
+                   else (outcome.error or outcome.status) if outcome else "it did not run")
             parts.append(f"## {heading}\n\n*This section was not written: {why}.*")
             continue
         parts.append(f"## {heading}\n\n{text}")

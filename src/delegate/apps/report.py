@@ -9,7 +9,7 @@ shown as statistics computed from all its rows, then its first rows). The review
 analyses and sends back only the failing ones; the summary then reads every analysis. With no
 inputs, two analyses (background, implications) work from the topic alone. Each CSV file with
 a numeric column gets a chart drawn with matplotlib from the data itself, never from the
-model. Use :func:`run_report`, or ``delegate report "..."``.
+model. Use :func:`run_report`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ..prompts import truncate
 from ..review import Reviewer, Rubric
 from ..runner import check_objective
 from ..workers import WorkerRegistry
+from ._prose import TextWorker, section_body
 from ._report_data import (
     MATPLOTLIB_NOTE,
     Chart,
@@ -40,14 +41,7 @@ from ._report_data import (
     markdown_table,
     slug,
 )
-from ._staged import (
-    MAX_NEW_TASKS,
-    MAX_REPLANS,
-    STRATEGIES,
-    StagedRun,
-    TextWorker,
-    section_body,
-)
+from ._staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun
 from .content import Artifact, WorkflowResult
 
 __all__ = [
@@ -109,11 +103,13 @@ def report_workers() -> WorkerRegistry:
         TextWorker("analyst", "Analyses one input of a report: facts, patterns, what stands "
                    "out.", ANALYST_INSTRUCTIONS, max_tokens=400),
         TextWorker("summarizer", "Writes the executive summary from every analysis.",
-                   SUMMARIZER_INSTRUCTIONS, max_tokens=300),
+                   SUMMARIZER_INSTRUCTIONS, max_tokens=300, excerpt_chars=1_200),
     ])
 
 
-def report_plan(topic: str, inputs: Sequence[ReportInput]) -> tuple[Plan, dict[str, str]]:
+def report_plan(
+    topic: str, inputs: Sequence[ReportInput], strategy: Strategy = "static"
+) -> tuple[Plan, dict[str, str]]:
     """One analysis per input (two from the topic alone when there is none), then the
     summary after every analysis. Returns the plan and each analysis task's section name."""
     names: dict[str, str] = {}
@@ -134,7 +130,7 @@ def report_plan(topic: str, inputs: Sequence[ReportInput]) -> tuple[Plan, dict[s
                               instruction=instruction.format(topic=topic)))
     tasks.append(Task(id="summary", worker="summarizer", depends_on=tuple(names),
                       instruction=f"Write the executive summary of the report on {topic}."))
-    return Plan(tasks=tuple(tasks)), names
+    return Plan(tasks=tuple(tasks), strategy=strategy), names
 
 
 async def run_report(
@@ -176,8 +172,7 @@ async def run_report(
     if reviewer is True:
         reviewer = Reviewer(Rubric(criteria=("accuracy", "coverage", "clarity"),
                                    guidance=REVIEW_GUIDANCE), max_rounds=2)
-    plan, names = report_plan(topic, items)
-    plan = plan.model_copy(update={"strategy": strategy})
+    plan, names = report_plan(topic, items, strategy)
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
     staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
@@ -248,5 +243,6 @@ def _assemble(
 
 def _missing(staged: StagedRun, tid: str) -> str:
     outcome = staged.outcomes.get(tid)
-    why = (outcome.error or outcome.status) if outcome else "it did not run"
+    why = ("the answer was empty" if outcome is not None and outcome.ok
+           else (outcome.error or outcome.status) if outcome else "it did not run")
     return f"*This part was not written: {why}.*"

@@ -1,0 +1,90 @@
+"""Prose from small models: a worker with a plain prompt, and Markdown made to fit a document.
+
+Private to the content workflows. :class:`TextWorker` asks in a short, plain layout (the
+context, the task, and last what a reviewer asked for), because a small model follows it far
+better than the generic layout, which it tends to echo; it caps each answer and trims one cut
+off at the cap to its last whole sentence. :func:`section_body` fits a worker's Markdown under
+a ``##`` heading of the document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import UsageError
+from ..llm.base import Message, ModelSettings
+from ..prompts import render_value, truncate
+from ..workers import TaskContext, Worker
+
+__all__ = ["TextWorker", "excerpt", "section_body"]
+
+
+_TOP_HEADING = re.compile(r"^#{1,2}(?=\s)")
+
+
+def section_body(text: str) -> str:
+    """A worker's Markdown made to sit under a ``##`` heading of the document: a leading
+    heading is dropped (the document supplies its own) and ``#``/``##`` headings inside it
+    become ``###``."""
+    lines = str(text).strip().splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("#")):
+        lines.pop(0)
+    return "\n".join(_TOP_HEADING.sub("###", line) for line in lines).strip()
+
+
+class TextWorker(Worker):
+    """A worker that writes prose, with a short, plain prompt: the context, the task, and
+    last what the reviewer asked for (a small model follows this far better than the generic
+    layout, which it tends to echo). :meth:`budget` may lower the token cap task by task, and
+    an answer cut off at the cap is trimmed to its last complete sentence."""
+
+    def __init__(self, *args: Any, excerpt_chars: int = 2_000, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.excerpt_chars = excerpt_chars  # of each dependency's result, in the prompt
+
+    def budget(self, ctx: TaskContext) -> int | None:
+        """The most tokens the answer to this task may take (default: ``max_tokens``)."""
+        return self.max_tokens
+
+    def context(self, ctx: TaskContext) -> list[str]:
+        """What the worker reads before its task: the topic and its dependencies' results."""
+        return [f"Topic: {ctx.objective}", *(
+            f"The result of \"{d.task_id}\":\n"
+            + excerpt(section_body(render_value(d.output)), self.excerpt_chars)
+            for d in ctx.dependencies)]
+
+    def user_prompt(self, ctx: TaskContext) -> str:
+        parts = [*self.context(ctx), ctx.task.instruction]
+        if ctx.revision is not None:
+            previous = truncate(render_value(ctx.revision.previous_output))
+            parts.append(f"Your previous answer:\n{previous}\n\nThe reviewer asked for "
+                         f"changes: {ctx.revision.notes}\nWrite your answer again, improved. "
+                         "Give only the new answer.")
+        return "\n\n".join(parts)
+
+    async def run(self, ctx: TaskContext) -> str:
+        if ctx.model is None:
+            raise UsageError(f"worker {self.name!r} needs a model and the run has none")
+        limit = self.budget(ctx)
+        response = await ctx.model.request(
+            [Message.system(self.system_prompt()), Message.user(self.user_prompt(ctx))],
+            settings=ModelSettings(max_tokens=limit))
+        text = response.text.strip()
+        if limit is not None and response.usage.completion_tokens >= limit:
+            text = _whole_sentences(text)
+        return text
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]*]*(?=\s)")
+
+
+def excerpt(text: str, limit: int) -> str:
+    """The start of ``text``, cut at a word, with no cut marker (a small model copies it)."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _whole_sentences(text: str) -> str:
+    """``text`` up to its last complete sentence, unless that would drop most of it."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text + " ")]
+    return text[:ends[-1]].rstrip() if ends and ends[-1] >= len(text) // 2 else text
