@@ -47,7 +47,8 @@ class LineProgress:
                           + (f": {reason}" if reason else ""))
                 for t in plan.tasks:
                     after = f" after {', '.join(t.depends_on)}" if t.depends_on else ""
-                    self._say(f"  {t.id} [{t.worker}]{after}: {t.instruction[:90]}")
+                    first_line = (t.instruction.splitlines() or [""])[0]
+                    self._say(f"  {t.id} [{t.worker}]{after}: {first_line[:90]}")
             case TaskStarted(task_id=tid, worker=w, attempt=a):
                 self._say(f"{tid} [{w}] started" + (f" (attempt {a})" if a > 1 else ""))
             case TaskRetried(task_id=tid, error=err, delay=delay):

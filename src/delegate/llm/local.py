@@ -197,9 +197,9 @@ class LocalModel(Model):
         data = None
         if output is not None:
             try:
-                data = parse_output(text, output, provider=self.provider, model=self.model_name)
+                data = parse_output(text, output, provider=self.provider, model=self.model_name,
+                                    usage=usage)
             except OutputValidationError as exc:
-                exc.usage = usage
                 if choice.get("finish_reason") == "length":
                     exc.message = f"output cut off at max_tokens={kwargs['max_tokens']}: {exc}"
                     exc.args = (exc.message,)

@@ -25,7 +25,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..errors import OutputValidationError
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
 from .structured import json_schema_of, parse_output
 
@@ -112,11 +111,8 @@ class ScriptedModel(Model):
         )
         data = None
         if output is not None:
-            try:
-                data = parse_output(text, output, provider=self.provider, model=self.model_name)
-            except OutputValidationError as exc:
-                exc.usage = usage
-                raise
+            data = parse_output(text, output, provider=self.provider, model=self.model_name,
+                                usage=usage)
         return ModelResponse(text=text, data=data, usage=usage, model=self.name)
 
     def _next_step(self, call: ScriptedCall) -> Any:

@@ -41,15 +41,26 @@ def schema_name(output: OutputType) -> str:
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-def parse_output(text: str, output: OutputType, *, provider: str = "", model: str = "") -> Any:
+def parse_output(
+    text: str, output: OutputType, *, provider: str = "", model: str = "", usage: Any = None
+) -> Any:
     """Parse ``text`` as JSON and validate it against ``output``.
 
     Tolerates a Markdown code fence around the JSON (some endpoints add one in JSON mode).
 
     Raises:
         OutputValidationError: when the text is not JSON or does not match the schema; the
-            message says what is wrong so that it can be sent back to the model.
+            message says what is wrong so that it can be sent back to the model, and the
+            error carries ``usage`` (the tokens the failed answer cost) for metering.
     """
+    try:
+        return _parse(text, output, provider, model)
+    except OutputValidationError as exc:
+        exc.usage = usage
+        raise
+
+
+def _parse(text: str, output: OutputType, provider: str, model: str) -> Any:
     raw = text.strip()
     fenced = _FENCE.match(raw)
     if fenced:
