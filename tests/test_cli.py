@@ -115,3 +115,36 @@ def test_recommend_json_on_the_embedded_model():
         assert product["name"] in data["text"]
     grounded, named = grounding(data["text"], catalog)
     assert grounded == named >= len(data["products"])
+
+
+@pytest.mark.embedded
+def test_every_example_finishes_on_the_embedded_model_and_writes_its_outputs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("DELEGATE_MODEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "delegate", "examples", "--example", "all", "--out",
+         str(tmp_path), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    for name in ("blog", "report", "analysis", "project"):
+        markdown = (tmp_path / name / f"{name}.md").read_text(encoding="utf-8")
+        summary = json.loads((tmp_path / name / f"{name}.json").read_text(encoding="utf-8"))
+        assert markdown.strip() and summary["status"] == "succeeded"
+        assert {o["status"] for o in summary["outcomes"]} == {"succeeded"}
+        assert summary["usage"]["model_calls"] >= 1
+        for artifact in summary["artifacts"]:  # every figure is written and referenced
+            assert (tmp_path / name / artifact).stat().st_size > 0
+            assert f"]({artifact})" in markdown
+    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    assert any(a.endswith(".png") for a in report["artifacts"])
+
+    # the blog's sections depend only on the outline: at least two of them ran at once
+    blog = json.loads((tmp_path / "blog" / "blog.json").read_text(encoding="utf-8"))
+    sections = [t["id"] for t in blog["plan"]["tasks"] if t["depends_on"] == ["outline"]]
+    spans = {o["task_id"]: (o["started_at"], o["finished_at"]) for o in blog["outcomes"]
+             if o["task_id"] in sections}
+    assert len(spans) >= 2
+    assert any(spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
+               for a in spans for b in spans if a < b)

@@ -93,3 +93,62 @@ def test_a_broken_verdict_keeps_the_work_and_says_so():
     assert [o.output for o in result.outcomes] == ["draft"] * 3
     assert result.reviews == ()
     assert sum("review 1 of" in n for n in result.notes) == 3
+
+
+def test_failing_independent_tasks_are_rewritten_at_the_same_time():
+    from delegate import worker
+
+    both_rewriting = asyncio.Event()
+    rewriting: set[str] = set()
+
+    @worker("writer", description="writes")
+    async def writer(ctx):
+        if ctx.revision is None:
+            return f"{ctx.task.id} draft"
+        rewriting.add(ctx.task.id)
+        if rewriting >= {"intro", "outro"}:
+            both_rewriting.set()
+        # one rewrite waits here until the other has started: run one after another, the
+        # two would never meet and the guard below would end the test
+        await asyncio.wait_for(both_rewriting.wait(), 30)
+        return f"{ctx.task.id} rewritten"
+
+    rejected: set[str] = set()
+
+    def verdicts(call: ScriptedCall):
+        task_id = next(t.id for t in PLAN.tasks if t.instruction in call.last_user)
+        if task_id in ("intro", "outro") and task_id not in rejected:
+            rejected.add(task_id)
+            return {"notes": "too thin", "coverage": 1, "tone": 4}
+        return {"notes": "fine", "coverage": 4, "tone": 4}
+
+    result = asyncio.run(run(
+        "A short essay", workers=[writer], model=ScriptedModel(function=verdicts), plan=PLAN,
+        reviewer=Reviewer(RUBRIC), synthesize=False))
+    assert {o.task_id: o.output for o in result.outcomes} == {
+        "intro": "intro rewritten", "body": "body draft", "outro": "outro rewritten"}
+
+
+def test_a_rewrite_waits_for_the_rewrite_of_its_dependency():
+    model, written = scripted({"intro": 1, "body": 1})
+    go(model)
+    assert written == {"intro": 2, "body": 2, "outro": 1}
+    body_rewrite = next(c for c in model.calls if c.output is None and "body draft 1" in c.last_user)
+    assert "intro draft 2" in body_rewrite.last_user
+
+
+def test_the_worker_learns_which_criteria_failed_even_from_empty_notes():
+    def answer(call: ScriptedCall):
+        if call.output is not None:
+            first = not any("draft" in c.last_user and c.output is None and "Below" in c.last_user
+                            for c in model.calls)
+            return ({"notes": "", "coverage": 2, "tone": 5} if first
+                    else {"notes": "ok", "coverage": 4, "tone": 4})
+        return "draft"
+
+    model = ScriptedModel(function=answer)
+    go(model, max_rounds=1)
+    rewrites = [c for c in model.calls if c.output is None and "Below the pass mark" in c.last_user]
+    assert rewrites and all("coverage 2/5" in c.last_user and "tone" not in
+                            c.last_user.split("Below the pass mark")[1].split(".")[0]
+                            for c in rewrites)

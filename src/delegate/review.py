@@ -103,8 +103,9 @@ class Rubric:
         return {
             "title": "Verdict",
             "type": "object",
-            "properties": {**scores, "notes": {"type": "string", "maxLength": 400}},
-            "required": [*self.criteria, "notes"],
+            # notes come first, so the model says what it found before it scores
+            "properties": {"notes": {"type": "string", "maxLength": 300}, **scores},
+            "required": ["notes", *self.criteria],
             "additionalProperties": False,
         }
 
@@ -147,7 +148,7 @@ class Reviewer:
         *,
         max_rounds: int = 2,
         instructions: str = DEFAULT_REVIEWER_INSTRUCTIONS,
-        max_tokens: int = 200,
+        max_tokens: int = 300,
     ) -> None:
         if max_rounds < 0:
             raise ValueError("max_rounds must be 0 or more")
@@ -174,3 +175,13 @@ class Reviewer:
         scores = {c: int(data[c]) for c in self.rubric.criteria}
         passed = all(score >= self.rubric.pass_mark for score in scores.values())
         return TaskReview(task.id, round, scores, passed, " ".join(str(data["notes"]).split()))
+
+    def feedback(self, verdict: TaskReview) -> str:
+        """What the worker is told when ``verdict`` sends its work back.
+
+        It names the criteria below the pass mark with their scores, then the reviewer's notes,
+        so the worker learns what to fix even when the notes say little.
+        """
+        low = [f"{c} {s}/5" for c, s in verdict.scores.items() if s < self.rubric.pass_mark]
+        text = f"Below the pass mark of {self.rubric.pass_mark}: {', '.join(low)}."
+        return f"{text} Notes: {verdict.notes}" if verdict.notes else text

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import DelegateError, UsageError
-from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber, TaskReviewed
+from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber
 from .llm.base import Model
 from .llm.registry import get_model
 from .metering import Meter, MeteredModel
@@ -25,10 +24,11 @@ from .orchestrator import FallbackPlan, Orchestrator
 from .outcomes import PlanningReport, RunResult
 from .plan import Plan, PlanLimits, Strategy
 from .retry import RetryPolicy, call_with_retry
-from .review import Reviewer, Synthesizer, TaskReview
+from .review import Reviewer, Synthesizer
+from .reviewing import review_rounds
 from .scheduler import FailurePolicy, Scheduler
 from .strategies import PlanVersion, propose_extension
-from .workers import Revision, Worker, WorkerFunction, WorkerRegistry
+from .workers import Worker, WorkerFunction, WorkerRegistry
 
 __all__ = ["MAX_OBJECTIVE_CHARS", "check_objective", "run"]
 
@@ -100,7 +100,7 @@ async def run(
     """
     objective = check_objective(objective)
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
-    needs_model = (plan is None or synthesize or strategy != "static"
+    needs_model = (plan is None or synthesize or strategy != "static" or reviewer is not None
                    or any(w.uses_model for w in registry.values()))
     default_model = get_model(model) if needs_model else None
     retry = retry or RetryPolicy()
@@ -224,52 +224,13 @@ async def _review_rounds(
     shared: Mapping[str, Any] | None, model: Model, meter: Meter, bus: EventBus,
     retry: RetryPolicy, notes: list[str],
 ) -> RunResult:
-    """Review every succeeded task; send the failing ones back, at most ``max_rounds`` times.
-
-    A review or a rewrite that fails keeps the earlier output, and ``notes`` says so. The last
-    verdict on each task is the one the result's reviews end with.
-    """
+    """Review every succeeded task with :func:`~delegate.reviewing.review_rounds`."""
     outcomes = {o.task_id: o for o in result.outcomes}
-    reviews: list[TaskReview] = []
-    targets = [o.task_id for o in result.outcomes if o.ok]
-    for round_no in range(1, reviewer.max_rounds + 2):
-        answers = await asyncio.gather(*[
-            call_with_retry(functools.partial(
-                reviewer.review, objective, result.plan.task(tid), outcomes[tid].output, model,
-                round_no), retry)
-            for tid in targets
-        ], return_exceptions=True)
-        verdicts = []
-        for tid, answer in zip(targets, answers, strict=True):
-            if isinstance(answer, DelegateError):
-                notes.append(f"review {round_no} of {tid} failed, output kept unreviewed: "
-                             f"{type(answer).__name__}: {answer}")
-            elif isinstance(answer, BaseException):
-                raise answer
-            else:
-                verdicts.append(answer)
-        for verdict in verdicts:
-            reviews.append(verdict)
-            bus.emit(TaskReviewed(run_id=result.run_id, task_id=verdict.task_id,
-                                  review=verdict))
-        failing = [v for v in verdicts if not v.passed]
-        if not failing or round_no > reviewer.max_rounds:
-            break
-        targets = []
-        for verdict in failing:
-            tid = verdict.task_id
-            outputs = {k: o.output for k, o in outcomes.items() if o.ok}
-            revised = await scheduler.revise(
-                result.plan, tid, outputs,
-                Revision(verdict.notes, outcomes[tid].output, round_no),
-                objective=objective, shared=shared, run_id=result.run_id, meter=meter,
-            )
-            if revised.ok:
-                outcomes[tid] = revised
-                targets.append(tid)
-            else:
-                notes.append(f"revision {round_no} of {tid} failed, earlier output kept: "
-                             f"{revised.error}")
+    reviews = await review_rounds(
+        reviewer, scheduler, result.plan, outcomes, [o.task_id for o in result.outcomes],
+        objective=objective, model=model, meter=meter, bus=bus, retry=retry,
+        run_id=result.run_id, notes=notes, shared=shared,
+    )
     return dataclasses.replace(
         result, outcomes=tuple(outcomes[t.id] for t in result.plan.tasks if t.id in outcomes),
         reviews=tuple(reviews),

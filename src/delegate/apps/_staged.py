@@ -16,13 +16,11 @@ workflow is cancelled or fails part way, and re-raises.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from ..errors import DelegateError
 from ..events import (
     EventBus,
     PlanCreated,
@@ -30,18 +28,18 @@ from ..events import (
     RunStarted,
     Subscriber,
     TaskCancelled,
-    TaskReviewed,
 )
 from ..llm.base import Model
 from ..metering import Meter, MeteredModel
 from ..orchestrator import Orchestrator
 from ..outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from ..plan import Plan, PlanLimits, Strategy, Task
-from ..retry import RetryPolicy, call_with_retry
+from ..retry import RetryPolicy
 from ..review import Reviewer, TaskReview
+from ..reviewing import review_rounds
 from ..scheduler import Scheduler
 from ..strategies import PlanVersion, propose_extension
-from ..workers import Revision, WorkerRegistry
+from ..workers import WorkerRegistry
 
 __all__ = ["MAX_NEW_TASKS", "MAX_REPLANS", "STRATEGIES", "StagedRun"]
 
@@ -131,63 +129,15 @@ class StagedRun:
         self.outcomes.update((o.task_id, o) for o in result.outcomes)
 
     async def review(self, reviewer: Reviewer, targets: Sequence[str]) -> None:
-        """Review ``targets`` (those that succeeded); send back only the failing ones, at most
-        ``reviewer.max_rounds`` times. Scores come from the model's verdict; a verdict or a
-        rewrite that fails keeps the earlier output, and the run's notes say so."""
+        """Review ``targets`` with :func:`~delegate.reviewing.review_rounds`; rewrites share
+        the run's concurrency limit."""
         assert self.plan is not None
-        model = MeteredModel(self.model, self.meter, purpose="review")
-        targets = [t for t in targets if t in self.outcomes and self.outcomes[t].ok]
-        for round_no in range(1, reviewer.max_rounds + 2):
-            answers = await asyncio.gather(*[
-                call_with_retry(functools.partial(
-                    reviewer.review, self.objective, self.plan.task(tid),
-                    self.outcomes[tid].output, model, round_no), self.retry)
-                for tid in targets
-            ], return_exceptions=True)
-            failing: list[TaskReview] = []
-            for tid, answer in zip(targets, answers, strict=True):
-                if isinstance(answer, DelegateError):
-                    self.notes.append(f"review {round_no} of {tid} failed, output kept "
-                                      f"unreviewed: {type(answer).__name__}: {answer}")
-                    continue
-                if isinstance(answer, BaseException):
-                    raise answer
-                self.reviews.append(answer)
-                self.bus.emit(TaskReviewed(run_id=self.run_id, task_id=tid, review=answer))
-                if not answer.passed:
-                    failing.append(answer)
-            if not failing or round_no > reviewer.max_rounds:
-                break
-            targets = await self._rewrite(failing, round_no)
-
-    async def _rewrite(self, failing: list[TaskReview], round_no: int) -> list[str]:
-        """Rewrite the failing tasks concurrently; one whose dependency is also being
-        rewritten waits for it, so that it builds on the new version."""
-        assert self.plan is not None
-        plan = self.plan
-        order = {tid: n for n, tid in enumerate(plan.topological_order())}
-        jobs: dict[str, asyncio.Task[bool]] = {}
-
-        async def rewrite(verdict: TaskReview) -> bool:
-            tid = verdict.task_id
-            await asyncio.gather(*(jobs[d] for d in plan.task(tid).depends_on if d in jobs))
-            async with self._limit:
-                outcome = await self.scheduler.revise(
-                    plan, tid, self.outputs,
-                    Revision(verdict.notes, self.outcomes[tid].output, round_no),
-                    objective=self.objective, run_id=self.run_id, meter=self.meter,
-                )
-            if not outcome.ok:
-                self.notes.append(f"revision {round_no} of {tid} failed, earlier output "
-                                  f"kept: {outcome.error}")
-                return False
-            self.outcomes[tid] = outcome
-            return True
-
-        for verdict in sorted(failing, key=lambda v: order[v.task_id]):
-            jobs[verdict.task_id] = asyncio.ensure_future(rewrite(verdict))
-        done = await asyncio.gather(*jobs.values())
-        return [tid for tid, ok in zip(jobs, done, strict=True) if ok]
+        self.reviews += await review_rounds(
+            reviewer, self.scheduler, self.plan, self.outcomes, targets,
+            objective=self.objective, model=MeteredModel(self.model, self.meter, purpose="review"),
+            meter=self.meter, bus=self.bus, retry=self.retry, run_id=self.run_id,
+            notes=self.notes, limit=self._limit,
+        )
 
     async def extend(
         self, strategy: Strategy, content: WorkerRegistry, hold: Sequence[str]
