@@ -1,4 +1,4 @@
-"""Test-wide settings: real network providers are refused unless a test allows them."""
+"""Test-wide settings: real network providers are refused unless a test allows them, and\nruns are recorded in a throwaway store."""
 
 import os
 
@@ -14,3 +14,11 @@ def _refuse_real_model_requests():
     set_model_requests(False)
     yield
     set_model_requests(None)
+
+
+@pytest.fixture(autouse=True)
+def _own_run_store(tmp_path_factory, monkeypatch):
+    """Each test records its runs in a store of its own, never the user's."""
+    store = tmp_path_factory.mktemp("store") / "delegate.db"
+    monkeypatch.setenv("DELEGATE_STORE", str(store))
+    return store

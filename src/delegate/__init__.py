@@ -3,7 +3,8 @@
 An orchestrator model turns a request into a typed, validated :class:`Plan`; a
 :class:`Scheduler` runs its tasks concurrently on named :class:`Worker` objects, handing each
 the results it depends on; a :class:`Synthesizer` writes the answer. Every task ends with an
-honest :class:`TaskOutcome`. Start with :func:`run`.
+honest :class:`TaskOutcome`. Start with :func:`run`; pass it a :class:`Journal` over a
+:func:`open_store` store to make the run durable.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -16,11 +17,15 @@ from .errors import (
     PlanError,
     PlanningError,
     RunError,
+    RunLocked,
+    RunNotFound,
+    StoreError,
     TaskTimeout,
     TransientModelError,
     UsageError,
 )
 from .events import Event, EventBus, EventLog
+from .journal import Journal
 from .llm import Message, Model, ModelResponse, ModelSettings, ScriptedModel, Usage, get_model
 from .orchestrator import Orchestrator
 from .outcomes import PlanningReport, RunResult, TaskOutcome
@@ -29,6 +34,7 @@ from .retry import RetryPolicy
 from .review import Reviewer, Rubric, Synthesizer, TaskReview
 from .runner import run
 from .scheduler import Scheduler
+from .store import RunStore, open_store
 from .workers import DependencyResult, TaskContext, Worker, WorkerRegistry, worker
 
 try:
@@ -43,6 +49,7 @@ __all__ = [
     "Event",
     "EventBus",
     "EventLog",
+    "Journal",
     "Message",
     "Model",
     "ModelError",
@@ -59,9 +66,13 @@ __all__ = [
     "Reviewer",
     "Rubric",
     "RunError",
+    "RunLocked",
+    "RunNotFound",
     "RunResult",
+    "RunStore",
     "Scheduler",
     "ScriptedModel",
+    "StoreError",
     "Synthesizer",
     "Task",
     "TaskContext",
@@ -75,6 +86,7 @@ __all__ = [
     "WorkerRegistry",
     "__version__",
     "get_model",
+    "open_store",
     "run",
     "validate_plan",
     "worker",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_runs import add_runs_parser, add_store_options, journaled, runs_command
 from .console import LineProgress
 from .errors import DelegateError, UsageError
 from .llm.registry import DEFAULT_MODEL, PROVIDERS, get_model
@@ -61,11 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="examples-out", metavar="DIR",
                     help="where to write each example's outputs (default examples-out)")
     ex.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_store_options(ex)
 
     ch = sub.add_parser("chat", help="an interactive session over the workflows")
     ch.add_argument("--model", default=None, help="provider:model")
     run_p.add_argument("--json", action="store_true", help="print one JSON object")
     run_p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_store_options(run_p)
 
     rec = sub.add_parser("recommend", help="product advice from the KETL Mtn. catalog "
                          "(or your own)")
@@ -80,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="price ceiling (default: the one the query states, if any)")
     rec.add_argument("--json", action="store_true", help="print one JSON object")
     rec.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_store_options(rec)
 
     ev = sub.add_parser("eval", help="score the recommender on the shipped evaluation set")
     ev.add_argument("workflow", choices=["recommend"])
@@ -90,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default="bench/results", metavar="DIR",
                     help="where to write recommend_eval.json and .md (default bench/results)")
 
+    add_runs_parser(sub)
     sub.add_parser("models", help="list model providers and how to configure each")
     return parser
 
@@ -130,7 +135,15 @@ def _run(args: argparse.Namespace) -> int:
     if ignored:
         raise UsageError(f"the {name} workflow does not take: "
                          + ", ".join("--" + k.replace("_", "-") for k in ignored))
-    result = asyncio.run(run_workflow(name, objective, **accepted))
+
+    async def work(journal: Any) -> Any:
+        result = await run_workflow(name, objective, **accepted,
+                                    **({"journal": journal} if journal else {}))
+        if journal is not None:
+            journal.summary = result.summary()
+        return result
+
+    result = journaled(args, name, work)
     if args.out:
         for path in result.write(args.out):
             print(f"delegate: wrote {path}", file=sys.stderr)
@@ -156,10 +169,21 @@ def _examples(args: argparse.Namespace) -> int:
         args.example]
     progress = None if args.quiet else LineProgress(sys.stderr)
     failed = 0
+    argv = list(args.argv)
     for name in names:
         print(f"delegate: example {name}", file=sys.stderr)
-        result = asyncio.run(run_example(
-            name, model=args.model, subscribers=[progress] if progress else []))
+        if args.example == "all":  # each example is a run of its own, resumed on its own
+            args.argv = [*argv, "--example", name]
+
+        async def work(journal: Any, name: str = name) -> Any:
+            result = await run_example(name, model=args.model,
+                                       subscribers=[progress] if progress else [],
+                                       **({"journal": journal} if journal else {}))
+            if journal is not None:
+                journal.summary = result.summary()
+            return result
+
+        result = journaled(args, name, work)
         for path in result.write(Path(args.out) / name):
             print(f"delegate: wrote {path}", file=sys.stderr)
         failed += _exit_code(result.run) != 0
@@ -208,10 +232,19 @@ def _recommend(args: argparse.Namespace) -> int:
               f"first: record {catalog.issues[0].index}: {catalog.issues[0].reason}",
               file=sys.stderr)
     progress = None if args.quiet else LineProgress(sys.stderr)
-    rec = asyncio.run(recommend(
-        query, catalog=catalog, brand_voice=_read_voice(args.brand_voice), model=args.model,
-        top_k=args.top_k, max_price=args.max_price, subscribers=[progress] if progress else [],
-    ))
+    voice = _read_voice(args.brand_voice)
+
+    async def work(journal: Any) -> Any:
+        rec = await recommend(
+            query, catalog=catalog, brand_voice=voice, model=args.model, top_k=args.top_k,
+            max_price=args.max_price, subscribers=[progress] if progress else [],
+            journal=journal,
+        )
+        if journal is not None:
+            journal.summary = rec.to_dict()
+        return rec
+
+    rec = journaled(args, "recommend", work)
     print(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False) if args.json else rec.text)
     return _exit_code(rec.result)
 
@@ -243,13 +276,20 @@ def _exit_code(result) -> int:
     return 1
 
 
+def _dispatch(args: argparse.Namespace) -> int:
+    command = {"models": lambda _: _models(), "run": _run, "recommend": _recommend,
+               "eval": _eval, "examples": _examples, "chat": _chat,
+               "runs": lambda a: runs_command(a, _dispatch, _parser().parse_args)}[args.command]
+    return command(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     try:
-        command = {"models": lambda _: _models(), "run": _run, "recommend": _recommend,
-                   "eval": _eval, "examples": _examples, "chat": _chat}[args.command]
-        return command(args)
+        return _dispatch(args)
     except UsageError as exc:
         print(f"delegate: error: {exc}", file=sys.stderr)
         return 2

@@ -53,6 +53,8 @@ class LineProgress:
                 self._say(f"{tid} [{w}] started" + (f" (attempt {a})" if a > 1 else ""))
             case TaskRetried(task_id=tid, error=err, delay=delay):
                 self._say(f"{tid} will retry in {delay:.1f}s: {err}")
+            case ModelCalled(task_id=tid, purpose=purpose, source=source) if source != "model":
+                self._say(f"{tid or purpose} model call answered from the store ({source})")
             case ModelCalled(task_id=tid, purpose=purpose, prompt_tokens=p,
                              completion_tokens=c, latency_seconds=s):
                 self._say(f"{tid or purpose} model call: {p}+{c} tokens, {s:.1f}s")
@@ -71,6 +73,8 @@ class LineProgress:
                 u = r.usage
                 self._say(
                     f"run {r.status}: {ok}/{len(r.outcomes)} tasks succeeded, "
-                    f"{u.model_calls} model calls, {u.prompt_tokens}+{u.completion_tokens} "
-                    f"tokens, {r.wall_seconds:.1f}s"
+                    f"{u.model_calls} model calls"
+                    + (f" ({u.cache_hits} more from the store)" if u.cache_hits else "")
+                    + f", {u.prompt_tokens}+{u.completion_tokens} tokens, "
+                    f"{r.wall_seconds:.1f}s"
                 )

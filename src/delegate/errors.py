@@ -7,10 +7,13 @@ Run errors happen while a run is under way; only the transient ones are retried:
     ├── UsageError                    bad input from the caller (CLI exit code 2)
     │   ├── ConfigurationError        unknown provider, missing key, missing extra
     │   ├── PlanError                 an invalid plan; ``problems`` lists every one found
-    │   └── ModelRequestsDisallowed   a real provider was called inside the test suite
+    │   ├── ModelRequestsDisallowed   a real provider was called inside the test suite
+    │   ├── RunNotFound               no stored run has that id (or the prefix is ambiguous)
+    │   └── RunLocked                 another live process owns the run (a second resume)
     └── RunError                      something failed during a run (CLI exit code 1)
         ├── PlanningError             the orchestrator produced no valid plan and had no fallback
         ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
+        ├── StoreError                the run store failed (unreachable, corrupt, too new)
         └── ModelError                a model call failed; carries ``provider`` and ``model``
             ├── TransientModelError   worth retrying; may carry ``retry_after`` seconds
             │   ├── RateLimitError        HTTP 429
@@ -42,7 +45,10 @@ __all__ = [
     "PlanError",
     "PlanningError",
     "RateLimitError",
+    "RunLocked",
+    "RunNotFound",
     "RunError",
+    "StoreError",
     "TaskTimeout",
     "TransientModelError",
     "UsageError",
@@ -96,8 +102,20 @@ class ModelRequestsDisallowed(UsageError):
     """A real provider was asked for a completion while requests are disallowed (in tests)."""
 
 
+class RunNotFound(UsageError):
+    """No stored run matches the id (or an id prefix matches several runs)."""
+
+
+class RunLocked(UsageError):
+    """The run is owned by another live process, for instance one already resuming it."""
+
+
 class RunError(DelegateError):
     """Something failed while a run was under way."""
+
+
+class StoreError(RunError):
+    """The run store failed: it cannot be reached, or its schema is newer than this version."""
 
 
 class PlanningError(RunError):

@@ -96,8 +96,9 @@ class TaskRetried(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelCalled(Event):
-    """One model call finished. ``purpose`` is ``plan``, ``task`` or ``synthesis``;
-    ``task_id`` is empty unless it is ``task``."""
+    """One model call finished. ``purpose`` is ``plan``, ``task``, ``review`` or
+    ``synthesis``; ``task_id`` is empty unless it is ``task``. ``source`` is ``model`` for a
+    real call, ``cache`` or ``journal`` when a run store answered it (no tokens spent)."""
 
     task_id: str
     purpose: str
@@ -106,6 +107,7 @@ class ModelCalled(Event):
     completion_tokens: int
     latency_seconds: float
     notes: tuple[str, ...] = ()
+    source: str = "model"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

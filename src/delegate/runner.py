@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import DelegateError, UsageError
 from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber
+from .journal import Journal
 from .llm.base import Model
 from .llm.registry import get_model
 from .metering import Meter, MeteredModel
@@ -71,6 +72,7 @@ async def run(
     shared: Mapping[str, Any] | None = None,
     subscribers: Iterable[Subscriber] = (),
     run_id: str | None = None,
+    journal: Journal | None = None,
 ) -> RunResult:
     """Plan ``objective`` over ``workers``, run the plan, and write the answer.
 
@@ -92,6 +94,8 @@ async def run(
         shared: read-only context every worker receives.
         subscribers: event subscribers (progress display, logs, stores).
         run_id: an id for the run; a random one by default.
+        journal: makes the run durable (see :mod:`delegate.journal`): stored as it goes,
+            model calls answered from the store where possible; the run takes its id.
 
     Raises:
         UsageError: bad input (empty objective, invalid plan, unknown provider); nothing ran.
@@ -102,13 +106,14 @@ async def run(
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
     needs_model = (plan is None or synthesize or strategy != "static" or reviewer is not None
                    or any(w.uses_model for w in registry.values()))
-    default_model = get_model(model) if needs_model else None
+    default_model = (model if isinstance(model, Model)  # given ready: workers may use it
+                     else get_model(model) if needs_model else None)
     retry = retry or RetryPolicy()
     orchestrator = orchestrator or Orchestrator(limits=limits, retry=retry)
     limits = limits or orchestrator.limits
-    run_id = run_id or uuid.uuid4().hex
-    bus = EventBus(tuple(subscribers))
-    meter = Meter(run_id, bus)
+    run_id = journal.run_id if journal is not None else run_id or uuid.uuid4().hex
+    bus = EventBus((journal, *subscribers) if journal is not None else tuple(subscribers))
+    meter = Meter(run_id, bus, journal)
     started = time.perf_counter()
     bus.emit(RunStarted(run_id=run_id, objective=objective))
 

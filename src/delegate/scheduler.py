@@ -324,6 +324,11 @@ class _Execution:
             DependencyResult(d, self.tasks[d].worker, self.results[d])
             for d in sorted(set(task.depends_on), key=self.index.__getitem__)
         )
+        journal = self.meter.journal
+        if revision is None and journal is not None:
+            restored = journal.restore(task)  # finished before the run was interrupted
+            if restored is not None:
+                return restored
         first_start = time.time()
         attempt = 0
         while True:

@@ -60,7 +60,7 @@ def test_text_answer_usage_and_request_shape():
     assert response.text == "Lisbon" and response.data is None
     assert response.model == "anthropic:claude-test"
     assert response.usage.as_dict() == {"model_calls": 1, "prompt_tokens": 20,
-                                         "completion_tokens": 4}
+                                         "completion_tokens": 4, "cache_hits": 0}
     (sent,) = server.requests
     assert sent.path == "/v1/messages"
     # SDK 0.x sends x-api-key, 2.x a bearer token

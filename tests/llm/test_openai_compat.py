@@ -59,7 +59,7 @@ def test_text_answer_usage_and_request_shape():
     assert response.data is None
     assert response.model == "openai:gpt-test"
     assert response.usage.as_dict() == {"model_calls": 1, "prompt_tokens": 12,
-                                         "completion_tokens": 3}
+                                         "completion_tokens": 3, "cache_hits": 0}
     (sent,) = server.requests
     assert sent.path == "/v1/chat/completions"
     assert sent.headers["authorization"] == f"Bearer {KEY}"

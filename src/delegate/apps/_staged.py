@@ -29,6 +29,7 @@ from ..events import (
     Subscriber,
     TaskCancelled,
 )
+from ..journal import Journal
 from ..llm.base import Model
 from ..metering import Meter, MeteredModel
 from ..orchestrator import Orchestrator
@@ -60,18 +61,21 @@ class StagedRun:
         subscribers: event subscribers.
         limits: plan limits for every version.
         planning: how the first plan came about, for the result.
+        journal: makes the run durable (see :mod:`delegate.journal`).
     """
 
     def __init__(
         self, objective: str, workers: WorkerRegistry, model: Model, *, max_concurrency: int,
         subscribers: Iterable[Subscriber], limits: PlanLimits, planning: PlanningReport,
+        journal: Journal | None = None,
     ) -> None:
         self.objective = objective
         self.workers = workers
         self.model = model
-        self.run_id = uuid.uuid4().hex
-        self.bus = EventBus(tuple(subscribers))
-        self.meter = Meter(self.run_id, self.bus)
+        self.run_id = journal.run_id if journal is not None else uuid.uuid4().hex
+        self.bus = EventBus((journal, *subscribers) if journal is not None
+                            else tuple(subscribers))
+        self.meter = Meter(self.run_id, self.bus, journal)
         self.retry = RetryPolicy()
         self.limits = limits
         self.planning = planning

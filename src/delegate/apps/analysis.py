@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from ..errors import ConfigurationError, UsageError
 from ..events import Subscriber
+from ..journal import Journal
 from ..llm.base import Model
 from ..plan import Plan, Task
 from ..prompts import truncate
@@ -199,6 +200,7 @@ async def run_analysis(
     model: Model | str | None = None,
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
+    journal: Journal | None = None,
 ) -> WorkflowResult:
     """Analyse a CSV file: clean it, describe it, model it, and have a model interpret it.
 
@@ -217,7 +219,7 @@ async def run_analysis(
     result = await run(
         question or f"Analyse {name}", workers=analysis_workers(csv_path), model=model,
         plan=analysis_plan(name, question), synthesize=False, max_concurrency=max_concurrency,
-        subscribers=subscribers,
+        subscribers=subscribers, journal=journal,
     )
     for o in result.outcomes:
         if o.ok or o.worker == "interpretation":

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from ..errors import UsageError
 from ..events import Subscriber
+from ..journal import Journal
 from ..llm.base import Model
 from ..llm.registry import get_model
 from ..outcomes import PlanningReport
@@ -157,6 +158,7 @@ async def run_blog(
     reviewer: Reviewer | bool | None = True,
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
+    journal: Journal | None = None,
     max_sections: int = 4,
 ) -> WorkflowResult:
     """Write a blog post on ``topic``.
@@ -192,7 +194,8 @@ async def run_blog(
     room = MAX_REPLANS * MAX_NEW_TASKS
     limits = PlanLimits(max_tasks=max_sections + 2 + room, max_depth=max_sections + 2 + room)
     staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
-                       subscribers=subscribers, limits=limits, planning=PlanningReport(
+                       subscribers=subscribers, journal=journal, limits=limits,
+                       planning=PlanningReport(
                            "given", reason="an outline, then one task per outlined section"))
     async with staged:
         outline_task = Task(id="outline", worker="outline", output_schema=outline_schema(

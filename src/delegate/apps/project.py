@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import PlanError, UsageError
 from ..events import Subscriber
+from ..journal import Journal
 from ..llm.base import Model
 from ..plan import Plan, Task
 from ..prompts import truncate
@@ -234,6 +235,7 @@ async def run_project(
     model: Model | str | None = None,
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
+    journal: Journal | None = None,
 ) -> WorkflowResult:
     """Plan a project: requirements, phases, a breakdown, a computed schedule, an overview.
 
@@ -255,7 +257,7 @@ async def run_project(
     result = await run(
         description, workers=project_workers(resources), model=model,
         plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,
-        subscribers=subscribers,
+        subscribers=subscribers, journal=journal,
     )
     out = result.outputs
     done: Scheduled | None = out.get("schedule")

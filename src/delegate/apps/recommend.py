@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import PlanError, UsageError
 from ..events import Subscriber
+from ..journal import Journal
 from ..llm.base import Message, Model
 from ..orchestrator import Orchestrator
 from ..outcomes import PlanningReport
@@ -192,6 +193,7 @@ async def recommend(
     routing: str = "hybrid",
     model_weight: float = MODEL_WEIGHT,
     subscribers: Iterable[Subscriber] = (),
+    journal: Journal | None = None,
 ) -> Recommendation:
     """Answer a customer's request with products from ``catalog`` in the brand's voice.
 
@@ -229,7 +231,7 @@ async def recommend(
     result = await run(
         query, workers=workers, model=model, orchestrator=RoutingOrchestrator(routing, catalog),
         fallback_plan=products_plan(), synthesizer=voice, max_concurrency=max_concurrency,
-        subscribers=subscribers,
+        subscribers=subscribers, journal=journal,
     )
     outputs = result.outputs
     matching: MatchResult | None = outputs.get("matching")

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from ..errors import UsageError
 from ..events import Subscriber
+from ..journal import Journal
 from ..llm.base import Model
 from ..llm.registry import get_model
 from ..outcomes import PlanningReport
@@ -142,6 +143,7 @@ async def run_report(
     reviewer: Reviewer | bool | None = True,
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
+    journal: Journal | None = None,
 ) -> WorkflowResult:
     """Write a report on ``topic`` from ``inputs``.
 
@@ -176,7 +178,7 @@ async def run_report(
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
     staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
-                       subscribers=subscribers, limits=PlanLimits(
+                       subscribers=subscribers, journal=journal, limits=PlanLimits(
                            max_tasks=len(plan.tasks) + room, max_depth=2 + room),
                        planning=PlanningReport("given", reason="one analysis per input"))
     async with staged:

@@ -74,15 +74,19 @@ class ModelSettings:
 
 @dataclass(slots=True)
 class Usage:
-    """Tokens and calls; adds up with ``+=``."""
+    """Tokens and calls; adds up with ``+=``. ``cache_hits`` counts the calls answered from
+    a run store (the response cache, or a resumed run's own earlier calls) instead of a
+    model: they cost no ``model_calls`` and no tokens."""
 
     model_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_seconds: float = 0.0
+    cache_hits: int = 0
 
     def __iadd__(self, other: Usage) -> Usage:
         self.model_calls += other.model_calls
+        self.cache_hits += other.cache_hits
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.latency_seconds += other.latency_seconds
@@ -97,6 +101,7 @@ class Usage:
             "model_calls": self.model_calls,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cache_hits": self.cache_hits,
         }
 
 

@@ -1,0 +1,192 @@
+"""The run store interface: what a durable run writes, and what resume and history read.
+
+A :class:`RunStore` keeps, per run: the run itself (what was asked, its status, its final
+summary and which process owns it), every plan version, one outcome per task (the latest),
+every model call, and every event. Across runs it keeps the response cache. Everything it
+takes and returns is plain JSON-ready data (``dict``, ``list``, ``str``, numbers, ``None``),
+so implementations need no knowledge of delegate's classes, and the core none of theirs.
+
+Implementations live beside this module (:mod:`delegate.store.sql` over SQLAlchemy, for
+SQLite and PostgreSQL); every one passes the shared contract suite in
+``tests/store/contract.py``.
+
+Ownership: a run in progress is owned by one process (an :class:`Owner`). :meth:`claim`
+takes a run over atomically and refuses (:class:`~delegate.errors.RunLocked`) while another
+owner holds it, unless that owner is known dead or its heartbeat is older than
+``stale_after`` seconds. The journal (:mod:`delegate.journal`) decides who is dead.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["ModelCallRecord", "Owner", "RunRecord", "RunStore"]
+
+JSON = Any  # JSON-ready data
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that owns a run: ``token`` is unique per process and claim."""
+
+    token: str
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run as stored.
+
+    Attributes:
+        run_id: the run's id (hex).
+        kind: what ran, e.g. ``"run"``, ``"recommend"``, ``"blog"``.
+        objective: the request, as the user gave it.
+        request: everything needed to start the run again (command, workflow, options,
+            model spec), JSON-ready.
+        status: ``running`` while owned and unfinished; then the run's status
+            (``succeeded``, ``partial``, ``failed``, ``cancelled``).
+        created_at, updated_at: UTC times.
+        result: the final summary (``RunResult.to_dict()`` and the like) once finished.
+        owner: the process that holds the run, or ``None``.
+        heartbeat_at: when the owner last said it is alive.
+    """
+
+    run_id: str
+    kind: str
+    objective: str
+    request: JSON = field(default_factory=dict)
+    status: str = "running"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    result: JSON = None
+    owner: Owner | None = None
+    heartbeat_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCallRecord:
+    """One model call of a run.
+
+    Attributes:
+        seq: order of the call within the run, from 0 (assigned by the caller).
+        task_id: the task it served, or ``""`` for planning, review or synthesis.
+        purpose: ``plan``, ``task``, ``review`` or ``synthesis``.
+        provider, model: who answered.
+        request_hash: sha256 hex of the canonical request (see :mod:`delegate.journal`).
+        request: the request (messages, output schema, settings), JSON-ready.
+        response: the response (text, data, usage, notes), JSON-ready.
+        prompt_tokens, completion_tokens, latency_seconds: as measured.
+        cost: in US dollars, ``None`` when the price is unknown.
+        source: ``model`` (a real call), ``cache`` (from the response cache) or
+            ``journal`` (replayed on resume).
+    """
+
+    seq: int
+    task_id: str
+    purpose: str
+    provider: str
+    model: str
+    request_hash: str
+    request: JSON
+    response: JSON
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_seconds: float = 0.0
+    cost: float | None = None
+    source: str = "model"
+
+
+class RunStore(abc.ABC):
+    """Where durable runs live. Every method commits before it returns.
+
+    Raises:
+        RunNotFound: a run id (or prefix) that matches no run, or several.
+        RunLocked: :meth:`claim` while another live owner holds the run.
+        StoreError: the store failed (cannot be reached, schema newer than this version).
+    """
+
+    # runs
+    @abc.abstractmethod
+    def create_run(self, run: RunRecord, owner: Owner) -> None:
+        """Add a new run, owned by ``owner``, status ``running``."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run whose id is ``run_id`` or, failing that, starts with it (4+ characters)."""
+
+    @abc.abstractmethod
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        """The newest runs first."""
+
+    @abc.abstractmethod
+    def claim(self, run_id: str, owner: Owner, *, stale_after: float,
+              dead: Owner | None = None) -> RunRecord:
+        """Make ``owner`` the owner of the run, atomically, and return the run as it was.
+
+        Succeeds when the run has no owner, when ``owner`` already owns it, when its owner is
+        ``dead`` (the caller checked that process is gone), or when the owner's heartbeat is
+        older than ``stale_after`` seconds. Otherwise raises ``RunLocked``.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, run_id: str, owner: Owner) -> None:
+        """Say ``owner`` is alive; does nothing if it no longer owns the run."""
+
+    @abc.abstractmethod
+    def release(self, run_id: str, owner: Owner, *, status: str, result: JSON = None) -> None:
+        """Give the run up: set its status (and result, if given) and clear its owner, if
+        ``owner`` still owns it."""
+
+    # what a run is made of
+    @abc.abstractmethod
+    def add_plan_version(self, run_id: str, version: int, plan: JSON, change: str,
+                         reason: str) -> None:
+        """Record a plan version; recording the same version again replaces it."""
+
+    @abc.abstractmethod
+    def plan_versions(self, run_id: str) -> list[dict[str, Any]]:
+        """``{"version", "plan", "change", "reason"}`` per version, oldest first."""
+
+    @abc.abstractmethod
+    def save_outcome(self, run_id: str, task_id: str, outcome: JSON) -> None:
+        """Record a task's outcome; a later one for the same task replaces it."""
+
+    @abc.abstractmethod
+    def outcomes(self, run_id: str) -> dict[str, JSON]:
+        """The latest outcome of each task, by task id."""
+
+    @abc.abstractmethod
+    def add_model_call(self, run_id: str, call: ModelCallRecord) -> None:
+        """Record one model call."""
+
+    @abc.abstractmethod
+    def model_calls(self, run_id: str) -> list[ModelCallRecord]:
+        """The run's model calls in ``seq`` order."""
+
+    @abc.abstractmethod
+    def add_event(self, run_id: str, seq: int, kind: str, data: JSON) -> None:
+        """Record one event; ``seq`` orders the run's events (unique per run)."""
+
+    @abc.abstractmethod
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """``{"seq", "kind", "data"}`` per event, in ``seq`` order."""
+
+    # across runs
+    @abc.abstractmethod
+    def cache_get(self, key: str) -> JSON | None:
+        """The cached response for ``key``, or ``None``; a hit is counted."""
+
+    @abc.abstractmethod
+    def cache_put(self, key: str, provider: str, model: str, response: JSON) -> None:
+        """Cache ``response`` under ``key``; an existing entry is kept."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> str:
+        """The migration the store's schema is at."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
