@@ -125,7 +125,8 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def claim(self, run_id: str, owner: Owner, *, stale_after: float,
               dead: Owner | None = None) -> RunRecord:
-        """Make ``owner`` the owner of the run, atomically, and return the run as it was.
+        """Make ``owner`` the owner of the run, atomically, set its status back to
+        ``running``, and return the run as it was before (its previous owner and status).
 
         Succeeds when the run has no owner, when ``owner`` already owns it, when its owner is
         ``dead`` (the caller checked that process is gone), or when the owner's heartbeat is

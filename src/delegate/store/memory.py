@@ -59,7 +59,7 @@ class MemoryStore(RunStore):
                                 f"{held.host}; wait for it to finish, or stop that process "
                                 "first")
             self._runs[run.run_id] = replace(run, owner=owner, heartbeat_at=now,
-                                             updated_at=now)
+                                             updated_at=now, status="running")
             return run
 
     def heartbeat(self, run_id: str, owner: Owner) -> None:

@@ -1,0 +1,282 @@
+"""The run store over SQLAlchemy: SQLite (the default, a file per user) and PostgreSQL.
+
+Each method runs one short transaction and commits before it returns. :meth:`SqlStore.claim`
+is a single conditional ``UPDATE`` whose row count decides, so two processes claiming one run
+at once cannot both win (SQLite serialises writers with ``BEGIN IMMEDIATE``; PostgreSQL
+re-checks the condition on the locked row). Database errors leave as
+:class:`~delegate.errors.StoreError`, with the URL's password hidden.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, and_, exc, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from ..errors import ConfigurationError, RunLocked, RunNotFound, StoreError
+from . import _engine
+from ._tables import events, model_calls, outcomes, plan_versions, response_cache, runs, utcnow
+from ._urls import redact_url
+from .base import JSON, ModelCallRecord, Owner, RunRecord, RunStore
+
+__all__ = ["SqlStore"]
+
+MIN_PREFIX = 4
+_F = TypeVar("_F", bound=Callable[..., Any])
+_CALL_FIELDS = ("seq", "task_id", "purpose", "provider", "model", "request_hash", "request",
+                "response", "prompt_tokens", "completion_tokens", "latency_seconds", "cost",
+                "source")
+
+
+def _translated(method: _F) -> _F:
+    """Turn SQLAlchemy's errors into ``StoreError`` (the driver's text, no password)."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqlStore, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except exc.SQLAlchemyError as error:
+            raise StoreError(_engine.describe_error(error, self.url, self._password)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class SqlStore(RunStore):
+    """A :class:`RunStore` in a SQL database; opening it migrates the schema to head.
+
+    Args:
+        url: a SQLAlchemy URL as :func:`delegate.store._urls.normalize_url` spells it.
+
+    Attributes:
+        url: the URL with its password hidden, safe to show.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = redact_url(url)
+        self._password: str | None = None
+        try:
+            self._password = make_url(url).password
+            self._engine = _engine.connect(url)
+        except (exc.ArgumentError, ValueError) as error:
+            raise self._bad_url(error) from None
+        self._writer = _engine.writer(self._engine)
+        self._upsert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[
+            self._engine.dialect.name]
+        try:
+            _engine.migrate(self._engine, self.url)
+        except exc.ArgumentError as error:  # found on connecting, e.g. sqlite://host/x
+            self._engine.dispose()
+            raise self._bad_url(error) from None
+        except exc.SQLAlchemyError as error:
+            self._engine.dispose()
+            raise StoreError(_engine.describe_error(error, self.url, self._password)) from None
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _bad_url(self, error: Exception) -> ConfigurationError:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        return ConfigurationError(f"bad store URL {self.url!r}: {detail}")
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r})"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # runs
+    @_translated
+    def create_run(self, run: RunRecord, owner: Owner) -> None:
+        now = utcnow()
+        created = run.created_at or now
+        values = dict(id=run.run_id, kind=run.kind, objective=run.objective, request=run.request,
+                      status="running", created_at=created, updated_at=run.updated_at or created,
+                      result=run.result, owner_token=owner.token, owner_host=owner.host,
+                      owner_pid=owner.pid, heartbeat_at=now)
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(runs.insert().values(**values))
+        except exc.IntegrityError:
+            raise StoreError(f"a run with id {run.run_id!r} already exists") from None
+
+    @_translated
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._engine.begin() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is not None:
+                return _run(row)
+            if len(run_id) < MIN_PREFIX:
+                raise RunNotFound(f"no run has id {run_id!r} (a prefix needs at least "
+                                  f"{MIN_PREFIX} characters)")
+            prefixed = func.substr(runs.c.id, 1, len(run_id)) == run_id
+            rows = conn.execute(select(runs).where(prefixed).order_by(runs.c.id).limit(3)).all()
+        if not rows:
+            raise RunNotFound(f"no run has an id starting with {run_id!r}")
+        if len(rows) > 1:
+            some = ", ".join(row.id for row in rows[:2]) + (", ..." if len(rows) > 2 else "")
+            raise RunNotFound(f"{run_id!r} starts several run ids ({some}): give more of it")
+        return _run(rows[0])
+
+    @_translated
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        query = select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        with self._engine.begin() as conn:
+            return [_run(row) for row in conn.execute(query)]
+
+    @_translated
+    def claim(self, run_id: str, owner: Owner, *, stale_after: float,
+              dead: Owner | None = None) -> RunRecord:
+        now = utcnow()
+        free = [runs.c.owner_token.is_(None), runs.c.owner_token == owner.token,
+                runs.c.heartbeat_at <= now - timedelta(seconds=stale_after)]
+        if dead is not None:
+            free.append(runs.c.owner_token == dead.token)
+        with self._writer.begin() as conn:
+            row = conn.execute(
+                select(runs).where(runs.c.id == run_id).with_for_update()).first()
+            if row is None:
+                raise RunNotFound(f"no run has id {run_id!r}")
+            claimed = conn.execute(
+                update(runs).where(and_(runs.c.id == run_id, or_(*free))).values(
+                    owner_token=owner.token, owner_host=owner.host, owner_pid=owner.pid,
+                    heartbeat_at=now, updated_at=now, status="running"))
+            if claimed.rowcount != 1:
+                raise RunLocked(_locked(row))
+        return _run(row)
+
+    @_translated
+    def heartbeat(self, run_id: str, owner: Owner) -> None:
+        with self._writer.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id,
+                                            runs.c.owner_token == owner.token)
+                         .values(heartbeat_at=utcnow()))
+
+    @_translated
+    def release(self, run_id: str, owner: Owner, *, status: str, result: JSON = None) -> None:
+        values: dict[str, Any] = dict(status=status, updated_at=utcnow(), owner_token=None,
+                                      owner_host=None, owner_pid=None, heartbeat_at=None)
+        if result is not None:
+            values["result"] = result
+        with self._writer.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id,
+                                            runs.c.owner_token == owner.token).values(**values))
+
+    # what a run is made of
+    @_translated
+    def add_plan_version(self, run_id: str, version: int, plan: JSON, change: str,
+                         reason: str) -> None:
+        statement = self._upsert(plan_versions).values(
+            run_id=run_id, version=version, plan=plan, change=change, reason=reason)
+        self._write_child(run_id, statement.on_conflict_do_update(
+            index_elements=["run_id", "version"],
+            set_=dict(plan=statement.excluded.plan, change=statement.excluded.change,
+                      reason=statement.excluded.reason)))
+
+    @_translated
+    def plan_versions(self, run_id: str) -> list[dict[str, Any]]:
+        query = (select(plan_versions.c.version, plan_versions.c.plan, plan_versions.c.change,
+                        plan_versions.c.reason)
+                 .where(plan_versions.c.run_id == run_id).order_by(plan_versions.c.version))
+        with self._engine.begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    @_translated
+    def save_outcome(self, run_id: str, task_id: str, outcome: JSON) -> None:
+        statement = self._upsert(outcomes).values(run_id=run_id, task_id=task_id,
+                                                  outcome=outcome, updated_at=utcnow())
+        self._write_child(run_id, statement.on_conflict_do_update(
+            index_elements=["run_id", "task_id"],
+            set_=dict(outcome=statement.excluded.outcome,
+                      updated_at=statement.excluded.updated_at)))
+
+    @_translated
+    def outcomes(self, run_id: str) -> dict[str, JSON]:
+        query = (select(outcomes.c.task_id, outcomes.c.outcome)
+                 .where(outcomes.c.run_id == run_id).order_by(outcomes.c.task_id))
+        with self._engine.begin() as conn:
+            return {row.task_id: row.outcome for row in conn.execute(query)}
+
+    @_translated
+    def add_model_call(self, run_id: str, call: ModelCallRecord) -> None:
+        values = {name: getattr(call, name) for name in _CALL_FIELDS}
+        self._write_child(run_id, model_calls.insert().values(
+            run_id=run_id, created_at=utcnow(), **values))
+
+    @_translated
+    def model_calls(self, run_id: str) -> list[ModelCallRecord]:
+        columns = [model_calls.c[name] for name in _CALL_FIELDS]
+        query = (select(*columns).where(model_calls.c.run_id == run_id)
+                 .order_by(model_calls.c.seq, model_calls.c.id))
+        with self._engine.begin() as conn:
+            return [ModelCallRecord(**row._mapping) for row in conn.execute(query)]
+
+    @_translated
+    def add_event(self, run_id: str, seq: int, kind: str, data: JSON) -> None:
+        self._write_child(run_id, events.insert().values(run_id=run_id, seq=seq, kind=kind,
+                                                         data=data))
+
+    @_translated
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        query = (select(events.c.seq, events.c.kind, events.c.data)
+                 .where(events.c.run_id == run_id).order_by(events.c.seq))
+        with self._engine.begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    # across runs
+    @_translated
+    def cache_get(self, key: str) -> JSON | None:
+        with self._writer.begin() as conn:  # count the hit first: a write, then a fresh read
+            hit = conn.execute(update(response_cache).where(response_cache.c.key == key)
+                               .values(hits=response_cache.c.hits + 1))
+            if hit.rowcount == 0:
+                return None
+            return conn.execute(select(response_cache.c.response)
+                                .where(response_cache.c.key == key)).scalar_one()
+
+    @_translated
+    def cache_put(self, key: str, provider: str, model: str, response: JSON) -> None:
+        statement = self._upsert(response_cache).values(
+            key=key, provider=provider, model=model, response=response, created_at=utcnow(),
+            hits=0).on_conflict_do_nothing(index_elements=["key"])
+        with self._writer.begin() as conn:
+            conn.execute(statement)
+
+    @_translated
+    def schema_version(self) -> str:
+        with self._engine.begin() as conn:
+            return _engine.current_revision(conn) or ""
+
+    # helpers
+    def _write_child(self, run_id: str, statement) -> None:
+        """Run an insert into a table under ``runs``; an unknown run is ``RunNotFound``."""
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(statement)
+        except exc.IntegrityError as error:
+            with self._engine.begin() as conn:
+                known = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first()
+            if known is None:
+                raise RunNotFound(f"no run has id {run_id!r}") from None
+            detail = _engine.describe_error(error, self.url, self._password)
+            raise StoreError(f"{detail} (run {run_id})") from None
+
+
+def _locked(row: Row) -> str:
+    beat = f"{row.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if row.heartbeat_at else "never"
+    return (f"run {row.id} is owned by process {row.owner_pid} on {row.owner_host} (last "
+            f"heartbeat {beat}); wait for it to finish, or stop that process first")
+
+
+def _run(row: Row) -> RunRecord:
+    owner = (Owner(token=row.owner_token, host=row.owner_host or "", pid=row.owner_pid or 0)
+             if row.owner_token is not None else None)
+    return RunRecord(run_id=row.id, kind=row.kind, objective=row.objective, request=row.request,
+                     status=row.status, created_at=row.created_at, updated_at=row.updated_at,
+                     result=row.result, owner=owner, heartbeat_at=row.heartbeat_at)

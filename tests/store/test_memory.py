@@ -1,0 +1,17 @@
+"""The in-memory store passes the same contract (what needs a second instance skips)."""
+
+import pytest
+
+from delegate.store.memory import MemoryStore
+
+from .contract import StoreContract
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store_url(self):
+        return None
+
+    @pytest.fixture
+    def store(self):
+        return MemoryStore()
