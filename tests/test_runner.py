@@ -23,6 +23,7 @@ def test_general_workflow_end_to_end_with_usage():
     assert result.status == "succeeded" and result.text == "answer"
     assert result.usage.as_dict() == {
         "model_calls": 4, "prompt_tokens": 280, "completion_tokens": 38, "cache_hits": 0,
+        "cost_usd": 0.0, "unpriced_calls": 0,
     }
     writer_prompt = model.calls[2].last_user
     assert "facts!" in writer_prompt and "Explain decorators" in writer_prompt

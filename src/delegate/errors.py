@@ -14,6 +14,7 @@ Run errors happen while a run is under way; only the transient ones are retried:
         ├── PlanningError             the orchestrator produced no valid plan and had no fallback
         ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
         ├── StoreError                the run store failed (unreachable, corrupt, too new)
+        ├── BudgetExceeded            a model call would go over the run's budget
         └── ModelError                a model call failed; carries ``provider`` and ``model``
             ├── TransientModelError   worth retrying; may carry ``retry_after`` seconds
             │   ├── RateLimitError        HTTP 429
@@ -33,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigurationError",
     "DelegateError",
     "ModelConnectionError",
@@ -112,6 +114,11 @@ class RunLocked(UsageError):
 
 class RunError(DelegateError):
     """Something failed while a run was under way."""
+
+
+class BudgetExceeded(RunError):
+    """A model call was refused because it would go over the run's budget; the run stops
+    starting work (see :mod:`delegate.budget`)."""
 
 
 class StoreError(RunError):

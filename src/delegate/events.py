@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .llm.base import Message, ModelResponse, ModelSettings
     from .outcomes import RunResult, TaskOutcome
     from .plan import Plan
 
 __all__ = [
+    "BudgetReached",
     "Event",
     "EventBus",
     "EventLog",
@@ -108,6 +110,18 @@ class ModelCalled(Event):
     latency_seconds: float
     notes: tuple[str, ...] = ()
     source: str = "model"
+    cost_usd: float | None = 0.0
+    #: the request and the answer, for subscribers that record content (traces, reports)
+    messages: tuple[Message, ...] = field(default=(), repr=False)
+    response: ModelResponse | None = field(default=None, repr=False)
+    settings: ModelSettings | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetReached(Event):
+    """The run reached its budget: it starts no more work (see :mod:`delegate.budget`)."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -190,7 +190,7 @@ class Journal:
 
     def record_call(self, key: str, request: dict[str, Any], response: ModelResponse, *,
                     task_id: str, purpose: str, source: str,
-                    settings: ModelSettings | None) -> None:
+                    settings: ModelSettings | None, cost: float | None = None) -> None:
         """Commit one answered call (and cache it, when it came from the model)."""
         stored = self._clean({
             "text": response.text, "data": _jsonable(response.data), "model": response.model,
@@ -206,7 +206,7 @@ class Journal:
             request=self._clean(request), response=stored,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             latency_seconds=usage.latency_seconds,
-            cost=0.0 if request["provider"] in ("local", "scripted") else None, source=source))
+            cost=cost, source=source))
         self._call_seq += 1
         if source == "model" and self.cache and _deterministic(settings):
             self.store.cache_put(key, request["provider"], request["model"], stored)
@@ -308,9 +308,9 @@ def _response(stored: dict[str, Any], output: OutputType) -> ModelResponse:
 def _event_data(event: Event) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if f.name == "run_id":
+        if f.name == "run_id" or not f.repr:  # content is stored with the model calls
             continue
+        value = getattr(event, f.name)
         if isinstance(value, BaseModel):
             value = value.model_dump(mode="json")
         elif hasattr(value, "to_dict"):

@@ -93,6 +93,8 @@ class RunResult:
         reviews: the reviewer's verdicts, round by round (empty without a reviewer).
         plan_versions: every version of the plan with what changed and why (see
             :mod:`delegate.strategies`); empty when the plan never changed.
+        budget_reached: which budget stopped the run and how, or ``None`` (see
+            :mod:`delegate.budget`).
     """
 
     run_id: str
@@ -106,6 +108,7 @@ class RunResult:
     notes: tuple[str, ...] = ()
     reviews: tuple[Any, ...] = ()
     plan_versions: tuple[Any, ...] = ()
+    budget_reached: str | None = None
 
     def outcome(self, task_id: str) -> TaskOutcome:
         for outcome in self.outcomes:
@@ -145,7 +148,19 @@ class RunResult:
             "notes": list(self.notes),
             "reviews": [r.to_dict() for r in self.reviews],
             "plan_versions": [v.to_dict() for v in self.plan_versions],
+            "budget_reached": self.budget_reached,
+            "critical_path_seconds": round(self.critical_path_seconds(), 3),
         }
+
+    def critical_path_seconds(self) -> float:
+        """The longest chain of dependent tasks, by how long each task actually ran: no
+        schedule of this plan could have finished its tasks sooner."""
+        took = {o.task_id: (o.finished_at - o.started_at)
+                for o in self.outcomes if o.started_at is not None and o.finished_at is not None}
+        if not took:
+            return 0.0
+        chains = self.plan.critical_path({t.id: took.get(t.id, 0.0) for t in self.plan.tasks})
+        return max(chains.values(), default=0.0)
 
 
 def run_status(outcomes: tuple[TaskOutcome, ...], *, cancelled: bool = False) -> RunStatus:

@@ -72,7 +72,24 @@ class Synthesizer:
         missing = self.missing(result)
         if missing:
             prompt += "\n\nWork that did not complete:\n" + "\n".join(f"- {m}" for m in missing)
+        if result.budget_reached:
+            prompt += (f"\n\nThe run stopped early ({result.budget_reached}). Answer from the "
+                       "results above and say plainly what is missing.")
         return [Message.system(self.instructions), Message.user(prompt)]
+
+    def assemble(self, objective: str, result: RunResult, why: str) -> str:
+        """The answer without a model (when a model call is not allowed, e.g. over budget):
+        the completed results in plan order, then what is missing and why."""
+        parts = [f"The answer to \"{objective}\" was not written by a model: {why}. "
+                 "Here is the work that completed."]
+        for o in result.outcomes:
+            if o.ok:
+                parts.append(f"## {o.task_id}: {result.plan.task(o.task_id).instruction}\n\n"
+                             + truncate(render_value(o.output), self.max_chars_per_result))
+        missing = self.missing(result)
+        if missing:
+            parts.append("## Missing\n\n" + "\n".join(f"- {m}" for m in missing))
+        return "\n\n".join(parts)
 
     async def synthesize(self, objective: str, result: RunResult, model: Model) -> str:
         """The final answer for ``result``; no model call when nothing succeeded."""

@@ -41,6 +41,9 @@ async def review_rounds(
     reviews: list[TaskReview] = []
     pending = [t for t in targets if t in outcomes and outcomes[t].ok]
     for round_no in range(1, reviewer.max_rounds + 2):
+        if meter.budget_reached:
+            notes.append(f"review round {round_no} not started: {meter.budget_reached}")
+            break
         answers = await asyncio.gather(*[
             call_with_retry(functools.partial(
                 reviewer.review, objective, plan.task(tid), outcomes[tid].output, model,

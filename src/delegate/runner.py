@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import DelegateError, UsageError
+from .budget import Budget
+from .errors import BudgetExceeded, DelegateError, UsageError
 from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber
 from .journal import Journal
 from .llm.base import Model
@@ -73,6 +74,7 @@ async def run(
     subscribers: Iterable[Subscriber] = (),
     run_id: str | None = None,
     journal: Journal | None = None,
+    budget: Budget | None = None,
 ) -> RunResult:
     """Plan ``objective`` over ``workers``, run the plan, and write the answer.
 
@@ -96,6 +98,8 @@ async def run(
         run_id: an id for the run; a random one by default.
         journal: makes the run durable (see :mod:`delegate.journal`): stored as it goes,
             model calls answered from the store where possible; the run takes its id.
+        budget: tokens, dollars and seconds the run may spend (see :mod:`delegate.budget`);
+            the result's ``budget_reached`` says when it stopped for it.
 
     Raises:
         UsageError: bad input (empty objective, invalid plan, unknown provider); nothing ran.
@@ -113,9 +117,31 @@ async def run(
     limits = limits or orchestrator.limits
     run_id = journal.run_id if journal is not None else run_id or uuid.uuid4().hex
     bus = EventBus((journal, *subscribers) if journal is not None else tuple(subscribers))
-    meter = Meter(run_id, bus, journal)
+    meter = Meter(run_id, bus, journal, budget=budget)
+    if meter.guard is not None:
+        meter.guard.check(default_model)
     started = time.perf_counter()
     bus.emit(RunStarted(run_id=run_id, objective=objective))
+    if meter.guard is not None:
+        meter.guard.start()
+    try:
+        return await _run(
+            objective, registry, default_model, plan, orchestrator, fallback_plan, synthesizer,
+            synthesize, reviewer, strategy, max_replans, max_concurrency, task_timeout, retry,
+            failure_policy, limits, shared, run_id, bus, meter, started)
+    finally:
+        if meter.guard is not None:
+            meter.guard.close()
+
+
+async def _run(
+    objective: str, registry: WorkerRegistry, default_model: Model | None, plan: Plan | None,
+    orchestrator: Orchestrator, fallback_plan: FallbackPlan, synthesizer: Synthesizer | None,
+    synthesize: bool, reviewer: Reviewer | None, strategy: Strategy, max_replans: int,
+    max_concurrency: int, task_timeout: float | None, retry: RetryPolicy,
+    failure_policy: FailurePolicy, limits: PlanLimits, shared: Mapping[str, Any] | None,
+    run_id: str, bus: EventBus, meter: Meter, started: float,
+) -> RunResult:
 
     if plan is None:
         planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
@@ -141,7 +167,7 @@ async def run(
         notes: list[str] = []  # the run's own notes; the meter holds the model calls' notes
         versions = [PlanVersion(plan.version, plan, "initial plan",
                                 planning.reason or f"from {planning.source}")]
-        if strategy != "static":
+        if strategy != "static" and not meter.budget_reached:
             planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
             result = await _replan_rounds(
                 strategy, max_replans, orchestrator, registry, planner, scheduler, result,
@@ -160,7 +186,7 @@ async def run(
         )
         last = {r.task_id: r for r in result.reviews}
         rejected = [tid for tid, r in last.items() if not r.passed]
-        if strategy == "hybrid" and rejected:
+        if strategy == "hybrid" and rejected and not meter.budget_reached:
             planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
             reviews = result.reviews
             result = await _replan_rounds(
@@ -178,12 +204,19 @@ async def run(
             text = await call_with_retry(
                 lambda: synthesizer.synthesize(objective, result, synth_model), retry
             )
+        except BudgetExceeded as exc:  # the answer from the completed work, without a model
+            text = synthesizer.assemble(objective, result, str(exc))
+            notes.append(f"the answer was assembled without a model: {exc}")
+            status = "partial" if status == "succeeded" else status
         except DelegateError as exc:  # recorded; the task outcomes are kept
             notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
             status = "partial" if status == "succeeded" else status
+    if meter.budget_reached and status == "succeeded":
+        status = "partial"  # the work stopped short of what was asked
     result = dataclasses.replace(
         result, text=text, status=status, usage=meter.usage,
         notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - started,
+        budget_reached=meter.budget_reached,
     )
     bus.emit(RunFinished(run_id=run_id, result=result))
     return result

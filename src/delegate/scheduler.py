@@ -16,6 +16,7 @@ constant with the size of the plan.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import time
 import uuid
@@ -168,6 +169,7 @@ class Scheduler:
                 planning=planning or PlanningReport(),
                 wall_seconds=time.perf_counter() - started,
                 notes=tuple(meter.notes),
+                budget_reached=meter.budget_reached,
             )
             self.last_result = result
             if announce and self.bus.active:
@@ -228,6 +230,8 @@ class _Execution:
         self.finished: deque[TaskOutcome] = deque()
         self.wake = asyncio.Event()
         self.stopping = False
+        self.stop_reason = "the run stopped after a failure (fail_fast)"
+        self.reported: set[str] = set()
         for tid, outcome in (done or {}).items():
             if tid in self.tasks:
                 self.outcomes[tid] = outcome
@@ -239,7 +243,26 @@ class _Execution:
     def emit(self, event: Any) -> None:
         self.s.bus.emit(event)
 
+    def _budget_stop(self, reason: str) -> None:
+        """The budget was reached: start nothing more; cancel running work if so asked."""
+        self.stopping = True
+        self.stop_reason = f"not started: {reason}"
+        guard = self.meter.guard
+        if guard is not None and guard.budget.on_exceed == "cancel":
+            for running in self.running.values():
+                running.cancel()
+        self.wake.set()
+
     async def drive(self) -> None:
+        guard = self.meter.guard
+        unlisten = guard.on_stop(self._budget_stop) if guard is not None else None
+        try:
+            await self._drive()
+        finally:
+            if unlisten is not None:
+                unlisten()
+
+    async def _drive(self) -> None:
         bus = self.s.bus
         carried = [tid for tid, o in self.outcomes.items() if not o.ok]
         for task in self.plan.tasks:
@@ -255,17 +278,18 @@ class _Execution:
         while True:
             while self.ready and len(self.running) < limit and not self.stopping:
                 _, tid = heapq.heappop(self.ready)
-                self.running[tid] = asyncio.create_task(self._execute(self.tasks[tid]))
+                job = asyncio.create_task(self._execute(self.tasks[tid]))
+                job.add_done_callback(functools.partial(self._unstarted, self.tasks[tid]))
+                self.running[tid] = job
             if not self.running:
                 break
             await self.wake.wait()
             self.wake.clear()
             while self.finished:
                 self._settle(self.finished.popleft())
-        for task in self.plan.tasks:  # whatever never became ready (fail_fast)
+        for task in self.plan.tasks:  # whatever never started (fail_fast, budget)
             if task.id not in self.outcomes:
-                self._end(TaskOutcome(task.id, task.worker, "skipped",
-                                      error="the run stopped after a failure (fail_fast)"))
+                self._end(TaskOutcome(task.id, task.worker, "skipped", error=self.stop_reason))
 
     def _settle(self, outcome: TaskOutcome) -> None:
         tid = outcome.task_id
@@ -301,7 +325,16 @@ class _Execution:
             self.emit(_END_EVENT[outcome.status](
                 run_id=self.run_id, task_id=outcome.task_id, outcome=outcome))
 
+    def _unstarted(self, task: Task, job: asyncio.Task[TaskOutcome]) -> None:
+        """A task cancelled before its first step never ran ``_execute``: report it here."""
+        if job.cancelled() and task.id not in self.reported:
+            self.reported.add(task.id)
+            self.finished.append(TaskOutcome(task.id, task.worker, "cancelled",
+                                             error="cancelled before it started"))
+            self.wake.set()
+
     async def _execute(self, task: Task) -> TaskOutcome:
+        self.reported.add(task.id)  # from here on, _execute reports how it ended
         try:
             outcome = await self._attempts(task)
         except asyncio.CancelledError:

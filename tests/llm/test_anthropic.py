@@ -59,8 +59,8 @@ def test_text_answer_usage_and_request_shape():
         response = run(server.url, settings=ModelSettings(temperature=0.5, seed=3))
     assert response.text == "Lisbon" and response.data is None
     assert response.model == "anthropic:claude-test"
-    assert response.usage.as_dict() == {"model_calls": 1, "prompt_tokens": 20,
-                                         "completion_tokens": 4, "cache_hits": 0}
+    assert response.usage.as_dict().items() >= {"model_calls": 1, "prompt_tokens": 20,
+                                                 "completion_tokens": 4, "cache_hits": 0}.items()
     (sent,) = server.requests
     assert sent.path == "/v1/messages"
     # SDK 0.x sends x-api-key, 2.x a bearer token

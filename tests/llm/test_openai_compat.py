@@ -58,8 +58,8 @@ def test_text_answer_usage_and_request_shape():
     assert response.text == "Lisbon"
     assert response.data is None
     assert response.model == "openai:gpt-test"
-    assert response.usage.as_dict() == {"model_calls": 1, "prompt_tokens": 12,
-                                         "completion_tokens": 3, "cache_hits": 0}
+    assert response.usage.as_dict().items() >= {"model_calls": 1, "prompt_tokens": 12,
+                                                 "completion_tokens": 3, "cache_hits": 0}.items()
     (sent,) = server.requests
     assert sent.path == "/v1/chat/completions"
     assert sent.headers["authorization"] == f"Bearer {KEY}"

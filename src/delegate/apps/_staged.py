@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+from ..budget import Budget
 from ..events import (
     EventBus,
     PlanCreated,
@@ -62,12 +63,13 @@ class StagedRun:
         limits: plan limits for every version.
         planning: how the first plan came about, for the result.
         journal: makes the run durable (see :mod:`delegate.journal`).
+        budget: what the run may spend (see :mod:`delegate.budget`).
     """
 
     def __init__(
         self, objective: str, workers: WorkerRegistry, model: Model, *, max_concurrency: int,
         subscribers: Iterable[Subscriber], limits: PlanLimits, planning: PlanningReport,
-        journal: Journal | None = None,
+        journal: Journal | None = None, budget: Budget | None = None,
     ) -> None:
         self.objective = objective
         self.workers = workers
@@ -75,7 +77,9 @@ class StagedRun:
         self.run_id = journal.run_id if journal is not None else uuid.uuid4().hex
         self.bus = EventBus((journal, *subscribers) if journal is not None
                             else tuple(subscribers))
-        self.meter = Meter(self.run_id, self.bus, journal)
+        self.meter = Meter(self.run_id, self.bus, journal, budget=budget)
+        if self.meter.guard is not None:
+            self.meter.guard.check(model)
         self.retry = RetryPolicy()
         self.limits = limits
         self.planning = planning
@@ -91,9 +95,13 @@ class StagedRun:
 
     async def __aenter__(self) -> StagedRun:
         self.bus.emit(RunStarted(run_id=self.run_id, objective=self.objective))
+        if self.meter.guard is not None:
+            self.meter.guard.start()
         return self
 
     async def __aexit__(self, kind: Any, error: Any, tb: Any) -> None:
+        if self.meter.guard is not None:
+            self.meter.guard.close()
         if error is None or self.plan is None:
             return
         for task in self.plan.tasks:  # held back and never started: each task ends once
@@ -149,7 +157,7 @@ class StagedRun:
         """Under ``dynamic`` or ``hybrid``, let the model add content tasks (see
         :mod:`delegate.strategies`) and run them; the held tasks are re-declared to wait for
         the new tasks instead of failed ones. Returns the ids of the tasks added."""
-        if strategy == "static":
+        if strategy == "static" or self.meter.budget_reached:
             return []
         assert self.plan is not None
         planner = MeteredModel(self.model, self.meter, purpose="plan")
@@ -192,6 +200,7 @@ class StagedRun:
             wall_seconds=time.perf_counter() - self._started,
             notes=(*self.meter.notes, *self.notes), reviews=tuple(self.reviews),
             plan_versions=tuple(self.versions) if len(self.versions) > 1 else (),
+            budget_reached=self.meter.budget_reached,
         )
 
     def finish(self, text: str) -> RunResult:

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..budget import Budget
 from ..errors import ConfigurationError, UsageError
 from ..events import Subscriber
 from ..journal import Journal
@@ -201,6 +202,7 @@ async def run_analysis(
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    budget: Budget | None = None,
 ) -> WorkflowResult:
     """Analyse a CSV file: clean it, describe it, model it, and have a model interpret it.
 
@@ -219,7 +221,7 @@ async def run_analysis(
     result = await run(
         question or f"Analyse {name}", workers=analysis_workers(csv_path), model=model,
         plan=analysis_plan(name, question), synthesize=False, max_concurrency=max_concurrency,
-        subscribers=subscribers, journal=journal,
+        subscribers=subscribers, journal=journal, budget=budget,
     )
     for o in result.outcomes:
         if o.ok or o.worker == "interpretation":

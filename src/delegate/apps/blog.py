@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from ..budget import Budget
 from ..errors import UsageError
 from ..events import Subscriber
 from ..journal import Journal
@@ -159,6 +160,7 @@ async def run_blog(
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    budget: Budget | None = None,
     max_sections: int = 4,
 ) -> WorkflowResult:
     """Write a blog post on ``topic``.
@@ -194,7 +196,7 @@ async def run_blog(
     room = MAX_REPLANS * MAX_NEW_TASKS
     limits = PlanLimits(max_tasks=max_sections + 2 + room, max_depth=max_sections + 2 + room)
     staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
-                       subscribers=subscribers, journal=journal, limits=limits,
+                       subscribers=subscribers, journal=journal, budget=budget, limits=limits,
                        planning=PlanningReport(
                            "given", reason="an outline, then one task per outlined section"))
     async with staged:

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ..budget import Budget
 from ..errors import PlanError, UsageError
 from ..events import Subscriber
 from ..journal import Journal
@@ -236,6 +237,7 @@ async def run_project(
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    budget: Budget | None = None,
 ) -> WorkflowResult:
     """Plan a project: requirements, phases, a breakdown, a computed schedule, an overview.
 
@@ -257,7 +259,7 @@ async def run_project(
     result = await run(
         description, workers=project_workers(resources), model=model,
         plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,
-        subscribers=subscribers, journal=journal,
+        subscribers=subscribers, journal=journal, budget=budget,
     )
     out = result.outputs
     done: Scheduled | None = out.get("schedule")

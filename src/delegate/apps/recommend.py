@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..budget import Budget
 from ..errors import PlanError, UsageError
 from ..events import Subscriber
 from ..journal import Journal
@@ -194,6 +195,7 @@ async def recommend(
     model_weight: float = MODEL_WEIGHT,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    budget: Budget | None = None,
 ) -> Recommendation:
     """Answer a customer's request with products from ``catalog`` in the brand's voice.
 
@@ -231,7 +233,7 @@ async def recommend(
     result = await run(
         query, workers=workers, model=model, orchestrator=RoutingOrchestrator(routing, catalog),
         fallback_plan=products_plan(), synthesizer=voice, max_concurrency=max_concurrency,
-        subscribers=subscribers, journal=journal,
+        subscribers=subscribers, journal=journal, budget=budget,
     )
     outputs = result.outputs
     matching: MatchResult | None = outputs.get("matching")

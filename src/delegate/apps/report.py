@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from ..budget import Budget
 from ..errors import UsageError
 from ..events import Subscriber
 from ..journal import Journal
@@ -144,6 +145,7 @@ async def run_report(
     max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    budget: Budget | None = None,
 ) -> WorkflowResult:
     """Write a report on ``topic`` from ``inputs``.
 
@@ -178,7 +180,7 @@ async def run_report(
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
     staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
-                       subscribers=subscribers, journal=journal, limits=PlanLimits(
+                       subscribers=subscribers, journal=journal, budget=budget, limits=PlanLimits(
                            max_tasks=len(plan.tasks) + room, max_depth=2 + room),
                        planning=PlanningReport("given", reason="one analysis per input"))
     async with staged:

@@ -76,17 +76,23 @@ class ModelSettings:
 class Usage:
     """Tokens and calls; adds up with ``+=``. ``cache_hits`` counts the calls answered from
     a run store (the response cache, or a resumed run's own earlier calls) instead of a
-    model: they cost no ``model_calls`` and no tokens."""
+    model: they cost no ``model_calls`` and no tokens. ``cost_usd`` is what the priced
+    calls cost (see :mod:`delegate.pricing`); ``unpriced_calls`` counts calls to a model
+    with no known price, whose cost is not in ``cost_usd``."""
 
     model_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_seconds: float = 0.0
     cache_hits: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
 
     def __iadd__(self, other: Usage) -> Usage:
         self.model_calls += other.model_calls
         self.cache_hits += other.cache_hits
+        self.cost_usd += other.cost_usd
+        self.unpriced_calls += other.unpriced_calls
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.latency_seconds += other.latency_seconds
@@ -96,12 +102,14 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | float]:
         return {
             "model_calls": self.model_calls,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cache_hits": self.cache_hits,
+            "cost_usd": round(self.cost_usd, 6),
+            "unpriced_calls": self.unpriced_calls,
         }
 
 

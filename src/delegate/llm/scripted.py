@@ -115,6 +115,10 @@ class ScriptedModel(Model):
                                 usage=usage)
         return ModelResponse(text=text, data=data, usage=usage, model=self.name)
 
+    def count_tokens(self, text: str) -> int:
+        """Whitespace words, as the scripted usage counts them."""
+        return len(text.split())
+
     def _next_step(self, call: ScriptedCall) -> Any:
         if self._function is not None:
             return self._function
