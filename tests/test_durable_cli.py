@@ -40,6 +40,7 @@ class ModelServer:
 
     def __init__(self, log: Path) -> None:
         self.log = log
+        self.usage = {"prompt_tokens": 11, "completion_tokens": 7}
         self.gate = threading.Event()
         self.gate.set()
         self.held = threading.Event()  # set when the gated request has arrived
@@ -63,7 +64,7 @@ class ModelServer:
                     content = f"Answer to '{task}' ({len(user)} characters read)."
                 else:
                     content = f"Final note from {len(user)} characters of results."
-                data = json.dumps(openai_chat(content)).encode()
+                data = json.dumps(openai_chat(content, **server.usage)).encode()
                 try:
                     self.send_response(200)
                     self.send_header("content-type", "application/json")
@@ -241,3 +242,38 @@ def test_history_lists_shows_and_exports_runs(server, tmp_path):
     assert export["result"]["text"]
     missing = delegate("runs", "show", "ffffffff", "--store", store, env=env)
     assert missing.returncode == 2 and "no run has an id" in missing.stderr
+
+
+def test_a_token_budget_stops_the_run_and_the_report_shows_it(server, tmp_path):
+    env = env_for(server)
+    server.usage = {"prompt_tokens": 200, "completion_tokens": 100}  # 300 a call
+    store, report = str(tmp_path / "store.db"), tmp_path / "out" / "run.html"
+    # planning and the two gathering tasks fit in 1,200; the writer (up to 600 more) does not
+    stopped = delegate(*RUN, "--store", store, "--budget-tokens", "1200", "--report",
+                       str(report), env=env)
+    assert stopped.returncode == 1, stopped.stderr
+    data = json.loads(stopped.stdout)
+    assert data["budget_reached"].startswith("token budget of 1,200 reached: 900 used")
+    assert [o["status"] for o in data["outcomes"]] == ["succeeded", "succeeded", "failed"]
+    assert data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"] == 900
+    assert "## Missing" in data["text"] and "t3 (writer): failed" in data["text"]
+    html = report.read_text(encoding="utf-8")
+    assert data["run_id"] in html and "t3" in html
+    again = tmp_path / "again.html"
+    made = delegate("runs", "report", data["run_id"][:8], "--out", str(again), "--store", store,
+                    env=env)
+    assert made.returncode == 0 and again.read_text(encoding="utf-8") == html
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--rate-limit", "openai=fast"), "rate limit"),
+    (("--trace-content",), "--trace-content needs --trace"),
+    (("--budget-tokens", "0"), "tokens budget must be a positive number"),
+    (("--report", "out.html", "--no-store"), "--report needs the run store"),
+])
+def test_bad_run_options_are_one_clear_line(server, args, message, capsys):
+    from delegate.cli import main
+
+    assert main([*RUN, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

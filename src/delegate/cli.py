@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_options import add_run_options, setup
 from .cli_runs import add_runs_parser, add_store_options, journaled, runs_command
-from .console import LineProgress
 from .errors import DelegateError, UsageError
 from .llm.registry import DEFAULT_MODEL, PROVIDERS, get_model
 
@@ -63,12 +63,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="where to write each example's outputs (default examples-out)")
     ex.add_argument("--quiet", action="store_true", help="no progress lines")
     add_store_options(ex)
+    add_run_options(ex)
 
     ch = sub.add_parser("chat", help="an interactive session over the workflows")
     ch.add_argument("--model", default=None, help="provider:model")
     run_p.add_argument("--json", action="store_true", help="print one JSON object")
     run_p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_store_options(run_p)
+    add_run_options(run_p)
 
     rec = sub.add_parser("recommend", help="product advice from the KETL Mtn. catalog "
                          "(or your own)")
@@ -84,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true", help="print one JSON object")
     rec.add_argument("--quiet", action="store_true", help="no progress lines")
     add_store_options(rec)
+    add_run_options(rec)
 
     ev = sub.add_parser("eval", help="score the recommender on the shipped evaluation set")
     ev.add_argument("workflow", choices=["recommend"])
@@ -118,13 +121,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     name, why = pick_workflow(objective) if args.workflow == "auto" else (args.workflow, "asked")
-    model = get_model(args.model)  # a bad name or a missing key fails here, before any output
-    progress = None if args.quiet else LineProgress(sys.stderr)
-    if progress:
+    run_setup = setup(args, quiet=args.quiet)
+    # a bad name or a missing key fails here, before any output
+    model = run_setup.wrap_model(get_model(args.model))
+    if not args.quiet:
         print(f"delegate: workflow {name} ({why})", file=sys.stderr)
     options: dict[str, Any] = {
         "model": model, "max_concurrency": args.max_concurrency,
-        "subscribers": [progress] if progress else [], "strategy": args.strategy,
+        "subscribers": run_setup.subscribers, "strategy": args.strategy,
+        "budget": run_setup.budget,
         "task_timeout": args.timeout, "inputs": args.input,
         "failure_policy": "fail_fast" if args.fail_fast else "continue",
     }
@@ -143,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
             journal.summary = result.summary()
         return result
 
-    result = journaled(args, name, work)
+    result = journaled(args, name, work, run_setup)
     if args.out:
         for path in result.write(args.out):
             print(f"delegate: wrote {path}", file=sys.stderr)
@@ -167,7 +172,8 @@ def _examples(args: argparse.Namespace) -> int:
 
     names = ["blog", "report", "analysis", "project"] if args.example == "all" else [
         args.example]
-    progress = None if args.quiet else LineProgress(sys.stderr)
+    run_setup = setup(args, quiet=args.quiet)
+    model = run_setup.wrap_model(get_model(args.model))
     failed = 0
     argv = list(args.argv)
     for name in names:
@@ -176,14 +182,14 @@ def _examples(args: argparse.Namespace) -> int:
             args.argv = [*argv, "--example", name]
 
         async def work(journal: Any, name: str = name) -> Any:
-            result = await run_example(name, model=args.model,
-                                       subscribers=[progress] if progress else [],
+            result = await run_example(name, model=model, subscribers=run_setup.subscribers,
+                                       budget=run_setup.budget,
                                        **({"journal": journal} if journal else {}))
             if journal is not None:
                 journal.summary = result.summary()
             return result
 
-        result = journaled(args, name, work)
+        result = journaled(args, name, work, run_setup)
         for path in result.write(Path(args.out) / name):
             print(f"delegate: wrote {path}", file=sys.stderr)
         failed += _exit_code(result.run) != 0
@@ -231,20 +237,21 @@ def _recommend(args: argparse.Namespace) -> int:
         print(f"delegate: {len(catalog.issues)} catalog record(s) left out or repaired; "
               f"first: record {catalog.issues[0].index}: {catalog.issues[0].reason}",
               file=sys.stderr)
-    progress = None if args.quiet else LineProgress(sys.stderr)
     voice = _read_voice(args.brand_voice)
+    run_setup = setup(args, quiet=args.quiet)
+    model = run_setup.wrap_model(get_model(args.model))
 
     async def work(journal: Any) -> Any:
         rec = await recommend(
-            query, catalog=catalog, brand_voice=voice, model=args.model, top_k=args.top_k,
-            max_price=args.max_price, subscribers=[progress] if progress else [],
-            journal=journal,
+            query, catalog=catalog, brand_voice=voice, model=model, top_k=args.top_k,
+            max_price=args.max_price, subscribers=run_setup.subscribers,
+            journal=journal, budget=run_setup.budget,
         )
         if journal is not None:
             journal.summary = rec.to_dict()
         return rec
 
-    rec = journaled(args, "recommend", work)
+    rec = journaled(args, "recommend", work, run_setup)
     print(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False) if args.json else rec.text)
     return _exit_code(rec.result)
 
@@ -277,6 +284,15 @@ def _exit_code(result) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    try:
+        return _command(args)
+    finally:
+        run_setup = getattr(args, "run_setup", None)
+        if run_setup is not None:
+            run_setup.finish()
+
+
+def _command(args: argparse.Namespace) -> int:
     command = {"models": lambda _: _models(), "run": _run, "recommend": _recommend,
                "eval": _eval, "examples": _examples, "chat": _chat,
                "runs": lambda a: runs_command(a, _dispatch, _parser().parse_args)}[args.command]

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import UsageError
@@ -38,25 +39,29 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runs_parser(sub: Any) -> None:
-    runs = sub.add_parser("runs", help="stored runs: list, show, export, resume")
+    runs = sub.add_parser("runs", help="stored runs: list, show, export, report, resume")
     verbs = runs.add_subparsers(dest="verb", required=True, metavar="VERB")
     ls = verbs.add_parser("list", help="the newest runs")
     ls.add_argument("--limit", type=int, default=20, metavar="N")
     show = verbs.add_parser("show", help="a run's plan, outcomes, usage and timings")
     export = verbs.add_parser("export", help="everything stored about a run, as JSON")
+    report = verbs.add_parser("report", help="a run as one self-contained HTML page")
+    report.add_argument("--out", metavar="FILE", default=None,
+                        help="where to write it (default run-ID.html)")
     resume = verbs.add_parser("resume", help="carry on a run that did not finish")
-    for verb in (show, export, resume):
+    for verb in (show, export, report, resume):
         verb.add_argument("run_id", help="the run's id (or its first characters)")
     resume.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
                         help="answer repeated temperature-0 requests from the store")
-    for verb in (ls, show, export, resume):
+    for verb in (ls, show, export, report, resume):
         verb.add_argument("--store", metavar="URL", default=None,
                           help="run store (default: $DELEGATE_STORE or the data dir)")
 
 
-def journaled(args: argparse.Namespace, kind: str,
-              work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(journal)`` under a journal for ``args`` (``None`` with ``--no-store``)."""
+def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitable[T]],
+              run_setup: Any = None) -> T:
+    """Run ``work(journal)`` under a journal for ``args`` (``None`` with ``--no-store``);
+    then write the HTML report if ``run_setup`` asks for one."""
     from .journal import Journal
     from .store import open_store
 
@@ -79,6 +84,12 @@ def journaled(args: argparse.Namespace, kind: str,
             print(f"delegate: run {journal.run_id} is stored; carry it on with: delegate runs "
                   f"resume {journal.run_id}", file=sys.stderr)
         raise
+    finally:
+        report = getattr(run_setup, "report", None)
+        if report is not None and journal is not None and journal.created:
+            from .cli_options import write_report
+
+            write_report(journal, report)
 
 
 def runs_command(args: argparse.Namespace,
@@ -94,6 +105,16 @@ def runs_command(args: argparse.Namespace,
             return _show(store, args.run_id)
         if args.verb == "export":
             print(json.dumps(export(store, args.run_id), indent=2, ensure_ascii=False))
+            return 0
+        if args.verb == "report":
+            from .run_report import render_report
+
+            data = export(store, args.run_id)
+            path = Path(args.out or f"run-{data['run_id'][:8]}.html")
+            if path.is_dir():
+                raise UsageError(f"--out {path} is a directory; give a file name")
+            path.write_text(render_report(data), encoding="utf-8")
+            print(f"delegate: wrote {path}", file=sys.stderr)
             return 0
         return _resume(store, args, dispatch, parse)
     finally:

@@ -11,6 +11,7 @@ import time
 from typing import TextIO
 
 from .events import (
+    BudgetReached,
     Event,
     ModelCalled,
     PlanCreated,
@@ -22,8 +23,9 @@ from .events import (
     TaskRevised,
     TaskStarted,
 )
+from .outcomes import RunResult
 
-__all__ = ["LineProgress"]
+__all__ = ["LineProgress", "summary_rows"]
 
 
 class LineProgress:
@@ -78,3 +80,32 @@ class LineProgress:
                     + f", {u.prompt_tokens}+{u.completion_tokens} tokens, "
                     f"{r.wall_seconds:.1f}s"
                 )
+                for label, value in summary_rows(r)[4:]:  # cost, times, budget
+                    self._say(f"  {label}: {value}")
+            case BudgetReached(reason=reason):
+                self._say(f"budget reached: {reason}; no new work starts")
+
+
+def summary_rows(result: RunResult) -> list[tuple[str, str]]:
+    """The end-of-run summary as (label, value) rows, shared by both progress displays."""
+    counts: dict[str, int] = {}
+    for o in result.outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    u = result.usage
+    cost = f"${u.cost_usd:.4f}" + (f" (+{u.unpriced_calls} unpriced calls)"
+                                   if u.unpriced_calls else "")
+    critical = result.critical_path_seconds()
+    rows = [
+        ("status", result.status),
+        ("tasks", ", ".join(f"{n} {s}" for s, n in counts.items()) or "none"),
+        ("model calls", f"{u.model_calls}"
+         + (f" (+{u.cache_hits} answered from the store)" if u.cache_hits else "")),
+        ("tokens", f"{u.prompt_tokens:,} in, {u.completion_tokens:,} out"),
+        ("cost", cost),
+        ("wall time", f"{result.wall_seconds:.1f}s"),
+        ("critical path", f"{critical:.1f}s of task time"
+         + (f" (wall time {result.wall_seconds / critical:.2f}x)" if critical > 0 else "")),
+    ]
+    if result.budget_reached:
+        rows.append(("budget", result.budget_reached))
+    return rows
