@@ -3,9 +3,10 @@
 A :class:`Budget` is checked before every model call of a run (:meth:`BudgetGuard.admit`).
 The call is admitted when the run's usage so far plus the most the call can add still fits:
 its prompt (counted with the model's tokenizer where it has one, else estimated at four
-characters a token) plus its ``max_tokens`` (or :data:`DEFAULT_RESERVE` where none is set),
-priced with the run's price table for the dollar budget. The time budget is spent once the
-run has been going that long, whether or not a call is waiting.
+characters a token, as the rate limiter does) plus its ``max_tokens`` (or
+:data:`DEFAULT_RESERVE` where none is set), priced with the run's price table for the
+dollar budget. The time budget is spent once the run has been going that long, whether or
+not a call is waiting.
 
 The first call that does not fit, or the end of the time, **stops** the run: no task starts
 after that; tasks already running finish (``on_exceed="finish"``, the default; their further
@@ -20,7 +21,6 @@ completed results without a model, and the run's notes say so. The result's
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,24 +29,20 @@ from typing import Literal
 from .errors import BudgetExceeded, UsageError
 from .llm.base import Message, Model, ModelSettings, Usage
 from .pricing import PriceTable
+from .ratelimit import DEFAULT_COMPLETION_RESERVE, estimate_tokens
 
 __all__ = ["DEFAULT_RESERVE", "Budget", "BudgetGuard", "reserve_tokens"]
 
 #: Completion tokens reserved for a call that sets no ``max_tokens``.
-DEFAULT_RESERVE = 512
+DEFAULT_RESERVE = DEFAULT_COMPLETION_RESERVE
 
 
 def reserve_tokens(model: Model, messages: Sequence[Message],
                    settings: ModelSettings | None) -> tuple[int, int]:
-    """The most a call can cost in tokens: (prompt, completion)."""
-    text = "\n".join(m.content for m in messages)
-    try:
-        prompt = model.count_tokens(text) + 4 * len(messages)
-    except NotImplementedError:
-        prompt = math.ceil(len(text) / 4) + 4 * len(messages)
-    completion = (settings.max_tokens if settings and settings.max_tokens
-                  else DEFAULT_RESERVE)
-    return prompt, completion
+    """The most a call can cost in tokens: (prompt, completion), reckoned as the rate
+    limiter reckons it (:func:`delegate.ratelimit.estimate_tokens`)."""
+    completion = settings.max_tokens if settings and settings.max_tokens else DEFAULT_RESERVE
+    return estimate_tokens(model, messages), completion
 
 
 @dataclass(frozen=True, slots=True)
