@@ -10,6 +10,8 @@ the scheduler; a new version of a plan is a new object.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -107,7 +109,18 @@ class Plan(BaseModel):
 
         The chain includes the task itself; ``cost`` gives each task's cost (default 1).
         """
-        return remaining_critical_path(self.tasks, cost)
+        if cost is None:
+            return self._unit_critical_path
+        return remaining_critical_path(self.tasks, cost, self._graph)
+
+    @functools.cached_property
+    def _graph(self) -> _Graph:
+        """The plan's adjacency, built once (a plan is frozen)."""
+        return _Graph(self.tasks)
+
+    @functools.cached_property
+    def _unit_critical_path(self) -> dict[str, float]:
+        return remaining_critical_path(self.tasks, None, self._graph)
 
     def depth(self) -> int:
         """The number of tasks on the longest dependency chain."""
@@ -170,7 +183,7 @@ def validate_plan(
                 problems.append(f"task {task.id!r} depends on unknown task {dep!r}")
             elif dep == task.id:
                 problems.append(f"task {task.id!r} depends on itself")
-    graph = _Graph(plan.tasks)
+    graph = plan._graph
     if len(graph.kahn()) != len(graph.ids):
         problems.extend(_cycle_message(c) for c in graph.cycles() if len(c) > 1)
     elif plan.tasks:
@@ -183,10 +196,10 @@ def validate_plan(
 
 
 def remaining_critical_path(
-    tasks: Iterable[Task], cost: dict[str, float] | None = None
+    tasks: Iterable[Task], cost: dict[str, float] | None = None, graph: _Graph | None = None
 ) -> dict[str, float]:
     """Longest cost from each task to a sink, itself included (tasks must form a DAG)."""
-    graph = _Graph(tuple(tasks))
+    graph = graph or _Graph(tuple(tasks))
     order = graph.kahn()
     longest: dict[str, float] = {}
     for tid in reversed(order):
@@ -207,8 +220,10 @@ class _Graph:
         self.deps: dict[str, list[str]] = {i: [] for i in self.ids}
         self.dependents: dict[str, list[str]] = {i: [] for i in self.ids}
         for t in tasks:
+            seen: set[str] = set()
             for d in t.depends_on:
-                if d in self.deps and d not in self.deps[t.id]:
+                if d in self.deps and d not in seen:
+                    seen.add(d)
                     self.deps[t.id].append(d)
                     self.dependents[d].append(t.id)
 
