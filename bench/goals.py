@@ -1,0 +1,232 @@
+"""The issue's goals, checked against the summaries of a bench run.
+
+Each :class:`Goal` names the figure it reads, its limit, and whether lower is better. A goal
+whose figure is missing (a partial run, ``--only``) is reported as not measured. Where a goal
+is missed, the results print how far off it is and the note below: why, and what would close
+it (from the investigation recorded in ``bench/README.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GOALS", "NOTES", "Goal", "evaluate"]
+
+Summaries = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Goal:
+    key: str
+    text: str
+    limit: float
+    unit: str
+    read: Callable[[Summaries], float | None]
+    context: Callable[[Summaries], str] = lambda _s: ""
+    strict: bool = False  # the figure must be below the limit, not merely at it
+    why: str = ""
+    close: str = ""
+
+
+def _get(s: Summaries, *path: Any) -> Any:
+    for key in path:
+        if s is None:
+            return None
+        s = s.get(key) if isinstance(s, dict) else None
+    return s
+
+
+def _median(s: Summaries, *path: Any) -> float | None:
+    found = _get(s, *path)
+    return None if found is None else found["median"]
+
+
+def _peers(s: Summaries, n: int, field: str, spec: str, unit: str) -> str:
+    parts = []
+    for system in ("asyncio", "pocketflow", "langgraph"):
+        value = _median(s, "overhead", (system, n), field)
+        if value is not None:
+            parts.append(f"{system} {value:{spec}}{unit}")
+    return ", ".join(parts)
+
+
+def _efficiency_peers(s: Summaries, shape: str, n: int) -> str:
+    parts = []
+    for system in ("asyncio", "pocketflow", "langgraph"):
+        value = _median(s, "efficiency", (shape, system, n), "ratio")
+        if value is not None:
+            parts.append(f"{system} {value:.3f}")
+    return ", ".join(parts)
+
+
+def _makespan(s: Summaries, c: int, system: str, field: str) -> float | None:
+    return _get(s, "makespan", "per_system", (c, system), field)
+
+
+def _versus_fifo(s: Summaries, c: int) -> float | None:
+    mine, fifo = _makespan(s, c, "delegate", "mean_of_dag_medians"), _makespan(
+        s, c, "fifo", "mean_of_dag_medians")
+    return None if mine is None or fifo is None else mine / fifo
+
+
+def _makespan_context(s: Summaries, c: int) -> str:
+    parts = [f"{name} {value:.3f}" for name in ("fifo", "langgraph")
+             if (value := _makespan(s, c, name, "worst_dag_median")) is not None]
+    policy = _makespan(s, c, "delegate", "policy_mean")
+    if policy is not None:
+        parts.append(f"delegate's policy alone {policy:.3f} (mean)")
+    return "worst DAG: " + ", ".join(parts) if parts else ""
+
+
+def _fifo_context(s: Summaries, c: int) -> str:
+    mine, fifo = _makespan(s, c, "delegate", "mean_of_dag_medians"), _makespan(
+        s, c, "fifo", "mean_of_dag_medians")
+    if mine is None or fifo is None:
+        return ""
+    return (f"mean makespan / bound: delegate {mine:.3f}, FIFO {fifo:.3f}; policies alone: "
+            f"{_makespan(s, c, 'delegate', 'policy_mean'):.3f} vs "
+            f"{_makespan(s, c, 'fifo', 'policy_mean'):.3f}")
+
+
+GOALS: tuple[Goal, ...] = (
+    Goal("per_task", "Engine overhead at N = 1,000, µs of wall time per task", 15, " µs",
+         lambda s: _median(s, "overhead", ("delegate", 1_000), "us_per_task"),
+         lambda s: _peers(s, 1_000, "us_per_task", ".1f", " µs")),
+    Goal("fixed_cost", "Fixed cost per plan (a fan-out of one task: planner, task, "
+         "aggregator), ms", 0.5, " ms",
+         lambda s: _median(s, "overhead", ("delegate", 1), "wall_ms"),
+         lambda s: _peers(s, 1, "wall_ms", ".3f", " ms"), strict=True),
+    Goal("memory", "Peak memory (RSS of the process) at N = 1,000, MiB", 45, " MiB",
+         lambda s: _median(s, "overhead", ("delegate", 1_000), "peak_rss_mib"),
+         lambda s: _peers(s, 1_000, "peak_rss_mib", ".1f", " MiB"), strict=True),
+    Goal("efficiency_100", "Wall / ideal critical path, fan-out of 100 x 20 ms", 1.12, "",
+         lambda s: _median(s, "efficiency", ("fanout", "delegate", 100), "ratio"),
+         lambda s: _efficiency_peers(s, "fanout", 100)),
+    Goal("efficiency_1000", "Wall / ideal critical path, fan-out of 1,000 x 20 ms", 1.6, "",
+         lambda s: _median(s, "efficiency", ("fanout", "delegate", 1_000), "ratio"),
+         lambda s: _efficiency_peers(s, "fanout", 1_000)),
+    Goal("efficiency_layered", "Wall / ideal critical path, layered DAG 5 x 20 x 20 ms", 1.05,
+         "", lambda s: _median(s, "efficiency", ("layered", "delegate", 100), "ratio"),
+         lambda s: _efficiency_peers(s, "layered", 100)),
+    Goal("makespan_4", "Makespan / lower bound, random DAGs, max_concurrency 4 (worst DAG)",
+         1.10, "", lambda s: _makespan(s, 4, "delegate", "worst_dag_median"),
+         lambda s: _makespan_context(s, 4)),
+    Goal("makespan_16", "Makespan / lower bound, random DAGs, max_concurrency 16 (worst DAG)",
+         1.10, "", lambda s: _makespan(s, 16, "delegate", "worst_dag_median"),
+         lambda s: _makespan_context(s, 16)),
+    Goal("fifo_4", "Better than FIFO, max_concurrency 4 (delegate's mean ratio / FIFO's)", 1.0,
+         "", lambda s: _versus_fifo(s, 4), lambda s: _fifo_context(s, 4), strict=True),
+    Goal("fifo_16", "Better than FIFO, max_concurrency 16 (delegate's mean ratio / FIFO's)",
+         1.0, "", lambda s: _versus_fifo(s, 16), lambda s: _fifo_context(s, 16), strict=True),
+    Goal("embedded", "Embedded model: 4 concurrent requests' throughput / one request's", 1.5,
+         "x", lambda s: _median(s, "embedded", "ratio"),
+         lambda s: (f"one request {_median(s, 'embedded', 'single'):.1f} tokens/s, four "
+                    f"{_median(s, 'embedded', 'concurrent'):.1f} tokens/s"
+                    if _get(s, "embedded", "single") else "")),
+    Goal("e2e_recommend", "End to end, recommend: wall / critical path of the model calls",
+         1.10, "", lambda s: _median(s, "end_to_end", "recommend", "ratio"),
+         lambda s: (f"wall {_median(s, 'end_to_end', 'recommend', 'wall_s'):.1f} s"
+                    if _get(s, "end_to_end", "recommend") else "")),
+    Goal("e2e_blog", "End to end, blog: wall / critical path of the model calls", 1.10, "",
+         lambda s: _median(s, "end_to_end", "blog", "ratio"),
+         lambda s: (f"wall {_median(s, 'end_to_end', 'blog', 'wall_s'):.1f} s"
+                    if _get(s, "end_to_end", "blog") else "")),
+)
+
+#: goals where higher is better
+_AT_LEAST = {"embedded"}
+
+
+def _margin(value: float, limit: float, higher: bool) -> str:
+    if higher:
+        return f"{value / limit:.0%} of the limit"
+    if value >= 1.5 * limit:
+        return f"{value / limit:.2f}x the limit"
+    return f"{(value / limit - 1) * 100:.2g}% over the limit"
+
+
+def evaluate(summaries: Summaries, notes: dict[str, tuple[str, str]] | None = None,
+             ) -> list[dict[str, Any]]:
+    """One row per goal: the figure, the limit, met or missed and by how much, and the
+    note (why, what would close it) for a missed goal."""
+    notes = notes or {}
+    rows = []
+    for goal in GOALS:
+        value = goal.read(summaries)
+        higher = goal.key in _AT_LEAST
+        if value is None:
+            status, margin = "not measured", ""
+        else:
+            if higher:
+                met = value >= goal.limit
+            else:
+                met = value < goal.limit if goal.strict else value <= goal.limit
+            status = "met" if met else "missed"
+            margin = "" if met else _margin(value, goal.limit, higher)
+        why, close = notes.get(goal.key, NOTES.get(goal.key, (goal.why, goal.close)))
+        rows.append({"key": goal.key, "goal": goal.text,
+                     "limit": f"{'≥' if higher else '<' if goal.strict else '≤'} "
+                              f"{goal.limit:g}{goal.unit}",
+                     "value": value, "unit": goal.unit, "status": status, "margin": margin,
+                     "context": goal.context(summaries) if value is not None else "",
+                     "why": why if status == "missed" else "",
+                     "close": close if status == "missed" else ""})
+    return rows
+
+
+#: Why a goal is missed and what would close it, from the investigation in bench/README.md
+#: ("What would close the missed goals"); printed only when the goal is missed. The
+#: experiment figures were measured on the same machine as RESULTS.md, commit 6e7d836.
+NOTES: dict[str, tuple[str, str]] = {
+    "per_task": (
+        "On this machine plain asyncio alone costs 12.0 µs per task (the issue measured about "
+        "6 elsewhere), so 15 µs leaves 3 µs for everything delegate adds. delegate spends it "
+        "before the first task starts (building the plan's 1,001 pydantic Tasks 3.9 µs per "
+        "task, validate_plan 7.4, the run's set-up 3.0) and around each task (36 µs in the "
+        "driver: a done callback per task, two frozen dataclasses per task, TaskContext and "
+        "TaskOutcome, at about 3 µs each, a dependency tuple built through sorted(set()) even "
+        "for a task without dependencies).",
+        "Measured by patching the engine in a scratch process (README, 'Engine changes'): "
+        "no per-task done callback (report never-started tasks in cancel_all) 50 -> 45 µs; a "
+        "lean _attempts 45 -> 42; waiting counts without a set and the ordered outcomes "
+        "computed once 42 -> 40; TaskContext and TaskOutcome without frozen construction "
+        "40 -> 36 (3.0x asyncio). Below that, validate_plan's passes over the edges and the "
+        "plan's construction are next; the limit itself sits within 3 µs of bare asyncio on "
+        "this machine."),
+    "efficiency_100": (
+        "Plain asyncio's own floor here is 1.154, above the limit; the rest is delegate's "
+        "per-task cost, paid serially between the planner step and the last task's start.",
+        "The per-task changes above bring it to 1.26 (measured); the limit is below what "
+        "asyncio reaches on this machine."),
+    "efficiency_1000": (
+        "The floor is 1.95 here (asyncio; the issue's machine: about 1.45): 1,000 tasks' "
+        "bookkeeping is serial and each costs more than the 20 ms shared by all of them.",
+        "The per-task changes bring it to 3.05 (measured); reaching the limit needs the "
+        "engine within about 3 µs per task of bare asyncio, which a validated plan with "
+        "per-task outcomes does not reach in Python on this machine."),
+    "efficiency_layered": (
+        "Measured per phase: before the first task starts, 3.8 ms (validate_plan 2.3 ms and "
+        "the run's set-up 0.9 ms over 100 tasks and 1,600 edges); between layers 0.3 ms, as "
+        "PocketFlow; each 20 ms sleep overshoots by about 0.4 ms (the event loop's millisecond "
+        "clock). PocketFlow, which validates nothing, gets 1.050; asyncio 1.108.",
+        "One fused pass over the edges for validation, graph, critical path and dependents "
+        "(Execution.__init__ still calls plan.dependents(), a second walk of every edge, "
+        "instead of plan._graph.dependents) would take the 3.8 ms start to about 1 ms, about "
+        "1.08 (estimated from the phase timings); 1.05 is the timer floor itself here."),
+    "makespan_4": (
+        "delegate's critical-path key counts tasks, not seconds: on seed 1 the ordering alone "
+        "reaches 1.082 with zero overhead, and the engine and the timer add 2%.",
+        "Give the scheduler durations: the same run with each task's remaining work as its "
+        "Task.priority (delegate+priority) gets 1.067 on the worst DAG. The engine change: "
+        "a per-task cost estimate (a Task field, or a Scheduler(cost=...) callable, e.g. the "
+        "worker's mean observed latency) passed to plan.critical_path(cost) in "
+        "Execution.__init__, with the unit path as the fallback."),
+    "fifo_16": (
+        "With 16 slots both orderings are optimal (1.000 each, simulated); what remains is "
+        "engine cost per completion, 0.3% of the makespan, inside the run-to-run spread "
+        "(delegate 1.011-1.020, FIFO 1.008-1.016).",
+        "Only the per-task changes above can move it; they did not measurably (1.015 to "
+        "1.016), so this one is a tie rather than a loss."),
+}
