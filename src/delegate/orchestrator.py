@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import OutputValidationError, PlanError, PlanningError
+from .graph_schema import depends_on_schema, fixed_lists
 from .llm.base import Message, Model, ModelSettings
 from .outcomes import PlanningReport
 from .plan import Plan, PlanLimits, Strategy, Task, validate_plan
@@ -56,12 +57,7 @@ def draft_schema(worker_names: Sequence[str], max_tasks: int) -> dict[str, Any]:
     enforce schemas get the same rules checked after the fact."""
 
     def task(n: int) -> dict[str, Any]:
-        earlier = [f"t{k}" for k in range(1, n)]
-        depends_on: dict[str, Any] = (
-            {"type": "array", "items": {"enum": earlier}, "maxItems": len(earlier),
-             "uniqueItems": True}
-            if earlier else {"const": []}
-        )
+        depends_on = depends_on_schema([f"t{k}" for k in range(1, n)], unique=True)
         return {
             "type": "object",
             "properties": {
@@ -80,10 +76,7 @@ def draft_schema(worker_names: Sequence[str], max_tasks: int) -> dict[str, Any]:
     return {
         "title": "Plan",
         "type": "object",
-        "properties": {"tasks": {"anyOf": [
-            {"type": "array", "prefixItems": tasks[:n], "minItems": n, "maxItems": n}
-            for n in range(1, max_tasks + 1)
-        ]}},
+        "properties": {"tasks": {"anyOf": fixed_lists(tasks, range(1, max_tasks + 1))}},
         "required": ["tasks"],
         "additionalProperties": False,
     }

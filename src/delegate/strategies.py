@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from .errors import OutputValidationError, PlanError
+from .graph_schema import depends_on_schema, fixed_lists
 from .llm.base import Message, Model, ModelSettings
 from .orchestrator import MAX_INSTRUCTION_CHARS, Orchestrator
 from .outcomes import RunResult
@@ -85,9 +86,7 @@ def extension_schema(
     the ``usable`` (succeeded) tasks and on new tasks before it."""
 
     def task(k: int) -> dict[str, Any]:
-        allowed = [*usable, *new_ids[:k]]
-        depends = ({"type": "array", "items": {"enum": allowed}, "maxItems": len(allowed)}
-                   if allowed else {"const": []})
+        depends = depends_on_schema([*usable, *new_ids[:k]])
         return {
             "type": "object",
             "properties": {
@@ -102,8 +101,7 @@ def extension_schema(
         }
 
     shapes: list[dict[str, Any]] = [{"const": []}]
-    shapes += [{"type": "array", "prefixItems": [task(k) for k in range(n)],
-                "minItems": n, "maxItems": n} for n in range(1, len(new_ids) + 1)]
+    shapes += fixed_lists([task(k) for k in range(len(new_ids))], range(1, len(new_ids) + 1))
     return {
         "title": "PlanExtension",
         "type": "object",

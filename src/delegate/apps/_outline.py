@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from ..graph_schema import depends_on_schema, fixed_lists
+
 __all__ = ["HEADING_CHARS", "MAX_SECTIONS", "Outline", "OutlineSection", "outline_schema"]
 
 MAX_SECTIONS = 8
@@ -57,10 +59,7 @@ def outline_schema(max_sections: int) -> dict[str, Any]:
         return {"type": "string", "minLength": 1, "maxLength": limit}
 
     def section(n: int) -> dict[str, Any]:
-        earlier = [f"s{k}" for k in range(1, n)]
-        depends: dict[str, Any] = (
-            {"type": "array", "items": {"enum": earlier}, "maxItems": len(earlier),
-             "uniqueItems": True} if earlier else {"const": []})
+        depends = depends_on_schema([f"s{k}" for k in range(1, n)], unique=True)
         return {
             "type": "object",
             "properties": {
@@ -75,8 +74,8 @@ def outline_schema(max_sections: int) -> dict[str, Any]:
             "additionalProperties": False,
         }
 
-    shapes = [{"type": "array", "prefixItems": [section(k) for k in range(1, n + 1)],
-               "minItems": n, "maxItems": n} for n in range(1, max_sections + 1)]
+    sections = [section(k) for k in range(1, max_sections + 1)]
+    shapes = fixed_lists(sections, range(1, max_sections + 1))
     return {
         "title": "Outline",
         "type": "object",

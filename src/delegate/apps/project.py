@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..budget import Budget
 from ..errors import PlanError, UsageError
 from ..events import Subscriber
+from ..graph_schema import depends_on_schema, fixed_lists
 from ..journal import Journal
 from ..llm.base import Model
 from ..plan import Plan, Task
@@ -112,9 +113,7 @@ def breakdown_schema(skills: Sequence[str], max_items: int = MAX_ITEMS) -> dict[
     """
 
     def item(n: int) -> dict[str, Any]:
-        earlier = [f"w{k}" for k in range(1, n)]
-        depends_on: dict[str, Any] = ({"type": "array", "items": {"enum": earlier},
-                                       "maxItems": len(earlier)} if earlier else {"const": []})
+        depends_on = depends_on_schema([f"w{k}" for k in range(1, n)])
         return {
             "type": "object",
             "properties": {
@@ -132,10 +131,7 @@ def breakdown_schema(skills: Sequence[str], max_items: int = MAX_ITEMS) -> dict[
     return {
         "title": "Breakdown",
         "type": "object",
-        "properties": {"items": {"anyOf": [
-            {"type": "array", "prefixItems": items[:n], "minItems": n, "maxItems": n}
-            for n in range(MIN_ITEMS, max_items + 1)
-        ]}},
+        "properties": {"items": {"anyOf": fixed_lists(items, range(MIN_ITEMS, max_items + 1))}},
         "required": ["items"],
         "additionalProperties": False,
     }
