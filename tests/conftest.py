@@ -1,4 +1,5 @@
-"""Test-wide settings: real network providers are refused unless a test allows them, and\nruns are recorded in a throwaway store."""
+"""Test-wide settings: real network providers are refused unless a test allows them, and
+runs are recorded in a throwaway store."""
 
 import os
 

@@ -133,7 +133,8 @@ def test_a_rewrite_waits_for_the_rewrite_of_its_dependency():
     model, written = scripted({"intro": 1, "body": 1})
     go(model)
     assert written == {"intro": 2, "body": 2, "outro": 1}
-    body_rewrite = next(c for c in model.calls if c.output is None and "body draft 1" in c.last_user)
+    body_rewrite = next(c for c in model.calls
+                        if c.output is None and "body draft 1" in c.last_user)
     assert "intro draft 2" in body_rewrite.last_user
 
 

@@ -11,7 +11,6 @@ the scheduler; a new version of a plan is a new object.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
