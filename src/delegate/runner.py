@@ -125,101 +125,86 @@ async def run(
     if meter.guard is not None:
         meter.guard.start()
     try:
-        return await _run(
-            objective, registry, default_model, plan, orchestrator, fallback_plan, synthesizer,
-            synthesize, reviewer, strategy, max_replans, max_concurrency, task_timeout, retry,
-            failure_policy, limits, shared, run_id, bus, meter, started)
+        if plan is None:
+            planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
+            plan, planning = await orchestrator.plan(
+                objective, registry, planner, fallback=fallback_plan
+            )
+            bus.emit(PlanCreated(run_id=run_id, plan=plan, source=planning.source,
+                                 reason=planning.reason))
+        else:
+            planning = PlanningReport(source="given")
+            bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
+
+        scheduler = Scheduler(
+            registry, model=default_model, max_concurrency=max_concurrency, retry=retry,
+            task_timeout=task_timeout, failure_policy=failure_policy, limits=limits,
+            subscribers=bus,
+        )
+        try:
+            result = await scheduler.run(
+                plan, objective=objective, shared=shared, run_id=run_id, meter=meter,
+                planning=planning, announce=False,
+            )
+            notes: list[str] = []  # the run's own notes; the meter holds the model calls' notes
+            versions = [PlanVersion(plan.version, plan, "initial plan",
+                                    planning.reason or f"from {planning.source}")]
+            if strategy != "static" and not meter.budget_reached:
+                planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
+                result = await _replan_rounds(
+                    strategy, max_replans, orchestrator, registry, planner, scheduler, result,
+                    objective, shared, meter, bus, versions, notes,
+                )
+            if len(versions) > 1:
+                result = dataclasses.replace(result, plan_versions=tuple(versions))
+        except asyncio.CancelledError:
+            bus.emit(RunFinished(run_id=run_id, result=scheduler.last_result))
+            raise
+
+        if reviewer is not None and default_model is not None:
+            result = await _review_rounds(
+                reviewer, scheduler, result, objective, shared, MeteredModel(
+                    default_model, meter, purpose="review"), meter, bus, retry, notes,
+            )
+            last = {r.task_id: r for r in result.reviews}
+            rejected = [tid for tid, r in last.items() if not r.passed]
+            if strategy == "hybrid" and rejected and not meter.budget_reached:
+                planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
+                reviews = result.reviews
+                result = await _replan_rounds(
+                    strategy, max_replans, orchestrator, registry, planner, scheduler, result,
+                    objective, shared, meter, bus, versions, notes, rejected=rejected,
+                )
+                result = dataclasses.replace(result, reviews=reviews,
+                                             plan_versions=tuple(versions))
+
+        text, status = "", result.status
+        if synthesize and default_model is not None:
+            synthesizer = synthesizer or Synthesizer()
+            synth_model = MeteredModel(default_model, meter, purpose="synthesis")
+            try:
+                text = await call_with_retry(
+                    lambda: synthesizer.synthesize(objective, result, synth_model), retry
+                )
+            except BudgetExceeded as exc:  # the answer from the completed work, without a model
+                text = synthesizer.assemble(objective, result, str(exc))
+                notes.append(f"the answer was assembled without a model: {exc}")
+                status = "partial" if status == "succeeded" else status
+            except DelegateError as exc:  # recorded; the task outcomes are kept
+                notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
+                status = "partial" if status == "succeeded" else status
+        if meter.budget_reached and status == "succeeded":
+            status = "partial"  # the work stopped short of what was asked
+        result = dataclasses.replace(
+            result, text=text, status=status, usage=meter.usage,
+            notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - started,
+            budget_reached=meter.budget_reached,
+        )
+        bus.emit(RunFinished(run_id=run_id, result=result))
+        return result
     finally:
         if meter.guard is not None:
             meter.guard.close()
-
-
-async def _run(
-    objective: str, registry: WorkerRegistry, default_model: Model | None, plan: Plan | None,
-    orchestrator: Orchestrator, fallback_plan: FallbackPlan, synthesizer: Synthesizer | None,
-    synthesize: bool, reviewer: Reviewer | None, strategy: Strategy, max_replans: int,
-    max_concurrency: int, task_timeout: float | None, retry: RetryPolicy,
-    failure_policy: FailurePolicy, limits: PlanLimits, shared: Mapping[str, Any] | None,
-    run_id: str, bus: EventBus, meter: Meter, started: float,
-) -> RunResult:
-
-    if plan is None:
-        planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
-        plan, planning = await orchestrator.plan(
-            objective, registry, planner, fallback=fallback_plan
-        )
-        bus.emit(PlanCreated(run_id=run_id, plan=plan, source=planning.source,
-                             reason=planning.reason))
-    else:
-        planning = PlanningReport(source="given")
-        bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
-
-    scheduler = Scheduler(
-        registry, model=default_model, max_concurrency=max_concurrency, retry=retry,
-        task_timeout=task_timeout, failure_policy=failure_policy, limits=limits,
-        subscribers=bus,
-    )
-    try:
-        result = await scheduler.run(
-            plan, objective=objective, shared=shared, run_id=run_id, meter=meter,
-            planning=planning, announce=False,
-        )
-        notes: list[str] = []  # the run's own notes; the meter holds the model calls' notes
-        versions = [PlanVersion(plan.version, plan, "initial plan",
-                                planning.reason or f"from {planning.source}")]
-        if strategy != "static" and not meter.budget_reached:
-            planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
-            result = await _replan_rounds(
-                strategy, max_replans, orchestrator, registry, planner, scheduler, result,
-                objective, shared, meter, bus, versions, notes,
-            )
-        if len(versions) > 1:
-            result = dataclasses.replace(result, plan_versions=tuple(versions))
-    except asyncio.CancelledError:
-        bus.emit(RunFinished(run_id=run_id, result=scheduler.last_result))
-        raise
-
-    if reviewer is not None and default_model is not None:
-        result = await _review_rounds(
-            reviewer, scheduler, result, objective, shared, MeteredModel(
-                default_model, meter, purpose="review"), meter, bus, retry, notes,
-        )
-        last = {r.task_id: r for r in result.reviews}
-        rejected = [tid for tid, r in last.items() if not r.passed]
-        if strategy == "hybrid" and rejected and not meter.budget_reached:
-            planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
-            reviews = result.reviews
-            result = await _replan_rounds(
-                strategy, max_replans, orchestrator, registry, planner, scheduler, result,
-                objective, shared, meter, bus, versions, notes, rejected=rejected,
-            )
-            result = dataclasses.replace(result, reviews=reviews,
-                                         plan_versions=tuple(versions))
-
-    text, status = "", result.status
-    if synthesize and default_model is not None:
-        synthesizer = synthesizer or Synthesizer()
-        synth_model = MeteredModel(default_model, meter, purpose="synthesis")
-        try:
-            text = await call_with_retry(
-                lambda: synthesizer.synthesize(objective, result, synth_model), retry
-            )
-        except BudgetExceeded as exc:  # the answer from the completed work, without a model
-            text = synthesizer.assemble(objective, result, str(exc))
-            notes.append(f"the answer was assembled without a model: {exc}")
-            status = "partial" if status == "succeeded" else status
-        except DelegateError as exc:  # recorded; the task outcomes are kept
-            notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
-            status = "partial" if status == "succeeded" else status
-    if meter.budget_reached and status == "succeeded":
-        status = "partial"  # the work stopped short of what was asked
-    result = dataclasses.replace(
-        result, text=text, status=status, usage=meter.usage,
-        notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - started,
-        budget_reached=meter.budget_reached,
-    )
-    bus.emit(RunFinished(run_id=run_id, result=result))
-    return result
 
 
 async def _replan_rounds(
