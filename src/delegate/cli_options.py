@@ -107,13 +107,3 @@ def progress() -> Subscriber:
     from .console import LineProgress
 
     return LineProgress(sys.stderr)
-
-
-def write_report(journal: Any, path: Path) -> None:
-    """Write the HTML report of the run ``journal`` recorded."""
-    from .cli_runs import export
-    from .run_report import render_report
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(export(journal.store, journal.run_id)), encoding="utf-8")
-    print(f"delegate: wrote the run report {path}", file=sys.stderr)

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from .errors import UsageError
 
-__all__ = ["add_runs_parser", "add_store_options", "journaled", "runs_command"]
+__all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "runs_command",
+           "write_report"]
 
 T = TypeVar("T")
 
@@ -87,9 +88,7 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
     finally:
         report = getattr(run_setup, "report", None)
         if report is not None and journal is not None and journal.created:
-            from .cli_options import write_report
-
-            write_report(journal, report)
+            write_report(journal.store, journal.run_id, report)
 
 
 def runs_command(args: argparse.Namespace,
@@ -107,18 +106,25 @@ def runs_command(args: argparse.Namespace,
             print(json.dumps(export(store, args.run_id), indent=2, ensure_ascii=False))
             return 0
         if args.verb == "report":
-            from .run_report import render_report
-
-            data = export(store, args.run_id)
-            path = Path(args.out or f"run-{data['run_id'][:8]}.html")
-            if path.is_dir():
-                raise UsageError(f"--out {path} is a directory; give a file name")
-            path.write_text(render_report(data), encoding="utf-8")
-            print(f"delegate: wrote {path}", file=sys.stderr)
+            write_report(store, args.run_id, Path(args.out) if args.out else None)
             return 0
         return _resume(store, args, dispatch, parse)
     finally:
         store.close()
+
+
+def write_report(store: Any, run_id: str, path: Path | None) -> Path:
+    """Write the HTML report of a stored run to ``path`` (default ``run-ID.html``)."""
+    from .run_report import render_report
+
+    data = export(store, run_id)
+    path = path or Path(f"run-{data['run_id'][:8]}.html")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give a file name for the report")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(data), encoding="utf-8")
+    print(f"delegate: wrote the run report {path}", file=sys.stderr)
+    return path
 
 
 def export(store: Any, run_id: str) -> dict[str, Any]:
