@@ -10,7 +10,6 @@ the dependents of a task that did not. A budget stop (see :mod:`delegate.budget`
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import time
 from collections import deque
@@ -89,8 +88,7 @@ class Execution:
         self.stop_reason = f"not started: {reason}"
         guard = self.meter.guard
         if guard is not None and guard.budget.on_exceed == "cancel":
-            for running in self.running.values():
-                running.cancel()
+            self._cancel_running()
         self.wake.set()
 
     async def drive(self) -> None:
@@ -118,9 +116,7 @@ class Execution:
         while True:
             while self.ready and len(self.running) < limit and not self.stopping:
                 _, tid = heapq.heappop(self.ready)
-                job = asyncio.create_task(self._execute(self.tasks[tid]))
-                job.add_done_callback(functools.partial(self._unstarted, self.tasks[tid]))
-                self.running[tid] = job
+                self.running[tid] = asyncio.create_task(self._execute(self.tasks[tid]))
             if not self.running:
                 break
             await self.wake.wait()
@@ -144,8 +140,7 @@ class Execution:
         elif outcome.status != "cancelled":
             if self.s.failure_policy == "fail_fast":
                 self.stopping = True
-                for other in self.running.values():
-                    other.cancel()
+                self._cancel_running()
             else:
                 self._skip_dependents(tid)
 
@@ -165,13 +160,15 @@ class Execution:
             self.emit(_END_EVENT[outcome.status](
                 run_id=self.run_id, task_id=outcome.task_id, outcome=outcome))
 
-    def _unstarted(self, task: Task, job: asyncio.Task[TaskOutcome]) -> None:
-        """A task cancelled before its first step never ran ``_execute``: report it here."""
-        if job.cancelled() and task.id not in self.reported:
-            self.reported.add(task.id)
-            self.finished.append(TaskOutcome(task.id, task.worker, "cancelled",
-                                             error="cancelled before it started"))
-            self.wake.set()
+    def _cancel_running(self) -> None:
+        """Cancel every running task. One cancelled before its first step never enters
+        ``_execute`` and so never reports: its outcome is recorded here instead."""
+        for tid, job in self.running.items():
+            if tid not in self.reported:
+                self.reported.add(tid)
+                self.finished.append(TaskOutcome(tid, self.tasks[tid].worker, "cancelled",
+                                                 error="cancelled before it started"))
+            job.cancel()
 
     async def _execute(self, task: Task) -> TaskOutcome:
         self.reported.add(task.id)  # from here on, _execute reports how it ended

@@ -96,7 +96,6 @@ class Journal:
         cache: whether deterministic requests may be answered from the response cache.
         restored: ids of the tasks restored from the store instead of run.
         replayed: model calls answered from the run's own earlier calls.
-        cache_hits: model calls answered from the response cache.
     """
 
     def __init__(self, store: RunStore, run_id: str, *, kind: str = "run",
@@ -110,7 +109,6 @@ class Journal:
         self.owner = Owner(uuid.uuid4().hex, socket.gethostname(), os.getpid())
         self.restored: list[str] = []
         self.replayed = 0
-        self.cache_hits = 0
         self.created = resuming
         self.finished: RunFinished | None = None
         self.summary: Any = None
@@ -184,7 +182,6 @@ class Journal:
         if self.cache and _deterministic(settings):
             hit = self.store.cache_get(key)
             if hit is not None:
-                self.cache_hits += 1
                 return _response(hit, output), "cache"
         return None
 
