@@ -20,13 +20,16 @@ Run errors happen while a run is under way; only the transient ones are retried:
             │   ├── RateLimitError        HTTP 429
             │   ├── ModelServerError      HTTP 5xx
             │   ├── ModelConnectionError  the endpoint could not be reached
-            │   └── ModelTimeoutError     the endpoint did not answer in time
+            │   ├── ModelTimeoutError     the endpoint did not answer in time
+            │   └── IncompleteResponseError  the model's answer was empty or cut off
             ├── ModelRequestError     a permanent refusal (a 4xx but 429, a prompt too long)
+            ├── UnexpectedModelError  the provider failed in a way it has no class for
             └── OutputValidationError the output did not match the schema after repairs
 
 Every error keeps its structured fields as attributes and survives pickling, so it can cross a
 process boundary (a Ray worker, a subprocess) intact. Foreign exceptions (from an SDK or from
-llama.cpp) are translated into these at the edge of each provider module.
+llama.cpp) are translated into these at the edge of each provider module: none escapes a
+provider raw, and every message is one line.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "BudgetExceeded",
     "ConfigurationError",
     "DelegateError",
+    "IncompleteResponseError",
     "ModelConnectionError",
     "ModelError",
     "ModelRequestError",
@@ -53,6 +57,7 @@ __all__ = [
     "StoreError",
     "TaskTimeout",
     "TransientModelError",
+    "UnexpectedModelError",
     "UsageError",
     "is_transient",
 ]
@@ -180,8 +185,21 @@ class ModelTimeoutError(TransientModelError):
     """The provider did not answer in time."""
 
 
+class IncompleteResponseError(TransientModelError):
+    """The model's answer was empty or cut off: a body shorter than its ``Content-Length``,
+    JSON cut short, or an empty completion. Transient: retried, and never cached. (A
+    structured answer cut at ``max_tokens`` is an :class:`OutputValidationError` instead:
+    asking again repeats it.)"""
+
+
 class ModelRequestError(ModelError):
     """The provider refused the request for good (a 4xx other than 429, a prompt too long)."""
+
+
+class UnexpectedModelError(ModelError):
+    """The provider failed with an exception delegate has no class for (from its SDK, its
+    HTTP client or llama.cpp). Not retried: nothing says that trying again would help. The
+    message names the foreign exception's type; ``__cause__`` keeps the exception itself."""
 
 
 class OutputValidationError(ModelError):

@@ -1,7 +1,10 @@
 """A scripted HTTP server on 127.0.0.1 for provider tests; no test reaches the network.
 
 ``FakeServer`` answers each POST with the next scripted reply, in order, and records every
-request it received (path, headers, JSON body). The ``*_chat``/``*_message``/``*_error``
+request it received (path, headers, JSON body). It speaks HTTP/1.1 and keeps connections alive,
+as real endpoints do, and counts the connections it was given and those still open. A reply can
+be cut short: ``cut=N`` sends the first N bytes of the body under the full ``Content-Length``,
+then hangs up. The ``*_chat``/``*_message``/``*_error``
 helpers build bodies in the shapes the real OpenAI and Anthropic APIs return. ``ASK``, ``City``
 and :func:`request_once` are the conversation, output type and request runner both provider test
 modules share.
@@ -55,6 +58,7 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    cut: int | None = None
 
 
 @dataclass
@@ -73,9 +77,27 @@ class FakeServer:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.requests: list[Received] = []
+        self.connections = 0  # accepted so far
+        self.open_connections = 0  # not yet closed by either side
+        self._changed = threading.Condition()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like real endpoints
+
+            def handle(self) -> None:
+                with server._changed:
+                    server.connections += 1
+                    server.open_connections += 1
+                try:
+                    super().handle()
+                except OSError:
+                    pass
+                finally:
+                    with server._changed:
+                        server.open_connections -= 1
+                        server._changed.notify_all()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length)
@@ -98,9 +120,11 @@ class FakeServer:
                     for key, value in reply.headers.items():
                         self.send_header(key, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    self.wfile.write(data if reply.cut is None else data[:reply.cut])
                 except OSError:  # the client gave up (a timeout test)
                     pass
+                if reply.cut is not None:
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -115,10 +139,15 @@ class FakeServer:
         return f"http://{host}:{port}"
 
     def push(self, body: Any = None, *, status: int = 200, headers: dict[str, str] | None = None,
-             delay: float = 0.0) -> FakeServer:
-        """Script the next reply."""
-        self.replies.append(Reply(status, body, dict(headers or {}), delay))
+             delay: float = 0.0, cut: int | None = None) -> FakeServer:
+        """Script the next reply; ``cut`` sends only that many bytes of its body."""
+        self.replies.append(Reply(status, body, dict(headers or {}), delay, cut))
         return self
+
+    def wait_until_closed(self, timeout: float = 5.0) -> bool:
+        """Wait until every connection is closed; whether that happened within ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.open_connections == 0, timeout)
 
     def __enter__(self) -> FakeServer:
         self._thread.start()

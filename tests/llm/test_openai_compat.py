@@ -24,7 +24,7 @@ from delegate.errors import (
 from delegate.llm._http import retry_after_seconds
 from delegate.llm.base import Message, ModelSettings
 from delegate.llm.guard import allow_model_requests
-from delegate.llm.openai_compat import JSON_MODE_NOTE, OpenAICompatModel, create
+from delegate.llm.openai_compat import OpenAICompatModel, create
 
 from .fakeserver import (
     ASK,
@@ -89,7 +89,7 @@ def test_dict_schema_output_returns_parsed_json():
     assert response.data == ["a", "b"]
 
 
-def test_switches_to_json_mode_when_json_schema_is_refused():
+def test_steps_down_to_json_object_when_json_schema_is_refused():
     model = OpenAICompatModel("gpt-test", api_key=KEY)
     with FakeServer() as server:
         model.base_url = server.url + "/v1"
@@ -110,11 +110,13 @@ def test_switches_to_json_mode_when_json_schema_is_refused():
         with allow_model_requests():
             first, second = asyncio.run(go())
     assert first.data.name == "Oslo" and second.data.name == "Rome"
-    assert JSON_MODE_NOTE in first.notes and JSON_MODE_NOTE in second.notes
+    note = "structured output: json_object (json_schema refused: HTTP 400)"
+    assert first.notes == (note,) and second.notes == (note,)
     assert first.usage.model_calls == 2 and second.usage.model_calls == 1
-    assert model.json_mode
+    assert model.structured_rung == "json_object"
     formats = [r.body["response_format"]["type"] for r in server.requests]
     assert formats == ["json_schema", "json_object", "json_object"]
+    assert server.requests[1].body["response_format"]["schema"] == City.model_json_schema()
     system = server.requests[1].body["messages"][0]
     assert system["role"] == "system" and system["content"].startswith("Be brief.")
     assert json.dumps(City.model_json_schema()) in system["content"]

@@ -1,20 +1,35 @@
-"""HTTP failures of the provider SDKs, turned into :mod:`delegate.errors` classes.
+"""HTTP clients and failures of the provider SDKs, turned into :mod:`delegate.errors` classes.
 
-Shared by the OpenAI-compatible and Anthropic modules: :func:`translate_sdk_error` maps an
-``openai`` or ``anthropic`` SDK exception to the matching delegate error, with the help of
-:func:`server_message` (the server's own words), :func:`retry_after_seconds` (its wait hint) and
-:func:`status_error` (the error class for an HTTP status). :func:`redact` keeps the API key out of
-every message.
+Shared by the OpenAI-compatible and Anthropic modules:
+
+- :class:`ClientPerLoop` holds one SDK client per event loop. An SDK client pools keep-alive
+  connections whose transports belong to the loop that opened them, so a client made under one
+  ``asyncio.run`` fails under the next ("Event loop is closed"). Each loop gets its own client on
+  first use; the client of a loop that has closed is dropped, never reused; ``aclose`` closes
+  the clients it made.
+- :func:`translate_sdk_error` maps an ``openai`` or ``anthropic`` SDK exception to the matching
+  delegate error, with the help of :func:`server_message` (the server's own words),
+  :func:`retry_after_seconds` (its wait hint) and :func:`status_error` (the error class for an
+  HTTP status); a body cut short is an :class:`~delegate.errors.IncompleteResponseError`.
+- :func:`unexpected_error` wraps any other exception a provider call raised, so that none
+  escapes raw; :func:`one_line` keeps every message on one line and short, and :func:`redact`
+  keeps the API key out of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import json
+import re
+import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import (
+    IncompleteResponseError,
     ModelConnectionError,
     ModelError,
     ModelRequestError,
@@ -22,18 +37,119 @@ from ..errors import (
     ModelTimeoutError,
     RateLimitError,
     TransientModelError,
+    UnexpectedModelError,
 )
 
 __all__ = [
+    "MESSAGE_LIMIT",
     "PLACEHOLDER_KEY",
+    "ClientPerLoop",
+    "one_line",
     "redact",
     "retry_after_seconds",
     "server_message",
     "status_error",
     "translate_sdk_error",
+    "unexpected_error",
 ]
 
 PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK wants one
+MESSAGE_LIMIT = 300  # characters of a server's words kept in an error message
+_CUT_BODY = "complete message body"  # what h11 says when a body is shorter than announced
+
+
+class ClientPerLoop:
+    """One SDK client per event loop, made on first use in that loop.
+
+    Args:
+        factory: makes a new client; called from inside the loop that will use it.
+
+    Thread-safe: loops on several threads may share one instance.
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        # id(loop) -> (a weak reference to the loop, its client)
+        self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
+
+    def get(self) -> Any:
+        """The running loop's client; a new one if the loop has none yet.
+
+        Raises:
+            RuntimeError: when called outside a running event loop.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._drop_dead()
+            entry = self._clients.get(id(loop))
+            if entry is not None and entry[0]() is loop:
+                return entry[1]
+            client = self._factory()
+            self._clients[id(loop)] = (weakref.ref(loop), client)
+            return client
+
+    def __len__(self) -> int:
+        """How many clients are held (of loops that are still open)."""
+        with self._lock:
+            self._drop_dead()
+            return len(self._clients)
+
+    def _drop_dead(self) -> None:
+        """Forget the clients of loops that are gone or closed: their connections cannot be
+        used, nor closed, from any other loop."""
+        for key, (ref, _client) in list(self._clients.items()):
+            loop = ref()
+            if loop is None or loop.is_closed():
+                del self._clients[key]
+
+    async def aclose(self) -> None:
+        """Close every client made so far and forget them all.
+
+        The running loop's client is closed here; a client of another loop that is still
+        running (on another thread) is closed on that loop without waiting; a client of a
+        closed loop is dropped. Later calls make new clients.
+        """
+        here = asyncio.get_running_loop()
+        with self._lock:
+            entries = list(self._clients.values())
+            self._clients.clear()
+        for ref, client in entries:
+            loop = ref()
+            if loop is here:
+                await client.close()
+            elif loop is not None and not loop.is_closed() and loop.is_running():
+                asyncio.run_coroutine_threadsafe(client.close(), loop)
+
+
+def unexpected_error(exc: BaseException, *, name: str, provider: str, model: str,
+                     secret: str = "") -> ModelError:
+    """The delegate error for an exception a provider has no class for.
+
+    JSON that does not decode (a body cut short) is an :class:`IncompleteResponseError`;
+    anything else an :class:`UnexpectedModelError` naming the exception's type.
+
+    Args:
+        exc: the foreign exception (never ``asyncio.CancelledError``: that one propagates).
+        name: the model's ``provider:model`` name, for messages.
+        provider: the delegate provider name.
+        model: the model name the endpoint knows.
+        secret: the API key, cut out of the message.
+    """
+    kw = {"provider": provider, "model": model}
+    if isinstance(exc, json.JSONDecodeError):
+        return IncompleteResponseError(
+            f"{name} sent an answer that was cut off (its body is not complete JSON: "
+            f"{exc.msg} at position {exc.pos})", **kw)
+    detail = one_line(redact(str(exc), secret)) or "no message"
+    return UnexpectedModelError(f"{name} failed: {type(exc).__name__}: {detail}", **kw)
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space, and cut to
+    ``limit`` characters with an ellipsis."""
+    flat = re.sub(r"\s+", " ", str(text)).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def translate_sdk_error(
@@ -55,22 +171,26 @@ def translate_sdk_error(
         secret: the API key, cut out of every message.
 
     Returns:
-        A :class:`ModelTimeoutError`, a :class:`ModelConnectionError`, the error
-        :func:`status_error` picks for an HTTP status, or else a :class:`ModelRequestError`.
+        A :class:`ModelTimeoutError`; an :class:`IncompleteResponseError` for a body shorter
+        than its ``Content-Length``; a :class:`ModelConnectionError`; the error
+        :func:`status_error` picks for an HTTP status; or else a :class:`ModelRequestError`.
     """
     kw = {"provider": provider, "model": model}
     if isinstance(exc, sdk.APITimeoutError):
         return ModelTimeoutError(f"{name} did not answer within {timeout:g}s", **kw)
     if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        why = f": {redact(str(cause), secret)}" if cause else ""
-        return ModelConnectionError(f"could not reach {name} at {where}{why}", **kw)
+        why = one_line(redact(str(cause), secret)) if cause else ""
+        if _CUT_BODY in why:
+            return IncompleteResponseError(f"{name} sent an answer that was cut off: {why}", **kw)
+        return ModelConnectionError(f"could not reach {name} at {where}{': ' + why if why else ''}",
+                                    **kw)
     if isinstance(exc, sdk.APIStatusError):
         return status_error(
             exc.status_code, server_message(exc.body, exc.message), exc.response.headers,
             provider=provider, model=model, key_env=key_env, secret=secret,
         )
-    return ModelRequestError(f"{name} failed: {redact(str(exc), secret)}", **kw)
+    return ModelRequestError(f"{name} failed: {one_line(redact(str(exc), secret))}", **kw)
 
 
 def server_message(body: object, fallback: str) -> str:
@@ -81,7 +201,8 @@ def server_message(body: object, fallback: str) -> str:
         fallback: what to return when ``body`` holds no message.
 
     Returns:
-        The message, at most 500 characters when the body is plain text.
+        The message as the server wrote it (possibly several lines; :func:`status_error` makes
+        it one), at most 2,000 characters when the body is plain text.
     """
     if isinstance(body, Mapping):
         inner = body.get("error")
@@ -92,7 +213,7 @@ def server_message(body: object, fallback: str) -> str:
         if isinstance(body.get("message"), str):
             return body["message"]
     if isinstance(body, str) and body.strip():
-        return body.strip()[:500]
+        return body.strip()[:2000]
     return fallback
 
 
@@ -148,9 +269,10 @@ def status_error(
         secret: the API key, cut out of the message in case the server echoes it.
 
     Returns:
-        The error to raise.
+        The error to raise, its message one line with at most :data:`MESSAGE_LIMIT`
+        characters of the server's words.
     """
-    message = redact(message, secret)
+    message = one_line(redact(message, secret))
     kw = {"provider": provider, "model": model, "status": status}
     name = f"{provider}:{model}"
     if status == 429:

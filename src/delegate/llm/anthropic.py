@@ -10,8 +10,11 @@ Sampling settings: the Messages API has no ``seed``. API version 2026-10-21, whi
 releases speak, refuses ``temperature`` and ``top_p`` at any value, and those SDKs dropped them;
 so they are sent only when the installed SDK still takes them (older SDKs, API 2023-06-01).
 
-The SDK client is made on the first request with ``max_retries=0`` (the scheduler retries), and
-its exceptions become :mod:`delegate.errors` here, 529 Overloaded among the transient ones.
+Each event loop gets its own SDK client, made on its first request with ``max_retries=0`` (the
+scheduler retries); :meth:`AnthropicModel.aclose` closes them. SDK exceptions become
+:mod:`delegate.errors` here, 529 Overloaded among the transient ones; a body cut short or an empty
+text answer is an :class:`~delegate.errors.IncompleteResponseError`; any other exception is
+wrapped by :func:`~delegate.llm._http.unexpected_error` (``asyncio.CancelledError`` passes).
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConfigurationError, ModelError, OutputValidationError
-from ._http import translate_sdk_error
+from ..errors import (
+    ConfigurationError,
+    DelegateError,
+    IncompleteResponseError,
+    ModelError,
+    OutputValidationError,
+)
+from ._http import ClientPerLoop, translate_sdk_error, unexpected_error
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
 from .structured import json_schema_of, parse_output, repair_prompt
@@ -74,7 +83,7 @@ class AnthropicModel(Model):
         self.max_repairs = max_repairs
         self.send_sampling = send_sampling
         self._api_key = api_key
-        self._client: Any = None
+        self._clients = ClientPerLoop(self._new_client)
 
     async def request(
         self,
@@ -84,6 +93,17 @@ class AnthropicModel(Model):
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         check_model_requests_allowed(self.provider)
+        try:
+            return await self._request(messages, output, settings)
+        except DelegateError:
+            raise
+        except Exception as exc:  # never raw: asyncio.CancelledError is not an Exception
+            raise unexpected_error(exc, name=self.name, provider=self.provider,
+                                   model=self.model_name, secret=self._api_key) from exc
+
+    async def _request(
+        self, messages: Sequence[Message], output: OutputType, settings: ModelSettings | None,
+    ) -> ModelResponse:
         settings = settings if settings is not None else ModelSettings()
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         convo: list[dict[str, Any]] = [
@@ -94,6 +114,9 @@ class AnthropicModel(Model):
         if output is None:
             blocks = await self._create(kwargs, convo, usage)
             text = "".join(b.text for b in blocks if b.type == "text")
+            if not text.strip():
+                raise IncompleteResponseError(f"{self.name} returned an empty answer",
+                                              provider=self.provider, model=self.model_name)
             return ModelResponse(text=text, usage=usage, model=self.name)
         schema = json_schema_of(output)
         # a tool's input is always an object: wrap any other schema as {"value": ...}
@@ -135,7 +158,7 @@ class AnthropicModel(Model):
         if system:
             kwargs["system"] = system
         if self.send_sampling is None:
-            create = self._get_client().messages.create
+            create = self._clients.get().messages.create
             self.send_sampling = "temperature" in inspect.signature(create).parameters
         sampling = {"temperature": settings.temperature, "top_p": settings.top_p}
         sampling = {k: v for k, v in sampling.items() if v is not None}
@@ -148,7 +171,7 @@ class AnthropicModel(Model):
         start = time.perf_counter()
         usage.model_calls += 1
         try:
-            message = await self._get_client().messages.create(messages=list(convo), **kwargs)
+            message = await self._clients.get().messages.create(messages=list(convo), **kwargs)
         except anthropic.AnthropicError as exc:
             raise self._translate(exc) from None
         finally:
@@ -158,13 +181,10 @@ class AnthropicModel(Model):
             usage.completion_tokens += message.usage.output_tokens or 0
         return list(message.content)
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            anthropic = _import_anthropic()
-            self._client = anthropic.AsyncAnthropic(
-                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
-            )
-        return self._client
+    def _new_client(self) -> Any:
+        return _import_anthropic().AsyncAnthropic(
+            api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+        )
 
     def _translate(self, exc: Exception) -> ModelError:
         return translate_sdk_error(
@@ -174,10 +194,8 @@ class AnthropicModel(Model):
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP client, if one was made."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        """Close the HTTP clients this model made (one per event loop that used it)."""
+        await self._clients.aclose()
 
 
 def create(provider: str, model: str) -> Model:

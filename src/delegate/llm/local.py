@@ -11,9 +11,14 @@ thread-safe). ``pool_size=1`` is the same as a lock around one model; which is f
 given machine is measured by ``bench/local_pool.py`` and the default follows that measurement.
 
 Structured output uses llama.cpp's JSON-schema grammar, so the text always parses unless it is
-cut off by ``max_tokens``, which is reported as such. A cancelled text request stops at its next
-token; a structured one, whose grammar may not allow stopping early, runs to its (bounded)
-end on its thread while the caller moves on.
+cut off by ``max_tokens``, which is reported as such (an
+:class:`~delegate.errors.OutputValidationError`: asking again repeats it). An empty text answer
+is an :class:`~delegate.errors.IncompleteResponseError` (transient, never cached). A prompt
+longer than the context is a :class:`~delegate.errors.ModelRequestError`; any other exception
+from llama.cpp is wrapped by :func:`~delegate.llm._http.unexpected_error`, never raised raw.
+
+A cancelled text request stops at its next token; a structured one, whose grammar may not allow
+stopping early, runs to its (bounded) end on its thread while the caller moves on.
 """
 
 from __future__ import annotations
@@ -29,15 +34,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError, ModelRequestError, OutputValidationError
+from ..errors import (
+    ConfigurationError,
+    DelegateError,
+    IncompleteResponseError,
+    ModelRequestError,
+    OutputValidationError,
+)
+from ._http import one_line, unexpected_error
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
 from .structured import json_schema_of, parse_output
 
 __all__ = ["LocalModel", "create", "default_model_path"]
 
 DEFAULT_MAX_TOKENS = 512
-_shared: dict[tuple[str, int, int], LocalModel] = {}
-_shared_lock = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -182,29 +192,50 @@ class LocalModel(Model):
             cancel.set()  # the thread stops at its next token
             future.add_done_callback(_consume)
             raise
+        except DelegateError:
+            raise
         except ValueError as exc:  # llama.cpp: prompt longer than the context window
             raise ModelRequestError(
-                str(exc), provider=self.provider, model=self.model_name
+                one_line(str(exc)), provider=self.provider, model=self.model_name
             ) from None
+        except Exception as exc:
+            raise self._unexpected(exc) from exc
+        try:
+            return self._response(raw, output, kwargs["max_tokens"], time.perf_counter() - start)
+        except DelegateError:
+            raise
+        except Exception as exc:  # an answer of a shape llama.cpp does not document
+            raise self._unexpected(exc) from exc
+
+    def _response(self, raw: dict[str, Any], output: OutputType, max_tokens: int,
+                  latency: float) -> ModelResponse:
         choice = raw["choices"][0]
         text = choice["message"].get("content") or ""
         usage = Usage(
             model_calls=1,
             prompt_tokens=raw["usage"]["prompt_tokens"],
             completion_tokens=raw["usage"]["completion_tokens"],
-            latency_seconds=time.perf_counter() - start,
+            latency_seconds=latency,
         )
         data = None
-        if output is not None:
+        if output is None:
+            if not text.strip():
+                raise IncompleteResponseError(f"{self.name} returned an empty answer",
+                                              provider=self.provider, model=self.model_name)
+        else:
             try:
                 data = parse_output(text, output, provider=self.provider, model=self.model_name,
                                     usage=usage)
             except OutputValidationError as exc:
                 if choice.get("finish_reason") == "length":
-                    exc.message = f"output cut off at max_tokens={kwargs['max_tokens']}: {exc}"
+                    exc.message = f"output cut off at max_tokens={max_tokens}: {exc}"
                     exc.args = (exc.message,)
                 raise
         return ModelResponse(text=text, data=data, usage=usage, model=self.name)
+
+    def _unexpected(self, exc: Exception) -> DelegateError:
+        return unexpected_error(exc, name=self.name, provider=self.provider,
+                                model=self.model_name)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under this model's tokenizer (a vocabulary-only instance)."""
@@ -230,11 +261,9 @@ def _consume(future: asyncio.Future[Any]) -> None:
 
 
 def create(provider: str, model: str) -> LocalModel:
-    """``local:default`` or ``local:/path/to/file.gguf``; one shared instance per file."""
+    """``local:default`` or ``local:/path/to/file.gguf``: a new model, which loads its
+    instances on first use and frees them on :meth:`LocalModel.aclose`. A
+    :class:`~delegate.runtime.Runtime` keeps one per name, so the runs of an application
+    share it."""
     path = default_model_path() if model == "default" else Path(model).expanduser()
-    pool = default_pool_size()
-    key = (str(path), pool, 8192)
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = LocalModel(path, name=model, pool_size=pool)
-        return _shared[key]
+    return LocalModel(path, name=model, pool_size=default_pool_size())

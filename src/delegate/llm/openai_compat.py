@@ -1,45 +1,69 @@
-"""OpenAI-compatible chat completions: OpenAI itself, Groq, Ollama, vLLM, llama.cpp server.
+"""OpenAI-compatible chat completions: OpenAI itself, Groq, Ollama, vLLM, llama.cpp's servers.
 
 One class, :class:`OpenAICompatModel`, over the official ``openai`` SDK; :func:`create` builds it
 for the ``openai``, ``groq`` and ``ollama`` providers from their environment variables. The SDK
-is imported on first use, and its client is made on the first request with ``max_retries=0``:
-delegate's scheduler decides about retries, from the error type.
+is imported on first use. Each event loop gets its own client, made on its first request with
+``max_retries=0`` (delegate's scheduler decides about retries, from the error type);
+:meth:`~OpenAICompatModel.aclose` closes them.
 
-Structured output asks for a ``json_schema`` response format. An endpoint that refuses it (HTTP
-400 naming ``response_format`` or ``json_schema``) switches the model instance to JSON mode, with
-the schema written into the system message. Either way the answer is validated by
+Structured output climbs down a ladder of :data:`RUNGS` until the endpoint takes the request:
+
+1. ``json_schema``: the ``response_format`` that constrains the answer to the schema;
+2. ``json_object``: JSON mode, with the schema written into the system message (and passed as
+   ``response_format.schema``, which llama.cpp's servers turn into a grammar and others ignore);
+3. ``text``: no ``response_format`` at all, the system message asking for JSON.
+
+A rung is refused by an HTTP 400 or 422, or a 5xx, whose body names ``response_format`` or the
+rung's type (llama-cpp-python's server answers ``json_schema`` with a 500 and a traceback). The
+rung reached is remembered per endpoint (base URL and model) for the whole process, so a second
+instance does not pay the refused request again, and every structured response on a lower rung
+says so in its ``notes`` (``structured output: json_object (json_schema refused: HTTP 500)``),
+which reach the run's notes. On every rung the answer is validated by
 :func:`~delegate.llm.structured.parse_output` and sent back for repair a bounded number of times.
 
-SDK exceptions become :mod:`delegate.errors` classes through
-:func:`~delegate.llm._http.translate_sdk_error`, which the Anthropic module shares.
+Errors: SDK exceptions become :mod:`delegate.errors` classes through
+:func:`~delegate.llm._http.translate_sdk_error` (shared with the Anthropic module); a body cut
+short, or an empty text answer, is an :class:`~delegate.errors.IncompleteResponseError`
+(transient, never cached); any other exception is wrapped by
+:func:`~delegate.llm._http.unexpected_error`. ``asyncio.CancelledError`` passes untouched.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import (
     ConfigurationError,
+    DelegateError,
+    IncompleteResponseError,
     ModelError,
-    ModelRequestError,
     ModelServerError,
     OutputValidationError,
 )
-from ._http import PLACEHOLDER_KEY, translate_sdk_error
+from ._http import PLACEHOLDER_KEY, ClientPerLoop, translate_sdk_error, unexpected_error
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
 from .structured import json_schema_of, parse_output, repair_prompt, schema_name
 
-__all__ = ["OpenAICompatModel", "create", "ollama_base_url"]
+__all__ = ["RUNGS", "OpenAICompatModel", "create", "ollama_base_url"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GROQ_BASE_URL = "https://api.groq.com/openai/v1"
 OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
-JSON_MODE_NOTE = "json_schema unsupported; used JSON mode"
+RUNGS = ("json_schema", "json_object", "text")  # structured output, strongest first
+
+
+class _FormatRefused(Exception):
+    """Internal: the endpoint refused the request's ``response_format``."""
+
+    def __init__(self, error: ModelError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class OpenAICompatModel(Model):
@@ -54,6 +78,10 @@ class OpenAICompatModel(Model):
         timeout: seconds to wait for one HTTP call.
         max_repairs: how many times an invalid structured answer is sent back for repair.
     """
+
+    # (base_url, model) -> (index into RUNGS, why the rungs above it were left); process-wide
+    _ladder: ClassVar[dict[tuple[str, str], tuple[int, str]]] = {}
+    _ladder_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
         self,
@@ -71,12 +99,16 @@ class OpenAICompatModel(Model):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_repairs = max_repairs
-        self.json_mode = False  # set once the endpoint refuses json_schema
         self._api_key = api_key
         self._key_env = key_env
-        self._client: Any = None
+        self._clients = ClientPerLoop(self._new_client)
         official = "api.openai.com" in self.base_url
         self._max_tokens_key = "max_completion_tokens" if official else "max_tokens"
+
+    @property
+    def structured_rung(self) -> str:
+        """The rung of :data:`RUNGS` that structured requests to this endpoint use now."""
+        return RUNGS[self._rung()[0]]
 
     async def request(
         self,
@@ -86,16 +118,30 @@ class OpenAICompatModel(Model):
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         check_model_requests_allowed(self.provider)
+        try:
+            return await self._request(messages, output, settings)
+        except DelegateError:
+            raise
+        except Exception as exc:  # never raw: asyncio.CancelledError is not an Exception
+            raise unexpected_error(exc, name=self.name, provider=self.provider,
+                                   model=self.model_name, secret=self._api_key) from exc
+
+    async def _request(
+        self, messages: Sequence[Message], output: OutputType, settings: ModelSettings | None,
+    ) -> ModelResponse:
         settings = settings if settings is not None else ModelSettings()
         convo = [{"role": m.role, "content": m.content} for m in messages]
         usage = Usage()
         if output is None:
             text = await self._complete(convo, settings, None, usage)
+            if not text.strip():
+                raise IncompleteResponseError(f"{self.name} returned an empty answer",
+                                              provider=self.provider, model=self.model_name)
             return ModelResponse(text=text, usage=usage, model=self.name)
         schema = json_schema_of(output)
         notes: list[str] = []
         for attempt in range(self.max_repairs + 1):
-            text = await self._complete_structured(convo, settings, output, schema, usage)
+            text, rung = await self._complete_structured(convo, settings, output, schema, usage)
             try:
                 data = parse_output(text, output, provider=self.provider, model=self.model_name)
             except OutputValidationError as err:
@@ -108,26 +154,45 @@ class OpenAICompatModel(Model):
                     {"role": "user", "content": repair_prompt(err, schema)},
                 ]
                 continue
-            if self.json_mode:
-                notes.insert(0, JSON_MODE_NOTE)
+            level, why = rung
+            if level:
+                notes.insert(0, f"structured output: {RUNGS[level]} ({why})")
             return ModelResponse(text, data, usage, self.name, tuple(notes))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _rung(self) -> tuple[int, str]:
+        return self._ladder.get((self.base_url, self.model_name), (0, ""))
+
+    def _step_down(self, level: int, error: ModelError) -> None:
+        """Record that the endpoint refused rung ``level``; a no-op if another request did."""
+        key = (self.base_url, self.model_name)
+        refused = f"{RUNGS[level]} refused: HTTP {error.status}"
+        with self._ladder_lock:
+            now, why = self._ladder.get(key, (0, ""))
+            if now == level:
+                self._ladder[key] = (level + 1, f"{why}; {refused}" if why else refused)
 
     async def _complete_structured(
         self, convo: list[dict], settings: ModelSettings, output: OutputType, schema: dict,
         usage: Usage,
-    ) -> str:
-        if not self.json_mode:
-            fmt = {"type": "json_schema",
-                   "json_schema": {"name": schema_name(output), "schema": schema}}
+    ) -> tuple[str, tuple[int, str]]:
+        """The answer on the highest rung the endpoint takes, and that rung."""
+        while True:
+            rung = self._rung()
+            level = rung[0]
+            if RUNGS[level] == "json_schema":
+                fmt: dict | None = {
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name(output), "schema": schema}}
+                sent = convo
+            else:
+                fmt = {"type": "json_object", "schema": schema} if RUNGS[level] == (
+                    "json_object") else None
+                sent = _with_schema(convo, schema)
             try:
-                return await self._complete(convo, settings, fmt, usage)
-            except ModelRequestError as err:
-                if not _refuses_json_schema(err):
-                    raise
-                self.json_mode = True
-        return await self._complete(_with_schema(convo, schema), settings,
-                                    {"type": "json_object"}, usage)
+                return await self._complete(sent, settings, fmt, usage), rung
+            except _FormatRefused as refused:
+                self._step_down(level, refused.error)
 
     async def _complete(
         self, convo: list[dict], settings: ModelSettings, response_format: dict | None,
@@ -145,9 +210,12 @@ class OpenAICompatModel(Model):
         start = time.perf_counter()
         usage.model_calls += 1
         try:
-            completion = await self._get_client().chat.completions.create(**kwargs)
+            completion = await self._clients.get().chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
-            raise self._translate(exc) from None
+            error = self._translate(exc)
+            if response_format is not None and _refuses_format(exc, response_format["type"]):
+                raise _FormatRefused(error) from None
+            raise error from None
         finally:
             usage.latency_seconds += elapsed_since(start)
         if completion.usage is not None:
@@ -158,13 +226,10 @@ class OpenAICompatModel(Model):
                                    provider=self.provider, model=self.model_name)
         return completion.choices[0].message.content or ""
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            openai = _import_openai()
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
-            )
-        return self._client
+    def _new_client(self) -> Any:
+        return _import_openai().AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+        )
 
     def _translate(self, exc: Exception) -> ModelError:
         return translate_sdk_error(
@@ -174,10 +239,8 @@ class OpenAICompatModel(Model):
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP client, if one was made."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        """Close the HTTP clients this model made (one per event loop that used it)."""
+        await self._clients.aclose()
 
 
 def create(provider: str, model: str) -> Model:
@@ -228,16 +291,22 @@ def _import_openai() -> Any:
     return openai
 
 
-def _refuses_json_schema(err: ModelRequestError) -> bool:
-    """Whether ``err`` is an endpoint saying it does not support a json_schema response format."""
-    text = err.message.lower()
-    return err.status in (400, 422) and ("response_format" in text or "json_schema" in text)
+def _refuses_format(exc: Exception, kind: str) -> bool:
+    """Whether ``exc`` is the endpoint refusing a ``response_format`` of type ``kind``: an
+    HTTP 400, 422 or 5xx whose body names ``response_format`` or ``kind``."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int) or not (status in (400, 422) or status >= 500):
+        return False
+    body = getattr(exc, "body", None)
+    text = f"{getattr(exc, 'message', '')} {body if isinstance(body, str) else json.dumps(body, default=str)}"
+    text = text.lower()
+    return "response_format" in text or kind in text
 
 
 def _with_schema(convo: list[dict], schema: dict) -> list[dict]:
-    """``convo`` with the schema written into its system message, for JSON mode."""
-    instruction = ("Answer with only a JSON value that matches this JSON schema:\n"
-                   + json.dumps(schema))
+    """``convo`` with the schema written into its system message, for the lower rungs."""
+    instruction = ("Answer with only a JSON value that matches this JSON schema, and no other "
+                   "text:\n" + json.dumps(schema))
     if convo and convo[0]["role"] == "system":
         first = {"role": "system", "content": convo[0]["content"] + "\n\n" + instruction}
         return [first, *convo[1:]]

@@ -46,7 +46,9 @@ def parse_output(
 ) -> Any:
     """Parse ``text`` as JSON and validate it against ``output``.
 
-    Tolerates a Markdown code fence around the JSON (some endpoints add one in JSON mode).
+    Tolerates a Markdown code fence around the JSON (some endpoints add one in JSON mode), and
+    words around one JSON object or array (a model asked for JSON in plain text, without a
+    ``response_format``, often says something before or after it).
 
     Raises:
         OutputValidationError: when the text is not JSON or does not match the schema; the
@@ -68,10 +70,12 @@ def _parse(text: str, output: OutputType, provider: str, model: str) -> Any:
     try:
         value = json.loads(raw, strict=False)  # tolerate raw newlines inside strings
     except json.JSONDecodeError as exc:
-        raise OutputValidationError(
-            f"output is not valid JSON ({exc.msg} at position {exc.pos})",
-            output=text, provider=provider, model=model,
-        ) from None
+        value = _embedded_json(raw)
+        if value is None:
+            raise OutputValidationError(
+                f"output is not valid JSON ({exc.msg} at position {exc.pos})",
+                output=text, provider=provider, model=model,
+            ) from None
     if isinstance(output, type) and issubclass(output, BaseModel):
         try:
             return output.model_validate(value)
@@ -84,6 +88,21 @@ def _parse(text: str, output: OutputType, provider: str, model: str) -> Any:
     if isinstance(output, dict):
         _validate_json_schema(value, output, text, provider, model)
     return value
+
+
+def _embedded_json(text: str) -> Any:
+    """The first JSON object or array inside ``text`` (among its first 20 brackets), or
+    ``None`` when there is none."""
+    decoder = json.JSONDecoder(strict=False)
+    for tries, match in enumerate(re.finditer(r"[{\[]", text)):
+        if tries == 20:
+            break
+        try:
+            value, _end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        return value
+    return None
 
 
 def _describe(error: dict[str, Any]) -> str:
