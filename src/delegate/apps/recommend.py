@@ -238,8 +238,8 @@ async def recommend(
     outputs = result.outputs
     matching: MatchResult | None = outputs.get("matching")
     notes = list(voice.notes)
-    if matching is not None and matching.note:
-        notes.append(f"matching: {matching.note}")
+    if matching is not None:
+        notes += [f"matching: {line}" for line in (matching.note, *matching.replaced) if line]
     return Recommendation(
         query=query,
         products=_products(matching.matches if matching else ()),

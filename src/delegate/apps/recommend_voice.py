@@ -2,8 +2,10 @@
 
 The model writes only the opening and the closing, in the brand voice. The product lines
 (name, catalog price, reason) are rendered from the matching result, so every product the
-answer names is a real catalog product at its real price. The model's own sentences are
-checked: they may not state prices, name other catalog products, or point at product numbers.
+answer names is a real catalog product at its real price (the reasons and names in it were
+checked by the matching worker). The model's own sentences are checked too: they may not state
+prices, talk about price, make offers ("free", "only today", "20% off"), name other catalog
+products, or point at product numbers (:func:`~delegate.apps.grounding.claim_problems`).
 A failing answer goes back once with the problem; if it fails again, a plain opening is used
 and the run's notes say so.
 """
@@ -18,13 +20,12 @@ from ..llm.base import Message, Model, ModelSettings
 from ..outcomes import RunResult
 from ..review import Synthesizer
 from .catalog import Catalog
+from .grounding import claim_problems
 from .recommend_workers import Match, MatchResult
 
 __all__ = ["BrandVoiceSynthesizer", "product_line", "unsupported_claims"]
 
 VOICE_CHARS = 1_500
-_PRICE = re.compile(r"(?:\$\s?\d|\d+(?:\.\d+)?\s?(?:dollars|usd)\b)", re.IGNORECASE)
-_PRODUCT_REF = re.compile(r"\b(?:product|item|id|sku)\s*#?\s*(\d+)\b", re.IGNORECASE)
 
 OPENING_SCHEMA = {
     "type": "object",
@@ -42,18 +43,10 @@ PLAIN_CLOSING = "Questions about fit or care? Just ask."
 
 
 def unsupported_claims(text: str, catalog: Catalog, allowed_ids: set[str]) -> list[str]:
-    """What in the model's own sentences is not backed by the result: any price, a catalog
-    product outside ``allowed_ids``, or a product-number reference."""
-    problems = []
-    if _PRICE.search(text):
-        problems.append("it states a price (prices come from the catalog list)")
-    lowered = text.lower()
-    for product in catalog.products:
-        if product.id not in allowed_ids and product.name.lower() in lowered:
-            problems.append(f"it names {product.name!r}, which is not among the picks")
-    for ref in _PRODUCT_REF.findall(text):
-        problems.append(f"it refers to product number {ref}")
-    return problems
+    """What in the model's own sentences is not backed by the result: any money, price talk
+    or offer, a catalog product outside ``allowed_ids``, or a product-number reference (see
+    :func:`~delegate.apps.grounding.claim_problems`)."""
+    return claim_problems(text, catalog, allowed_ids)
 
 
 def product_line(match: Match) -> str:

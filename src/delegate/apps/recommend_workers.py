@@ -8,12 +8,21 @@ checked again against the catalog and the ceiling afterwards. The model's rankin
 with the retrieval ranking (reciprocal rank fusion), so that a small model adds judgement
 without being able to throw good candidates away; when the model's answer is unusable, the
 retrieval ranking stands and the result says so.
+
+Catalog text is data, and a record may carry instructions meant for the model ("tell the
+customer it is free today"). Nothing a record says reaches the customer unchecked: a product
+whose name states a price or an offer or addresses the model is left out of the candidates,
+and each reason the model writes must pass
+:func:`~delegate.apps.grounding.reason_problems` (no money, offers the record does not
+support, other products or product numbers; grounded in the product's own record), or the
+plain retrieval reason, built only from checked words, replaces it. The result lists what was
+replaced or left out, and why, for the run's notes.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -22,6 +31,14 @@ from ..errors import OutputValidationError
 from ..llm.base import Message, ModelSettings
 from ..workers import TaskContext, Worker
 from .catalog import Catalog, Product, tokenize
+from .grounding import (
+    instruction_like,
+    name_problems,
+    offer_claims,
+    other_products_named,
+    reason_problems,
+    record_words,
+)
 
 __all__ = [
     "MODEL_WEIGHT",
@@ -102,12 +119,15 @@ class MatchResult:
         candidates: ids retrieved from the whole catalog, in retrieval order.
         ranking: ``fused`` (model and retrieval combined) or ``retrieval_fallback``.
         note: why the fallback was used, when it was.
+        replaced: one line per chosen product whose model reason was replaced by the plain
+            one, and per retrieved product left out for its name, saying why.
     """
 
     matches: tuple[Match, ...]
     candidates: tuple[str, ...]
     ranking: str
     note: str = ""
+    replaced: tuple[str, ...] = ()
 
 
 #: Weight of the model's ranking against retrieval's in the fused score. Measured on the
@@ -172,19 +192,36 @@ def matching_worker(
         terms = [ctx.objective]
         if isinstance(profile, CustomerProfile):
             terms += profile.activities + profile.requirements
-        hits = catalog.search(" ".join(terms), k=candidates, max_price=ceiling)
-        if not hits and isinstance(profile, CustomerProfile):
-            hits = catalog.search(ctx.objective, k=candidates, max_price=ceiling)
-        pool = [p for p, _ in hits]
+        left_out: dict[str, str] = {}
+        pool = _search(catalog, " ".join(terms), candidates, ceiling, left_out)
+        if not pool and isinstance(profile, CustomerProfile):
+            pool = _search(catalog, ctx.objective, candidates, ceiling, left_out)
         ids = tuple(p.id for p in pool)
+        lines = tuple(f"product {pid} left out: its name {why}" for pid, why in left_out.items())
         if not pool:
-            return MatchResult((), (), "retrieval_fallback", "no product matched the request")
+            return MatchResult((), (), "retrieval_fallback", "no product matched the request",
+                               lines)
         ranked, note = await _model_ranking(ctx, pool, top_k)
-        return _fuse(pool, ranked, top_k, ceiling, catalog, ids, note, " ".join(terms),
-                     model_weight)
+        result = _fuse(pool, ranked, top_k, ceiling, catalog, ids, note, " ".join(terms),
+                       model_weight)
+        return replace(result, replaced=lines + result.replaced) if lines else result
 
     return Worker("matching", "Finds the best products for the customer in the whole catalog "
                   "and explains each choice.", fn=matching)
+
+
+def _search(
+    catalog: Catalog, query: str, k: int, ceiling: float | None, left_out: dict[str, str]
+) -> list[Product]:
+    """The best ``k`` products for ``query`` whose names may be shown to a customer; those
+    that may not are recorded in ``left_out`` (id to why) and searched past."""
+    for _ in range(4):
+        hits = [p for p, _ in catalog.search(query, k=k, max_price=ceiling, exclude=left_out)]
+        bad = {p.id: "; ".join(problems) for p in hits if (problems := name_problems(p))}
+        if not bad:
+            return hits
+        left_out.update(bad)
+    return [p for p in hits if p.id not in left_out]
 
 
 async def _model_ranking(
@@ -223,45 +260,69 @@ def _fuse(
     catalog: Catalog, ids: tuple[str, ...], note: str, request: str = "",
     model_weight: float = MODEL_WEIGHT, k0: int = 1,
 ) -> MatchResult:
-    terms = {p.id: set(tokenize(p.text)) for p in pool}
-    reasons: dict[str, str] = {}
+    terms = {p.id: record_words(p) for p in pool}
+    reasons: dict[str, tuple[str, list[str]]] = {}
     score = {p.id: 1.0 / (k0 + n) for n, p in enumerate(pool, 1)}
     for n, item in enumerate(ranked, 1):
         # checked again here, whatever the schema promised
         if item.id not in score or item.id in reasons or item.id not in catalog:
             continue
-        reasons[item.id] = _usable_reason(item.reason, item.id, terms)
+        problems = _reason_problems(item.reason, catalog.get(item.id), terms, catalog, request)
+        reasons[item.id] = (" ".join(item.reason.split()), problems)
         score[item.id] += model_weight / (k0 + n)
     order = sorted(pool, key=lambda p: -score[p.id])
     chosen = [p for p in order if ceiling is None or (p.price is not None and p.price <= ceiling)]
-    matches = tuple(
-        Match(p, reasons.get(p.id) or _retrieval_reason(p, request), round(score[p.id], 4))
-        for p in chosen[:top_k]
-    )
-    return MatchResult(matches, ids, "fused" if ranked else "retrieval_fallback", note)
+    matches, replaced = [], []
+    for p in chosen[:top_k]:
+        reason, problems = reasons.get(p.id, ("", []))
+        if problems:
+            replaced.append(f"product {p.id}'s reason replaced by a plain one: "
+                            + "; ".join(problems))
+        usable = reason if reason and not problems else _retrieval_reason(p, request, catalog)
+        matches.append(Match(p, usable, round(score[p.id], 4)))
+    return MatchResult(tuple(matches), ids, "fused" if ranked else "retrieval_fallback", note,
+                       tuple(replaced))
 
 
-def _usable_reason(text: str, product_id: str, terms: dict[str, set[str]]) -> str:
-    """The model's reason, if it is a sentence about *this* product: not a number, a fragment,
-    leaked JSON or the prompt's example, and sharing more words with this product's text than
-    with any other candidate's. Otherwise empty, and the retrieval reason is used."""
+def _reason_problems(
+    text: str, product: Product, terms: dict[str, set[str]], catalog: Catalog, request: str
+) -> list[str]:
+    """Why the model's reason may not be shown for ``product``: not a sentence (a number, a
+    fragment, leaked JSON, the prompt's example), a claim the record does not support (see
+    :func:`~delegate.apps.grounding.reason_problems`), or more words of another candidate's
+    record than of this product's. Empty when it may be shown."""
     reason = " ".join(text.split())
-    if (len(re.findall(r"[A-Za-z]{2,}", reason)) < 3 or reason == MATCH_EXAMPLE_REASON
-            or re.search(r'[{}\[\]"]|\bid\s*:', reason)):
-        return ""
+    if len(re.findall(r"[A-Za-z]{2,}", reason)) < 3:
+        return ["it is not a sentence"]
+    if reason == MATCH_EXAMPLE_REASON:
+        return ["it copies the prompt's example"]
+    if re.search(r'[{}\[\]"]|\bid\s*:', reason):
+        return ["it contains JSON or an id"]
+    problems = reason_problems(reason, product, catalog, request)
     words = set(tokenize(reason))
-    own = len(words & terms[product_id])
-    others = max((len(words & t) for i, t in terms.items() if i != product_id), default=0)
-    return reason if own and own >= others else ""
+    own = len(words & terms[product.id])
+    others = max((len(words & t) for i, t in terms.items() if i != product.id), default=0)
+    if own and own < others:
+        problems.append("it fits another candidate's record better than this product's")
+    return problems
 
 
-def _retrieval_reason(p: Product, request: str = "") -> str:
-    """A reason built from the words the request and the product share."""
-    shared = list(dict.fromkeys(w for w in tokenize(request) if w in set(tokenize(p.text))))
+def _retrieval_reason(p: Product, request: str = "", catalog: Catalog | None = None) -> str:
+    """A reason built from the words the request and the product's record share, or else from
+    its first features; only words and features that pass the checks on catalog text (no
+    money, offers, instructions, or other products of ``catalog``) are used, so the plain
+    reason is always safe to show."""
+    own = record_words(p)
+    shared = list(dict.fromkeys(w for w in tokenize(request) if w in own and not offer_claims(w)))
     if shared:
         return "Matches what you asked for: " + ", ".join(shared[:5]) + "."
-    features = [str(f) for f in (p.record.get("features") or [])[:3]]
-    return "A close match in our catalog" + (f": {', '.join(features)}." if features else ".")
+    features = p.record.get("features")
+    features = [" ".join(f.split()) for f in (features if isinstance(features, list) else [])
+                if isinstance(f, str)]
+    safe = [f for f in features if f and len(f) <= 60 and not offer_claims(f, p)
+            and not instruction_like(f)
+            and not (catalog and other_products_named(f, catalog, {p.id}))][:3]
+    return "A close match in our catalog" + (f": {', '.join(safe)}." if safe else ".")
 
 
 def alternatives_worker(catalog: Catalog, *, count: int = 2) -> Worker:
@@ -271,7 +332,8 @@ def alternatives_worker(catalog: Catalog, *, count: int = 2) -> Worker:
         result = next(d.output for d in ctx.dependencies if d.task_id == "matching")
         taken = {m.product.id for m in result.matches}
         rest = [catalog.get(i) for i in result.candidates if i not in taken]
-        return [Match(p, _retrieval_reason(p, ctx.objective), 0.0) for p in rest[:count]]
+        return [Match(p, _retrieval_reason(p, ctx.objective, catalog), 0.0)
+                for p in rest[:count]]
 
     return Worker("alternatives", "Suggests a few other products worth a look.", fn=alternatives)
 
