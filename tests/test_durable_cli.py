@@ -151,7 +151,7 @@ def test_a_run_killed_with_sigkill_resumes_without_repeating_finished_calls(serv
     run_id = listing.stdout.splitlines()[1].split()[0]
 
     server.gate.set()
-    resumed = delegate("runs", "resume", run_id, "--store", str(store_path), env=env)
+    resumed = delegate("runs", "resume", run_id, "--json", "--store", str(store_path), env=env)
     assert resumed.returncode == 0, resumed.stderr
     final = json.loads(resumed.stdout)
     assert final["text"] == uninterrupted["text"]

@@ -4,7 +4,9 @@ Commands: ``blog <topic>``, ``report <topic>``, ``analysis <csv>``, ``project <d
 ``task <objective>``, ``recommend <query>``, ``help``, ``quit``. At a terminal, line editing and
 history come from prompt_toolkit (history kept in the user's data folder); otherwise lines are
 read from standard input, so the session can be scripted. A command's error is shown as one
-line and the session goes on.
+line and the session goes on. A line that is not valid UTF-8, or longer than
+:data:`MAX_LINE_BYTES`, is refused with one line (nothing runs) and the session goes on; the
+session then ends with exit code 2.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .errors import DelegateError
 
-__all__ = ["COMMANDS", "chat", "history_path"]
+__all__ = ["COMMANDS", "MAX_LINE_BYTES", "chat", "history_path", "stdin_lines"]
+
+#: The longest input line taken (a request is at most 20,000 characters anyway).
+MAX_LINE_BYTES = 100_000
 
 COMMANDS = {
     "blog": ("blog", "<topic>", "an outline, sections written in parallel, an editor"),
@@ -54,6 +59,36 @@ def _terminal_lines() -> Iterator[str]:
             return
 
 
+class _Refused(str):
+    """An input line that was not taken; the string says why."""
+
+
+def stdin_lines(stream: BinaryIO, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """Lines of a byte stream, decoded here so that bad bytes refuse one line instead of
+    ending the session: invalid UTF-8 stays as surrogate escapes (refused by :func:`chat`),
+    and a line over ``max_bytes`` is skipped whole without being held in memory."""
+    while True:
+        raw = stream.readline(max_bytes + 1)
+        if not raw:
+            return
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            while True:  # drop the rest of the line
+                more = stream.readline(max_bytes + 1)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield _Refused(f"that line is over {max_bytes:,} bytes; nothing was run")
+            continue
+        yield raw.decode("utf-8", "surrogateescape")
+
+
+def _valid(line: str) -> bool:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def chat(
     lines: Iterator[str] | None = None,
     out: TextIO | None = None,
@@ -61,7 +96,8 @@ def chat(
     model: Any = None,
     run_command: Callable[..., Any] | None = None,
 ) -> int:
-    """Run the session; return the exit code (0 after ``quit`` or end of input).
+    """Run the session; return the exit code: 0 after ``quit`` or end of input, 2 when an
+    input line was refused (not UTF-8, or too long).
 
     Args:
         lines: the input lines (default: the terminal, or standard input when not a terminal).
@@ -71,10 +107,17 @@ def chat(
     """
     out = out or sys.stdout
     if lines is None:
-        lines = _terminal_lines() if sys.stdin.isatty() else (line for line in sys.stdin)
+        lines = _terminal_lines() if sys.stdin.isatty() else stdin_lines(sys.stdin.buffer)
     run_command = run_command or _run_command
     out.write("delegate chat: type 'help' for commands, 'quit' to leave.\n")
+    refused = False
     for raw in lines:
+        if isinstance(raw, _Refused) or not _valid(raw):
+            refused = True
+            why = raw if isinstance(raw, _Refused) else ("that line is not valid UTF-8 text; "
+                                                         "nothing was run")
+            out.write(f"error: {why}\n")
+            continue
         line = raw.strip()
         if not line:
             continue
@@ -97,7 +140,7 @@ def chat(
             out.write(f"error: {exc}\n")
         except KeyboardInterrupt:
             out.write("cancelled\n")
-    return 0
+    return 2 if refused else 0
 
 
 def _run_command(workflow: str | None, argument: str, model: Any) -> str:

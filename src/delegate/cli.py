@@ -4,6 +4,15 @@
 one line on stderr and an exit code: 0 success, 1 the run failed or finished partly, 2 bad
 input or configuration, 130 cancelled (Ctrl-C). No traceback reaches the user unless
 ``DELEGATE_DEBUG=1`` is set.
+
+With ``--json`` (``run``, ``recommend``, ``examples``, ``runs resume``) standard output holds
+exactly one JSON object on every exit path: the run's summary when it ends, and otherwise an
+object with at least ``status``, ``error`` (one line) and ``run_id`` (``null`` when no run was
+started): the last result the run reported, when it reported one before the error.
+
+Everything the command reads or writes is checked before a model is paid: output paths
+(:func:`~delegate.cli_files.check_out_dir`), files given by path (read with a size cap by
+:mod:`delegate.cli_files`), and the arguments themselves (valid UTF-8).
 """
 
 from __future__ import annotations
@@ -19,12 +28,23 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cli_options import add_run_options, setup
+from .cli_files import (
+    CATALOG_MAX_BYTES,
+    INPUT_MAX_BYTES,
+    VOICE_MAX_BYTES,
+    check_out_dir,
+    decode_text,
+)
+from .cli_options import CliState, add_run_options, common_request, read_checked, setup
+from .cli_request import ExamplesRequest, RecommendRequest, RunRequest, build_request
 from .cli_runs import add_runs_parser, add_store_options, journaled, runs_command
 from .errors import DelegateError, UsageError
 from .llm.registry import DEFAULT_MODEL, PROVIDERS, get_model
 
 __all__ = ["main"]
+
+WORKFLOW_NAMES = ["general", "blog", "report", "analysis", "project"]
+EXAMPLE_NAMES = ["blog", "report", "analysis", "project"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,37 +67,40 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop the run at the first failed task")
     run_p.add_argument("--strategy", choices=["static", "dynamic", "hybrid"], default="static",
                        help="plan once, grow the plan after each wave, or replan on failure")
-    run_p.add_argument("--workflow", choices=["auto", "general", "blog", "report", "analysis",
-                                              "project"], default="auto",
+    run_p.add_argument("--workflow", choices=["auto", *WORKFLOW_NAMES], default="auto",
                        help="which workflow (default: picked from the request's words)")
     run_p.add_argument("--input", action="append", default=[], metavar="FILE",
-                       help="an input for the report workflow (text, Markdown or CSV); repeat")
+                       help="an input for the report workflow (text, Markdown or CSV, at most "
+                            f"{INPUT_MAX_BYTES // 1_000_000} MB); repeat")
     run_p.add_argument("--out", metavar="DIR",
                        help="write the Markdown, figures and the JSON summary here")
+    run_p.add_argument("--json", action="store_true", help="print one JSON object")
+    run_p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_store_options(run_p)
+    add_run_options(run_p)
 
     ex = sub.add_parser("examples", help="run the built-in examples of the content workflows")
-    ex.add_argument("--example", choices=["blog", "report", "analysis", "project", "all"],
-                    default="all")
+    ex.add_argument("--example", choices=[*EXAMPLE_NAMES, "all"], default="all")
     ex.add_argument("--model", default=None, help="provider:model")
     ex.add_argument("--out", default="examples-out", metavar="DIR",
                     help="where to write each example's outputs (default examples-out)")
+    ex.add_argument("--json", action="store_true",
+                    help="print one JSON object: the status and each example's summary")
     ex.add_argument("--quiet", action="store_true", help="no progress lines")
     add_store_options(ex)
     add_run_options(ex)
 
     ch = sub.add_parser("chat", help="an interactive session over the workflows")
     ch.add_argument("--model", default=None, help="provider:model")
-    run_p.add_argument("--json", action="store_true", help="print one JSON object")
-    run_p.add_argument("--quiet", action="store_true", help="no progress lines")
-    add_store_options(run_p)
-    add_run_options(run_p)
 
     rec = sub.add_parser("recommend", help="product advice from the KETL Mtn. catalog "
                          "(or your own)")
     rec.add_argument("query", help="the customer's request")
     rec.add_argument("--catalog", metavar="FILE",
-                     help="a JSON list of product records (default: the KETL Mtn. catalog)")
-    rec.add_argument("--brand-voice", metavar="FILE", help="a brand voice guide (text)")
+                     help="a JSON list of product records, at most "
+                          f"{CATALOG_MAX_BYTES // 1_000_000} MB (default: the KETL Mtn. catalog)")
+    rec.add_argument("--brand-voice", metavar="FILE", help="a brand voice guide (text, at most "
+                     f"{VOICE_MAX_BYTES // 1_000_000} MB)")
     rec.add_argument("--model", default=None, help="provider:model")
     rec.add_argument("--top-k", type=int, default=3, metavar="N",
                      help="products to recommend (default 3)")
@@ -120,17 +143,25 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--max-concurrency must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    if args.out:
+        check_out_dir(args.out)
     name, why = pick_workflow(objective) if args.workflow == "auto" else (args.workflow, "asked")
+    inputs = [read_checked(args, path, what="input", max_bytes=INPUT_MAX_BYTES)
+              for path in args.input]
     run_setup = setup(args, quiet=args.quiet)
     # a bad name or a missing key fails here, before any output
     model = run_setup.wrap_model(get_model(args.model))
+    request = build_request(RunRequest, command="run", objective=objective, workflow=name,
+                            max_concurrency=args.max_concurrency, timeout=args.timeout,
+                            fail_fast=args.fail_fast, strategy=args.strategy,
+                            inputs=[ref for ref, _ in inputs], **common_request(args, run_setup))
     if not args.quiet:
         print(f"delegate: workflow {name} ({why})", file=sys.stderr)
     options: dict[str, Any] = {
         "model": model, "max_concurrency": args.max_concurrency,
         "subscribers": run_setup.subscribers, "strategy": args.strategy,
         "budget": run_setup.budget,
-        "task_timeout": args.timeout, "inputs": args.input,
+        "task_timeout": args.timeout, "inputs": [ref.path for ref, _ in inputs],
         "failure_policy": "fail_fast" if args.fail_fast else "continue",
     }
     accepted = _accepted(WORKFLOWS[name].load(), options)
@@ -148,12 +179,11 @@ def _run(args: argparse.Namespace) -> int:
             journal.summary = result.summary()
         return result
 
-    result = journaled(args, name, work, run_setup)
+    result = journaled(args, name, work, run_setup, request)
     if args.out:
         for path in result.write(args.out):
             print(f"delegate: wrote {path}", file=sys.stderr)
-    print(json.dumps(result.summary(), indent=2, ensure_ascii=False, default=str) if args.json
-          else result.markdown)
+    args.state.emit(result.summary(), result.markdown)
     return _exit_code(result.run)
 
 
@@ -170,16 +200,16 @@ def _accepted(function: Any, options: dict[str, Any]) -> dict[str, Any]:
 def _examples(args: argparse.Namespace) -> int:
     from .apps.workflows import run_example
 
-    names = ["blog", "report", "analysis", "project"] if args.example == "all" else [
-        args.example]
+    names = EXAMPLE_NAMES if args.example == "all" else [args.example]
+    check_out_dir(args.out)
     run_setup = setup(args, quiet=args.quiet)
     model = run_setup.wrap_model(get_model(args.model))
+    common = common_request(args, run_setup)
+    requests = [build_request(ExamplesRequest, command="examples", example=name, **common)
+                for name in names]
     failed = 0
-    argv = list(args.argv)
-    for name in names:
+    for name, request in zip(names, requests, strict=True):
         print(f"delegate: example {name}", file=sys.stderr)
-        if args.example == "all":  # each example is a run of its own, resumed on its own
-            args.argv = [*argv, "--example", name]
 
         async def work(journal: Any, name: str = name) -> Any:
             result = await run_example(name, model=model, subscribers=run_setup.subscribers,
@@ -189,11 +219,20 @@ def _examples(args: argparse.Namespace) -> int:
                 journal.summary = result.summary()
             return result
 
-        result = journaled(args, name, work, run_setup)
+        result = journaled(args, name, work, run_setup, request)
+        args.state.runs.append(_with_error(result.summary()))
         for path in result.write(Path(args.out) / name):
             print(f"delegate: wrote {path}", file=sys.stderr)
         failed += _exit_code(result.run) != 0
+    runs = args.state.runs
+    status = ("succeeded" if not failed else "failed" if failed == len(runs) else "partial")
+    args.state.emit({"status": status, "error": None, "runs": runs}, None)
     return 1 if failed else 0
+
+
+def _with_error(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("error", None)
+    return data
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -202,28 +241,29 @@ def _chat(args: argparse.Namespace) -> int:
     return chat(model=args.model)
 
 
-MAX_VOICE_BYTES = 1_000_000
+def _read_catalog(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The catalog file, read here with a cap and parsed; the catalog loader checks records."""
+    from .apps.catalog import CatalogError, load_catalog
 
-
-def _read_voice(path: str | None) -> str | None:
-    if path is None:
-        return None
-    file = Path(path)
+    if not args.catalog:
+        return None, None
+    ref, data = read_checked(args, args.catalog, what="catalog", max_bytes=CATALOG_MAX_BYTES,
+                             text=False)
+    text = decode_text(data, args.catalog, what="catalog")
     try:
-        if file.stat().st_size > MAX_VOICE_BYTES:
-            raise UsageError(f"the brand voice file {path} is over {MAX_VOICE_BYTES:,} bytes")
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"no brand voice file at {path}") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
-        raise UsageError(f"cannot read the brand voice file {path}: {exc}") from None
-    if not text.strip():
-        raise UsageError(f"the brand voice file {path} is empty")
-    return text
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"catalog file {args.catalog} is not valid JSON: {exc.msg} at line "
+                           f"{exc.lineno}, column {exc.colno}.") from None
+    except RecursionError:
+        raise CatalogError(f"catalog file {args.catalog} is JSON nested too deeply to "
+                           "read.") from None
+    if not isinstance(records, list | dict):
+        raise CatalogError(f"catalog file {args.catalog} holds no list of product records.")
+    return ref, load_catalog(records)
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from .apps.catalog import load_catalog
     from .apps.recommend import recommend
     from .runner import check_objective
 
@@ -232,14 +272,18 @@ def _recommend(args: argparse.Namespace) -> int:
         raise UsageError("--top-k must be between 1 and 20")
     if args.max_price is not None and args.max_price <= 0:
         raise UsageError("--max-price must be a positive amount")
-    catalog = load_catalog(args.catalog) if args.catalog else None
+    catalog_ref, catalog = _read_catalog(args)
     if catalog is not None and catalog.issues and not args.quiet:
         print(f"delegate: {len(catalog.issues)} catalog record(s) left out or repaired; "
               f"first: record {catalog.issues[0].index}: {catalog.issues[0].reason}",
               file=sys.stderr)
-    voice = _read_voice(args.brand_voice)
+    voice_ref, voice = (None, None) if args.brand_voice is None else read_checked(
+        args, args.brand_voice, what="brand voice", max_bytes=VOICE_MAX_BYTES)
     run_setup = setup(args, quiet=args.quiet)
     model = run_setup.wrap_model(get_model(args.model))
+    request = build_request(RecommendRequest, command="recommend", query=query,
+                            catalog=catalog_ref, brand_voice=voice_ref, top_k=args.top_k,
+                            max_price=args.max_price, **common_request(args, run_setup))
 
     async def work(journal: Any) -> Any:
         rec = await recommend(
@@ -251,8 +295,8 @@ def _recommend(args: argparse.Namespace) -> int:
             journal.summary = rec.to_dict()
         return rec
 
-    rec = journaled(args, "recommend", work, run_setup)
-    print(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False) if args.json else rec.text)
+    rec = journaled(args, "recommend", work, run_setup, request)
+    args.state.emit(rec.to_dict(), rec.text)
     return _exit_code(rec.result)
 
 
@@ -263,6 +307,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    check_out_dir(args.out)
     command = "delegate eval recommend" + "".join(
         f" --{k} {v}" for k, v in (("model", args.model), ("limit", args.limit),
                                    ("concurrency", args.concurrency)) if v is not None)
@@ -299,28 +344,41 @@ def _command(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def _bad_argument(argv: Sequence[str]) -> int | None:
+    """The 1-based position of the first argument that is not valid UTF-8 (the operating
+    system hands undecodable bytes over as surrogate escapes), or ``None``."""
+    for number, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return number
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    state = CliState(json="--json" in argv)
+    bad = _bad_argument(argv)
+    if bad is not None:
+        return state.fail(f"argument {bad} is not valid UTF-8 text", 2)
     args = _parser().parse_args(argv)
-    args.argv = argv
+    args.state = state
+    state.json = bool(getattr(args, "json", False))
     try:
         return _dispatch(args)
     except UsageError as exc:
-        print(f"delegate: error: {exc}", file=sys.stderr)
-        return 2
+        return state.fail(str(exc), 2)
     except DelegateError as exc:
-        print(f"delegate: error: {exc}", file=sys.stderr)
-        return 1
+        return state.fail(str(exc), 1)
     except KeyboardInterrupt:
-        print("delegate: cancelled; running tasks were stopped", file=sys.stderr)
-        return 130
+        return state.fail("cancelled; running tasks were stopped", 130, status="cancelled",
+                          prefix="delegate: ")
     except Exception as exc:  # a bug: one line unless debugging
         if os.environ.get("DELEGATE_DEBUG"):
             traceback.print_exc()
-        print(f"delegate: internal error: {type(exc).__name__}: {exc} "
-              "(set DELEGATE_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 70
+        return state.fail(f"{type(exc).__name__}: {exc} (set DELEGATE_DEBUG=1 for the "
+                          "traceback)", 70, prefix="delegate: internal error: ")
 
 
 if __name__ == "__main__":

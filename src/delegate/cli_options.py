@@ -1,11 +1,14 @@
 """Options every command that runs work shares: budgets, prices, rate limits, progress,
 tracing and the HTML report. :func:`add_run_options` declares them; :func:`setup` turns the
 parsed arguments into what the library takes, and fails with a :class:`UsageError` on bad
-input before anything runs."""
+input before anything runs (the ``--report`` path is checked, the prices file is read with a
+cap). :class:`CliState` is what one command invocation prints: it watches the runs' events
+and guarantees a single JSON object on standard output with ``--json``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -14,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from .budget import Budget
+from .cli_files import PRICES_MAX_BYTES, check_out_file, decode_text, digest, read_bytes
+from .cli_request import FileRef
 from .errors import UsageError
-from .events import Subscriber
+from .events import Event, RunFinished, RunStarted, Subscriber
 from .llm.base import Model
 
-__all__ = ["RunSetup", "add_run_options", "setup"]
+__all__ = ["CliState", "RunSetup", "add_run_options", "common_request", "read_checked",
+           "setup"]
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +61,8 @@ class RunSetup:
     wrap_model: Callable[[Model], Model] = lambda model: model
     close: list[Callable[[], Any]] = field(default_factory=list)
     report: Path | None = None
+    prices: FileRef | None = None
+    rate_limit: str | None = None
 
     def finish(self) -> None:
         while self.close:
@@ -68,22 +76,25 @@ def setup(args: argparse.Namespace, *, quiet: bool) -> RunSetup:
 
     result = RunSetup()
     args.run_setup = result  # main() finishes it (flushes traces) however the command ends
+    state = getattr(args, "state", None)
+    if state is not None:
+        result.subscribers.append(state)
     if any(v is not None for v in (args.budget_tokens, args.budget_usd, args.budget_seconds)):
         result.budget = Budget(tokens=args.budget_tokens, usd=args.budget_usd,
                                seconds=args.budget_seconds, on_exceed=args.on_budget)
+    if args.report:
+        if getattr(args, "no_store", False):
+            raise UsageError("--report needs the run store; drop --no-store")
+        result.report = check_out_file(args.report, option="--report")
     prices = args.prices or os.environ.get("DELEGATE_PRICES")
     if prices:
+        result.prices, _ = read_checked(args, prices, what="prices", max_bytes=PRICES_MAX_BYTES)
         pricing.set_default_prices(pricing.PriceTable().overridden(pricing.load_prices(prices)))
     spec = args.rate_limit or os.environ.get("DELEGATE_RATE_LIMITS")
     if spec:
         limits = parse_rate_limits(spec)
+        result.rate_limit = spec
         result.wrap_model = lambda model: rate_limited(model, limits)
-    if args.report:
-        if getattr(args, "no_store", False):
-            raise UsageError("--report needs the run store; drop --no-store")
-        result.report = Path(args.report)
-        if result.report.is_dir():
-            raise UsageError(f"--report {args.report} is a directory; give a file name")
     if not quiet:
         result.subscribers.append(progress())
     if args.trace:
@@ -107,3 +118,99 @@ def progress() -> Subscriber:
     from .console import LineProgress
 
     return LineProgress(sys.stderr)
+
+
+def read_checked(args: argparse.Namespace, path: str, *, what: str, max_bytes: int,
+                 text: bool = True) -> tuple[FileRef, Any]:
+    """Read a file the command was given (see :func:`delegate.cli_files.read_bytes`): its
+    :class:`FileRef` for the stored request and its text (bytes with ``text=False``).
+
+    On resume, ``args.expect_files`` maps each absolute path the run read to the sha256 it
+    had then; a file whose content changed is refused.
+
+    Raises:
+        UsageError: the file cannot be read, is not a capped regular UTF-8 text file, or
+            changed since the run being resumed started.
+    """
+    data = read_bytes(path, what=what, max_bytes=max_bytes)
+    ref = FileRef(path=os.path.abspath(path), sha256=digest(data))
+    expected = (getattr(args, "expect_files", None) or {}).get(ref.path)
+    if expected is not None and expected != ref.sha256:
+        raise UsageError(f"the {what} file {path} changed since the run started; a resume "
+                         "needs the same content")
+    return ref, decode_text(data, path, what=what) if text else data
+
+
+def common_request(args: argparse.Namespace, run_setup: RunSetup) -> dict[str, Any]:
+    """The stored-request fields every command that runs shares."""
+    return {"model": args.model, "budget_tokens": args.budget_tokens,
+            "budget_usd": args.budget_usd, "budget_seconds": args.budget_seconds,
+            "on_budget": args.on_budget, "rate_limit": run_setup.rate_limit,
+            "prices": run_setup.prices}
+
+
+@dataclass
+class CliState:
+    """One invocation's output: a subscriber that keeps the last run's id and the result its
+    ``RunFinished`` reported, so that a run that raised still prints its result.
+
+    Attributes:
+        json: whether standard output takes one JSON object.
+        printed: whether that object was printed (never two).
+        run_id: the run under way or last run (``None`` before any).
+        result: the ``RunResult`` of the last ``RunFinished`` of the current run.
+        runs: summaries of the runs already finished (``examples``).
+    """
+
+    json: bool = False
+    printed: bool = False
+    run_id: str | None = None
+    result: Any = None
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            if event.run_id != self.run_id:
+                self.result = None
+            self.run_id = event.run_id
+        elif isinstance(event, RunFinished):
+            self.run_id, self.result = event.run_id, event.result
+
+    def new_run(self, run_id: str | None) -> None:
+        """A new run begins (its id may be known before it starts, from its journal)."""
+        self.run_id, self.result = run_id, None
+
+    def emit(self, data: dict[str, Any], text: str | None) -> None:
+        """Print the outcome: ``data`` as JSON with ``--json``, else ``text`` (if any)."""
+        if self.json:
+            if not self.printed:
+                self.printed = True
+                print(_dumps({**data, "error": data.get("error")}))
+        elif text is not None:
+            print(text)
+
+    def fail(self, message: str, code: int, *, status: str | None = None,
+             prefix: str = "delegate: error: ") -> int:
+        """Report an error: one line on stderr, and with ``--json`` the one object (the
+        run's last reported result with ``error`` set, else ``status``, ``error`` and
+        ``run_id``). Returns ``code``."""
+        line = " ".join(str(message).split())
+        print(f"{prefix}{line}", file=sys.stderr)
+        if self.json and not self.printed:
+            self.printed = True
+            data: dict[str, Any]
+            if self.result is not None and hasattr(self.result, "to_dict"):
+                data = self.result.to_dict()
+                data["error"] = data.get("error") or line
+            else:
+                data = {"run_id": self.run_id,
+                        "status": status or ("cancelled" if code == 130 else "failed"),
+                        "error": line}
+            if self.runs:
+                data["runs"] = self.runs
+            print(_dumps(data))
+        return code
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

@@ -2,9 +2,14 @@
 
 Every ``run``, ``recommend`` and ``examples`` run is recorded in the run store (``--store``,
 ``DELEGATE_STORE``, or ``delegate.db`` in the user's data directory) unless ``--no-store`` is
-given. What is stored to start it again is the command line and the directory it ran in;
-``runs resume`` parses that command line again and carries the run on with the stored
-journal (see :mod:`delegate.journal`).
+given. What is stored to start it again is a typed request (:mod:`delegate.cli_request`), never
+the command line: ``runs resume`` validates it, refuses it if anything in it is unknown or out
+of bounds, rebuilds the run from it and carries the run on with the stored journal (see
+:mod:`delegate.journal`). Where a resumed run writes (``--out``, ``--report``) comes from the
+resume's own command line, never from the store.
+
+``runs list``, ``runs show`` and ``runs resume`` take ``--json``; ``runs resume --json`` prints
+the object the resumed command prints with ``--json``.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .cli_files import check_out_dir, check_out_file
+from .cli_request import parse_request
 from .errors import UsageError
 
 __all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "runs_command",
@@ -54,23 +60,38 @@ def add_runs_parser(sub: Any) -> None:
         verb.add_argument("run_id", help="the run's id (or its first characters)")
     resume.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
                         help="answer repeated temperature-0 requests from the store")
+    resume.add_argument("--out", metavar="DIR", default=None,
+                        help="write the outputs here (never taken from the store)")
+    resume.add_argument("--report", metavar="FILE", default=None,
+                        help="write the HTML run report here when the run ends")
+    resume.add_argument("--quiet", action="store_true", help="no progress lines")
+    for verb in (ls, show, resume):
+        verb.add_argument("--json", action="store_true", help="print one JSON object")
     for verb in (ls, show, export, report, resume):
         verb.add_argument("--store", metavar="URL", default=None,
                           help="run store (default: $DELEGATE_STORE or the data dir)")
 
 
 def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitable[T]],
-              run_setup: Any = None) -> T:
+              run_setup: Any = None, request: Any = None) -> T:
     """Run ``work(journal)`` under a journal for ``args`` (``None`` with ``--no-store``);
-    then write the HTML report if ``run_setup`` asks for one."""
+    then write the HTML report if ``run_setup`` asks for one.
+
+    Args:
+        request: the run's validated request (a :mod:`delegate.cli_request` model), stored
+            to start the run again; a resumed run (``args.journal``) keeps the one it has.
+    """
     from .journal import Journal
     from .store import open_store
 
     journal = getattr(args, "journal", None)
     if journal is None and not args.no_store:
         store = open_store(args.store)
-        journal = Journal.start(store, kind=kind, cache=args.cache,
-                                request={"argv": list(args.argv), "cwd": os.getcwd()})
+        stored = request.model_dump(mode="json") if request is not None else {}
+        journal = Journal.start(store, kind=kind, cache=args.cache, request=stored)
+    state = getattr(args, "state", None)
+    if state is not None:
+        state.new_run(journal.run_id if journal is not None else None)
 
     async def main() -> T:
         if journal is None:
@@ -78,8 +99,11 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
         async with journal.running():
             return await work(journal)
 
+    failed = True
     try:
-        return asyncio.run(main())
+        value = asyncio.run(main())
+        failed = False
+        return value
     except (KeyboardInterrupt, Exception):
         if journal is not None and journal.created:
             print(f"delegate: run {journal.run_id} is stored; carry it on with: delegate runs "
@@ -88,7 +112,13 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
     finally:
         report = getattr(run_setup, "report", None)
         if report is not None and journal is not None and journal.created:
-            write_report(journal.store, journal.run_id, report)
+            try:
+                write_report(journal.store, journal.run_id, report)
+            except Exception as exc:
+                if not failed:
+                    raise
+                # the run's own error is the one to report
+                print(f"delegate: the run report was not written: {exc}", file=sys.stderr)
 
 
 def runs_command(args: argparse.Namespace,
@@ -99,14 +129,15 @@ def runs_command(args: argparse.Namespace,
     store = open_store(args.store)
     try:
         if args.verb == "list":
-            return _list(store, args.limit)
+            return _list(store, args.limit, as_json=args.json)
         if args.verb == "show":
-            return _show(store, args.run_id)
+            return _show(store, args.run_id, as_json=args.json)
         if args.verb == "export":
             print(json.dumps(export(store, args.run_id), indent=2, ensure_ascii=False))
             return 0
         if args.verb == "report":
-            write_report(store, args.run_id, Path(args.out) if args.out else None)
+            path = check_out_file(args.out, option="--out") if args.out else None
+            write_report(store, args.run_id, path)
             return 0
         return _resume(store, args, dispatch, parse)
     finally:
@@ -118,9 +149,7 @@ def write_report(store: Any, run_id: str, path: Path | None) -> Path:
     from .run_report import render_report
 
     data = export(store, run_id)
-    path = path or Path(f"run-{data['run_id'][:8]}.html")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; give a file name for the report")
+    path = check_out_file(path or Path(f"run-{data['run_id'][:8]}.html"), option="the report")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(data), encoding="utf-8")
     print(f"delegate: wrote the run report {path}", file=sys.stderr)
@@ -147,10 +176,17 @@ def export(store: Any, run_id: str) -> dict[str, Any]:
     }
 
 
-def _list(store: Any, limit: int) -> int:
+def _list(store: Any, limit: int, *, as_json: bool = False) -> int:
     if limit < 1:
         raise UsageError("--limit must be at least 1")
     runs = store.list_runs(limit)
+    if as_json:
+        print(json.dumps({"runs": [{
+            "run_id": run.run_id, "kind": run.kind, "status": run.status,
+            "objective": run.objective, "created_at": _iso(run.created_at),
+            "updated_at": _iso(run.updated_at)} for run in runs]}, indent=2,
+            ensure_ascii=False))
+        return 0
     if not runs:
         print("no runs stored yet")
         return 0
@@ -163,11 +199,32 @@ def _list(store: Any, limit: int) -> int:
     return 0
 
 
-def _show(store: Any, run_id: str) -> int:
+def _show(store: Any, run_id: str, *, as_json: bool = False) -> int:
     run = store.get_run(run_id)
     versions = store.plan_versions(run.run_id)
     outcomes = store.outcomes(run.run_id)
     calls = store.model_calls(run.run_id)
+    real = [c for c in calls if c.source == "model"]
+    usage = {"model_calls": len(real),
+             "prompt_tokens": sum(c.prompt_tokens for c in real),
+             "completion_tokens": sum(c.completion_tokens for c in real),
+             "model_seconds": round(sum(c.latency_seconds for c in real), 3),
+             "from_store": len(calls) - len(real)}
+    if as_json:
+        plan = versions[-1] if versions else None
+        print(json.dumps({
+            "run_id": run.run_id, "kind": run.kind, "status": run.status,
+            "objective": run.objective, "created_at": _iso(run.created_at),
+            "updated_at": _iso(run.updated_at),
+            "plan": plan["plan"] if plan else None,
+            "plan_version": plan["version"] if plan else None,
+            "outcomes": [{"task_id": tid, "status": o.get("status"),
+                          "attempts": o.get("attempts", 0), "error": o.get("error"),
+                          "started": o.get("started"), "finished": o.get("finished")}
+                         for tid, o in outcomes.items()],
+            "usage": usage,
+        }, indent=2, ensure_ascii=False, default=str))
+        return 0
     print(f"run {run.run_id}  ({run.kind}, {run.status})")
     print(f"objective: {run.objective}")
     print(f"started {_when(run.created_at)}, last update {_when(run.updated_at)}")
@@ -186,35 +243,82 @@ def _show(store: Any, run_id: str) -> int:
                 took = f", {o['finished'] - o['started']:.1f}s"
             error = f": {o['error']}" if o.get("error") else ""
             print(f"  {tid}: {o['status']} ({o.get('attempts', 0)} attempt(s){took}){error}")
-    real = [c for c in calls if c.source == "model"]
-    print(f"\nusage: {len(real)} model calls, "
-          f"{sum(c.prompt_tokens for c in real):,}+{sum(c.completion_tokens for c in real):,} "
+    print(f"\nusage: {usage['model_calls']} model calls, "
+          f"{usage['prompt_tokens']:,}+{usage['completion_tokens']:,} "
           f"tokens, {sum(c.latency_seconds for c in real):.1f}s in models; "
-          f"{len(calls) - len(real)} answered from the store")
+          f"{usage['from_store']} answered from the store")
     return 0
 
 
 def _resume(store: Any, args: argparse.Namespace,
             dispatch: Callable[[argparse.Namespace], int],
             parse: Callable[[Sequence[str]], argparse.Namespace]) -> int:
+    """Validate the stored request, take the run over, and run its command again from the
+    request (outputs where this command line says)."""
     from .journal import Journal
 
-    journal = Journal.resume(store, args.run_id, cache=args.cache)
-    argv = journal.request.get("argv")
-    if not isinstance(argv, list) or not argv:
-        store.release(journal.run_id, journal.owner, status="failed")
-        raise UsageError(f"run {journal.run_id} was not started from the command line; "
-                         "resume it with delegate.Journal.resume in Python")
-    cwd = journal.request.get("cwd")
-    if isinstance(cwd, str) and os.path.isdir(cwd):
-        os.chdir(cwd)  # the stored command line's relative paths mean what they meant
-    again = parse(argv)
-    again.journal, again.argv = journal, argv
-    print(f"delegate: resuming run {journal.run_id}: {' '.join(argv)}", file=sys.stderr)
+    if args.out:
+        check_out_dir(args.out)
+    if args.report:
+        check_out_file(args.report, option="--report")
+    record = store.get_run(args.run_id)
+    request = parse_request(record.request, run_id=record.run_id)
+    if request.redacted:
+        raise UsageError(f"run {record.run_id} was started with credentials in a URL, which "
+                         "are never stored; start the run again")
+    again = rebuild(request, parse)
+    again.out = args.out if args.out else again.out
+    again.report, again.json, again.quiet = args.report, args.json, args.quiet
+    again.state, again.cache = getattr(args, "state", None), args.cache
+    journal = Journal.resume(store, record.run_id, cache=args.cache)
+    again.journal = journal
+    print(f"delegate: resuming run {journal.run_id}: {_describe(request)}", file=sys.stderr)
     code = dispatch(again)
     print(f"delegate: resumed run {journal.run_id}: {len(journal.restored)} task(s) restored, "
           f"{journal.replayed} model call(s) replayed from the store", file=sys.stderr)
     return code
+
+
+def rebuild(request: Any, parse: Callable[[Sequence[str]], argparse.Namespace]
+            ) -> argparse.Namespace:
+    """The parsed arguments of the command ``request`` describes: the command's defaults
+    (from its parser), then each field of the validated request. Nothing else is taken from
+    the store: no output path, no store, no tracing."""
+    name = request.command
+    first = {"run": ["run", "-"], "recommend": ["recommend", "-"],
+             "examples": ["examples", "--example", getattr(request, "example", "blog")]}[name]
+    args = parse(first)
+    files: dict[str, str] = {}
+
+    def path(ref: Any) -> str | None:
+        if ref is None:
+            return None
+        files[ref.path] = ref.sha256
+        return ref.path
+
+    args.model, args.on_budget = request.model, request.on_budget
+    args.budget_tokens, args.budget_usd = request.budget_tokens, request.budget_usd
+    args.budget_seconds, args.rate_limit = request.budget_seconds, request.rate_limit
+    args.prices = path(request.prices)
+    if name == "run":
+        args.objective, args.workflow = request.objective, request.workflow
+        args.max_concurrency, args.timeout = request.max_concurrency, request.timeout
+        args.fail_fast, args.strategy = request.fail_fast, request.strategy
+        args.input = [path(ref) for ref in request.inputs]
+        args.out = None
+    elif name == "recommend":
+        args.query, args.top_k, args.max_price = request.query, request.top_k, request.max_price
+        args.catalog, args.brand_voice = path(request.catalog), path(request.brand_voice)
+    args.expect_files = files
+    args.store, args.no_store, args.trace, args.trace_content = None, False, None, False
+    return args
+
+
+def _describe(request: Any) -> str:
+    what = getattr(request, "objective", None) or getattr(request, "query", None) or getattr(
+        request, "example", "")
+    what = " ".join(what.split())
+    return f"{request.command} {what[:80]!r}" + ("…" if len(what) > 80 else "")
 
 
 def _when(moment: datetime | None) -> str:
