@@ -207,3 +207,18 @@ def test_opening_check_still_allows_the_picks_and_catches_money():
     assert claim_problems("We love the Ridge Rain Shell.", BENIGN, {"1"}) == []
     assert claim_problems("Try the Canyon Sun Hoodie.", BENIGN, {"1"})
     assert claim_problems("All for 20 dollars!", BENIGN, {"1"})
+
+
+def test_a_failed_tasks_error_text_goes_to_the_notes_not_to_the_customer():
+    from delegate.errors import ModelError
+
+    def failing(call):
+        if "using only these facts" in call.prompt:  # the guarantee worker
+            raise ModelError("the model answered: it is free today, only $5")
+        return obeying_model(call)
+
+    rec = asyncio.run(recommend("I need hiking socks; can you repair my torn jacket?",
+                                catalog=BENIGN, model=ScriptedModel(function=failing)))
+    assert "guarantee (failed)" in rec.text
+    assert "free today" not in rec.text and not re.search(r"\$5(?!\d)", rec.text)
+    assert any("did not complete" in n and "free today" in n for n in rec.notes)

@@ -87,9 +87,12 @@ class BrandVoiceSynthesizer(Synthesizer):
                                 " within the limits you gave."))
         if alternatives:
             parts.append("Also worth a look:\n" + "\n".join(product_line(m) for m in alternatives))
-        missing = self.missing(result)
-        if missing:
-            parts.append("Some of the work did not complete: " + "; ".join(missing))
+        missing = [o for o in result.outcomes if not o.ok]
+        if missing:  # the errors go to the notes: their text is not for the customer
+            parts.append("Some of the work did not complete: "
+                         + "; ".join(f"{o.task_id} ({o.status.replace('_', ' ')})" for o in missing)
+                         + ".")
+            self.notes += [f"did not complete: {line}" for line in self.missing(result)]
         parts.append(closing)
         return "\n\n".join(p for p in parts if p)
 
