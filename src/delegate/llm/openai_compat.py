@@ -298,8 +298,9 @@ def _refuses_format(exc: Exception, kind: str) -> bool:
     if not isinstance(status, int) or not (status in (400, 422) or status >= 500):
         return False
     body = getattr(exc, "body", None)
-    text = f"{getattr(exc, 'message', '')} {body if isinstance(body, str) else json.dumps(body, default=str)}"
-    text = text.lower()
+    if not isinstance(body, str):
+        body = json.dumps(body, default=str)
+    text = f"{getattr(exc, 'message', '')} {body}".lower()
     return "response_format" in text or kind in text
 
 
