@@ -47,8 +47,24 @@ WORKFLOW_NAMES = ["general", "blog", "report", "analysis", "project"]
 EXAMPLE_NAMES = ["blog", "report", "analysis", "project"]
 
 
+class _ArgumentError(Exception):
+    """A command line argparse refused; ``main`` prints it (as JSON too with ``--json``)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser, self.message = parser, message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that raises instead of exiting, so that ``--json`` still gets
+    its object (subcommand parsers are of this class too)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _ArgumentError(self, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="delegate",
         description="Plan a request into tasks for specialised workers, run them, and answer.",
     )
@@ -155,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
                             max_concurrency=args.max_concurrency, timeout=args.timeout,
                             fail_fast=args.fail_fast, strategy=args.strategy,
                             inputs=[ref for ref, _ in inputs], **common_request(args, run_setup))
-    if not args.quiet:
+    if not args.quiet and getattr(args, "resume", None) is None:
         print(f"delegate: workflow {name} ({why})", file=sys.stderr)
     options: dict[str, Any] = {
         "model": model, "max_concurrency": args.max_concurrency,
@@ -362,7 +378,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = _bad_argument(argv)
     if bad is not None:
         return state.fail(f"argument {bad} is not valid UTF-8 text", 2)
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _ArgumentError as exc:
+        if state.json:
+            return state.fail(exc.message, 2)
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+        return 2
     args.state = state
     state.json = bool(getattr(args, "json", False))
     try:

@@ -85,7 +85,12 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
     from .store import open_store
 
     journal = getattr(args, "journal", None)
-    if journal is None and not args.no_store:
+    resume = getattr(args, "resume", None)
+    if resume is not None:  # taken over only now, when everything was checked
+        store, run_id, describe = resume
+        journal = args.journal = Journal.resume(store, run_id, cache=args.cache)
+        print(f"delegate: resuming run {journal.run_id}: {describe}", file=sys.stderr)
+    elif journal is None and not args.no_store:
         store = open_store(args.store)
         stored = request.model_dump(mode="json") if request is not None else {}
         journal = Journal.start(store, kind=kind, cache=args.cache, request=stored)
@@ -254,9 +259,8 @@ def _resume(store: Any, args: argparse.Namespace,
             dispatch: Callable[[argparse.Namespace], int],
             parse: Callable[[Sequence[str]], argparse.Namespace]) -> int:
     """Validate the stored request, take the run over, and run its command again from the
-    request (outputs where this command line says)."""
-    from .journal import Journal
-
+    request (outputs where this command line says). The run is taken over only once the
+    rebuilt command has checked everything it reads and writes."""
     if args.out:
         check_out_dir(args.out)
     if args.report:
@@ -270,10 +274,11 @@ def _resume(store: Any, args: argparse.Namespace,
     again.out = args.out if args.out else again.out
     again.report, again.json, again.quiet = args.report, args.json, args.quiet
     again.state, again.cache = getattr(args, "state", None), args.cache
-    journal = Journal.resume(store, record.run_id, cache=args.cache)
-    again.journal = journal
-    print(f"delegate: resuming run {journal.run_id}: {_describe(request)}", file=sys.stderr)
+    if record.status == "succeeded":
+        raise UsageError(f"run {record.run_id} already succeeded; there is nothing to resume")
+    again.resume = (store, record.run_id, _describe(request))
     code = dispatch(again)
+    journal = again.journal
     print(f"delegate: resumed run {journal.run_id}: {len(journal.restored)} task(s) restored, "
           f"{journal.replayed} model call(s) replayed from the store", file=sys.stderr)
     return code
