@@ -8,61 +8,118 @@ and event bus, so that providers, workers and the scheduler stay unaware of stor
 - **events**: it subscribes to the run's events and stores each one, every plan version and
   the latest outcome of each task (outputs with their types, see :mod:`delegate.codec`);
 - **model calls**: each call's request and response are committed before the call returns
-  to the worker, so a task never counts as done before the calls it used are stored. Before
-  a call goes out, the journal answers it from the run's own earlier calls when resuming
-  (``journal``), then from the response cache (``cache``);
+  to the worker, so a task never counts as done before the calls it used are stored. A call
+  that was answered but whose answer failed validation is stored too, marked as failed.
+  Before a call goes out, the journal answers it from the run's own earlier calls when
+  resuming (``journal``), then from the response cache (``cache``);
 - **tasks**: on resume, a task whose stored outcome succeeded, for the same task definition,
   is restored instead of run again.
 
+Lifecycle: :meth:`Journal.open` starts it (the run calls it before ``RunStarted``);
+:meth:`Journal.close` flushes everything and gives the run up with its final status
+(``succeeded``, ``partial``, ``failed``, ``cancelled``). The run calls both, on every path;
+:meth:`Journal.running` (an async context manager) does the same around code that runs one.
+A run whose owner died without giving it up (``kill -9``) still says ``running`` in the
+store: :func:`effective_status` reads it as ``interrupted``.
+
+I/O: the store is written by one thread per journal, off the event loop. Events are queued
+and written in batches, one transaction per batch (:meth:`RunStore.write`); a model call
+waits for the batch that holds its record. Reads for a call (the response cache) run on the
+same thread; a cache miss writes nothing.
+
+Ownership: every batch is written only while this journal's owner still owns the run (the
+check is in the batch's transaction), and a heartbeat says the owner is alive every
+:data:`HEARTBEAT_EVERY` seconds. When a write or a heartbeat fails (the store failed, or the
+run was taken over by another process) the journal is *failed*: the next event raises
+:class:`~delegate.errors.StoreError` (which ends the run: the engine cancels its running work,
+records it, and raises), every model call raises it, and so does :meth:`Journal.close`, after
+trying to give the run up. Once the failure was raised from an event, only events that start
+work raise again, so the run can record how it ended.
+
 The request key of a call is the sha256 of its canonical JSON: provider, model, messages,
 output schema and sampling settings. The response cache serves only deterministic requests
-(temperature 0, or a seed), and only when the journal's ``cache`` is on. Replay on resume
-serves the n-th identical request of the run with the n-th stored response, whatever the
-temperature: the run is continuing, not starting again.
+(temperature 0, or a seed) that produced an answer, and only when the journal's ``cache`` is
+on. Replay on resume serves the n-th identical request of the run with the n-th stored
+response, whatever the temperature: the run is continuing, not starting again. A stored
+failed call is replayed as the same failure (the planner's repair loop then asks what it
+asked before, and gets the stored answers).
 
-Secrets: the values of environment variables whose names look like credentials (``*_KEY``,
-``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``) are replaced by ``[redacted]`` in everything the
-journal writes.
+Secrets: everything the journal writes has the values of environment variables whose names
+look like credentials (``*_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``), the userinfo of
+every URL (``scheme://user:password@``) and token-like URL query values (``?token=``,
+``api_key=``, ``sig=``, ``password=`` ...) replaced by ``[redacted]`` (see :func:`redact`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import queue
 import re
 import socket
+import threading
 import uuid
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from .codec import NotStorable, decode, encode
-from .errors import UsageError
+from .errors import DelegateError, OutputValidationError, StoreError, UsageError
 from .events import (
     Event,
     PlanCreated,
     RunFinished,
     RunStarted,
     TaskEnded,
+    TaskQueued,
+    TaskRetried,
     TaskRevised,
+    TaskStarted,
 )
 from .llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
 from .outcomes import TaskOutcome
 from .plan import Task
-from .store.base import ModelCallRecord, Owner, RunRecord, RunStore
+from .store.base import Batch, ModelCallRecord, Owner, RunRecord, RunStore
 
-__all__ = ["Journal", "request_key"]
+__all__ = ["Hit", "Journal", "effective_status", "redact", "request_key"]
 
 #: A run whose owner has not said it is alive for this long may be taken over.
 STALE_AFTER = 120.0
 HEARTBEAT_EVERY = 15.0
+#: Longest wait, in seconds, for the store to take a run's last writes when it is closed.
+CLOSE_TIMEOUT = 60.0
+#: Most queued operations written in one transaction.
+MAX_BATCH = 2000
+#: Seconds the writer thread waits for work before it ends (it starts again when needed).
+IDLE_SECONDS = 5.0
+REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.I)
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@'\"<>]+@")
+_QUERY_SECRET = re.compile(
+    r"([?&;](?:[A-Za-z0-9]+[_.-])*(?:token|key|apikey|secret|sig|signature|password|passwd"
+    r"|pwd|auth|authorization|credentials?|session|code)=)[^&#;\s'\"<>]+", re.I)
+#: Events that start work: they raise again while the journal is failed.
+_STARTS = (RunStarted, PlanCreated, TaskQueued, TaskStarted, TaskRetried)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with each of ``secrets``, every URL's userinfo and every token-like URL
+    query value replaced by ``[redacted]``."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    if "@" in text:
+        text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    if "=" in text:
+        text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
+    return text
 
 
 def request_key(model: Model, messages: Sequence[Message], output: OutputType,
@@ -82,9 +139,40 @@ def request_key(model: Model, messages: Sequence[Message], output: OutputType,
     return hashlib.sha256(canonical.encode()).hexdigest(), request
 
 
+def effective_status(record: RunRecord, *, stale_after: float = STALE_AFTER) -> str:
+    """The status to show for a stored run: its stored status, except that a run still
+    marked ``running`` whose owner is gone (a process of this host that no longer exists, no
+    owner at all, or no heartbeat for ``stale_after`` seconds) is ``interrupted``: it died
+    without giving the run up, and ``Journal.resume`` may take it over."""
+    if record.status != "running":
+        return record.status
+    owner, beat = record.owner, record.heartbeat_at
+    if owner is None or _is_dead(owner):
+        return "interrupted"
+    if beat is None or beat < datetime.now(UTC) - timedelta(seconds=stale_after):
+        return "interrupted"
+    return "running"
+
+
 def _deterministic(settings: ModelSettings | None) -> bool:
     merged = ModelSettings().merged(settings)
     return merged.temperature == 0 or merged.seed is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hit:
+    """A call answered from the store.
+
+    Attributes:
+        response: the stored answer (usage: one cache hit, no tokens).
+        source: ``journal`` (this run's own earlier call, on resume) or ``cache``.
+        error: set when the stored call was answered but its answer failed validation: the
+            caller records the hit, then raises this (the same failure as the first time).
+    """
+
+    response: ModelResponse
+    source: str
+    error: OutputValidationError | None = None
 
 
 class Journal:
@@ -96,16 +184,22 @@ class Journal:
         cache: whether deterministic requests may be answered from the response cache.
         restored: ids of the tasks restored from the store instead of run.
         replayed: model calls answered from the run's own earlier calls.
+        summary: set by the caller to store a result other than the run's own (a
+            workflow's summary) when the run is given up.
+        heartbeat_every: seconds between heartbeats.
     """
+
+    effective_status = staticmethod(effective_status)
 
     def __init__(self, store: RunStore, run_id: str, *, kind: str = "run",
                  request: Mapping[str, Any] | None = None, cache: bool = True,
-                 resuming: bool = False) -> None:
+                 resuming: bool = False, heartbeat_every: float = HEARTBEAT_EVERY) -> None:
         self.store = store
         self.run_id = run_id
         self.kind = kind
         self.request = dict(request or {})
         self.cache = cache
+        self.heartbeat_every = heartbeat_every
         self.owner = Owner(uuid.uuid4().hex, socket.gethostname(), os.getpid())
         self.restored: list[str] = []
         self.replayed = 0
@@ -120,6 +214,13 @@ class Journal:
         self._replay: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self._event_seq = 0
         self._call_seq = 0
+        self._writer = _Writer(self)
+        self._failure: StoreError | None = None
+        self._reported = False  # the failure was raised from an event
+        self._beat: asyncio.Task[None] | None = None
+        self._holds = 0  # running() blocks around the run: they give it up
+        self._final: tuple[str, Any, str | None] | None = None
+        self._released = False
 
     # making one
     @classmethod
@@ -152,9 +253,66 @@ class Journal:
         for call in calls:
             if call.source != "journal":  # a replayed call is the same call again
                 journal._replay[call.request_hash].append(call.response)
-        journal._call_seq = len(calls)
-        journal._event_seq = len(store.events(record.run_id))
+        journal._call_seq = max((c.seq for c in calls), default=-1) + 1
+        journal._event_seq = max((e["seq"] for e in store.events(record.run_id)),
+                                 default=-1) + 1
         return journal
+
+    @property
+    def error(self) -> StoreError | None:
+        """Why the journal failed (a write or a heartbeat), or ``None``."""
+        return self._failure
+
+    # lifecycle
+    async def open(self) -> None:
+        """Start the journal's heartbeat (the writer thread starts with the first write).
+        Idempotent; called by the run before it emits ``RunStarted``."""
+        self._start_heartbeat()
+
+    async def close(self, status: str, result: Any = None, error: str | None = None) -> None:
+        """Write everything queued, then give the run up with ``status`` (``succeeded``,
+        ``partial``, ``failed``, ``cancelled``), ``result`` (JSON-ready, e.g.
+        ``RunResult.to_dict()``; :attr:`summary` replaces it when set) and the one-line
+        ``error``. Inside :meth:`running` the run is given up when that block ends instead.
+
+        Idempotent: the first call's status counts. Waits at most :data:`CLOSE_TIMEOUT`
+        seconds for the store.
+
+        Raises:
+            StoreError: the journal failed, or the store failed now (after trying to give
+                the run up).
+        """
+        if self._final is None:
+            self._final = (status, result, error)
+        if self._holds:
+            await self._flush()
+        else:
+            await self._release()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Journal]:
+        """Hold the run while the block runs, then give it up with its final status: the
+        status the run closed with; else the status of its ``RunFinished``; else ``failed``
+        if the block raised, ``cancelled`` if it was cancelled or interrupted. A run that
+        closed itself inside the block is given up here, with :attr:`summary` if set."""
+        await self.open()
+        self._holds += 1
+        caught: BaseException | None = None
+        try:
+            yield self
+        except BaseException as exc:
+            caught = exc
+            raise
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                if self._final is None:
+                    self._final = self._ending(caught)
+                try:
+                    await self._release()
+                except StoreError:
+                    if caught is None:
+                        raise
 
     # the run's side
     def restore(self, task: Task) -> TaskOutcome | None:
@@ -172,91 +330,186 @@ class Journal:
         return TaskOutcome(task.id, stored["worker"], "succeeded", stored.get("attempts", 1),
                            stored.get("started"), stored.get("finished"), output=output)
 
-    def lookup(self, key: str, output: OutputType,
-               settings: ModelSettings | None) -> tuple[ModelResponse, str] | None:
-        """An answer from the run's earlier calls or from the cache, and which of the two."""
-        queue = self._replay.get(key)
-        if queue:
+    async def lookup(self, key: str, output: OutputType,
+                     settings: ModelSettings | None) -> Hit | None:
+        """An answer from the run's earlier calls or from the response cache, or ``None``.
+        A miss writes nothing.
+
+        Raises:
+            StoreError: the journal failed, or the cache could not be read.
+        """
+        self._check()
+        stored = self._replay.get(key)
+        if stored:
             self.replayed += 1
-            return _response(queue.popleft(), output), "journal"
+            return _hit(stored.popleft(), output, "journal")
         if self.cache and _deterministic(settings):
-            hit = self.store.cache_get(key)
+            hit = await self._wait(self._writer.put("read", lambda: self.store.cache_get(
+                key, count=False), wait=True))
             if hit is not None:
-                return _response(hit, output), "cache"
+                self._writer.put("cache_hits", key)  # counted with the run's next batch
+                return _hit(hit, output, "cache")
         return None
 
-    def record_call(self, key: str, request: dict[str, Any], response: ModelResponse, *,
-                    task_id: str, purpose: str, source: str,
-                    settings: ModelSettings | None, cost: float | None = None) -> None:
-        """Commit one answered call (and cache it, when it came from the model)."""
-        stored = self._clean({
+    async def record_call(self, key: str, request: dict[str, Any], response: ModelResponse, *,
+                          task_id: str, purpose: str, source: str,
+                          settings: ModelSettings | None, cost: float | None = None,
+                          error: DelegateError | None = None) -> None:
+        """Commit one call, and return once it is in the store. An answer from the model
+        goes to the response cache too, unless ``error`` says it failed validation (then it
+        is stored as failed, for replay on resume, and never cached) or it is empty.
+
+        Raises:
+            StoreError: the journal failed, or this write did.
+        """
+        self._check()
+        stored: dict[str, Any] = {
             "text": response.text, "data": _jsonable(response.data), "model": response.model,
             "notes": list(response.notes),
             "usage": {"prompt_tokens": response.usage.prompt_tokens,
                       "completion_tokens": response.usage.completion_tokens,
                       "latency_seconds": response.usage.latency_seconds},
-        })
+        }
+        if error is not None:
+            stored["error"] = {"type": type(error).__name__, "message": error.message,
+                               "provider": getattr(error, "provider", ""),
+                               "model": getattr(error, "model", "")}
+        stored = self._clean(stored)
         usage = response.usage
-        self.store.add_model_call(self.run_id, ModelCallRecord(
+        self._writer.put("calls", ModelCallRecord(
             seq=self._call_seq, task_id=task_id, purpose=purpose,
             provider=request["provider"], model=request["model"], request_hash=key,
             request=self._clean(request), response=stored,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-            latency_seconds=usage.latency_seconds,
-            cost=cost, source=source))
+            latency_seconds=usage.latency_seconds, cost=cost, source=source))
         self._call_seq += 1
-        if source == "model" and self.cache and _deterministic(settings):
-            self.store.cache_put(key, request["provider"], request["model"], stored)
+        if (source == "model" and error is None and self.cache and _deterministic(settings)
+                and (response.text.strip() or response.data is not None)):
+            self._writer.put("cache", {"key": key, "provider": request["provider"],
+                                       "model": request["model"], "response": stored})
+        await self._wait(self._writer.put("flush", None, wait=True))
 
     # the event subscriber
     def __call__(self, event: Event) -> None:
+        if self._released:  # given up: nothing more is written
+            return
+        if self._failure is not None:
+            if not self._reported or isinstance(event, _STARTS):
+                self._reported = True
+                raise StoreError(self._failure.message)
+            return
+        put = self._writer.put
         if isinstance(event, RunStarted) and not self.created:
-            self.store.create_run(RunRecord(
-                run_id=self.run_id, kind=self.kind, objective=self._clean(event.objective),
-                request=self._clean(self.request)), self.owner)
+            self._start_heartbeat()
+            put("create", RunRecord(run_id=self.run_id, kind=self.kind,
+                                    objective=self._clean(event.objective),
+                                    request=self._clean(self.request)))
             self.created = True
         if not self.created:
             return
         if isinstance(event, PlanCreated):
             self._tasks.update((t.id, t) for t in event.plan.tasks)
-            self.store.add_plan_version(self.run_id, event.plan.version,
-                                        self._clean(event.plan.model_dump(mode="json")),
-                                        event.source, self._clean(event.reason))
+            put("plans", {"version": event.plan.version,
+                          "plan": self._clean(event.plan.model_dump(mode="json")),
+                          "change": event.source, "reason": self._clean(event.reason)})
         elif isinstance(event, TaskEnded | TaskRevised):
-            self._save(event.outcome)
+            put("outcomes", (event.outcome.task_id, self._outcome(event.outcome)))
         elif isinstance(event, RunFinished):
             self.finished = event
-        self.store.add_event(self.run_id, self._event_seq, event.kind,
-                             self._clean(_event_data(event)))
+        put("events", {"seq": self._event_seq, "kind": event.kind,
+                       "data": self._clean(_event_data(event))})
         self._event_seq += 1
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[Journal]:
-        """Hold the run while it runs: heartbeats, then release it with its final status
-        (``cancelled`` if it was cancelled or failed part way, so it can be resumed)."""
-        beat = asyncio.create_task(self._heartbeats())
-        status = "cancelled"
+    # helpers
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise StoreError(self._failure.message)
+
+    def _fail(self, error: StoreError) -> None:
+        """Enter the failed state (the first failure is the one reported)."""
+        if self._failure is None:
+            self._failure = error
+
+    async def _wait(self, future: concurrent.futures.Future | None,
+                    timeout: float | None = None) -> Any:
+        assert future is not None
         try:
-            yield self
-            if self.finished is not None and self.finished.result is not None:
-                status = self.finished.result.status
-        finally:
-            beat.cancel()
-            if self.created:
-                result = self.summary
-                if result is None and self.finished is not None and self.finished.result:
-                    result = self.finished.result.to_dict()
-                self.store.release(self.run_id, self.owner, status=status,
-                                   result=self._clean(result))
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            raise StoreError(f"the run store did not take the writes of run {self.run_id} "
+                             f"within {timeout:g} s") from None
+
+    async def _flush(self) -> None:
+        """Wait until everything queued is written; raise if the journal failed."""
+        if self.created:
+            try:
+                await self._wait(self._writer.put("flush", None, wait=True), CLOSE_TIMEOUT)
+            except StoreError as exc:  # a write failed, or the store did not answer in time
+                self._fail(exc)
+        self._check()
+
+    async def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._stop_heartbeat()
+        if not self.created:
+            return
+        status, result, error = self._final or ("failed", None, "the run was not closed")
+        if self.summary is not None:
+            result = self.summary
+        if error and isinstance(result, dict) and not result.get("error"):
+            result = {**result, "error": error}
+        elif error and result is None:
+            result = {"status": status, "error": error}
+        try:
+            await self._wait(self._writer.put(
+                "release", {"status": status, "result": self._clean(result)}, wait=True),
+                CLOSE_TIMEOUT)
+        except StoreError as exc:
+            self._fail(exc)
+        self._check()
+
+    def _ending(self, caught: BaseException | None) -> tuple[str, Any, str | None]:
+        """The status, result and error a run that did not close itself ends with."""
+        result = self.finished.result if self.finished is not None else None
+        if result is not None:
+            return result.status, result.to_dict(), getattr(result, "error", None)
+        if caught is None:
+            return "failed", None, "the run ended without finishing"
+        if isinstance(caught, asyncio.CancelledError | KeyboardInterrupt):
+            return "cancelled", None, "the run was cancelled"
+        return "failed", None, _one_line(caught)
+
+    def _start_heartbeat(self) -> None:
+        if self._beat is not None or self._released:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._beat = loop.create_task(self._heartbeats(), name=f"journal {self.run_id[:8]}")
+
+    def _stop_heartbeat(self) -> None:
+        beat, self._beat = self._beat, None
+        if beat is not None and not beat.done():
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                beat.cancel()
 
     async def _heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
-            if self.created:
-                self.store.heartbeat(self.run_id, self.owner)
+        """Say the owner is alive, checking it still owns the run; a failure fails the
+        journal instead of ending the heartbeat silently."""
+        try:
+            while self._failure is None:
+                await asyncio.sleep(self.heartbeat_every)
+                if self.created:
+                    await self._wait(self._writer.put("touch", None, wait=True))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(_store_error(exc, self.run_id))
 
-    # helpers
-    def _save(self, outcome: TaskOutcome) -> None:
+    def _outcome(self, outcome: TaskOutcome) -> dict[str, Any]:
         task = self._tasks.get(outcome.task_id)
         data = {**outcome.to_dict(), "error_type": outcome.error_type,
                 "started": outcome.started_at, "finished": outcome.finished_at,
@@ -267,21 +520,131 @@ class Journal:
                 data["output"], data["restorable"] = encode(outcome.output), True
             except NotStorable as exc:
                 data["output"], data["why_not_restorable"] = repr(outcome.output)[:2000], str(exc)
-        self.store.save_outcome(self.run_id, outcome.task_id, self._clean(data))
+        return self._clean(data)
 
     def _clean(self, value: Any) -> Any:
-        """``value`` with every secret replaced."""
-        if not self._secrets:
-            return value
+        """``value`` with every secret, URL userinfo and URL token replaced."""
         if isinstance(value, str):
-            for secret in self._secrets:
-                value = value.replace(secret, "[redacted]")
-            return value
+            return redact(value, self._secrets) if value else value
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value]
         if isinstance(value, dict):
             return {self._clean(k): self._clean(v) for k, v in value.items()}
         return value
+
+
+class _Writer:
+    """A journal's I/O thread. Operations are queued as ``(kind, value, future)``; the thread
+    takes all that are waiting (up to :data:`MAX_BATCH`), writes their writes as one
+    :class:`~delegate.store.base.Batch`, then runs their reads, then settles their futures.
+
+    Kinds: a :class:`Batch` field (``create``, ``release`` set it, the list fields append
+    ``value``), ``touch`` (a heartbeat: an empty batch), ``flush`` (nothing: settled after
+    the writes before it) and ``read`` (``value()`` runs on the thread; the future gets its
+    result). Once a write failed, later writes are dropped (their futures get the failure),
+    except ``release``, which is still tried. The thread ends after :data:`IDLE_SECONDS`
+    without work and starts again with the next operation.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._queue: queue.SimpleQueue[tuple[str, Any, concurrent.futures.Future | None]] = (
+            queue.SimpleQueue())
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.error: StoreError | None = None
+
+    def put(self, kind: str, value: Any, *, wait: bool = False,
+            ) -> concurrent.futures.Future | None:
+        future: concurrent.futures.Future | None = concurrent.futures.Future() if wait else None
+        with self._lock:
+            self._queue.put((kind, value, future))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, daemon=True,
+                    name=f"delegate-journal-{self._journal.run_id[:8]}")
+                self._thread.start()
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                items = [self._queue.get(timeout=IDLE_SECONDS)]
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            while len(items) < MAX_BATCH:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._apply(items)
+
+    def _apply(self, items: list[tuple[str, Any, concurrent.futures.Future | None]]) -> None:
+        journal = self._journal
+        batch, write = Batch(), False
+        waiters: list[concurrent.futures.Future] = []
+        reads: list[tuple[Callable[[], Any], concurrent.futures.Future | None]] = []
+        for kind, value, future in items:
+            if kind == "read":
+                reads.append((value, future))
+                continue
+            if kind != "flush" and (self.error is None or kind == "release"):
+                write = True
+                if kind in ("create", "release"):
+                    setattr(batch, kind, value)
+                elif kind != "touch":
+                    getattr(batch, kind).append(value)
+            if future is not None:
+                waiters.append(future)
+        failure = self.error
+        if write:
+            try:
+                journal.store.write(journal.run_id, journal.owner, batch)
+            except Exception as exc:
+                failure = _store_error(exc, journal.run_id)
+                if self.error is None:
+                    self.error = failure
+                journal._fail(failure)
+            else:
+                if batch.release is not None:
+                    failure = None  # given up as asked; an earlier failure is the journal's
+        for future in waiters:
+            _settle(future, error=failure)
+        for read, future in reads:
+            try:
+                value = read()
+            except Exception as exc:
+                _settle(future, error=_store_error(exc, journal.run_id))
+            else:
+                _settle(future, value)
+
+
+def _settle(future: concurrent.futures.Future | None, value: Any = None, *,
+            error: BaseException | None = None) -> None:
+    if future is None:
+        return
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the waiter gave up
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+def _store_error(error: BaseException, run_id: str) -> StoreError:
+    if isinstance(error, StoreError):
+        return error
+    if isinstance(error, DelegateError):  # RunNotFound and the like: said as a store error
+        return StoreError(f"run store: {error.message}")
+    return StoreError(f"writing run {run_id} to the store failed: {_one_line(error)}")
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
 
 
 def _fingerprint(task: Task) -> str:
@@ -294,29 +657,45 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _response(stored: dict[str, Any], output: OutputType) -> ModelResponse:
+def _hit(stored: dict[str, Any], output: OutputType, source: str) -> Hit:
+    text, usage = stored.get("text", ""), Usage(cache_hits=1)
+    notes = tuple(stored.get("notes", ()))
+    failed = stored.get("error")
+    if failed:  # answered, but invalid: the same failure again
+        error = OutputValidationError(
+            str(failed.get("message") or "invalid output"), output=text, usage=usage,
+            provider=str(failed.get("provider") or ""), model=str(failed.get("model") or ""))
+        return Hit(ModelResponse(text=text, usage=usage, model=stored.get("model", ""),
+                                 notes=notes), source, error)
     data = stored.get("data")
     if data is not None and isinstance(output, type) and issubclass(output, BaseModel):
         data = output.model_validate(data)
-    return ModelResponse(text=stored.get("text", ""), data=data, usage=Usage(cache_hits=1),
-                         model=stored.get("model", ""), notes=tuple(stored.get("notes", ())))
+    return Hit(ModelResponse(text=text, data=data, usage=usage,
+                             model=stored.get("model", ""), notes=notes), source)
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _event_data(event: Event) -> dict[str, Any]:
+    names = _FIELDS.get(type(event))
+    if names is None:  # content is stored with the model calls
+        names = _FIELDS[type(event)] = tuple(
+            f.name for f in dataclasses.fields(event) if f.name != "run_id" and f.repr)
     data: dict[str, Any] = {}
-    for f in dataclasses.fields(event):
-        if f.name == "run_id" or not f.repr:  # content is stored with the model calls
-            continue
-        value = getattr(event, f.name)
-        if isinstance(value, BaseModel):
+    for name in names:
+        value = getattr(event, name)
+        if value is None or isinstance(value, bool | int | float | str | list | dict):
+            pass
+        elif isinstance(value, BaseModel):
             value = value.model_dump(mode="json")
         elif hasattr(value, "to_dict"):
             value = value.to_dict()
         elif isinstance(value, tuple):
             value = list(value)
-        elif not (value is None or isinstance(value, bool | int | float | str | list | dict)):
+        else:
             value = repr(value)
-        data[f.name] = value
+        data[name] = value
     return data
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from delegate.errors import RunLocked, RunNotFound, StoreError
 from delegate.store import ModelCallRecord, Owner, RunRecord, open_store
+from delegate.store.base import Batch
 
 ALICE = Owner(token="tok-alice", host="alpha.example", pid=1111)
 BOB = Owner(token="tok-bob", host="bravo.example", pid=2222)
@@ -253,6 +254,70 @@ class StoreContract:
         assert store.cache_get("k1") == TRICKY
         assert store.cache_get("k2") is None
 
+    # the owner's writes
+    def test_a_batch_is_written_whole(self, store):
+        store.create_run(run_record("run-batch"), ALICE)
+        store.cache_put("seen", "p", "m", {"text": "old"})
+        store.write("run-batch", ALICE, Batch(
+            plans=[{"version": 1, "plan": {"tasks": ["a"]}, "change": "initial", "reason": ""}],
+            outcomes=[("a", {"status": "failed"}), ("b", TRICKY), ("a", {"status": "ok"})],
+            calls=[call_record(1), call_record(0)],
+            events=[{"seq": 0, "kind": "run_started", "data": TRICKY},
+                    {"seq": 1, "kind": "task_ended", "data": {}}],
+            cache=[{"key": "new", "provider": "p", "model": "m", "response": TRICKY},
+                   {"key": "seen", "provider": "p", "model": "m", "response": {"text": "x"}}],
+            cache_hits=["seen"]))
+        assert store.plan_versions("run-batch")[0]["plan"] == {"tasks": ["a"]}
+        assert store.outcomes("run-batch") == {"a": {"status": "ok"}, "b": TRICKY}
+        assert store.model_calls("run-batch") == [call_record(0), call_record(1)]
+        assert [e["seq"] for e in store.events("run-batch")] == [0, 1]
+        assert store.events("run-batch")[0]["data"] == TRICKY
+        assert store.cache_get("new") == TRICKY
+        assert store.cache_get("seen") == {"text": "old"}  # the first entry is kept
+        run = store.get_run("run-batch")
+        assert run.owner == ALICE and run.status == "running"
+
+    def test_a_batch_can_create_the_run_and_release_it(self, store):
+        store.write("run-whole", ALICE, Batch(
+            create=run_record("run-whole"), events=[{"seq": 0, "kind": "k", "data": {}}],
+            release={"status": "partial", "result": {"n": 2}}))
+        run = store.get_run("run-whole")
+        assert (run.status, run.result, run.owner) == ("partial", {"n": 2}, None)
+        assert store.events("run-whole") == [{"seq": 0, "kind": "k", "data": {}}]
+
+    def test_an_empty_batch_is_a_heartbeat(self, store):
+        store.create_run(run_record("run-alive"), ALICE)
+        first = store.get_run("run-alive").heartbeat_at
+        store.write("run-alive", ALICE, Batch())
+        assert store.get_run("run-alive").heartbeat_at > first
+
+    def test_a_taken_over_run_refuses_the_old_owners_writes(self, store):
+        store.create_run(run_record("run-fenced"), ALICE)
+        store.write("run-fenced", ALICE, Batch(events=[{"seq": 0, "kind": "k", "data": {}}]))
+        store.claim("run-fenced", BOB, stale_after=0)  # Alice's heartbeat went stale
+        for batch in (Batch(), Batch(events=[{"seq": 1, "kind": "k", "data": {}}],
+                                     outcomes=[("a", {"by": "alice"})], calls=[call_record(0)],
+                                     release={"status": "succeeded", "result": None})):
+            with pytest.raises(StoreError, match="taken over by process 2222 on bravo") as err:
+                store.write("run-fenced", ALICE, batch)
+            assert "\n" not in str(err.value)
+        assert [e["seq"] for e in store.events("run-fenced")] == [0]
+        assert store.outcomes("run-fenced") == {} and store.model_calls("run-fenced") == []
+        run = store.get_run("run-fenced")
+        assert (run.owner, run.status) == (BOB, "running")
+        store.write("run-fenced", BOB, Batch(release={"status": "failed", "result": None}))
+        with pytest.raises(StoreError, match="no longer owned"):
+            store.write("run-fenced", BOB, Batch())
+
+    def test_a_batch_for_an_unknown_run_is_not_found(self, store):
+        with pytest.raises(RunNotFound):
+            store.write("ghost-run", ALICE, Batch(events=[{"seq": 0, "kind": "k", "data": {}}]))
+
+    def test_a_cache_read_that_is_not_counted(self, store):
+        store.cache_put("k", "p", "m", {"text": "x"})
+        assert store.cache_get("k", count=False) == {"text": "x"}
+        assert store.cache_get("missing", count=False) is None
+
     # several instances and processes
     def test_a_second_instance_sees_the_first_ones_writes(self, store, another):
         store.create_run(run_record("run-shared"), ALICE)
@@ -421,6 +486,28 @@ class SqlStoreChecks:
         with database.connect() as conn:
             rows = conn.execute(sqlalchemy.text("SELECT key, hits FROM response_cache")).all()
         assert [tuple(row) for row in rows] == [("hit-me", 3)]
+
+    def test_uncounted_reads_are_not_hits(self, store, database):
+        import sqlalchemy
+
+        store.cache_put("quiet", "p", "m", {"text": "x"})
+        store.cache_get("quiet", count=False)
+        store.cache_get("quiet")
+        with database.connect() as conn:
+            hits = conn.execute(sqlalchemy.text("SELECT hits FROM response_cache")).scalar()
+        assert hits == 1
+
+    def test_a_failing_batch_writes_nothing(self, store):
+        store.create_run(run_record("run-atomic"), ALICE)
+        store.add_event("run-atomic", 0, "k", {})
+        with pytest.raises(StoreError, match="run-atomic"):
+            store.write("run-atomic", ALICE, Batch(
+                outcomes=[("a", {"status": "ok"})], calls=[call_record(0)],
+                events=[{"seq": 1, "kind": "k", "data": {}}, {"seq": 0, "kind": "dup", "data": {}}],
+                release={"status": "succeeded", "result": None}))
+        assert store.outcomes("run-atomic") == {} and store.model_calls("run-atomic") == []
+        assert [e["kind"] for e in store.events("run-atomic")] == ["k"]
+        assert store.get_run("run-atomic").owner == ALICE
 
     def test_parts_of_an_unknown_run_are_refused(self, store):
         with pytest.raises(RunNotFound):

@@ -121,3 +121,20 @@ def test_importing_delegate_does_not_import_sqlalchemy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parent)
     assert out.stdout.strip() == "False"
+
+
+def test_a_cache_miss_takes_no_write_lock(sqlite_url, tmp_path, monkeypatch):
+    from delegate.store import _engine
+
+    monkeypatch.setattr(_engine, "BUSY_TIMEOUT_SECONDS", 0.05)  # a wait for the lock fails fast
+    store = open_store(sqlite_url)
+    store.cache_put("hit", "p", "m", {"text": "cached"})
+    other = sqlite3.connect(tmp_path / "runs.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process is writing
+        assert store.cache_get("missing") is None
+        assert store.cache_get("hit", count=False) == {"text": "cached"}
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        store.close()

@@ -14,6 +14,12 @@ Ownership: a run in progress is owned by one process (an :class:`Owner`). :meth:
 takes a run over atomically and refuses (:class:`~delegate.errors.RunLocked`) while another
 owner holds it, unless that owner is known dead or its heartbeat is older than
 ``stale_after`` seconds. The journal (:mod:`delegate.journal`) decides who is dead.
+
+Fencing: while a run is in progress its owner writes through :meth:`RunStore.write`, which
+applies a :class:`Batch` in one transaction and only while that owner still owns the run, so
+a process whose run was taken over (its heartbeat went stale, a resume claimed it) cannot
+write into it any more: its next write raises :class:`~delegate.errors.StoreError` and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ModelCallRecord", "Owner", "RunRecord", "RunStore"]
+from ..errors import StoreError
+
+__all__ = ["Batch", "ModelCallRecord", "Owner", "RunRecord", "RunStore", "check_owner"]
 
 JSON = Any  # JSON-ready data
 
@@ -98,6 +106,39 @@ class ModelCallRecord:
     latency_seconds: float = 0.0
     cost: float | None = None
     source: str = "model"
+
+
+@dataclass(slots=True)
+class Batch:
+    """Writes to one run that :meth:`RunStore.write` applies as one transaction.
+
+    They are applied in this order: ``create``, ``plans``, ``outcomes`` (a later outcome of a
+    task replaces an earlier one), ``calls``, ``events``, ``cache`` (an existing entry is
+    kept), ``cache_hits``, ``release``. An empty batch writes nothing but the heartbeat.
+
+    Attributes:
+        create: a new run, owned by the writer (as :meth:`RunStore.create_run`).
+        plans: ``{"version", "plan", "change", "reason"}`` per plan version.
+        outcomes: ``(task_id, outcome)`` pairs.
+        calls: model calls.
+        events: ``{"seq", "kind", "data"}`` per event.
+        cache: ``{"key", "provider", "model", "response"}`` per response cache entry.
+        cache_hits: keys of response cache entries that answered a call (hits counted).
+        release: ``{"status", "result"}``: give the run up last (as :meth:`RunStore.release`).
+    """
+
+    create: RunRecord | None = None
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[tuple[str, JSON]] = field(default_factory=list)
+    calls: list[ModelCallRecord] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    cache: list[dict[str, Any]] = field(default_factory=list)
+    cache_hits: list[str] = field(default_factory=list)
+    release: dict[str, Any] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.create or self.plans or self.outcomes or self.calls or self.events
+                    or self.cache or self.cache_hits or self.release)
 
 
 class RunStore(abc.ABC):
@@ -178,8 +219,9 @@ class RunStore(abc.ABC):
 
     # across runs
     @abc.abstractmethod
-    def cache_get(self, key: str) -> JSON | None:
-        """The cached response for ``key``, or ``None``; a hit is counted."""
+    def cache_get(self, key: str, *, count: bool = True) -> JSON | None:
+        """The cached response for ``key``, or ``None``; a hit is counted when ``count``.
+        A miss only reads (no write, no write lock)."""
 
     @abc.abstractmethod
     def cache_put(self, key: str, provider: str, model: str, response: JSON) -> None:
@@ -189,5 +231,54 @@ class RunStore(abc.ABC):
     def schema_version(self) -> str:
         """The migration the store's schema is at."""
 
+    # the owner's writes
+    def write(self, run_id: str, owner: Owner, batch: Batch) -> None:
+        """Apply ``batch`` to the run as one transaction, only while ``owner`` owns it, and
+        refresh the owner's heartbeat (an empty batch is a heartbeat that checks ownership).
+
+        With ``batch.create`` the run is created first, owned by ``owner``.
+
+        This default applies the parts one by one after checking the owner, which is neither
+        atomic nor fenced against a concurrent claim; stores override it with one transaction
+        that checks the owner in it (the SQL and memory stores do).
+
+        Raises:
+            RunNotFound: no run has the id ``run_id``.
+            StoreError: ``owner`` does not own the run (taken over, or released): nothing
+                was written.
+        """
+        if batch.create is not None:
+            self.create_run(batch.create, owner)
+        check_owner(self.get_run(run_id), owner)
+        self.heartbeat(run_id, owner)
+        for plan in batch.plans:
+            self.add_plan_version(run_id, plan["version"], plan["plan"], plan["change"],
+                                  plan["reason"])
+        for task_id, outcome in batch.outcomes:
+            self.save_outcome(run_id, task_id, outcome)
+        for call in batch.calls:
+            self.add_model_call(run_id, call)
+        for event in batch.events:
+            self.add_event(run_id, event["seq"], event["kind"], event["data"])
+        for entry in batch.cache:
+            self.cache_put(entry["key"], entry["provider"], entry["model"], entry["response"])
+        for key in batch.cache_hits:
+            self.cache_get(key)
+        if batch.release is not None:
+            self.release(run_id, owner, status=batch.release["status"],
+                         result=batch.release.get("result"))
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def check_owner(run: RunRecord, owner: Owner) -> None:
+    """Raise ``StoreError`` unless ``owner`` owns ``run`` (the fence of :meth:`RunStore.write`)."""
+    held = run.owner
+    if held is not None and held.token == owner.token:
+        return
+    if held is None:
+        raise StoreError(f"run {run.run_id} is no longer owned by this process (it was "
+                         f"released as {run.status}); nothing more is written to it")
+    raise StoreError(f"run {run.run_id} was taken over by process {held.pid} on {held.host}; "
+                     "this process no longer writes to it")

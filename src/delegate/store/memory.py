@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import RunLocked, RunNotFound
-from .base import JSON, ModelCallRecord, Owner, RunRecord, RunStore
+from .base import JSON, Batch, ModelCallRecord, Owner, RunRecord, RunStore, check_owner
 
 __all__ = ["MemoryStore"]
 
@@ -20,7 +20,7 @@ class MemoryStore(RunStore):
     """Every run in dictionaries, behind one lock."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._runs: dict[str, RunRecord] = {}
         self._plans: dict[str, dict[int, dict[str, Any]]] = {}
         self._outcomes: dict[str, dict[str, JSON]] = {}
@@ -116,18 +116,26 @@ class MemoryStore(RunStore):
             events = self._events.get(run_id, {})
             return [copy.deepcopy(events[s]) for s in sorted(events)]
 
-    def cache_get(self, key: str) -> JSON | None:
+    def cache_get(self, key: str, *, count: bool = True) -> JSON | None:
         with self._lock:
             entry = self._cache.get(key)
             if entry is None:
                 return None
-            entry["hits"] += 1
+            entry["hits"] += count
             return copy.deepcopy(entry["response"])
 
     def cache_put(self, key: str, provider: str, model: str, response: JSON) -> None:
         with self._lock:
             self._cache.setdefault(key, {"provider": provider, "model": model,
                                          "response": copy.deepcopy(response), "hits": 0})
+
+    def write(self, run_id: str, owner: Owner, batch: Batch) -> None:
+        with self._lock:  # one lock: the check and the writes are one step
+            if batch.create is not None:
+                self.create_run(batch.create, owner)
+            check_owner(self._find(run_id), owner)
+            run_id = self._find(run_id).run_id
+            super().write(run_id, owner, replace(batch, create=None))
 
     def schema_version(self) -> str:
         return "memory"

@@ -1,6 +1,9 @@
 """The run store over SQLAlchemy: SQLite (the default, a file per user) and PostgreSQL.
 
-Each method runs one short transaction and commits before it returns. :meth:`SqlStore.claim`
+Each method runs one short transaction and commits before it returns. :meth:`SqlStore.write`
+applies a whole :class:`~delegate.store.base.Batch` in one transaction that first updates the
+run's row only where the writer still owns it (the fence), then inserts with one
+``executemany`` per table. :meth:`SqlStore.claim`
 is a single conditional ``UPDATE`` whose row count decides, so two processes claiming one run
 at once cannot both win (SQLite serialises writers with ``BEGIN IMMEDIATE``; PostgreSQL
 re-checks the condition on the locked row). Database errors leave as
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, and_, exc, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, exc, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -22,7 +25,7 @@ from ..errors import ConfigurationError, RunLocked, RunNotFound, StoreError
 from . import _engine
 from ._tables import events, model_calls, outcomes, plan_versions, response_cache, runs, utcnow
 from ._urls import redact_url
-from .base import JSON, ModelCallRecord, Owner, RunRecord, RunStore
+from .base import JSON, Batch, ModelCallRecord, Owner, RunRecord, RunStore, check_owner
 
 __all__ = ["SqlStore"]
 
@@ -94,15 +97,9 @@ class SqlStore(RunStore):
     # runs
     @_translated
     def create_run(self, run: RunRecord, owner: Owner) -> None:
-        now = utcnow()
-        created = run.created_at or now
-        values = dict(id=run.run_id, kind=run.kind, objective=run.objective, request=run.request,
-                      status="running", created_at=created, updated_at=run.updated_at or created,
-                      result=run.result, owner_token=owner.token, owner_host=owner.host,
-                      owner_pid=owner.pid, heartbeat_at=now)
         try:
             with self._writer.begin() as conn:
-                conn.execute(runs.insert().values(**values))
+                conn.execute(runs.insert().values(**_new_run(run, owner)))
         except exc.IntegrityError:
             raise StoreError(f"a run with id {run.run_id!r} already exists") from None
 
@@ -229,16 +226,86 @@ class SqlStore(RunStore):
         with self._engine.begin() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    # the owner's writes
+    @_translated
+    def write(self, run_id: str, owner: Owner, batch: Batch) -> None:
+        now = utcnow()
+        alive: dict[str, Any] = dict(heartbeat_at=now)
+        if batch:
+            alive["updated_at"] = now
+        try:
+            with self._writer.begin() as conn:
+                if batch.create is not None:
+                    conn.execute(runs.insert().values(**_new_run(batch.create, owner)))
+                fenced = conn.execute(update(runs).where(
+                    runs.c.id == run_id, runs.c.owner_token == owner.token).values(**alive))
+                if fenced.rowcount != 1:
+                    row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+                    if row is None:
+                        raise RunNotFound(f"no run has id {run_id!r}")
+                    check_owner(_run(row), owner)
+                self._write_batch(conn, run_id, batch, now)
+        except exc.IntegrityError as error:
+            if batch.create is not None and self._has_run(batch.create.run_id):
+                raise StoreError(f"a run with id {run_id!r} already exists") from None
+            detail = _engine.describe_error(error, self.url, self._password)
+            raise StoreError(f"{detail} (run {run_id})") from None
+
+    def _write_batch(self, conn, run_id: str, batch: Batch, now) -> None:
+        if batch.plans:
+            statement = self._upsert(plan_versions)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["run_id", "version"],
+                set_=dict(plan=statement.excluded.plan, change=statement.excluded.change,
+                          reason=statement.excluded.reason)),
+                [{"run_id": run_id, **plan} for plan in batch.plans])
+        if batch.outcomes:
+            latest = dict(batch.outcomes)  # a later outcome of a task replaces an earlier one
+            statement = self._upsert(outcomes)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["run_id", "task_id"],
+                set_=dict(outcome=statement.excluded.outcome,
+                          updated_at=statement.excluded.updated_at)),
+                [{"run_id": run_id, "task_id": task_id, "outcome": outcome, "updated_at": now}
+                 for task_id, outcome in latest.items()])
+        if batch.calls:
+            conn.execute(model_calls.insert(), [
+                {"run_id": run_id, "created_at": now,
+                 **{name: getattr(call, name) for name in _CALL_FIELDS}}
+                for call in batch.calls])
+        if batch.events:
+            conn.execute(events.insert(), [{"run_id": run_id, **event} for event in batch.events])
+        if batch.cache:
+            conn.execute(self._upsert(response_cache).on_conflict_do_nothing(
+                index_elements=["key"]),
+                [{**entry, "created_at": now, "hits": 0} for entry in batch.cache])
+        if batch.cache_hits:
+            conn.execute(update(response_cache).where(response_cache.c.key == bindparam("k"))
+                         .values(hits=response_cache.c.hits + 1),
+                         [{"k": key} for key in batch.cache_hits])
+        if batch.release is not None:
+            values: dict[str, Any] = dict(status=batch.release["status"], updated_at=now,
+                                          owner_token=None, owner_host=None, owner_pid=None,
+                                          heartbeat_at=None)
+            if batch.release.get("result") is not None:
+                values["result"] = batch.release["result"]
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def _has_run(self, run_id: str) -> bool:
+        with self._engine.begin() as conn:
+            return conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is not None
+
     # across runs
     @_translated
-    def cache_get(self, key: str) -> JSON | None:
-        with self._writer.begin() as conn:  # count the hit first: a write, then a fresh read
-            hit = conn.execute(update(response_cache).where(response_cache.c.key == key)
-                               .values(hits=response_cache.c.hits + 1))
-            if hit.rowcount == 0:
-                return None
-            return conn.execute(select(response_cache.c.response)
-                                .where(response_cache.c.key == key)).scalar_one()
+    def cache_get(self, key: str, *, count: bool = True) -> JSON | None:
+        query = select(response_cache.c.response).where(response_cache.c.key == key)
+        with self._engine.begin() as conn:  # a read: a miss takes no write lock
+            response = conn.execute(query).scalar_one_or_none()
+        if response is not None and count:
+            with self._writer.begin() as conn:
+                conn.execute(update(response_cache).where(response_cache.c.key == key)
+                             .values(hits=response_cache.c.hits + 1))
+        return response
 
     @_translated
     def cache_put(self, key: str, provider: str, model: str, response: JSON) -> None:
@@ -266,6 +333,15 @@ class SqlStore(RunStore):
                 raise RunNotFound(f"no run has id {run_id!r}") from None
             detail = _engine.describe_error(error, self.url, self._password)
             raise StoreError(f"{detail} (run {run_id})") from None
+
+
+def _new_run(run: RunRecord, owner: Owner) -> dict[str, Any]:
+    now = utcnow()
+    created = run.created_at or now
+    return dict(id=run.run_id, kind=run.kind, objective=run.objective, request=run.request,
+                status="running", created_at=created, updated_at=run.updated_at or created,
+                result=run.result, owner_token=owner.token, owner_host=owner.host,
+                owner_pid=owner.pid, heartbeat_at=now)
 
 
 def _locked(row: Row) -> str:
