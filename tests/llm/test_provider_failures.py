@@ -73,10 +73,21 @@ def test_one_model_serves_two_event_loops_on_a_keep_alive_server(provider):
             third = asyncio.run(third_then_close())
         assert (first.text, second.text, third.text) == ("first", "second", "third")
         assert server.connections == 3  # one client, hence one connection, per loop
-        assert len(model._clients) == 0  # the closed loops' clients were dropped
-        # the third loop's client was closed by aclose; the first two were dropped with their
-        # loops, their sockets left to the garbage collector
-        del first, second, third
+        assert len(model._clients) == 0  # no client of a closed loop is kept
+        # the first two loops' clients were closed as their loops shut down, the third's by
+        # aclose: no connection is left open
+        assert server.wait_until_closed()
+
+
+def test_a_client_is_closed_when_its_loop_shuts_down_without_aclose(provider):
+    make, answer = provider
+    with FakeServer() as server:
+        model = make(server)
+        server.push(answer("only"))
+        with allow_model_requests():
+            asyncio.run(model.request(ASK))
+        assert server.connections == 1
+        assert server.wait_until_closed()
 
 
 def test_aclose_closes_the_client_and_its_connection(provider):
