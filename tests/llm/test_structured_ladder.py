@@ -151,3 +151,15 @@ def test_one_line():
     assert one_line("a\n\n  b\tc ") == "a b c"
     long = one_line("word " * 200, limit=50)
     assert len(long) == 50 and long.endswith("…")
+
+
+def test_validation_messages_are_one_line_and_short():
+    from delegate.errors import OutputValidationError
+    from delegate.llm.structured import parse_output
+
+    schema = {"type": "object", "properties": {"tags": {"type": "array"}}, "required": ["tags"]}
+    huge = '{"tags": {' + ", ".join(f'"k{i}": "line\\nbreak {i}"' for i in range(300)) + "}}"
+    with pytest.raises(OutputValidationError) as info:
+        parse_output(huge, schema)
+    assert "\n" not in info.value.message and len(info.value.message) < 400
+    assert info.value.output == huge  # the whole answer is kept for the record

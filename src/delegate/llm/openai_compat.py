@@ -180,15 +180,14 @@ class OpenAICompatModel(Model):
         while True:
             rung = self._rung()
             level = rung[0]
+            fmt: dict | None = None  # the text rung: no response_format at all
+            sent = _with_schema(convo, schema)
             if RUNGS[level] == "json_schema":
-                fmt: dict | None = {
-                    "type": "json_schema",
-                    "json_schema": {"name": schema_name(output), "schema": schema}}
+                fmt = {"type": "json_schema",
+                       "json_schema": {"name": schema_name(output), "schema": schema}}
                 sent = convo
-            else:
-                fmt = {"type": "json_object", "schema": schema} if RUNGS[level] == (
-                    "json_object") else None
-                sent = _with_schema(convo, schema)
+            elif RUNGS[level] == "json_object":
+                fmt = {"type": "json_object", "schema": schema}
             try:
                 return await self._complete(sent, settings, fmt, usage), rung
             except _FormatRefused as refused:

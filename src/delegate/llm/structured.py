@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import OutputValidationError
+from ._http import one_line
 from .base import OutputType
 
 __all__ = ["json_schema_of", "parse_output", "repair_prompt", "schema_name"]
@@ -80,7 +81,7 @@ def _parse(text: str, output: OutputType, provider: str, model: str) -> Any:
         try:
             return output.model_validate(value)
         except ValidationError as exc:
-            problems = "; ".join(_describe(e) for e in exc.errors())
+            problems = one_line("; ".join(_describe(e) for e in exc.errors()))
             raise OutputValidationError(
                 f"output does not match the schema: {problems}",
                 output=text, provider=provider, model=model,
@@ -126,7 +127,7 @@ def _validate_json_schema(value: Any, schema: dict, text: str, provider: str, mo
     if error is not None:
         where = ".".join(map(str, error.absolute_path)) or "(root)"
         raise OutputValidationError(
-            f"output does not match the schema: {where}: {error.message}",
+            f"output does not match the schema: {one_line(f'{where}: {error.message}')}",
             output=text, provider=provider, model=model,
         )
 
