@@ -19,6 +19,7 @@ import dags  # noqa: E402
 import end_to_end  # noqa: E402
 import goals  # noqa: E402
 import harness  # noqa: E402
+import journal_overhead  # noqa: E402
 import run_all  # noqa: E402
 import systems  # noqa: E402
 
@@ -252,3 +253,16 @@ def test_results_give_median_min_max_and_judge_the_goals():
     assert rows["fixed_cost"]["margin"] == "20% over the limit"
     assert rows["embedded"]["status"] == "not measured"
     assert "Fixed cost per plan" in text.split("### Missed goals")[1]
+
+
+def test_the_journal_overhead_bench_runs_both_and_judges_the_goal():
+    record = journal_overhead.measure(tasks=5, repeats=2, concurrency=2)  # checks each run
+    assert len(record["none_s"]) == len(record["journal_s"]) == len(record["ratios"]) == 2
+    assert record["ratios"] == [j / n for j, n in zip(record["journal_s"], record["none_s"],
+                                                      strict=True)]
+    info = harness.machine()
+    assert "| SQLite journal |" in journal_overhead.render(record, info)
+    timed = {**record, "none_s": [0.01, 0.01], "journal_s": [0.02, 0.04], "ratios": [2.0, 4.0]}
+    assert "Measured: 3.00x, met." in journal_overhead.render(timed, info)
+    timed["ratios"] = [3.0, 3.2]
+    assert "Measured: 3.10x, missed." in journal_overhead.render(timed, info)

@@ -58,6 +58,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import operator
 import os
 import queue
 import re
@@ -100,6 +101,8 @@ CLOSE_TIMEOUT = 60.0
 MAX_BATCH = 2000
 #: Seconds the writer thread waits for work before it ends (it starts again when needed).
 IDLE_SECONDS = 5.0
+#: Seconds events are collected on the event loop before they go to the writer thread.
+HANDOFF_SECONDS = 0.005
 REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.I)
 _USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@'\"<>]+@")
@@ -209,6 +212,7 @@ class Journal:
         self._secrets = sorted({v for k, v in os.environ.items()
                                 if _SECRET_NAME.search(k) and len(v) >= 8}, key=len,
                                reverse=True)
+        self._needle = re.compile("|".join(["@", "=", *map(re.escape, self._secrets)])).search
         self._tasks: dict[str, Task] = {}
         self._stored: dict[str, Any] = {}
         self._replay: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
@@ -407,17 +411,20 @@ class Journal:
             self.created = True
         if not self.created:
             return
+        known: dict[str, Any] = {}  # what is stored twice is built once
         if isinstance(event, PlanCreated):
             self._tasks.update((t.id, t) for t in event.plan.tasks)
-            put("plans", {"version": event.plan.version,
-                          "plan": self._clean(event.plan.model_dump(mode="json")),
+            known["plan"] = self._clean(event.plan.model_dump(mode="json"))
+            put("plans", {"version": event.plan.version, "plan": known["plan"],
                           "change": event.source, "reason": self._clean(event.reason)})
         elif isinstance(event, TaskEnded | TaskRevised):
-            put("outcomes", (event.outcome.task_id, self._outcome(event.outcome)))
+            known["outcome"] = self._clean(event.outcome.to_dict())
+            put("outcomes", (event.outcome.task_id, self._outcome(event.outcome,
+                                                                  known["outcome"])))
         elif isinstance(event, RunFinished):
             self.finished = event
-        put("events", {"seq": self._event_seq, "kind": event.kind,
-                       "data": self._clean(_event_data(event))})
+        data = self._clean(_event_data(event, known))  # the known parts are clean already
+        put("events", {"seq": self._event_seq, "kind": event.kind, "data": {**data, **known}})
         self._event_seq += 1
 
     # helpers
@@ -509,27 +516,50 @@ class Journal:
         except Exception as exc:
             self._fail(_store_error(exc, self.run_id))
 
-    def _outcome(self, outcome: TaskOutcome) -> dict[str, Any]:
+    def _outcome(self, outcome: TaskOutcome, public: dict[str, Any]) -> dict[str, Any]:
+        """The stored outcome: ``public`` (``outcome.to_dict()``, cleaned) and what resume
+        needs to restore the task."""
         task = self._tasks.get(outcome.task_id)
-        data = {**outcome.to_dict(), "error_type": outcome.error_type,
-                "started": outcome.started_at, "finished": outcome.finished_at,
+        data = {**public, "error_type": outcome.error_type, "started": outcome.started_at,
+                "finished": outcome.finished_at,
                 "task": _fingerprint(task) if task else None, "output": None,
                 "restorable": False}
         if outcome.ok:
             try:
-                data["output"], data["restorable"] = encode(outcome.output), True
+                data["output"], data["restorable"] = self._clean(encode(outcome.output)), True
             except NotStorable as exc:
-                data["output"], data["why_not_restorable"] = repr(outcome.output)[:2000], str(exc)
-        return self._clean(data)
+                data["output"] = self._clean(repr(outcome.output)[:2000])
+                data["why_not_restorable"] = str(exc)
+        return data
 
     def _clean(self, value: Any) -> Any:
-        """``value`` with every secret, URL userinfo and URL token replaced."""
+        """``value`` with every secret, URL userinfo and URL token replaced; ``value``
+        itself (no copy) when there is nothing to replace, as is the rule."""
+        return self._scrub(value) if self._dirty(value) else value
+
+    def _dirty(self, value: Any) -> bool:
+        """Whether ``value`` holds a string :func:`redact` may change (no copy made)."""
+        kind = type(value)
+        if kind is str:
+            return self._needle(value) is not None
+        if kind is dict or isinstance(value, dict):
+            for key, item in value.items():
+                if type(item) not in _SCALARS and self._dirty(item):
+                    return True
+                if type(key) is str and self._needle(key) is not None:
+                    return True
+            return False
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            return any(self._dirty(item) for item in value if type(item) not in _SCALARS)
+        return isinstance(value, str) and self._needle(value) is not None
+
+    def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
             return redact(value, self._secrets) if value else value
         if isinstance(value, list | tuple):
-            return [self._clean(v) for v in value]
+            return [self._scrub(v) for v in value]
         if isinstance(value, dict):
-            return {self._clean(k): self._clean(v) for k, v in value.items()}
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
         return value
 
 
@@ -537,6 +567,12 @@ class _Writer:
     """A journal's I/O thread. Operations are queued as ``(kind, value, future)``; the thread
     takes all that are waiting (up to :data:`MAX_BATCH`), writes their writes as one
     :class:`~delegate.store.base.Batch`, then runs their reads, then settles their futures.
+
+    Operations that nobody waits for (events) are collected on the event loop and handed to
+    the thread together, :data:`HANDOFF_SECONDS` after the first of them or with the next
+    operation that is waited for: waking the thread for each event would make it and the
+    loop take turns at the interpreter lock hundreds of times a run. :meth:`put` is called
+    on the loop's thread.
 
     Kinds: a :class:`Batch` field (``create``, ``release`` set it, the list fields append
     ``value``), ``touch`` (a heartbeat: an empty batch), ``flush`` (nothing: settled after
@@ -548,28 +584,49 @@ class _Writer:
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
-        self._queue: queue.SimpleQueue[tuple[str, Any, concurrent.futures.Future | None]] = (
-            queue.SimpleQueue())
+        self._queue: queue.SimpleQueue[list[_Op]] = queue.SimpleQueue()
+        self._pending: list[_Op] = []
+        self._timer: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.error: StoreError | None = None
 
     def put(self, kind: str, value: Any, *, wait: bool = False,
             ) -> concurrent.futures.Future | None:
+        """Queue one operation; with ``wait``, return a future settled once it is done."""
         future: concurrent.futures.Future | None = concurrent.futures.Future() if wait else None
+        self._pending.append((kind, value, future))
+        if wait:
+            self.handoff()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop to collect on
+                self.handoff()
+            else:
+                self._timer = loop.call_later(HANDOFF_SECONDS, self.handoff)
+        return future
+
+    def handoff(self) -> None:
+        """Hand the collected operations to the thread (starting it if need be)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        items, self._pending = self._pending, []
+        if not items:
+            return
         with self._lock:
-            self._queue.put((kind, value, future))
+            self._queue.put(items)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, daemon=True,
                     name=f"delegate-journal-{self._journal.run_id[:8]}")
                 self._thread.start()
-        return future
 
     def _loop(self) -> None:
         while True:
             try:
-                items = [self._queue.get(timeout=IDLE_SECONDS)]
+                items = self._queue.get(timeout=IDLE_SECONDS)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
@@ -578,12 +635,12 @@ class _Writer:
                 continue
             while len(items) < MAX_BATCH:
                 try:
-                    items.append(self._queue.get_nowait())
+                    items += self._queue.get_nowait()
                 except queue.Empty:
                     break
             self._apply(items)
 
-    def _apply(self, items: list[tuple[str, Any, concurrent.futures.Future | None]]) -> None:
+    def _apply(self, items: list[_Op]) -> None:
         journal = self._journal
         batch, write = Batch(), False
         waiters: list[concurrent.futures.Future] = []
@@ -674,28 +731,35 @@ def _hit(stored: dict[str, Any], output: OutputType, source: str) -> Hit:
                              model=stored.get("model", ""), notes=notes), source)
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+_Op = tuple[str, Any, "concurrent.futures.Future | None"]
+_PLAIN = (str, int, float, bool, type(None), list, dict)
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
-def _event_data(event: Event) -> dict[str, Any]:
-    names = _FIELDS.get(type(event))
-    if names is None:  # content is stored with the model calls
-        names = _FIELDS[type(event)] = tuple(
-            f.name for f in dataclasses.fields(event) if f.name != "run_id" and f.repr)
-    data: dict[str, Any] = {}
-    for name in names:
-        value = getattr(event, name)
-        if value is None or isinstance(value, bool | int | float | str | list | dict):
-            pass
-        elif isinstance(value, BaseModel):
-            value = value.model_dump(mode="json")
+def _event_data(event: Event, known: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's fields as JSON-ready data, but those in ``known``."""
+    fields = _FIELDS.get(type(event))
+    if fields is None:  # content is stored with the model calls
+        names = tuple(f.name for f in dataclasses.fields(event)
+                      if f.name != "run_id" and f.repr)
+        fields = _FIELDS[type(event)] = (names, operator.attrgetter(*names))
+    names, values = fields
+    got = values(event)
+    data = dict(zip(names, got if len(names) > 1 else (got,), strict=True))
+    for name in known:
+        del data[name]
+    for name, value in data.items():
+        if type(value) in _PLAIN:
+            continue
+        if isinstance(value, BaseModel):
+            data[name] = value.model_dump(mode="json")
         elif hasattr(value, "to_dict"):
-            value = value.to_dict()
+            data[name] = value.to_dict()
         elif isinstance(value, tuple):
-            value = list(value)
-        else:
-            value = repr(value)
-        data[name] = value
+            data[name] = list(value)
+        elif not isinstance(value, _PLAIN):
+            data[name] = repr(value)
     return data
 
 
