@@ -225,15 +225,17 @@ def test_a_cancelled_run_ends_all_its_spans(spans):
     assert tracing._runs == {}
 
 
-def test_close_ends_the_spans_of_a_run_that_raised(spans):
+def test_the_spans_of_a_run_that_raised_end_with_its_error(spans):
     provider, finished = spans
     tracing = OTelTracing(provider)
     model = ScriptedModel(function=lambda call: "not a plan")
     with pytest.raises(PlanningError):
         asyncio.run(run("objective", workers=WORKERS, model=model, subscribers=[tracing]))
-    assert not [s for s in finished() if s.parent is None]  # still open
-    tracing.close()
+    assert tracing._runs == {}  # the run's RunFinished ended its spans; close() has nothing
     got = finished()
+    root = only(got, "invoke_workflow delegate")
+    assert root.attributes["error.type"] == "PlanningError"
+    assert root.status.description.startswith("PlanningError: no valid plan")
     assert sorted(s.name for s in got if not s.name.startswith("chat")) == [
         "invoke_workflow delegate", "plan"]
     assert all(s.status.status_code is StatusCode.ERROR for s in got

@@ -35,7 +35,7 @@ from .workers import DependencyResult, Revision, TaskContext
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["Execution"]
+__all__ = ["Execution", "one_line"]
 
 _END_EVENT = {
     "succeeded": TaskFinished, "failed": TaskFailed, "timed_out": TaskFailed,
@@ -71,6 +71,8 @@ class Execution:
         self.stopping = False
         self.stop_reason = "the run stopped after a failure (fail_fast)"
         self.reported: set[str] = set()
+        self.tearing_down = False
+        self.teardown_error: Exception | None = None
         for tid, outcome in (done or {}).items():
             if tid in self.tasks:
                 self.outcomes[tid] = outcome
@@ -80,7 +82,13 @@ class Execution:
             self.waiting[task.id] = sum(d not in self.results for d in set(task.depends_on))
 
     def emit(self, event: Any) -> None:
-        self.s.bus.emit(event)
+        if not self.tearing_down:
+            self.s.bus.emit(event)
+            return
+        try:  # tearing down: every outcome is recorded whatever a subscriber does
+            self.s.bus.emit(event)
+        except Exception as exc:
+            self.teardown_error = self.teardown_error or exc
 
     def _budget_stop(self, reason: str) -> None:
         """The budget was reached: start nothing more; cancel running work if so asked."""
@@ -180,35 +188,44 @@ class Execution:
             self.finished.append(outcome)
             self.wake.set()
             raise
+        except Exception as exc:  # a step around the attempts failed: the task failed
+            outcome = TaskOutcome(task.id, task.worker, "failed", error=one_line(exc),
+                                  error_type=type(exc).__name__)
         self.finished.append(outcome)
         self.wake.set()
         return outcome
 
     async def _attempts(self, task: Task, revision: Revision | None = None) -> TaskOutcome:
+        """Run ``task`` until it succeeds or fails for good. Anything that raises on the way
+        (resolving its model, restoring it, a subscriber) fails the task, never the run."""
         s = self.s
-        worker = s.workers[task.worker]
-        model = s.model_for(worker)
-        if model is not None:
-            model = MeteredModel(model, self.meter, task.id)
-        deps = tuple(
-            DependencyResult(d, self.tasks[d].worker, self.results[d])
-            for d in sorted(set(task.depends_on), key=self.index.__getitem__)
-        )
-        journal = self.meter.journal
-        if revision is None and journal is not None:
-            restored = journal.restore(task)  # finished before the run was interrupted
-            if restored is not None:
-                return restored
         first_start = time.time()
+        try:
+            worker = s.workers[task.worker]
+            model = s.model_for(worker)
+            if model is not None:
+                model = MeteredModel(model, self.meter, task.id)
+            deps = tuple(
+                DependencyResult(d, self.tasks[d].worker, self.results[d])
+                for d in sorted(set(task.depends_on), key=self.index.__getitem__)
+            )
+            journal = self.meter.journal
+            if revision is None and journal is not None:
+                restored = journal.restore(task)  # finished before the run was interrupted
+                if restored is not None:
+                    return restored
+        except Exception as exc:
+            return TaskOutcome(task.id, task.worker, "failed", 0, first_start, time.time(),
+                               one_line(exc), type(exc).__name__)
         attempt = 0
         while True:
             attempt += 1
-            if s.bus.active:
-                self.emit(TaskStarted(run_id=self.run_id, task_id=task.id,
-                                      worker=task.worker, attempt=attempt))
-            ctx = TaskContext(self.run_id, self.objective, task, deps, self.shared, model,
-                              attempt, revision)
             try:
+                if s.bus.active:
+                    self.emit(TaskStarted(run_id=self.run_id, task_id=task.id,
+                                          worker=task.worker, attempt=attempt))
+                ctx = TaskContext(self.run_id, self.objective, task, deps, self.shared, model,
+                                  attempt, revision)
                 if s.task_timeout is None:
                     output = await worker.run(ctx)
                 else:
@@ -220,21 +237,31 @@ class Execution:
             except Exception as exc:
                 if s.retry.should_retry(exc, attempt):
                     delay = s.retry.delay(attempt, exc)
-                    if s.bus.active:
-                        self.emit(TaskRetried(run_id=self.run_id, task_id=task.id,
-                                              attempt=attempt, error=_one_line(exc), delay=delay))
-                    await s.sleep(delay)
-                    continue
+                    try:
+                        if s.bus.active:
+                            self.emit(TaskRetried(run_id=self.run_id, task_id=task.id,
+                                                  attempt=attempt, error=one_line(exc),
+                                                  delay=delay))
+                        await self.meter.sleep(delay, s.sleep)
+                    except Exception as stop:  # the budget ran out while waiting
+                        exc = stop
+                    else:
+                        continue
                 return TaskOutcome(
                     task.id, task.worker,
                     "timed_out" if isinstance(exc, TaskTimeout) else "failed",
-                    attempt, first_start, time.time(), _one_line(exc), type(exc).__name__,
+                    attempt, first_start, time.time(), one_line(exc), type(exc).__name__,
                 )
             return TaskOutcome(task.id, task.worker, "succeeded", attempt, first_start,
                                time.time(), output=output)
 
     async def cancel_all(self) -> None:
-        """Cancel running tasks, wait for them, and mark everything unfinished cancelled."""
+        """Cancel running tasks, wait for them, and mark everything unfinished cancelled.
+
+        Used when the run is cancelled or the engine failed (a subscriber raised): every
+        outcome is recorded even if a subscriber keeps raising; the first such error is kept
+        in :attr:`teardown_error` and the caller re-raises its own error."""
+        self.tearing_down = True
         for running in self.running.values():
             running.cancel()
         if self.running:
@@ -252,6 +279,7 @@ class Execution:
         return tuple(self.outcomes[t.id] for t in self.plan.tasks if t.id in self.outcomes)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"

@@ -171,6 +171,10 @@ class TaskRevised(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished(Event):
+    """The run ended, on every path: exactly one per run, after every task's last event.
+    ``result.status`` is ``failed`` or ``cancelled`` and ``result.error`` says why when it
+    ended by an exception or a cancellation."""
+
     result: RunResult
 
 

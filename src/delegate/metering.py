@@ -8,20 +8,25 @@ call (:mod:`delegate.pricing`), adds its usage to the run's :class:`Meter` and e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .budget import Budget, BudgetGuard
-from .errors import OutputValidationError
+from .errors import ModelTimeoutError, OutputValidationError
 from .events import BudgetReached, EventBus, ModelCalled
 from .journal import request_key
 from .llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, WrapperModel
 from .pricing import PriceTable, default_prices
+from .ratelimit import WAIT_GUARD
 
 if TYPE_CHECKING:
     from .journal import Journal
 
-__all__ = ["Meter", "MeteredModel"]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "Meter", "MeteredModel"]
+
+#: Seconds one model call may take, waits for a rate limit included, unless the run says.
+DEFAULT_CALL_TIMEOUT = 300.0
 
 
 class Meter:
@@ -33,8 +38,10 @@ class Meter:
     """
 
     def __init__(self, run_id: str, bus: EventBus, journal: Journal | None = None, *,
-                 budget: Budget | None = None, prices: PriceTable | None = None) -> None:
+                 budget: Budget | None = None, prices: PriceTable | None = None,
+                 call_timeout: float | None = DEFAULT_CALL_TIMEOUT) -> None:
         self.run_id = run_id
+        self.call_timeout = call_timeout
         self.bus = bus
         self.journal = journal
         self.prices = prices or default_prices()
@@ -52,6 +59,34 @@ class Meter:
     def _announce(self, reason: str) -> None:
         if self.bus.active:
             self.bus.emit(BudgetReached(run_id=self.run_id, reason=reason))
+
+    async def sleep(self, seconds: float,
+                    sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+        """Wait ``seconds`` (a retry's back-off) with ``sleep`` (``asyncio.sleep`` by
+        default; tests pass a virtual clock); the budget's stop interrupts the wait with
+        :class:`~delegate.errors.BudgetExceeded`."""
+        waiting = (sleep or asyncio.sleep)(seconds)
+        if self.guard is None:
+            await waiting
+        else:
+            await self.guard.wait(waiting)
+
+    async def call(self, model: Model, request: Awaitable[ModelResponse]) -> ModelResponse:
+        """Await one model call under the run's call timeout; any wait inside it (a rate
+        limit's queue) is interrupted when the budget stops the run."""
+        token = WAIT_GUARD.set(self.guard.wait if self.guard is not None else None)
+        try:
+            if self.call_timeout is None:
+                return await request
+            try:
+                async with asyncio.timeout(self.call_timeout):
+                    return await request
+            except TimeoutError:
+                raise ModelTimeoutError(
+                    f"{model.name} did not answer within {self.call_timeout:g}s",
+                    provider=model.provider, model=model.model_name) from None
+        finally:
+            WAIT_GUARD.reset(token)
 
     def cost(self, model: Model, usage: Usage) -> float | None:
         return self.prices.cost(model.provider, model.model_name, usage.prompt_tokens,
@@ -107,34 +142,54 @@ class MeteredModel(WrapperModel):
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         meter, journal = self.meter, self.meter.journal
+        key, request = "", {}
         if journal is not None:
             key, request = request_key(self.wrapped, messages, output, settings)
-            hit = journal.lookup(key, output, settings)
+            hit = await journal.lookup(key, output, settings)
             if hit is not None:  # costs nothing, so no budget applies
-                response, source = hit
-                journal.record_call(key, request, response, task_id=self.task_id,
-                                    purpose=self.purpose, source=source, settings=settings,
-                                    cost=0.0)
+                response, source = hit.response, hit.source
+                await journal.record_call(key, request, response, task_id=self.task_id,
+                                          purpose=self.purpose, source=source,
+                                          settings=settings, cost=0.0, error=hit.error)
                 meter.record(self.task_id, self.purpose, self.wrapped.name, response, source,
                              messages, settings)
+                if hit.error is not None:  # answered before, invalid: the same failure
+                    raise hit.error
                 return response
-        if meter.guard is not None:
-            meter.guard.admit(self.wrapped, messages, settings, meter.usage)
+        reservation = (meter.guard.admit(self.wrapped, messages, settings, meter.usage)
+                       if meter.guard is not None else None)
         try:
-            response = await self.wrapped.request(messages, output=output, settings=settings)
+            return await self._answer(messages, output, settings, key, request)
+        finally:
+            if reservation is not None:  # after the meter counted what the call used
+                reservation.release()
+
+    async def _answer(self, messages: Sequence[Message], output: OutputType,
+                      settings: ModelSettings | None, key: str, request: dict[str, Any],
+                      ) -> ModelResponse:
+        """The call itself, counted on the meter (and committed to the journal)."""
+        meter, journal = self.meter, self.meter.journal
+        try:
+            response = await meter.call(self.wrapped, self.wrapped.request(
+                messages, output=output, settings=settings))
         except OutputValidationError as exc:  # the failed attempts still cost tokens
             if exc.usage is not None:
                 failed = ModelResponse(text=exc.output, usage=exc.usage,
                                        notes=(f"invalid output: {exc.message}",))
+                if journal is not None:  # answered: replayed as this failure on resume
+                    await journal.record_call(key, request, failed, task_id=self.task_id,
+                                              purpose=self.purpose, source="model",
+                                              settings=settings, error=exc,
+                                              cost=meter.cost(self.wrapped, exc.usage))
                 meter.record(self.task_id, self.purpose, self.wrapped.name, failed,
                              messages=messages, settings=settings,
                              cost=meter.cost(self.wrapped, exc.usage))
             raise
         cost = meter.cost(self.wrapped, response.usage)
         if journal is not None:  # committed before the worker sees the answer
-            journal.record_call(key, request, response, task_id=self.task_id,
-                                purpose=self.purpose, source="model", settings=settings,
-                                cost=cost)
+            await journal.record_call(key, request, response, task_id=self.task_id,
+                                      purpose=self.purpose, source="model",
+                                      settings=settings, cost=cost)
         meter.record(self.task_id, self.purpose, self.wrapped.name, response,
                      messages=messages, settings=settings, cost=cost)
         return response

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import OutputValidationError, PlanError, PlanningError
+from .errors import OutputValidationError, PlanError, PlanningError, TransientModelError
 from .graph_schema import depends_on_schema, fixed_lists
 from .llm.base import Message, Model, ModelSettings
 from .outcomes import PlanningReport
@@ -139,7 +139,9 @@ class Orchestrator:
         Raises:
             PlanningError: no valid plan and no fallback.
             ModelError: a permanent model failure (a rejected key, say); not hidden by the
-                fallback, since a fallback plan would fail the same way.
+                fallback, since a fallback plan would fail the same way. A transient failure
+                that outlasts the retries (the model unreachable, overloaded or too slow)
+                falls back to ``fallback`` like an invalid plan does, with the reason.
         """
         schema = self.schema(workers)
         messages = self.messages(objective, workers)
@@ -151,6 +153,11 @@ class Orchestrator:
                     functools.partial(model.request, messages, output=schema, settings=settings),
                     self.retry, sleep,
                 )
+            except TransientModelError as exc:  # still failing after the retries
+                if fallback is None:
+                    raise
+                return self._fallback(objective, workers, fallback, repair,
+                                      f"the planning model failed: {_one_line(exc)}")
             except OutputValidationError as exc:
                 raw = exc.output
                 problems = self._explain(raw, workers) or [exc.message]
@@ -175,9 +182,14 @@ class Orchestrator:
         reason = f"no valid plan after {self.max_repairs} repairs: " + "; ".join(problems)
         if fallback is None:
             raise PlanningError(reason)
+        return self._fallback(objective, workers, fallback, self.max_repairs, reason)
+
+    def _fallback(self, objective: str, workers: WorkerRegistry, fallback: FallbackPlan,
+                  repairs: int, reason: str) -> tuple[Plan, PlanningReport]:
+        assert fallback is not None
         plan = fallback(objective) if callable(fallback) else fallback
         validate_plan(plan, workers, self.limits)
-        return plan, PlanningReport(source="fallback_plan", repairs=self.max_repairs, reason=reason)
+        return plan, PlanningReport(source="fallback_plan", repairs=repairs, reason=reason)
 
     def schema(self, workers: WorkerRegistry) -> dict[str, Any]:
         """The JSON schema the planning model answers in (a hook for other planners)."""
@@ -216,3 +228,8 @@ class Orchestrator:
         except ValueError:
             pass
         return []
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"

@@ -95,6 +95,8 @@ class RunResult:
             :mod:`delegate.strategies`); empty when the plan never changed.
         budget_reached: which budget stopped the run and how, or ``None`` (see
             :mod:`delegate.budget`).
+        error: the error that ended the run, one line (``Type: message``), when it ended
+            by an exception or a cancellation; ``None`` when it ran to its end.
     """
 
     run_id: str
@@ -109,6 +111,7 @@ class RunResult:
     reviews: tuple[Any, ...] = ()
     plan_versions: tuple[Any, ...] = ()
     budget_reached: str | None = None
+    error: str | None = None
 
     def outcome(self, task_id: str) -> TaskOutcome:
         for outcome in self.outcomes:
@@ -149,6 +152,7 @@ class RunResult:
             "reviews": [r.to_dict() for r in self.reviews],
             "plan_versions": [v.to_dict() for v in self.plan_versions],
             "budget_reached": self.budget_reached,
+            "error": self.error,
             "critical_path_seconds": round(self.critical_path_seconds(), 3),
         }
 

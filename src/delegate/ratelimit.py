@@ -26,8 +26,10 @@ import asyncio
 import math
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import OutputValidationError, RateLimitError, UsageError
 from .llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, WrapperModel
@@ -257,6 +259,12 @@ class RateLimiter:
             self._dispatch()
 
 
+#: How a run interrupts waits: set by the run's meter around each model call to a function
+#: that awaits its argument unless the run's budget stops first (see
+#: :meth:`delegate.budget.BudgetGuard.wait`); ``None`` outside a run with a budget.
+WAIT_GUARD: ContextVar[Callable[[Awaitable[Any]], Awaitable[Any]] | None] = ContextVar(
+    "delegate_wait_guard", default=None)
+
 _limiters: dict[str, RateLimiter] = {}
 
 
@@ -308,7 +316,9 @@ class RateLimitedModel(WrapperModel):
         reserve = estimate_tokens(self.wrapped, messages) + (
             completion if completion is not None else DEFAULT_COMPLETION_RESERVE
         )
-        reservation = await self.limiter.acquire(reserve)
+        guard = WAIT_GUARD.get()
+        acquire = self.limiter.acquire(reserve)
+        reservation = await (acquire if guard is None else guard(acquire))
         try:
             response = await self.wrapped.request(messages, output=output, settings=settings)
         except RateLimitError as exc:

@@ -2,7 +2,8 @@
 
 Only transient failures are retried (timeouts, connection errors, 429 and 5xx; see
 :func:`delegate.errors.is_transient`). The delay grows exponentially with jitter and never
-falls below the server's ``Retry-After`` hint.
+falls below the server's ``Retry-After`` hint; a hint longer than
+:attr:`RetryPolicy.max_retry_after` is not waited for: the error is final.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import TypeVar
 
 from .errors import is_transient
 
-__all__ = ["RetryPolicy", "call_with_retry"]
+__all__ = ["DEFAULT_MAX_RETRY_AFTER", "RetryPolicy", "call_with_retry"]
+
+#: The longest ``Retry-After`` a run waits for by default (seconds).
+DEFAULT_MAX_RETRY_AFTER = 60.0
 
 T = TypeVar("T")
 
@@ -30,6 +34,9 @@ class RetryPolicy:
         max_delay: ceiling on the computed delay (a larger Retry-After still wins).
         jitter: the delay is multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
         retry_on: which errors are worth another attempt.
+        max_retry_after: the longest server ``Retry-After`` worth waiting for; an error
+            asking for more is not retried (the task fails now rather than sleep past any
+            sensible deadline; retrying sooner than the server asked would be refused again).
     """
 
     max_attempts: int = 3
@@ -37,15 +44,21 @@ class RetryPolicy:
     max_delay: float = 30.0
     jitter: float = 0.25
     retry_on: Callable[[BaseException], bool] = is_transient
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not self.max_retry_after >= 0:
+            raise ValueError("max_retry_after must not be negative")
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
         """Whether to try again after ``attempt`` (1-based) failed with ``error``."""
-        return attempt < self.max_attempts and self.retry_on(error)
+        if attempt >= self.max_attempts or not self.retry_on(error):
+            return False
+        retry_after = getattr(error, "retry_after", None)
+        return retry_after is None or float(retry_after) <= self.max_retry_after
 
     def delay(self, attempt: int, error: BaseException | None = None) -> float:
         """Seconds to wait after failed attempt ``attempt``, honouring ``retry_after``."""

@@ -1,7 +1,7 @@
 """Review rounds: score finished work, send back only what fails, in bounded rounds.
 
 :func:`review_rounds` is shared by :func:`delegate.run` and the staged content workflows.
-Each round reviews its targets concurrently; the failing ones go back to their workers with
+Each round reviews its targets concurrently, within the run's concurrency limit; the failing ones go back to their workers with
 the reviewer's feedback, concurrently too, except that a task whose dependency is also being
 rewritten waits for it, so that it builds on the new version. Only rewritten tasks are
 reviewed again. A verdict or a rewrite that fails keeps the earlier output and adds a note.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Coroutine, Iterable, Mapping, MutableMapping, Sequence
+from typing import Any, TypeVar
 
 from .errors import DelegateError
 from .events import EventBus, TaskReviewed
@@ -27,6 +27,8 @@ from .workers import Revision
 
 __all__ = ["review_rounds"]
 
+T = TypeVar("T")
+
 
 async def review_rounds(
     reviewer: Reviewer, scheduler: Scheduler, plan: Plan,
@@ -40,16 +42,19 @@ async def review_rounds(
     rewrites running at once. Returns every verdict, in the order they were given."""
     reviews: list[TaskReview] = []
     pending = [t for t in targets if t in outcomes and outcomes[t].ok]
+    limit = limit or asyncio.Semaphore(scheduler.max_concurrency)
+
+    async def verdict(tid: str, round_no: int) -> TaskReview:
+        async with limit:  # verdicts share the run's concurrency limit with the rewrites
+            return await call_with_retry(functools.partial(
+                reviewer.review, objective, plan.task(tid), outcomes[tid].output, model,
+                round_no), retry, meter.sleep)
+
     for round_no in range(1, reviewer.max_rounds + 2):
         if meter.budget_reached:
             notes.append(f"review round {round_no} not started: {meter.budget_reached}")
             break
-        answers = await asyncio.gather(*[
-            call_with_retry(functools.partial(
-                reviewer.review, objective, plan.task(tid), outcomes[tid].output, model,
-                round_no), retry)
-            for tid in pending
-        ], return_exceptions=True)
+        answers = await _gather([verdict(tid, round_no) for tid in pending])
         failing: list[TaskReview] = []
         for tid, answer in zip(pending, answers, strict=True):
             if isinstance(answer, DelegateError):
@@ -66,8 +71,7 @@ async def review_rounds(
             break
         pending = await _rewrite(
             reviewer, scheduler, plan, outcomes, failing, round_no, objective=objective,
-            meter=meter, run_id=run_id, notes=notes, shared=shared,
-            limit=limit or asyncio.Semaphore(scheduler.max_concurrency))
+            meter=meter, run_id=run_id, notes=notes, shared=shared, limit=limit)
     return reviews
 
 
@@ -102,7 +106,24 @@ async def _rewrite(
     try:
         done = await asyncio.gather(*jobs.values())
     except BaseException:
-        for job in jobs.values():
-            job.cancel()
+        await _cancel(jobs.values())
         raise
     return [tid for tid, ok in zip(jobs, done, strict=True) if ok]
+
+
+async def _gather(coros: list[Coroutine[Any, Any, T]]) -> list[T | BaseException]:
+    """Await every one of ``coros``, errors returned in place; when the caller is cancelled
+    (or anything else ends the wait) they are cancelled and waited for: none outlives it."""
+    jobs = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return await asyncio.gather(*jobs, return_exceptions=True)
+    except BaseException:
+        await _cancel(jobs)
+        raise
+
+
+async def _cancel(jobs: Iterable[asyncio.Future[Any]]) -> None:
+    jobs = list(jobs)
+    for job in jobs:
+        job.cancel()
+    await asyncio.shield(asyncio.gather(*jobs, return_exceptions=True))

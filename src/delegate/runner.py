@@ -11,24 +11,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .budget import Budget
 from .errors import BudgetExceeded, DelegateError, UsageError
-from .events import EventBus, PlanCreated, RunFinished, RunStarted, Subscriber
+from .events import EventBus, PlanCreated, Subscriber
 from .journal import Journal
 from .llm.base import Model
-from .llm.registry import get_model
-from .metering import Meter, MeteredModel
+from .metering import DEFAULT_CALL_TIMEOUT, Meter, MeteredModel
 from .orchestrator import FallbackPlan, Orchestrator
 from .outcomes import PlanningReport, RunResult
 from .plan import Plan, PlanLimits, Strategy
 from .retry import RetryPolicy, call_with_retry
 from .review import Reviewer, Synthesizer
 from .reviewing import review_rounds
+from .runtime import Runtime
 from .scheduler import FailurePolicy, Scheduler
+from .session import RunSession
 from .strategies import PlanVersion, propose_extension
 from .workers import Worker, WorkerFunction, WorkerRegistry
 
@@ -75,6 +75,8 @@ async def run(
     run_id: str | None = None,
     journal: Journal | None = None,
     budget: Budget | None = None,
+    runtime: Runtime | None = None,
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
 ) -> RunResult:
     """Plan ``objective`` over ``workers``, run the plan, and write the answer.
 
@@ -100,111 +102,137 @@ async def run(
             model calls answered from the store where possible; the run takes its id.
         budget: tokens, dollars and seconds the run may spend (see :mod:`delegate.budget`);
             the result's ``budget_reached`` says when it stopped for it.
+        runtime: where models, rate limiters and prices come from (see
+            :mod:`delegate.runtime`); default the current one, else a private runtime that
+            the run closes when it ends, with every model it resolved.
+        call_timeout: seconds any one model call may take (planning, workers, review,
+            synthesis); never more than ``task_timeout``. A call that takes longer fails as
+            a transient :class:`~delegate.errors.ModelTimeoutError`.
+
+    Every path ends the same way (see :class:`~delegate.session.RunSession`): one
+    ``RunStarted``, one ``RunFinished`` (with the error when the run raised), every task with
+    one outcome, nothing left running, the journal released and the run's own models closed.
 
     Raises:
         UsageError: bad input (empty objective, invalid plan, unknown provider); nothing ran.
         PlanningError: no valid plan and no fallback.
+        DelegateError: any other error that ended the run (a subscriber's, the store's),
+            after the run was wound down.
         asyncio.CancelledError: the run was cancelled; the final events were emitted first.
     """
     objective = check_objective(objective)
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
-    needs_model = (plan is None or synthesize or strategy != "static" or reviewer is not None
-                   or any(w.uses_model for w in registry.values()))
-    default_model = (model if isinstance(model, Model)  # given ready: workers may use it
-                     else get_model(model) if needs_model else None)
     retry = retry or RetryPolicy()
     orchestrator = orchestrator or Orchestrator(limits=limits, retry=retry)
     limits = limits or orchestrator.limits
-    run_id = journal.run_id if journal is not None else run_id or uuid.uuid4().hex
-    bus = EventBus((journal, *subscribers) if journal is not None else tuple(subscribers))
-    meter = Meter(run_id, bus, journal, budget=budget)
-    if meter.guard is not None:
-        meter.guard.check(default_model)
-    started = time.perf_counter()
-    bus.emit(RunStarted(run_id=run_id, objective=objective))
-    if meter.guard is not None:
-        meter.guard.start()
-    try:
-        if plan is None:
-            planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
-            plan, planning = await orchestrator.plan(
-                objective, registry, planner, fallback=fallback_plan
-            )
-            bus.emit(PlanCreated(run_id=run_id, plan=plan, source=planning.source,
-                                 reason=planning.reason))
-        else:
-            planning = PlanningReport(source="given")
-            bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
-
-        scheduler = Scheduler(
-            registry, model=default_model, max_concurrency=max_concurrency, retry=retry,
-            task_timeout=task_timeout, failure_policy=failure_policy, limits=limits,
-            subscribers=bus,
+    if task_timeout is not None and (call_timeout is None or task_timeout < call_timeout):
+        call_timeout = task_timeout  # no model call outlives the attempt it serves
+    session = RunSession(objective, subscribers=subscribers, journal=journal, budget=budget,
+                         runtime=runtime, run_id=run_id, call_timeout=call_timeout)
+    try:  # bad configuration is refused before the run starts
+        needs_model = (model is not None or plan is None or synthesize or strategy != "static"
+                       or reviewer is not None or any(w.uses_model for w in registry.values()))
+        default_model = session.model(model) if needs_model else None
+        session.check_budget(default_model)
+        planner_model = (session.model(orchestrator.model) if orchestrator.model is not None
+                         else default_model)
+    except BaseException:
+        await session.close_unstarted()
+        raise
+    async with session:
+        return await _run(
+            session, objective, registry, default_model, planner_model, plan=plan,
+            orchestrator=orchestrator, fallback_plan=fallback_plan, synthesizer=synthesizer,
+            synthesize=synthesize, reviewer=reviewer, strategy=strategy,
+            max_replans=max_replans, max_concurrency=max_concurrency,
+            task_timeout=task_timeout, retry=retry, failure_policy=failure_policy,
+            limits=limits, shared=shared,
         )
+
+
+async def _run(
+    session: RunSession, objective: str, registry: WorkerRegistry,
+    default_model: Model | None, planner_model: Model | None, *, plan: Plan | None,
+    orchestrator: Orchestrator, fallback_plan: FallbackPlan, synthesizer: Synthesizer | None,
+    synthesize: bool, reviewer: Reviewer | None, strategy: Strategy, max_replans: int,
+    max_concurrency: int, task_timeout: float | None, retry: RetryPolicy,
+    failure_policy: FailurePolicy, limits: PlanLimits, shared: Mapping[str, Any] | None,
+) -> RunResult:
+    """The body of :func:`run`, inside its session: plan, schedule, review, synthesise."""
+    run_id, bus, meter = session.run_id, session.bus, session.meter
+    if plan is None:
+        assert planner_model is not None
+        planner = MeteredModel(planner_model, meter, purpose="plan")
+        plan, planning = await orchestrator.plan(
+            objective, registry, planner, fallback=fallback_plan, sleep=meter.sleep)
+        session.planning = planning
+        bus.emit(PlanCreated(run_id=run_id, plan=plan, source=planning.source,
+                             reason=planning.reason))
+    else:
+        planning = session.planning = PlanningReport(source="given")
+        bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
+
+    scheduler = Scheduler(
+        registry, model=default_model, max_concurrency=max_concurrency, retry=retry,
+        task_timeout=task_timeout, failure_policy=failure_policy, limits=limits,
+        subscribers=bus, resolve=session.model,
+    )
+    result = await scheduler.run(
+        plan, objective=objective, shared=shared, run_id=run_id, meter=meter,
+        planning=planning, announce=False,
+    )
+    notes = session.notes  # the run's own notes; the meter holds the model calls' notes
+    versions = [PlanVersion(plan.version, plan, "initial plan",
+                            planning.reason or f"from {planning.source}")]
+    if strategy != "static" and not meter.budget_reached:
+        planner = MeteredModel(planner_model or default_model, meter, purpose="plan")
+        result = await _replan_rounds(
+            strategy, max_replans, orchestrator, registry, planner, scheduler, result,
+            objective, shared, meter, bus, versions, notes,
+        )
+    if len(versions) > 1:
+        result = dataclasses.replace(result, plan_versions=tuple(versions))
+
+    if reviewer is not None and default_model is not None:
+        result = await _review_rounds(
+            reviewer, scheduler, result, objective, shared, MeteredModel(
+                default_model, meter, purpose="review"), meter, bus, retry, notes,
+        )
+        last = {r.task_id: r for r in result.reviews}
+        rejected = [tid for tid, r in last.items() if not r.passed]
+        if strategy == "hybrid" and rejected and not meter.budget_reached:
+            planner = MeteredModel(planner_model or default_model, meter, purpose="plan")
+            reviews = result.reviews
+            result = await _replan_rounds(
+                strategy, max_replans, orchestrator, registry, planner, scheduler, result,
+                objective, shared, meter, bus, versions, notes, rejected=rejected,
+            )
+            result = dataclasses.replace(result, reviews=reviews,
+                                         plan_versions=tuple(versions))
+
+    text, status = "", result.status
+    if synthesize and default_model is not None:
+        synthesizer = synthesizer or Synthesizer()
+        synth_model = MeteredModel(default_model, meter, purpose="synthesis")
         try:
-            result = await scheduler.run(
-                plan, objective=objective, shared=shared, run_id=run_id, meter=meter,
-                planning=planning, announce=False,
+            text = await call_with_retry(
+                lambda: synthesizer.synthesize(objective, result, synth_model), retry,
+                meter.sleep,
             )
-            notes: list[str] = []  # the run's own notes; the meter holds the model calls' notes
-            versions = [PlanVersion(plan.version, plan, "initial plan",
-                                    planning.reason or f"from {planning.source}")]
-            if strategy != "static" and not meter.budget_reached:
-                planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
-                result = await _replan_rounds(
-                    strategy, max_replans, orchestrator, registry, planner, scheduler, result,
-                    objective, shared, meter, bus, versions, notes,
-                )
-            if len(versions) > 1:
-                result = dataclasses.replace(result, plan_versions=tuple(versions))
-        except asyncio.CancelledError:
-            bus.emit(RunFinished(run_id=run_id, result=scheduler.last_result))
-            raise
-
-        if reviewer is not None and default_model is not None:
-            result = await _review_rounds(
-                reviewer, scheduler, result, objective, shared, MeteredModel(
-                    default_model, meter, purpose="review"), meter, bus, retry, notes,
-            )
-            last = {r.task_id: r for r in result.reviews}
-            rejected = [tid for tid, r in last.items() if not r.passed]
-            if strategy == "hybrid" and rejected and not meter.budget_reached:
-                planner = MeteredModel(orchestrator.model or default_model, meter, purpose="plan")
-                reviews = result.reviews
-                result = await _replan_rounds(
-                    strategy, max_replans, orchestrator, registry, planner, scheduler, result,
-                    objective, shared, meter, bus, versions, notes, rejected=rejected,
-                )
-                result = dataclasses.replace(result, reviews=reviews,
-                                             plan_versions=tuple(versions))
-
-        text, status = "", result.status
-        if synthesize and default_model is not None:
-            synthesizer = synthesizer or Synthesizer()
-            synth_model = MeteredModel(default_model, meter, purpose="synthesis")
-            try:
-                text = await call_with_retry(
-                    lambda: synthesizer.synthesize(objective, result, synth_model), retry
-                )
-            except BudgetExceeded as exc:  # the answer from the completed work, without a model
-                text = synthesizer.assemble(objective, result, str(exc))
-                notes.append(f"the answer was assembled without a model: {exc}")
-                status = "partial" if status == "succeeded" else status
-            except DelegateError as exc:  # recorded; the task outcomes are kept
-                notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
-                status = "partial" if status == "succeeded" else status
-        if meter.budget_reached and status == "succeeded":
-            status = "partial"  # the work stopped short of what was asked
-        result = dataclasses.replace(
-            result, text=text, status=status, usage=meter.usage,
-            notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - started,
-            budget_reached=meter.budget_reached,
-        )
-        bus.emit(RunFinished(run_id=run_id, result=result))
-        return result
-    finally:
-        if meter.guard is not None:
-            meter.guard.close()
+        except BudgetExceeded as exc:  # the answer from the completed work, without a model
+            text = synthesizer.assemble(objective, result, str(exc))
+            notes.append(f"the answer was assembled without a model: {exc}")
+            status = "partial" if status == "succeeded" else status
+        except DelegateError as exc:  # recorded; the task outcomes are kept
+            notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
+            status = "partial" if status == "succeeded" else status
+    if meter.budget_reached and status == "succeeded":
+        status = "partial"  # the work stopped short of what was asked
+    return session.finish(dataclasses.replace(
+        result, text=text, status=status, usage=meter.usage,
+        notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - session.started,
+        budget_reached=meter.budget_reached,
+    ))
 
 
 async def _replan_rounds(
@@ -253,6 +281,7 @@ async def _review_rounds(
         reviewer, scheduler, result.plan, outcomes, [o.task_id for o in result.outcomes],
         objective=objective, model=model, meter=meter, bus=bus, retry=retry,
         run_id=result.run_id, notes=notes, shared=shared,
+        limit=asyncio.Semaphore(scheduler.max_concurrency),
     )
     return dataclasses.replace(
         result, outcomes=tuple(outcomes[t.id] for t in result.plan.tasks if t.id in outcomes),

@@ -62,7 +62,11 @@ class Scheduler:
         failure_policy: ``continue`` (skip dependents) or ``fail_fast`` (stop the run).
         limits: plan size limits checked before anything runs.
         subscribers: event subscribers, or an :class:`EventBus` to share.
-        sleep: the function used to wait between retries (tests pass a recorder).
+        sleep: the function used to wait between retries (tests pass a recorder); the
+            run's budget interrupts the wait either way.
+        resolve: turns a worker's ``provider:model`` string into a model (the run's
+            :class:`~delegate.runtime.Runtime` passes its own, which also closes them);
+            :func:`~delegate.llm.registry.get_model` by default.
     """
 
     def __init__(
@@ -77,13 +81,15 @@ class Scheduler:
         limits: PlanLimits | None = None,
         subscribers: Iterable[Subscriber] | EventBus = (),
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        resolve: Callable[[str], Model] | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise UsageError("max_concurrency must be at least 1")
         if failure_policy not in ("continue", "fail_fast"):
             raise UsageError(f"unknown failure policy {failure_policy!r}")
         self.workers = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
-        self.model = get_model(model) if isinstance(model, str) else model
+        self.resolve = resolve or get_model
+        self.model = self.resolve(model) if isinstance(model, str) else model
         self.max_concurrency = max_concurrency
         self.retry = retry or RetryPolicy()
         self.task_timeout = task_timeout
@@ -101,7 +107,9 @@ class Scheduler:
         """The model a worker uses: its own, else the scheduler's default."""
         if worker.name not in self._worker_models:
             own = worker.model
-            self._worker_models[worker.name] = get_model(own) if own is not None else self.model
+            self._worker_models[worker.name] = (
+                self.resolve(own) if isinstance(own, str) else own if own is not None
+                else self.model)
         return self._worker_models[worker.name]
 
     async def run(
@@ -139,9 +147,9 @@ class Scheduler:
         cancelled = False
         try:
             await execution.drive()
-        except asyncio.CancelledError:
-            cancelled = True
-            await execution.cancel_all()
+        except BaseException as exc:  # cancelled, or the engine failed: nothing left running
+            cancelled = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
+            await asyncio.shield(execution.cancel_all())
             raise
         finally:
             result = RunResult(

@@ -97,7 +97,8 @@ class OTelTracing:
 
     One instance can watch several runs at once; each run id gets its own trace, under
     whatever span is current when the run starts. :meth:`close` ends the spans of a run
-    that stopped without a ``RunFinished`` event (planning failed, the plan was invalid).
+    that stopped without a ``RunFinished`` event (a run stopped from outside; every run of
+    :func:`delegate.run` and the workflows ends with one, failed runs included).
     """
 
     def __init__(self, tracer_provider: otel_trace.TracerProvider | None = None, *,
@@ -286,9 +287,11 @@ class OTelTracing:
             if self.capture_content and result.text:
                 span.set_attribute("gen_ai.output.messages",
                                    _messages([("assistant", result.text)], "stop"))
+        error = getattr(result, "error", None)
         if status in ("failed", "cancelled"):
-            span.set_attribute("error.type", status)
-            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, f"run {status}"))
+            span.set_attribute("error.type", error.split(":")[0] if error else status)
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR,
+                                               error or f"run {status}"))
         span.end(end_time=_ns(event.at))
 
     def _abandon(self, run: _Run, reason: str, at: float) -> None:

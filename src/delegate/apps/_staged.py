@@ -9,37 +9,31 @@ one meter over several scheduler passes, so that subscribers see a single run: o
 ``RunStarted``, a ``PlanCreated`` per plan version, each task ending once, and one
 ``RunFinished``. Tasks that finished in an earlier pass are never run again.
 
-Used as an async context manager, it emits ``RunFinished`` with what it has when the
-workflow is cancelled or fails part way, and re-raises.
+Used as an async context manager over a :class:`~delegate.session.RunSession`: when the
+workflow is cancelled or fails part way, the session records every task that never ran,
+emits ``RunFinished`` with what it has and the error, closes what it opened, and re-raises.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from ..budget import Budget
-from ..events import (
-    EventBus,
-    PlanCreated,
-    RunFinished,
-    RunStarted,
-    Subscriber,
-    TaskCancelled,
-)
+from ..events import PlanCreated, Subscriber
 from ..journal import Journal
 from ..llm.base import Model
-from ..metering import Meter, MeteredModel
+from ..metering import MeteredModel
 from ..orchestrator import Orchestrator
 from ..outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from ..plan import Plan, PlanLimits, Strategy, Task
 from ..retry import RetryPolicy
 from ..review import Reviewer, TaskReview
 from ..reviewing import review_rounds
+from ..runtime import Runtime
 from ..scheduler import Scheduler
+from ..session import RunSession
 from ..strategies import PlanVersion, propose_extension
 from ..workers import WorkerRegistry
 
@@ -52,67 +46,69 @@ MAX_NEW_TASKS = 2
 
 
 class StagedRun:
-    """One run of a content workflow, made of several scheduler passes.
+    """One run of a content workflow, made of several scheduler passes, framed by one
+    :class:`~delegate.session.RunSession` (the same owner :func:`delegate.run` has).
 
     Args:
         objective: what the run serves (the topic).
         workers: every worker the run's plans use.
-        model: the run's model (each call is metered under the run).
-        max_concurrency: most tasks at once, rewrites included.
+        model: the run's model, a :class:`Model` or a ``provider:model`` string (each call
+            is metered under the run; a string is resolved, and closed, by the run).
+        max_concurrency: most tasks at once, rewrites and verdicts included.
         subscribers: event subscribers.
         limits: plan limits for every version.
         planning: how the first plan came about, for the result.
         journal: makes the run durable (see :mod:`delegate.journal`).
         budget: what the run may spend (see :mod:`delegate.budget`).
+        runtime: where models come from (see :mod:`delegate.runtime`).
     """
 
     def __init__(
-        self, objective: str, workers: WorkerRegistry, model: Model, *, max_concurrency: int,
-        subscribers: Iterable[Subscriber], limits: PlanLimits, planning: PlanningReport,
-        journal: Journal | None = None, budget: Budget | None = None,
+        self, objective: str, workers: WorkerRegistry, model: Model | str | None, *,
+        max_concurrency: int, subscribers: Iterable[Subscriber], limits: PlanLimits,
+        planning: PlanningReport, journal: Journal | None = None, budget: Budget | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.objective = objective
         self.workers = workers
-        self.model = model
-        self.run_id = journal.run_id if journal is not None else uuid.uuid4().hex
-        self.bus = EventBus((journal, *subscribers) if journal is not None
-                            else tuple(subscribers))
-        self.meter = Meter(self.run_id, self.bus, journal, budget=budget)
-        if self.meter.guard is not None:
-            self.meter.guard.check(model)
+        self.session = RunSession(objective, subscribers=subscribers, journal=journal,
+                                  budget=budget, runtime=runtime)
+        self.session.planning = planning
+        self.model_spec = model
+        self.model: Model | None = None
+        self.run_id = self.session.run_id
+        self.bus = self.session.bus
+        self.meter = self.session.meter
         self.retry = RetryPolicy()
         self.limits = limits
         self.planning = planning
-        self.scheduler = Scheduler(workers, model=model, max_concurrency=max_concurrency,
-                                   retry=self.retry, limits=limits, subscribers=self.bus)
+        self.max_concurrency = max_concurrency
+        self.scheduler: Scheduler | None = None
         self.plan: Plan | None = None
         self.outcomes: dict[str, TaskOutcome] = {}
         self.versions: list[PlanVersion] = []
         self.reviews: list[TaskReview] = []
-        self.notes: list[str] = []
-        self._started = time.perf_counter()
+        self.notes = self.session.notes
         self._limit = asyncio.Semaphore(max_concurrency)
 
     async def __aenter__(self) -> StagedRun:
-        self.bus.emit(RunStarted(run_id=self.run_id, objective=self.objective))
-        if self.meter.guard is not None:
-            self.meter.guard.start()
+        try:  # bad configuration is refused before the run starts
+            self.model = self.session.model(self.model_spec)
+            self.session.check_budget(self.model)
+        except BaseException:
+            await self.session.close_unstarted()
+            raise
+        self.scheduler = Scheduler(
+            self.workers, model=self.model, max_concurrency=self.max_concurrency,
+            retry=self.retry, limits=self.limits, subscribers=self.bus,
+            resolve=self.session.model)
+        await self.session.__aenter__()
         return self
 
-    async def __aexit__(self, kind: Any, error: Any, tb: Any) -> None:
-        if self.meter.guard is not None:
-            self.meter.guard.close()
-        if error is None or self.plan is None:
-            return
-        for task in self.plan.tasks:  # held back and never started: each task ends once
-            if task.id not in self.outcomes:
-                outcome = TaskOutcome(task.id, task.worker, "cancelled",
-                                      error="the run ended before the task started")
-                self.outcomes[task.id] = outcome
-                self.bus.emit(TaskCancelled(run_id=self.run_id, task_id=task.id,
-                                            outcome=outcome))
-        self.bus.emit(RunFinished(run_id=self.run_id, result=self.result(
-            cancelled=isinstance(error, asyncio.CancelledError))))  # then the error goes on
+    async def __aexit__(self, kind: Any, error: Any, tb: Any) -> bool:
+        """End the run on every path: the session accounts for the tasks never started
+        (held back), announces the failed or cancelled run, and closes what it opened."""
+        return await self.session.__aexit__(kind, error, tb)
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -129,6 +125,7 @@ class StagedRun:
         """Run the current plan's tasks that have not run yet, except those in ``hold``
         (kept for a later pass; they must be sinks of the plan)."""
         plan = self._without(hold)
+        assert self.scheduler is not None, "use the StagedRun as an async context manager"
         try:
             result = await self.scheduler.run(
                 plan, objective=self.objective, run_id=self.run_id, meter=self.meter,
@@ -143,7 +140,7 @@ class StagedRun:
     async def review(self, reviewer: Reviewer, targets: Sequence[str]) -> None:
         """Review ``targets`` with :func:`~delegate.reviewing.review_rounds`; rewrites share
         the run's concurrency limit."""
-        assert self.plan is not None
+        assert self.plan is not None and self.scheduler is not None and self.model is not None
         self.reviews += await review_rounds(
             reviewer, self.scheduler, self.plan, self.outcomes, targets,
             objective=self.objective, model=MeteredModel(self.model, self.meter, purpose="review"),
@@ -159,7 +156,7 @@ class StagedRun:
         the new tasks instead of failed ones. Returns the ids of the tasks added."""
         if strategy == "static" or self.meter.budget_reached:
             return []
-        assert self.plan is not None
+        assert self.plan is not None and self.model is not None
         planner = MeteredModel(self.model, self.meter, purpose="plan")
         room = PlanLimits(max_tasks=self.limits.max_tasks - len(hold),  # the held tasks
                           max_depth=self.limits.max_depth - 1)          # come back after
@@ -189,25 +186,18 @@ class StagedRun:
             await self.execute(hold=hold)
         return added
 
-    def result(self, text: str = "", *, cancelled: bool = False) -> RunResult:
+    def result(self, text: str = "") -> RunResult:
         """The run so far, as one :class:`RunResult` over the current plan version."""
         assert self.plan is not None
         outcomes = tuple(self.outcomes[t.id] for t in self.plan.tasks if t.id in self.outcomes)
-        return RunResult(
-            run_id=self.run_id, plan=self.plan, outcomes=outcomes,
-            status=run_status(outcomes, cancelled=cancelled), text=text,
-            usage=self.meter.usage, planning=self.planning,
-            wall_seconds=time.perf_counter() - self._started,
-            notes=(*self.meter.notes, *self.notes), reviews=tuple(self.reviews),
-            plan_versions=tuple(self.versions) if len(self.versions) > 1 else (),
-            budget_reached=self.meter.budget_reached,
-        )
+        return self.session.snapshot(
+            text=text, status=run_status(outcomes), outcomes=outcomes,
+            reviews=tuple(self.reviews),
+            plan_versions=tuple(self.versions) if len(self.versions) > 1 else ())
 
     def finish(self, text: str) -> RunResult:
         """The final result, announced with ``RunFinished``."""
-        result = self.result(text)
-        self.bus.emit(RunFinished(run_id=self.run_id, result=result))
-        return result
+        return self.session.finish(self.result(text))
 
     def _without(self, hold: Collection[str]) -> Plan:
         assert self.plan is not None

@@ -23,7 +23,6 @@ from ..errors import UsageError
 from ..events import Subscriber
 from ..journal import Journal
 from ..llm.base import Model
-from ..llm.registry import get_model
 from ..outcomes import PlanningReport
 from ..plan import Plan, PlanLimits, Strategy, Task
 from ..review import Reviewer, Rubric
@@ -195,7 +194,7 @@ async def run_blog(
     workers = blog_workers(max_sections)
     room = MAX_REPLANS * MAX_NEW_TASKS
     limits = PlanLimits(max_tasks=max_sections + 2 + room, max_depth=max_sections + 2 + room)
-    staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
+    staged = StagedRun(topic, workers, model, max_concurrency=max_concurrency,
                        subscribers=subscribers, journal=journal, budget=budget, limits=limits,
                        planning=PlanningReport(
                            "given", reason="an outline, then one task per outlined section"))

@@ -26,7 +26,6 @@ from ..errors import UsageError
 from ..events import Subscriber
 from ..journal import Journal
 from ..llm.base import Model
-from ..llm.registry import get_model
 from ..outcomes import PlanningReport
 from ..plan import Plan, PlanLimits, Strategy, Task
 from ..prompts import truncate
@@ -179,7 +178,7 @@ async def run_report(
     plan, names = report_plan(topic, items, strategy)
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
-    staged = StagedRun(topic, workers, get_model(model), max_concurrency=max_concurrency,
+    staged = StagedRun(topic, workers, model, max_concurrency=max_concurrency,
                        subscribers=subscribers, journal=journal, budget=budget, limits=PlanLimits(
                            max_tasks=len(plan.tasks) + room, max_depth=2 + room),
                        planning=PlanningReport("given", reason="one analysis per input"))

@@ -11,34 +11,39 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from ..errors import ModelRequestsDisallowed
 
-__all__ = ["allow_model_requests", "check_model_requests_allowed", "set_model_requests"]
+__all__ = ["MODEL_REQUESTS", "allow_model_requests", "check_model_requests_allowed",
+           "set_model_requests"]
 
-_allowed: bool | None = None  # None: follow DELEGATE_BLOCK_MODEL_REQUESTS
+#: Whether real provider requests are allowed in this context; ``None`` follows
+#: ``DELEGATE_BLOCK_MODEL_REQUESTS``. A context variable, not process state: a
+#: :class:`~delegate.runtime.Runtime` sets it for the runs under it, and ``asyncio`` tasks
+#: inherit it from where they were made.
+MODEL_REQUESTS: ContextVar[bool | None] = ContextVar("delegate_model_requests", default=None)
 
 
 def set_model_requests(allowed: bool | None) -> None:
-    """Allow or refuse real provider requests in this process."""
-    global _allowed
-    _allowed = allowed
+    """Allow or refuse real provider requests in the current context (a test session's)."""
+    MODEL_REQUESTS.set(allowed)
 
 
 @contextmanager
 def allow_model_requests(allowed: bool = True) -> Iterator[None]:
     """Temporarily allow (or refuse) real provider requests."""
-    global _allowed
-    before, _allowed = _allowed, allowed
+    before = MODEL_REQUESTS.get()
+    MODEL_REQUESTS.set(allowed)
     try:
         yield
     finally:
-        _allowed = before
+        MODEL_REQUESTS.set(before)
 
 
 def check_model_requests_allowed(provider: str) -> None:
     """Raise :class:`ModelRequestsDisallowed` when real requests are off."""
-    allowed = _allowed
+    allowed = MODEL_REQUESTS.get()
     if allowed is None:
         allowed = os.environ.get("DELEGATE_BLOCK_MODEL_REQUESTS", "") in ("", "0")
     if not allowed:
