@@ -26,8 +26,6 @@ from pathlib import Path
 
 import pytest
 
-from delegate import cli
-from delegate.chat import chat, stdin_lines
 from delegate.cli import main
 from delegate.errors import ModelRequestError
 from delegate.llm import ScriptedModel
@@ -79,7 +77,15 @@ def model(monkeypatch):
         holder["model"] = ScriptedModel(function=answers(**kw))
         return holder["model"]
 
-    monkeypatch.setattr(cli, "get_model", lambda spec=None: holder["model"])
+    import importlib
+    monkeypatch.setattr("delegate.runtime.get_model", lambda spec=None: holder["model"])
+    for name in ("delegate.cli", "delegate.runtime"):  # wherever the CLI resolves models
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "get_model"):
+            monkeypatch.setattr(module, "get_model", lambda spec=None: holder["model"])
     use.current = lambda: holder["model"]
     return use
 
@@ -276,6 +282,8 @@ def test_an_argument_with_surrogates_in_process(model, capsys):
 
 
 def test_chat_refuses_a_line_that_is_not_utf8_and_goes_on():
+    from delegate.chat import chat, stdin_lines
+
     seen = []
     out = io.StringIO()
     lines = stdin_lines(io.BytesIO(b"blog caf\xe9\nrecommend a hat\n" + b"x" * 200 + b"\nquit\n"),
