@@ -48,11 +48,13 @@ def _schema(output) -> dict | None:
 
 
 def answers(*, plan_error: Exception | None = None, task_error: Exception | None = None,
-            interrupt: bool = False):
+            interrupt: bool = False, every_error: Exception | None = None):
     """A scripted model's answers: the plan above, a line per task, a final note."""
     from delegate.llm.scripted import minimal_instance
 
     def answer(call):
+        if every_error is not None:
+            return every_error
         schema = _schema(call.output)
         if schema is not None and "tasks" in schema.get("properties", {}):
             return plan_error or PLAN
@@ -153,6 +155,19 @@ def test_bad_input_with_json_is_one_line_and_one_object(model, capsys, argv):
     assert data["status"] == "failed" and data["error"] and data["run_id"] is None
     one_line(err)
     assert model.current().calls == []
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_examples_json_is_one_object_with_each_run(model, capsys, tmp_path, fails):
+    model(every_error=ModelRequestError("400 no", provider="scripted", model="x")
+          if fails else None)
+    code = main(["examples", "--example", "project", "--json", "--quiet", "--out",
+                 str(tmp_path)])
+    data = one_object(capsys.readouterr().out)
+    assert code == (1 if fails else 0)
+    assert data["status"] == ("failed" if fails else "succeeded")
+    assert [r["workflow"] for r in data["runs"]] == ["project"]
+    assert data["runs"][0]["run_id"] == open_store().list_runs()[0].run_id
 
 
 # --- 2. output paths are checked before any model is paid -------------------------------------
