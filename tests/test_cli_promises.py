@@ -385,7 +385,8 @@ def test_the_stored_request_is_typed_with_no_paths_to_write_nor_store(model, cap
         assert absent not in text
 
 
-@pytest.mark.parametrize("edit", ["unknown_field", "old_argv", "bad_value", "wrong_type"])
+@pytest.mark.parametrize("edit", ["unknown_field", "old_argv", "bad_value", "wrong_type",
+                                  "library_run"])
 def test_an_edited_request_is_refused_and_nothing_is_written(model, capsys, tmp_path, edit):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -397,6 +398,7 @@ def test_an_edited_request_is_refused_and_nothing_is_written(model, capsys, tmp_
                      "cwd": str(tmp_path)},
         "bad_value": {**request, "max_concurrency": 10**9},
         "wrong_type": {**request, "objective": ["not", "text"]},
+        "library_run": {},
     }[edit]
     _set_request(run_id, request)
     calls = len(model.current().calls)

@@ -117,6 +117,9 @@ def parse_request(data: Any, *, run_id: str = "") -> RunRequest | RecommendReque
     if isinstance(data, dict) and "argv" in data and "command" not in data:
         raise UsageError(f"{of} request is a stored command line from an older delegate; it "
                          "cannot be resumed safely; start the run again")
+    if not data or (isinstance(data, dict) and "command" not in data):
+        raise UsageError(f"{of} request names no command: it was not started from the "
+                         "command line; resume it with delegate.Journal.resume in Python")
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
