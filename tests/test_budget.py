@@ -11,7 +11,8 @@ from delegate.events import BudgetReached, EventLog
 from delegate.llm import ScriptedCall
 from delegate.llm.base import Message, ModelSettings
 from delegate.llm.scripted import Scripted
-from delegate.pricing import Price, PriceTable, load_prices, set_default_prices
+from delegate.pricing import Price, PriceTable, load_prices
+from delegate.runtime import Runtime
 
 PLAN = Plan(tasks=(
     Task(id="a", worker="writer", instruction="Write part A."),
@@ -109,24 +110,27 @@ def test_the_time_budget_stops_a_run_that_is_waiting():
     assert result.budget_reached == "time budget of 0.05s reached"
 
 
-def test_costs_come_from_the_price_table_and_a_dollar_budget_needs_a_price():
-    set_default_prices(PriceTable({"scripted": Price(input=2.0, output=10.0)}))
-    try:
-        result = asyncio.run(run("Write a thing", workers=[WRITER], plan=PLAN,
-                                 model=ScriptedModel(function=costly), synthesize=False))
-        # three calls of 100 in and 50 out: 3 * (100 * 2 + 50 * 10) / 1e6 dollars
-        assert result.usage.cost_usd == pytest.approx(3 * 700 / 1e6)
-        stopped = asyncio.run(run(
-            "Write a thing", workers=[WRITER], plan=PLAN, model=ScriptedModel(function=costly),
-            synthesize=False, max_concurrency=1, budget=Budget(usd=0.0015)))
-        assert stopped.budget_reached.startswith("dollar budget of $0.0015 reached")
-        assert stopped.usage.cost_usd <= 0.0015
-        set_default_prices(PriceTable({}))
-        with pytest.raises(UsageError, match="needs the price of scripted"):
-            asyncio.run(run("Write a thing", workers=[WRITER], plan=PLAN,
-                            model=ScriptedModel(function=costly), budget=Budget(usd=1.0)))
-    finally:
-        set_default_prices(None)
+def test_costs_come_from_the_runtime_price_table_and_a_dollar_budget_needs_a_price():
+    table = PriceTable({"scripted": Price(input=2.0, output=10.0)})
+
+    async def priced(**kw):
+        async with Runtime(prices=table):
+            return await run("Write a thing", workers=[WRITER], plan=PLAN,
+                             model=ScriptedModel(function=costly), synthesize=False, **kw)
+
+    result = asyncio.run(priced())
+    # three calls of 100 in and 50 out: 3 * (100 * 2 + 50 * 10) / 1e6 dollars
+    assert result.usage.cost_usd == pytest.approx(3 * 700 / 1e6)
+    stopped = asyncio.run(priced(max_concurrency=1, budget=Budget(usd=0.0015)))
+    assert stopped.budget_reached.startswith("dollar budget of $0.0015 reached")
+    assert stopped.usage.cost_usd <= 0.0015
+    table = PriceTable({})
+    with pytest.raises(UsageError, match="needs the price of scripted"):
+        asyncio.run(priced(budget=Budget(usd=1.0)))
+    # the table is the runtime's, not the process's: a run outside it prices from defaults
+    plain = asyncio.run(run("Write a thing", workers=[WRITER], plan=PLAN,
+                            model=ScriptedModel(function=costly), synthesize=False))
+    assert plain.usage.cost_usd == 0  # the default table prices the scripted model at 0
 
 
 def test_bad_budgets_and_price_files_are_usage_errors(tmp_path):

@@ -18,10 +18,8 @@ from delegate.ratelimit import (
     RateLimit,
     RateLimitedModel,
     RateLimiter,
-    limiter_for,
+    Limiters,
     parse_rate_limits,
-    rate_limited,
-    reset_limiters,
 )
 from delegate.retry import call_with_retry
 
@@ -69,11 +67,9 @@ def now() -> float:
     return asyncio.get_running_loop().time()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limiters():
-    reset_limiters()
-    yield
-    reset_limiters()
+def rate_limited(model, limits):
+    """``model`` under ``limits``, with limiters of its own (as a fresh runtime has)."""
+    return Limiters(limits).wrap(model)
 
 
 def window_violations(admissions, limit):
@@ -352,9 +348,9 @@ def test_workers_of_a_run_share_one_window_and_a_429_is_retried_by_the_scheduler
             await asyncio.sleep(10)
             return Scripted("done", completion_tokens=call.settings.max_tokens)
 
-        return rate_limited(CountingModel(function=step, name="m"),
-                            {"scripted": RateLimit(tokens_per_minute=limit)})
+        return limiters.wrap(CountingModel(function=step, name="m"))
 
+    limiters = Limiters({"scripted": RateLimit(tokens_per_minute=limit)})
     one, two = model_for("one"), model_for("two")
     assert one.limiter is two.limiter
     plan = Plan(tasks=tuple(Task(id=f"t{i}", worker="one" if i % 2 else "two",
@@ -417,15 +413,17 @@ def test_rate_limit_is_validated(kwargs):
         RateLimit(**kwargs)
 
 
-def test_rate_limited_picks_the_most_specific_key_and_shares_limiters():
+def test_limiters_pick_the_most_specific_key_and_share_a_limiter_per_key():
     limits = parse_rate_limits("scripted:a=5rpm,scripted=7rpm")
+    limiters = Limiters(limits)
     a, b, other = ScriptedModel(name="a"), ScriptedModel(name="b"), ScriptedModel()
     other.provider = "elsewhere"
-    wrapped_a, wrapped_b = rate_limited(a, limits), rate_limited(b, limits)
+    wrapped_a, wrapped_b = limiters.wrap(a), limiters.wrap(b)
     assert wrapped_a.limiter.limit == RateLimit(5) and wrapped_a.wrapped is a
     assert wrapped_b.limiter.limit == RateLimit(7)
-    assert rate_limited(ScriptedModel(name="c"), limits).limiter is wrapped_b.limiter
-    assert rate_limited(wrapped_a, limits) is wrapped_a
-    assert rate_limited(other, limits) is other
-    assert limiter_for("scripted", RateLimit(7)) is wrapped_b.limiter
-    assert limiter_for("scripted", RateLimit(8)) is not wrapped_b.limiter  # a new limit
+    assert limiters.wrap(ScriptedModel(name="c")).limiter is wrapped_b.limiter
+    assert limiters.wrap(wrapped_a) is wrapped_a
+    assert limiters.wrap(other) is other
+    assert limiters.limiter("scripted", RateLimit(7)) is wrapped_b.limiter
+    assert limiters.limiter("scripted", RateLimit(8)) is not wrapped_b.limiter  # a new limit
+    assert Limiters(limits).wrap(b).limiter is not wrapped_b.limiter  # nothing process-wide

@@ -39,7 +39,7 @@ from .cli_options import CliState, add_run_options, common_request, read_checked
 from .cli_request import ExamplesRequest, RecommendRequest, RunRequest, build_request
 from .cli_runs import add_runs_parser, add_store_options, journaled, runs_command
 from .errors import DelegateError, UsageError
-from .llm.registry import DEFAULT_MODEL, PROVIDERS, get_model
+from .llm.registry import DEFAULT_MODEL, PROVIDERS
 
 __all__ = ["main"]
 
@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
               for path in args.input]
     run_setup = setup(args, quiet=args.quiet)
     # a bad name or a missing key fails here, before any output
-    model = run_setup.wrap_model(get_model(args.model))
+    model = run_setup.model(args.model)
     request = build_request(RunRequest, command="run", objective=objective, workflow=name,
                             max_concurrency=args.max_concurrency, timeout=args.timeout,
                             fail_fast=args.fail_fast, strategy=args.strategy,
@@ -219,7 +219,7 @@ def _examples(args: argparse.Namespace) -> int:
     names = EXAMPLE_NAMES if args.example == "all" else [args.example]
     check_out_dir(args.out)
     run_setup = setup(args, quiet=args.quiet)
-    model = run_setup.wrap_model(get_model(args.model))
+    model = run_setup.model(args.model)
     common = common_request(args, run_setup)
     requests = [build_request(ExamplesRequest, command="examples", example=name, **common)
                 for name in names]
@@ -296,7 +296,7 @@ def _recommend(args: argparse.Namespace) -> int:
     voice_ref, voice = (None, None) if args.brand_voice is None else read_checked(
         args, args.brand_voice, what="brand voice", max_bytes=VOICE_MAX_BYTES)
     run_setup = setup(args, quiet=args.quiet)
-    model = run_setup.wrap_model(get_model(args.model))
+    model = run_setup.model(args.model)
     request = build_request(RecommendRequest, command="recommend", query=query,
                             catalog=catalog_ref, brand_voice=voice_ref, top_k=args.top_k,
                             max_price=args.max_price, **common_request(args, run_setup))

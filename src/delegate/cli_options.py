@@ -8,6 +8,7 @@ and guarantees a single JSON object on standard output with ``--json``."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import Budget
+from .runtime import Runtime
 from .cli_files import PRICES_MAX_BYTES, check_out_file, decode_text, digest, read_bytes
 from .cli_request import FileRef
 from .errors import UsageError
@@ -58,21 +60,27 @@ class RunSetup:
 
     budget: Budget | None = None
     subscribers: list[Subscriber] = field(default_factory=list)
-    wrap_model: Callable[[Model], Model] = lambda model: model
+    runtime: Runtime = field(default_factory=Runtime)
     close: list[Callable[[], Any]] = field(default_factory=list)
     report: Path | None = None
     prices: FileRef | None = None
     rate_limit: str | None = None
 
+    def model(self, spec: str | None) -> Model:
+        """The command's model, resolved (and later closed) by its runtime."""
+        return self.runtime.model(spec)
+
     def finish(self) -> None:
         while self.close:
             self.close.pop()()
+        if not self.runtime.closed:
+            asyncio.run(self.runtime.aclose())
 
 
 def setup(args: argparse.Namespace, *, quiet: bool) -> RunSetup:
     """Check the shared options of ``args`` and build the run's pieces."""
     from . import pricing
-    from .ratelimit import parse_rate_limits, rate_limited
+    from .ratelimit import parse_rate_limits
 
     result = RunSetup()
     args.run_setup = result  # main() finishes it (flushes traces) however the command ends
@@ -88,13 +96,17 @@ def setup(args: argparse.Namespace, *, quiet: bool) -> RunSetup:
         result.report = check_out_file(args.report, option="--report")
     prices = args.prices or os.environ.get("DELEGATE_PRICES")
     if prices:
-        result.prices, _ = read_checked(args, prices, what="prices", max_bytes=PRICES_MAX_BYTES)
-        pricing.set_default_prices(pricing.PriceTable().overridden(pricing.load_prices(prices)))
+        result.prices, text = read_checked(args, prices, what="prices",
+                                           max_bytes=PRICES_MAX_BYTES)
+        table = pricing.PriceTable().overridden(pricing.parse_prices(text, prices))
+    else:
+        table = pricing.PriceTable()
+    limits = {}
     spec = args.rate_limit or os.environ.get("DELEGATE_RATE_LIMITS")
     if spec:
         limits = parse_rate_limits(spec)
         result.rate_limit = spec
-        result.wrap_model = lambda model: rate_limited(model, limits)
+    result.runtime = Runtime(prices=table, rate_limits=limits)
     if not quiet:
         result.subscribers.append(progress())
     if args.trace:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -98,11 +99,14 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
     if state is not None:
         state.new_run(journal.run_id if journal is not None else None)
 
+    runtime = getattr(run_setup, "runtime", None)
+
     async def main() -> T:
-        if journal is None:
-            return await work(None)
-        async with journal.running():
-            return await work(journal)
+        with runtime.use() if runtime is not None else contextlib.nullcontext():
+            if journal is None:
+                return await work(None)
+            async with journal.running():
+                return await work(journal)
 
     failed = True
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from .errors import UsageError
 
 __all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "default_prices", "load_prices",
-           "set_default_prices"]
+           "parse_prices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,38 +76,40 @@ def load_prices(path: str | Path) -> dict[str, Price]:
         UsageError: the file is missing, is not JSON, or a price is malformed.
     """
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"no prices file at {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the prices file {path}: {exc}") from None
+    return parse_prices(text, str(path))
+
+
+def parse_prices(text: str, source: str = "prices") -> dict[str, Price]:
+    """Prices from the JSON text of a prices file; ``source`` names it in errors.
+
+    Raises:
+        UsageError: the text is not JSON, or a price is malformed.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"cannot read the prices file {source}: {exc}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"the prices file {path} must hold a JSON object")
+        raise UsageError(f"the prices file {source} must hold a JSON object")
     prices = {}
     for key, value in data.items():
         if not (isinstance(value, dict) and set(value) == {"input", "output"}
                 and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e6
                         for v in value.values())):
-            raise UsageError(f"the prices file {path}: {key!r} needs "
+            raise UsageError(f"the prices file {source}: {key!r} needs "
                              '{"input": USD, "output": USD} per million tokens, each 0 or more')
         prices[str(key)] = Price(float(value["input"]), float(value["output"]))
     return prices
 
 
-_default: PriceTable | None = None
-
-
 def default_prices() -> PriceTable:
-    """The built-in table, overridden by ``DELEGATE_PRICES`` and :func:`set_default_prices`."""
-    global _default
-    if _default is None:
-        table = PriceTable()
-        path = os.environ.get("DELEGATE_PRICES")
-        _default = table.overridden(load_prices(path)) if path else table
-    return _default
-
-
-def set_default_prices(table: PriceTable | None) -> None:
-    """Make ``table`` the process's price table (``None``: read the defaults again)."""
-    global _default
-    _default = table
+    """The built-in table, overridden by the prices file ``DELEGATE_PRICES`` names. Read
+    anew at each call: a :class:`~delegate.runtime.Runtime` keeps the table it was given."""
+    table = PriceTable()
+    path = os.environ.get("DELEGATE_PRICES")
+    return table.overridden(load_prices(path)) if path else table

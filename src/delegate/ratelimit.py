@@ -38,15 +38,14 @@ __all__ = [
     "DEFAULT_COMPLETION_RESERVE",
     "MAX_PER_MINUTE",
     "WINDOW_SECONDS",
+    "WAIT_GUARD",
+    "Limiters",
     "RateLimit",
     "RateLimitedModel",
     "RateLimiter",
     "Reservation",
     "estimate_tokens",
-    "limiter_for",
     "parse_rate_limits",
-    "rate_limited",
-    "reset_limiters",
 ]
 
 WINDOW_SECONDS = 60.0
@@ -265,21 +264,40 @@ class RateLimiter:
 WAIT_GUARD: ContextVar[Callable[[Awaitable[Any]], Awaitable[Any]] | None] = ContextVar(
     "delegate_wait_guard", default=None)
 
-_limiters: dict[str, RateLimiter] = {}
+class Limiters:
+    """The rate limiters of one application (a :class:`~delegate.runtime.Runtime` holds
+    one): one :class:`RateLimiter` per limit key, shared by every model and run under it.
+    Nothing is process-wide: two ``Limiters`` share no window.
 
+    Args:
+        limits: limits by ``provider`` or ``provider:model`` (see :func:`parse_rate_limits`).
+    """
 
-def limiter_for(key: str, limit: RateLimit) -> RateLimiter:
-    """The process-wide limiter for ``key``. A different limit for a key replaces its limiter
-    (new callers start from an empty window; callers holding the old one keep it)."""
-    limiter = _limiters.get(key)
-    if limiter is None or limiter.limit != limit:
-        limiter = _limiters[key] = RateLimiter(limit, key)
-    return limiter
+    def __init__(self, limits: Mapping[str, RateLimit] | None = None) -> None:
+        self.limits = dict(limits or {})
+        self._by_key: dict[str, RateLimiter] = {}
 
+    def limiter(self, key: str, limit: RateLimit) -> RateLimiter:
+        """The limiter for ``key``. A different limit for a key replaces its limiter (new
+        callers start from an empty window; callers holding the old one keep it)."""
+        limiter = self._by_key.get(key)
+        if limiter is None or limiter.limit != limit:
+            limiter = self._by_key[key] = RateLimiter(limit, key)
+        return limiter
 
-def reset_limiters() -> None:
-    """Forget every shared limiter (for tests)."""
-    _limiters.clear()
+    def wrap(self, model: Model) -> Model:
+        """``model`` wrapped in a :class:`RateLimitedModel` under the most specific limit that
+        names it (``provider:model``, else ``provider``); unchanged when none does."""
+        if isinstance(model, RateLimitedModel) or not self.limits:
+            return model
+        provider = model.provider.lower()
+        for key in (f"{provider}:{model.model_name}", provider):
+            if key in self.limits:
+                return RateLimitedModel(model, self.limiter(key, self.limits[key]))
+        return model
+
+    def clear(self) -> None:
+        self._by_key.clear()
 
 
 def estimate_tokens(model: Model, messages: Sequence[Message]) -> int:
@@ -331,15 +349,3 @@ class RateLimitedModel(WrapperModel):
             raise
         reservation.settle(response.usage.total_tokens)
         return response
-
-
-def rate_limited(model: Model, limits: Mapping[str, RateLimit]) -> Model:
-    """``model`` wrapped in a :class:`RateLimitedModel` under the most specific limit that
-    names it (``provider:model``, else ``provider``); unchanged when none does."""
-    if isinstance(model, RateLimitedModel):
-        return model
-    provider = model.provider.lower()
-    for key in (f"{provider}:{model.model_name}", provider):
-        if key in limits:
-            return RateLimitedModel(model, limiter_for(key, limits[key]))
-    return model

@@ -21,15 +21,16 @@ a private one and closes it when it ends, so whatever a run opens, the run close
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .llm.base import Model
 from .llm.guard import MODEL_REQUESTS
 from .llm.registry import get_model
 from .pricing import PriceTable, default_prices
-from .ratelimit import RateLimit, RateLimitedModel, RateLimiter
+from .ratelimit import Limiters, RateLimit, RateLimiter
 
 __all__ = ["Runtime", "current_runtime"]
 
@@ -60,10 +61,9 @@ class Runtime:
         model_requests: bool | None = None,
     ) -> None:
         self.prices = prices if prices is not None else default_prices()
-        self.rate_limits = dict(rate_limits or {})
+        self.limiters = Limiters(rate_limits)
         self.model_requests = model_requests
         self._models: dict[str, Model] = {}
-        self._limiters: dict[str, RateLimiter] = {}
         self._tokens: list[tuple[contextvars.Token[Any], ...]] = []
         self.closed = False
 
@@ -87,28 +87,33 @@ class Runtime:
             model = self._models[key] = get_model(spec)
         return self._limited(model)
 
+    @property
+    def rate_limits(self) -> dict[str, RateLimit]:
+        return self.limiters.limits
+
     def limiter(self, key: str, limit: RateLimit) -> RateLimiter:
         """The runtime's limiter for ``key``; a different limit for the key replaces it."""
-        limiter = self._limiters.get(key)
-        if limiter is None or limiter.limit != limit:
-            limiter = self._limiters[key] = RateLimiter(limit, key)
-        return limiter
+        return self.limiters.limiter(key, limit)
 
     def _limited(self, model: Model) -> Model:
-        if isinstance(model, RateLimitedModel) or not self.rate_limits:
-            return model
-        provider = model.provider.lower()
-        for key in (f"{provider}:{model.model_name}", provider):
-            if key in self.rate_limits:
-                return RateLimitedModel(model, self.limiter(key, self.rate_limits[key]))
-        return model
+        return self.limiters.wrap(model)
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[Runtime]:
+        """Make this the current runtime inside the block, without closing it after (for a
+        caller that runs several event loops over one runtime, like the CLI)."""
+        tokens = self._enter()
+        try:
+            yield self
+        finally:
+            self._exit(tokens)
 
     async def aclose(self) -> None:
         """Close every model the runtime resolved (idempotent); the first error is raised
         after all were tried."""
         self.closed = True
         models, self._models = list(self._models.values()), {}
-        self._limiters.clear()
+        self.limiters.clear()
         first: BaseException | None = None
         for model in models:
             try:
@@ -118,16 +123,23 @@ class Runtime:
         if first is not None:
             raise first
 
-    async def __aenter__(self) -> Runtime:
+    def _enter(self) -> tuple[contextvars.Token[Any], ...]:
         tokens: tuple[contextvars.Token[Any], ...] = (_CURRENT.set(self),)
         if self.model_requests is not None:
             tokens += (MODEL_REQUESTS.set(self.model_requests),)
-        self._tokens.append(tokens)
+        return tokens
+
+    @staticmethod
+    def _exit(tokens: tuple[contextvars.Token[Any], ...]) -> None:
+        for token in reversed(tokens):
+            token.var.reset(token)
+
+    async def __aenter__(self) -> Runtime:
+        self._tokens.append(self._enter())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for token in reversed(self._tokens.pop()):
-            token.var.reset(token)
+        self._exit(self._tokens.pop())
         await self.aclose()
 
     def __repr__(self) -> str:
