@@ -1,0 +1,439 @@
+"""Fault injection: the real CLI against an OpenAI-compatible server that misbehaves.
+
+Each scenario starts a :class:`~tests.faults.server.FaultServer` on 127.0.0.1 (seeded, with a
+fault rate of 0.3 or 0.5) and runs ``delegate run --json`` (the general workflow) or
+``delegate recommend --json`` against it in a subprocess, a few at a time. For every run:
+
+- exit code 0 or 1 (never 2 for these valid commands, never 70), no ``Traceback``;
+- standard output is exactly one JSON object;
+- every task of the plan has exactly one outcome, and statuses are honest: a task is
+  ``succeeded`` only if the server gave one of its requests a good answer, the run is
+  ``succeeded`` only if every task is, and then its text is an answer the server gave;
+- every prompt that carries earlier results (a dependent worker's, the synthesizer's) carries
+  only good answers the server sent, one per dependency, never an empty section or an error;
+- from the server's own log: a body that got a 429 with ``Retry-After: N`` does not arrive
+  again sooner than N seconds later (600 s: not at all), and a body that got a 400 never
+  arrives again.
+
+Scenario ids say the command, the fault menu, the rate and the seed, so a failure names its
+reproduction: the same seed and rate give the same faults for the same request bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from delegate.errors import (
+    IncompleteResponseError,
+    ModelConnectionError,
+    ModelRequestError,
+    ModelServerError,
+    ModelTimeoutError,
+    OutputValidationError,
+    RateLimitError,
+    is_transient,
+)
+from delegate.llm.openai_compat import OpenAICompatModel
+from tests.llm.fakeserver import ASK, request_once
+
+from .server import FAULTS, PLAN_FAULTS, TRANSPORT_FAULTS, FaultServer, Record
+
+RATES = (0.3, 0.5)
+TIMEOUT = 2  # the runs' --timeout; a hang holds a request longer than this
+RUN_LIMIT = 180  # seconds before a run is killed and reported as hung
+PARALLEL = 6  # runs at once: most of a run's time is spent waiting on the faults
+GENERAL_WORKERS = {"researcher", "analyst", "writer", "critic"}
+OBJECTIVES = (
+    "Explain how tides work",
+    "Compare two ways to back up a laptop",
+    "Write a short guide to brewing green tea",
+    "Summarise the causes of inflation",
+    "Plan a weekend trip to a national park",
+)
+QUERIES = (
+    "a warm jacket for winter hiking under $200",
+    "my jacket tore at the seam, can you repair it?",
+    "who makes your clothes and where?",
+    "hello, what would you suggest for me?",
+)
+# words of an error message; none may reach a prompt as a result
+ERROR_WORDS = ("HTTP 4", "HTTP 5", "rate limited", "Traceback", "Error:", "did not answer within",
+               "could not reach", "cut off", "empty answer", "timed out", "server error")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One CLI run against one fault server."""
+
+    command: str  # "run" or "recommend"
+    menu: str  # the name of the fault menu
+    faults: tuple[str, ...]
+    rate: float
+    seed: int
+    retry_after: float = 1.0
+
+    @property
+    def id(self) -> str:
+        return f"{self.command}-{self.menu}-rate{self.rate}-seed{self.seed}"
+
+    def argv(self) -> list[str]:
+        if self.command == "run":
+            objective = f"{OBJECTIVES[self.seed % len(OBJECTIVES)]} (case {self.seed})"
+            return ["run", "--json", "--no-store", "--model", "openai:fault", "--timeout",
+                    str(TIMEOUT), "--workflow", "general", objective]
+        query = f"{QUERIES[self.seed % len(QUERIES)]} (case {self.seed})"
+        return ["recommend", "--json", "--no-store", "--model", "openai:fault", query]
+
+
+def _scenarios() -> list[Scenario]:
+    out: list[Scenario] = []
+    for rate in RATES:
+        out += [Scenario("run", "mixed", FAULTS, rate, seed) for seed in range(40)]
+        out += [Scenario("run", "plans", PLAN_FAULTS, rate, seed) for seed in range(3)]
+        out += [Scenario("run", "http400", ("bad_request",), rate, seed) for seed in range(3)]
+        out += [Scenario("run", "retryafter600", ("rate_limit",), rate, seed, retry_after=600)
+                for seed in range(3)]
+        out += [Scenario("recommend", "mixed", FAULTS, rate, seed) for seed in range(8)]
+    return out
+
+
+SCENARIOS = _scenarios()
+
+
+@dataclass
+class Outcome:
+    """What one run left: the process's exit code and output, and the server's log."""
+
+    scenario: Scenario
+    rc: int | None
+    stdout: str
+    stderr: str
+    records: list[Record] = field(default_factory=list)
+    good: set[str] = field(default_factory=set)
+
+    def reproduction(self) -> str:
+        return (f"{self.scenario.id}: FaultServer(seed={self.scenario.seed}, "
+                f"rate={self.scenario.rate}, faults={self.scenario.faults}, "
+                f"retry_after={self.scenario.retry_after}); delegate "
+                + " ".join(self.scenario.argv()))
+
+
+def _run_one(scenario: Scenario) -> Outcome:
+    with FaultServer(seed=scenario.seed, rate=scenario.rate, faults=scenario.faults,
+                     retry_after=scenario.retry_after, hang_seconds=TIMEOUT + 1.0) as server:
+        env = {k: v for k, v in os.environ.items() if k != "DELEGATE_DEBUG"}
+        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key",
+                   DELEGATE_BLOCK_MODEL_REQUESTS="0")
+        try:
+            proc = subprocess.run([sys.executable, "-m", "delegate", *scenario.argv()],
+                                  capture_output=True, text=True, env=env, timeout=RUN_LIMIT,
+                                  stdin=subprocess.DEVNULL)
+            rc, out, err = proc.returncode, proc.stdout, proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            rc = None
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        return Outcome(scenario, rc, out, err, server.log(), server.good_answers())
+
+
+class _Runs:
+    """Runs the scenarios the session selected, all at once, the first time one is asked for."""
+
+    def __init__(self, wanted: list[Scenario]) -> None:
+        self.wanted = wanted
+        self._lock = threading.Lock()
+        self._done: dict[str, Outcome] | None = None
+
+    def get(self, scenario: Scenario) -> Outcome:
+        return self.all()[scenario.id]
+
+    def all(self) -> dict[str, Outcome]:
+        with self._lock:
+            if self._done is None:
+                with ThreadPoolExecutor(PARALLEL) as pool:
+                    self._done = {o.scenario.id: o for o in pool.map(_run_one, self.wanted)}
+            return self._done
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest) -> _Runs:
+    """The runs of the scenarios selected in this session (all of them when a test that
+    looks at every run is selected)."""
+    chosen: dict[str, Scenario] = {}
+    everything = False
+    for item in request.session.items:
+        if item.module is not request.module:
+            continue
+        callspec = getattr(item, "callspec", None)
+        scenario = callspec.params.get("scenario") if callspec else None
+        if isinstance(scenario, Scenario):
+            chosen[scenario.id] = scenario
+        elif "runs" in getattr(item, "fixturenames", ()):
+            everything = True
+    return _Runs(SCENARIOS if everything else list(chosen.values()))
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+
+def _results_regions(text: str) -> list[str]:
+    """The parts of a prompt that carry earlier results: a worker's dependency results, the
+    synthesizer's results of the tasks that succeeded."""
+    regions = []
+    if "Results you can build on:\n" in text:
+        part = text.split("Results you can build on:\n", 1)[1]
+        regions.append(re.split(r"\n\n(?:Context: |Your previous answer:)", part)[0])
+    if text.startswith("Objective: ") and "\n\nResults:\n\n" in text:
+        part = text.split("\n\nResults:\n\n", 1)[1]
+        regions.append(re.split(r"\n\n(?:Work that did not complete:|The run stopped early)",
+                                part)[0])
+    return regions
+
+
+def _sections(region: str) -> list[tuple[str, str]]:
+    """``(task id, body)`` for each ``### id (worker)...`` section of a results region."""
+    found = []
+    for match in re.finditer(r"^### (\S+) \([\w-]+\)[^\n]*\n(.*?)(?=\n\n### |\Z)", region,
+                             re.S | re.M):
+        found.append((match.group(1), match.group(2)))
+    return found
+
+
+def _prompt_problems(o: Outcome, data: dict[str, Any] | None) -> list[str]:
+    """Results passed to a dependent must be good answers the server sent, one per section."""
+    problems = []
+    tasks = {t["instruction"]: t for t in (data or {}).get("plan", {}).get("tasks", [])}
+    succeeded = {x["task_id"] for x in (data or {}).get("outcomes", [])
+                 if x["status"] == "succeeded"}
+    for r in o.records:
+        text = r.user_text
+        for region in _results_regions(text):
+            sections = _sections(region)
+            headers = len(re.findall(r"^### ", region, re.M))
+            if headers != len(sections) or not sections:
+                problems.append(f"request {r.body_hash} has a results section it cannot read: "
+                                f"{region[:200]!r}")
+            for task_id, body in sections:
+                if not body.strip():
+                    problems.append(f"request {r.body_hash}: the result of {task_id} is empty")
+                elif body not in o.good:
+                    problems.append(f"request {r.body_hash}: the result of {task_id} is not an "
+                                    f"answer the server gave: {body[:120]!r}")
+                for word in ERROR_WORDS:
+                    if word in body:
+                        problems.append(f"request {r.body_hash}: the result of {task_id} "
+                                        f"carries an error text ({word!r}): {body[:120]!r}")
+            if text.startswith("Objective: "):  # the synthesizer: only tasks that succeeded
+                for task_id, _ in sections:
+                    if data is not None and task_id not in succeeded:
+                        problems.append(f"the synthesizer was given {task_id}, which did not "
+                                        "succeed")
+            else:  # a worker: every dependency, each once
+                mine = next((t for i, t in tasks.items() if f"Your task: {i}\n" in text
+                             or text.endswith(f"Your task: {i}")), None)
+                if mine is not None and sorted(t for t, _ in sections) != sorted(
+                        mine["depends_on"]):
+                    problems.append(f"{mine['id']} was given results of "
+                                    f"{[t for t, _ in sections]}, not of {mine['depends_on']}")
+        if o.scenario.command == "recommend":
+            for word in ERROR_WORDS:
+                if word in text:
+                    problems.append(f"request {r.body_hash} carries an error text ({word!r})")
+    return problems
+
+
+def _log_problems(records: list[Record]) -> list[str]:
+    """From the server's log: no retry before Retry-After, no retry of a 400."""
+    problems = []
+    for n, r in enumerate(records):
+        again = [later for later in records[n + 1:] if later.body_hash == r.body_hash]
+        if r.fault == "rate_limit" and r.retry_after is not None:
+            early = [later.at - r.at for later in again if later.at - r.at < r.retry_after - 0.05]
+            if early:
+                problems.append(f"body {r.body_hash} got 429 with Retry-After {r.retry_after:g}s "
+                                f"and came again {early[0]:.2f}s later")
+        if r.fault == "bad_request" and again:
+            problems.append(f"body {r.body_hash} got HTTP 400 and came again "
+                            f"{len(again)} time(s)")
+    return problems
+
+
+def _task_asked(records: list[Record], instruction: str) -> list[Record]:
+    return [r for r in records if f"Your task: {instruction}\n" in r.user_text
+            or r.user_text.endswith(f"Your task: {instruction}")]
+
+
+def _json_problems(o: Outcome, data: dict[str, Any]) -> list[str]:
+    problems = []
+    run = o.scenario.command == "run"
+    if "plan" not in data:  # the run ended before it had a plan: the error object
+        if not data.get("error") or data.get("status") != "failed" or o.rc != 1:
+            problems.append(f"no plan, and not a failed run with its error: {data!r:.300}")
+        return problems
+    tasks = data["plan"]["tasks"]
+    outcomes = data.get("outcomes", [])
+    ids = [t["id"] for t in tasks]
+    for task_id in ids:
+        n = sum(x["task_id"] == task_id for x in outcomes)
+        if n != 1:
+            problems.append(f"task {task_id} has {n} outcomes")
+    extra = sorted({x["task_id"] for x in outcomes} - set(ids))
+    if extra:
+        problems.append(f"outcomes for tasks not in the plan: {extra}")
+    ok = all(x["status"] == "succeeded" for x in outcomes)
+    for x in outcomes:
+        if x["status"] != "succeeded" and not (x.get("error") or "").strip():
+            problems.append(f"task {x['task_id']} is {x['status']} with no error")
+        if "\n" in (x.get("error") or ""):
+            problems.append(f"task {x['task_id']}'s error is not one line")
+    if o.rc == 0 and not ok:
+        problems.append("exit 0 although some tasks did not succeed")
+    if not run:
+        return problems
+    if (data.get("status") == "succeeded") != (o.rc == 0):
+        problems.append(f"status {data.get('status')!r} with exit code {o.rc}")
+    if data.get("status") == "succeeded" and not ok:
+        problems.append("the run is succeeded although some tasks did not succeed")
+    if data.get("status") == "succeeded" and data.get("text") not in o.good:
+        problems.append(f"the run succeeded with a text the server never gave: "
+                        f"{str(data.get('text'))[:120]!r}")
+    if data["planning"]["source"] in ("model", "repaired"):
+        plans = [json.loads(a) for a in o.good if a.startswith('{"tasks"')]
+        if {"tasks": [{k: t[k] for k in ("id", "worker", "instruction", "depends_on")}
+                      for t in tasks]} not in plans:
+            problems.append("the plan that ran is not a plan the server gave")
+    by_id = {t["id"]: t for t in tasks}
+    for x in outcomes:
+        if x["status"] != "succeeded" or x["worker"] not in GENERAL_WORKERS:
+            continue
+        asked = _task_asked(o.records, by_id[x["task_id"]]["instruction"])
+        if not any(r.answer is not None for r in asked):
+            problems.append(f"task {x['task_id']} is succeeded, but none of its "
+                            f"{len(asked)} model call(s) got a good answer")
+    return problems
+
+
+def problems_of(o: Outcome) -> list[str]:
+    """Everything wrong with one run; empty when it kept every promise."""
+    problems = []
+    if o.rc is None:
+        problems.append(f"the run did not finish within {RUN_LIMIT}s")
+    elif o.rc not in (0, 1):
+        problems.append(f"exit code {o.rc}")
+    if "Traceback" in o.stderr or "Traceback" in o.stdout:
+        problems.append("a traceback was printed")
+    data: dict[str, Any] | None = None
+    try:
+        value = json.loads(o.stdout)
+    except ValueError:
+        problems.append(f"standard output is not one JSON value: {o.stdout[:200]!r}")
+    else:
+        if isinstance(value, dict):
+            data = value
+            problems += _json_problems(o, data)
+        else:
+            problems.append(f"standard output is JSON but not an object: {o.stdout[:200]!r}")
+    problems += _prompt_problems(o, data)
+    problems += _log_problems(o.records)
+    return problems
+
+
+def _report(o: Outcome, problems: list[str]) -> str:
+    faults = [r.fault for r in o.records if r.fault]
+    return ("\n".join([o.reproduction(), f"exit code {o.rc}; faults injected: {faults}",
+                       *(f"- {p}" for p in problems), "stderr (tail):", o.stderr[-3000:]]))
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_run_keeps_its_promises_under_faults(scenario: Scenario, runs: _Runs) -> None:
+    outcome = runs.get(scenario)
+    problems = problems_of(outcome)
+    assert not problems, _report(outcome, problems)
+
+
+def test_the_runs_met_every_fault(runs: _Runs) -> None:
+    """At least 100 runs, and every kind of fault was injected (and good answers given),
+    so that the promises above were tested against each."""
+    done = runs.all()
+    assert len(done) >= 100
+    injected = {r.fault for o in done.values() for r in o.records}
+    assert set(FAULTS) <= injected, sorted(set(FAULTS) - injected)
+    assert all(o.good for o in done.values() if o.scenario.menu == "mixed")
+    for rate in RATES:
+        records = [r for o in done.values() if o.scenario.rate == rate
+                   and o.scenario.menu == "mixed" for r in o.records]
+        share = sum(r.fault is not None for r in records) / len(records)
+        assert abs(share - rate) < 0.1, (rate, share)
+
+
+def test_a_retry_after_over_the_ceiling_is_not_waited_for(runs: _Runs) -> None:
+    """A 429 asking for 600 s ends that call at once: the body never comes back, and the run
+    ends with its JSON (the runs are killed after RUN_LIMIT seconds otherwise)."""
+    done = [o for o in runs.all().values() if o.scenario.menu == "retryafter600"]
+    hit = [r for o in done for r in o.records if r.fault == "rate_limit"]
+    assert hit
+    for o in done:
+        assert o.rc in (0, 1), _report(o, [])
+        for r in o.records:
+            if r.fault == "rate_limit":
+                assert [x.body_hash for x in o.records].count(r.body_hash) == 1
+
+
+# --- the server's faults are the real thing -------------------------------------------------
+
+@pytest.mark.parametrize(("fault", "error"), [
+    ("rate_limit", RateLimitError),
+    ("server_500", ModelServerError),
+    ("server_503", ModelServerError),
+    ("reset", ModelConnectionError),
+    ("hang", ModelTimeoutError),
+    ("truncated", IncompleteResponseError),
+    ("cut_json", IncompleteResponseError),
+    ("empty", IncompleteResponseError),
+    ("bad_request", ModelRequestError),
+])
+def test_each_fault_reaches_the_provider_as_its_error(fault: str, error: type) -> None:
+    with FaultServer(seed=0, rate=1.0, faults=(fault,), hang_seconds=3.0) as server:
+        model = OpenAICompatModel("fault", base_url=server.url, api_key="test-key", timeout=0.5)
+        with pytest.raises(error) as caught:
+            request_once(model, ASK)
+    assert is_transient(caught.value) is (fault != "bad_request")
+    assert "\n" not in str(caught.value)
+    if fault == "rate_limit":
+        assert caught.value.retry_after == 1.0
+    assert [r.fault for r in server.log()] == [fault]
+
+
+@pytest.mark.parametrize("fault", PLAN_FAULTS)
+def test_a_bad_plan_is_refused_by_the_plan_schema(fault: str) -> None:
+    from delegate.apps.general import general_workers
+    from delegate.orchestrator import Orchestrator
+
+    schema = Orchestrator(max_plan_tasks=5).schema(general_workers())
+    with FaultServer(seed=0, rate=1.0, faults=(fault,)) as server:
+        model = OpenAICompatModel("fault", base_url=server.url, api_key="test-key",
+                                  max_repairs=0)
+        with pytest.raises(OutputValidationError):
+            request_once(model, ASK, output=schema)
+    assert [r.kind for r in server.log()] == ["plan"]
+
+
+def test_without_faults_every_answer_is_good() -> None:
+    with FaultServer(seed=0, rate=0.0) as server:
+        model = OpenAICompatModel("fault", base_url=server.url, api_key="test-key")
+        text = request_once(model, ASK).text
+    assert text.startswith("ANSWER-") and text in server.good_answers()
+    assert set(TRANSPORT_FAULTS) <= set(FAULTS)
