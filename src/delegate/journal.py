@@ -22,10 +22,11 @@ Lifecycle: :meth:`Journal.open` starts it (the run calls it before ``RunStarted`
 A run whose owner died without giving it up (``kill -9``) still says ``running`` in the
 store: :func:`effective_status` reads it as ``interrupted``.
 
-I/O: the store is written by one thread per journal, off the event loop. Events are queued
-and written in batches, one transaction per batch (:meth:`RunStore.write`); a model call
-waits for the batch that holds its record. Reads for a call (the response cache) run on the
-same thread; a cache miss writes nothing.
+I/O: the store is written by one thread per journal, off the event loop
+(:mod:`delegate.store._writer`). Events are turned into their stored form on the loop (a
+snapshot), queued, and written in batches, one transaction per batch (:meth:`RunStore.write`);
+a model call waits for the batch that holds its record. Reads for a call (the response cache)
+run on the same thread; a cache miss writes nothing.
 
 Ownership: every batch is written only while this journal's owner still owns the run (the
 check is in the batch's transaction), and a heartbeat says the owner is alive every
@@ -60,10 +61,8 @@ import hashlib
 import json
 import operator
 import os
-import queue
 import re
 import socket
-import threading
 import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -88,7 +87,8 @@ from .events import (
 from .llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
 from .outcomes import TaskOutcome
 from .plan import Task
-from .store.base import Batch, ModelCallRecord, Owner, RunRecord, RunStore
+from .store._writer import BatchWriter, store_error
+from .store.base import ModelCallRecord, Owner, RunRecord, RunStore
 
 __all__ = ["Hit", "Journal", "effective_status", "redact", "request_key"]
 
@@ -97,12 +97,6 @@ STALE_AFTER = 120.0
 HEARTBEAT_EVERY = 15.0
 #: Longest wait, in seconds, for the store to take a run's last writes when it is closed.
 CLOSE_TIMEOUT = 60.0
-#: Most queued operations written in one transaction.
-MAX_BATCH = 2000
-#: Seconds the writer thread waits for work before it ends (it starts again when needed).
-IDLE_SECONDS = 5.0
-#: Seconds events are collected on the event loop before they go to the writer thread.
-HANDOFF_SECONDS = 0.005
 REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.I)
 _USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@'\"<>]+@")
@@ -218,7 +212,8 @@ class Journal:
         self._replay: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self._event_seq = 0
         self._call_seq = 0
-        self._writer = _Writer(self)
+        self._writer = BatchWriter(store, run_id, self.owner, self._fail,
+                                   name=f"delegate-journal-{run_id[:8]}")
         self._failure: StoreError | None = None
         self._reported = False  # the failure was raised from an event
         self._beat: asyncio.Task[None] | None = None
@@ -514,7 +509,7 @@ class Journal:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._fail(_store_error(exc, self.run_id))
+            self._fail(store_error(exc, self.run_id))
 
     def _outcome(self, outcome: TaskOutcome, public: dict[str, Any]) -> dict[str, Any]:
         """The stored outcome: ``public`` (``outcome.to_dict()``, cleaned) and what resume
@@ -563,142 +558,6 @@ class Journal:
         return value
 
 
-class _Writer:
-    """A journal's I/O thread. Operations are queued as ``(kind, value, future)``; the thread
-    takes all that are waiting (up to :data:`MAX_BATCH`), writes their writes as one
-    :class:`~delegate.store.base.Batch`, then runs their reads, then settles their futures.
-
-    Operations that nobody waits for (events) are collected on the event loop and handed to
-    the thread together, :data:`HANDOFF_SECONDS` after the first of them or with the next
-    operation that is waited for: waking the thread for each event would make it and the
-    loop take turns at the interpreter lock hundreds of times a run. :meth:`put` is called
-    on the loop's thread.
-
-    Kinds: a :class:`Batch` field (``create``, ``release`` set it, the list fields append
-    ``value``), ``touch`` (a heartbeat: an empty batch), ``flush`` (nothing: settled after
-    the writes before it) and ``read`` (``value()`` runs on the thread; the future gets its
-    result). Once a write failed, later writes are dropped (their futures get the failure),
-    except ``release``, which is still tried. The thread ends after :data:`IDLE_SECONDS`
-    without work and starts again with the next operation.
-    """
-
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
-        self._queue: queue.SimpleQueue[list[_Op]] = queue.SimpleQueue()
-        self._pending: list[_Op] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.error: StoreError | None = None
-
-    def put(self, kind: str, value: Any, *, wait: bool = False,
-            ) -> concurrent.futures.Future | None:
-        """Queue one operation; with ``wait``, return a future settled once it is done."""
-        future: concurrent.futures.Future | None = concurrent.futures.Future() if wait else None
-        self._pending.append((kind, value, future))
-        if wait:
-            self.handoff()
-        elif self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop to collect on
-                self.handoff()
-            else:
-                self._timer = loop.call_later(HANDOFF_SECONDS, self.handoff)
-        return future
-
-    def handoff(self) -> None:
-        """Hand the collected operations to the thread (starting it if need be)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        items, self._pending = self._pending, []
-        if not items:
-            return
-        with self._lock:
-            self._queue.put(items)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, daemon=True,
-                    name=f"delegate-journal-{self._journal.run_id[:8]}")
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                items = self._queue.get(timeout=IDLE_SECONDS)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._thread = None
-                        return
-                continue
-            while len(items) < MAX_BATCH:
-                try:
-                    items += self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            self._apply(items)
-
-    def _apply(self, items: list[_Op]) -> None:
-        journal = self._journal
-        batch, write = Batch(), False
-        waiters: list[concurrent.futures.Future] = []
-        reads: list[tuple[Callable[[], Any], concurrent.futures.Future | None]] = []
-        for kind, value, future in items:
-            if kind == "read":
-                reads.append((value, future))
-                continue
-            if kind != "flush" and (self.error is None or kind == "release"):
-                write = True
-                if kind in ("create", "release"):
-                    setattr(batch, kind, value)
-                elif kind != "touch":
-                    getattr(batch, kind).append(value)
-            if future is not None:
-                waiters.append(future)
-        failure = self.error
-        if write:
-            try:
-                journal.store.write(journal.run_id, journal.owner, batch)
-            except Exception as exc:
-                failure = _store_error(exc, journal.run_id)
-                if self.error is None:
-                    self.error = failure
-                journal._fail(failure)
-            else:
-                if batch.release is not None:
-                    failure = None  # given up as asked; an earlier failure is the journal's
-        for future in waiters:
-            _settle(future, error=failure)
-        for read, future in reads:
-            try:
-                value = read()
-            except Exception as exc:
-                _settle(future, error=_store_error(exc, journal.run_id))
-            else:
-                _settle(future, value)
-
-
-def _settle(future: concurrent.futures.Future | None, value: Any = None, *,
-            error: BaseException | None = None) -> None:
-    if future is None:
-        return
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the waiter gave up
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-
-
-def _store_error(error: BaseException, run_id: str) -> StoreError:
-    if isinstance(error, StoreError):
-        return error
-    if isinstance(error, DelegateError):  # RunNotFound and the like: said as a store error
-        return StoreError(f"run store: {error.message}")
-    return StoreError(f"writing run {run_id} to the store failed: {_one_line(error)}")
-
-
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return f"{type(error).__name__}: {text}"
@@ -732,7 +591,6 @@ def _hit(stored: dict[str, Any], output: OutputType, source: str) -> Hit:
 
 
 _FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
-_Op = tuple[str, Any, "concurrent.futures.Future | None"]
 _PLAIN = (str, int, float, bool, type(None), list, dict)
 _SCALARS = frozenset({int, float, bool, type(None)})
 
