@@ -147,7 +147,7 @@ def test_a_run_killed_with_sigkill_resumes_without_repeating_finished_calls(serv
     assert len(answered_before) == 3  # the plan and the two gathering tasks
 
     listing = delegate("runs", "list", "--store", str(store_path), env=env)
-    assert listing.returncode == 0 and "running" in listing.stdout
+    assert listing.returncode == 0 and "interrupted" in listing.stdout  # its owner died
     run_id = listing.stdout.splitlines()[1].split()[0]
 
     server.gate.set()

@@ -368,3 +368,35 @@ def test_runtimes_share_nothing_and_close_what_they_resolved(monkeypatch):
     asyncio.run(one.aclose())
     with pytest.raises(Exception, match="closed"):
         one.model("openai:m")
+
+
+def test_runs_inside_a_runtime_share_its_models_and_leave_closing_to_it(monkeypatch):
+    from delegate.llm.openai_compat import OpenAICompatModel
+    from delegate.runtime import Runtime, current_runtime
+
+    closed = []
+
+    async def aclose(self):
+        closed.append(self.name)
+
+    monkeypatch.setattr(OpenAICompatModel, "aclose", aclose)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    plan = Plan(tasks=(Task(id="a", worker="asker", instruction="x"),))
+    seen = []
+
+    class Recorder(Worker):
+        async def run(self, ctx):
+            seen.append(ctx.model.wrapped)  # the metered model's provider instance
+            return "ok"
+
+    async def main():
+        async with Runtime() as rt:
+            for _ in range(2):
+                await run("x", plan=plan, workers=[Recorder("asker", "d")],
+                          model="openai:m1", synthesize=False)
+            assert closed == [] and current_runtime() is rt  # still open between runs
+        assert current_runtime() is None
+
+    go(main())
+    assert len(seen) == 2 and seen[0] is seen[1]  # one instance per name in the runtime
+    assert closed == ["openai:m1"]  # closed once, by the runtime

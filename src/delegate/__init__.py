@@ -32,8 +32,11 @@ from .outcomes import PlanningReport, RunResult, TaskOutcome
 from .plan import Plan, PlanLimits, Task, validate_plan
 from .retry import RetryPolicy
 from .review import Reviewer, Rubric, Synthesizer, TaskReview
+from .budget import Budget
 from .runner import run
+from .runtime import Runtime
 from .scheduler import Scheduler
+from .session import RunSession
 from .store import RunStore, open_store
 from .workers import DependencyResult, TaskContext, Worker, WorkerRegistry, worker
 
@@ -43,6 +46,7 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Budget",
     "ConfigurationError",
     "DelegateError",
     "DependencyResult",
@@ -69,7 +73,9 @@ __all__ = [
     "RunLocked",
     "RunNotFound",
     "RunResult",
+    "RunSession",
     "RunStore",
+    "Runtime",
     "Scheduler",
     "ScriptedModel",
     "StoreError",

@@ -170,7 +170,7 @@ def export(store: Any, run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
     return {
         "run_id": run.run_id, "kind": run.kind, "objective": run.objective,
-        "status": run.status, "request": run.request,
+        "status": _status(run), "request": run.request,
         "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
         "result": run.result, "plan_versions": store.plan_versions(run.run_id),
         "outcomes": store.outcomes(run.run_id),
@@ -185,13 +185,20 @@ def export(store: Any, run_id: str) -> dict[str, Any]:
     }
 
 
+def _status(run: Any) -> str:
+    """The run's status as shown: ``interrupted`` for a run whose owner died running it."""
+    from .journal import effective_status
+
+    return effective_status(run)
+
+
 def _list(store: Any, limit: int, *, as_json: bool = False) -> int:
     if limit < 1:
         raise UsageError("--limit must be at least 1")
     runs = store.list_runs(limit)
     if as_json:
         print(json.dumps({"runs": [{
-            "run_id": run.run_id, "kind": run.kind, "status": run.status,
+            "run_id": run.run_id, "kind": run.kind, "status": _status(run),
             "objective": run.objective, "created_at": _iso(run.created_at),
             "updated_at": _iso(run.updated_at)} for run in runs]}, indent=2,
             ensure_ascii=False))
@@ -199,12 +206,12 @@ def _list(store: Any, limit: int, *, as_json: bool = False) -> int:
     if not runs:
         print("no runs stored yet")
         return 0
-    print(f"{'run':<12}  {'started':<19}  {'kind':<9}  {'status':<9}  objective")
+    print(f"{'run':<12}  {'started':<19}  {'kind':<9}  {'status':<11}  objective")
     for run in runs:
         objective = " ".join(run.objective.split())
         objective = objective if len(objective) <= 60 else objective[:59] + "…"
         print(f"{run.run_id[:12]:<12}  {_when(run.created_at):<19}  {run.kind:<9}  "
-              f"{run.status:<9}  {objective}")
+              f"{_status(run):<11}  {objective}")
     return 0
 
 
@@ -222,7 +229,7 @@ def _show(store: Any, run_id: str, *, as_json: bool = False) -> int:
     if as_json:
         plan = versions[-1] if versions else None
         print(json.dumps({
-            "run_id": run.run_id, "kind": run.kind, "status": run.status,
+            "run_id": run.run_id, "kind": run.kind, "status": _status(run),
             "objective": run.objective, "created_at": _iso(run.created_at),
             "updated_at": _iso(run.updated_at),
             "plan": plan["plan"] if plan else None,
@@ -234,7 +241,7 @@ def _show(store: Any, run_id: str, *, as_json: bool = False) -> int:
             "usage": usage,
         }, indent=2, ensure_ascii=False, default=str))
         return 0
-    print(f"run {run.run_id}  ({run.kind}, {run.status})")
+    print(f"run {run.run_id}  ({run.kind}, {_status(run)})")
     print(f"objective: {run.objective}")
     print(f"started {_when(run.created_at)}, last update {_when(run.updated_at)}")
     if versions:

@@ -77,3 +77,21 @@ def test_prompt_longer_than_the_context_is_a_clear_error():
 def test_missing_gguf_file():
     with pytest.raises(ConfigurationError, match="no GGUF model file"):
         get_model("local:/nonexistent/model.gguf")
+
+
+def test_aclose_frees_the_instances_and_the_model_loads_again_on_demand():
+    model = LocalModel(default_model_path(), name="default", pool_size=1)
+
+    async def main():
+        first = await model.request([Message.user("Say hi.")],
+                                    settings=ModelSettings(max_tokens=4))
+        assert model.instances == 1
+        await model.aclose()
+        assert model.instances == 0 and model._idle.empty() and model._executor is None
+        again = await model.request([Message.user("Say hi.")],
+                                    settings=ModelSettings(max_tokens=4))
+        await model.aclose()
+        return first, again
+
+    first, again = asyncio.run(main())
+    assert first.text == again.text  # a fresh instance answers the same at temperature 0

@@ -249,9 +249,27 @@ class LocalModel(Model):
         return len(self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     async def aclose(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        """Stop the model's threads and free its idle llama.cpp instances (an instance still
+        finishing a cancelled request goes back to the pool). The model can be used again:
+        it loads new instances on demand."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        while True:
+            try:
+                llm = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            _free(llm)
+            with self._lock:
+                self.instances -= 1
+
+
+def _free(llm: Any) -> None:
+    """Release a llama.cpp instance's memory now rather than at garbage collection."""
+    close = getattr(llm, "close", None)
+    if close is not None:
+        close()
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
