@@ -21,6 +21,7 @@ reproduction: the same seed and rate give the same faults for the same request b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -46,8 +47,8 @@ from delegate.errors import (
     RateLimitError,
     is_transient,
 )
-from delegate.retry import DEFAULT_MAX_RETRY_AFTER
 from delegate.llm.openai_compat import OpenAICompatModel
+from delegate.retry import DEFAULT_MAX_RETRY_AFTER
 from tests.llm.fakeserver import ASK, request_once
 
 from .server import FAULTS, PLAN_FAULTS, TRANSPORT_FAULTS, FaultServer, Record
@@ -518,10 +519,8 @@ def test_the_runs_met_every_fault(runs: _Runs) -> None:
     assert set(FAULTS) <= injected, sorted(set(FAULTS) - injected)
     statuses = set()
     for o in done.values():
-        try:
+        with contextlib.suppress(ValueError):
             statuses.add(json.loads(o.stdout).get("status"))
-        except ValueError:
-            pass
     assert {"succeeded", "partial", "failed"} <= statuses, statuses
     for rate in RATES:
         records = [r for o in done.values() if o.scenario.rate == rate
@@ -587,3 +586,79 @@ def test_without_faults_every_answer_is_good() -> None:
         text = request_once(model, ASK).text
     assert text.startswith("ANSWER-") and text in server.good_answers()
     assert set(TRANSPORT_FAULTS) <= set(FAULTS)
+
+
+# --- the checks catch what they look for ----------------------------------------------------
+
+_RUN = Scenario("run", "mixed", FAULTS, 0.3, 1)
+
+
+def _record(at: float, body_hash: str, fault: str | None = None, *,
+            retry_after: float | None = None, answer: str | None = None,
+            user: str = "") -> Record:
+    body = {"messages": [{"role": "user", "content": user}]}
+    return Record(at, body_hash, "text", fault, retry_after, 200, answer, body)
+
+
+def _summary(status: str, *outcomes: tuple[str, str], text: str = "") -> dict[str, Any]:
+    tasks = [{"id": t, "worker": "writer", "instruction": f"Do {t}.", "depends_on": []}
+             for t, _ in outcomes]
+    return {
+        "status": status, "planning": {"source": "fallback_plan"}, "text": text,
+        "plan": {"tasks": tasks},
+        "outcomes": [{"task_id": t, "worker": "writer", "status": s,
+                      "error": None if s == "succeeded" else "ModelServerError: HTTP 500"}
+                     for t, s in outcomes],
+    }
+
+
+def test_the_checks_catch_a_crash() -> None:
+    crashed = Outcome(_RUN, 70, "", "Traceback (most recent call last):\n  ...")
+    problems = problems_of(crashed)
+    assert any("exit code 70" in p for p in problems)
+    assert any("traceback" in p for p in problems)
+    assert any("not one JSON value" in p for p in problems)
+    two = Outcome(_RUN, 1, '{"status": "failed"}\n{"status": "failed"}', "")
+    assert any("not one JSON value" in p for p in problems_of(two))
+
+
+def test_the_checks_catch_dishonest_outcomes() -> None:
+    good = "ANSWER-1: fine."
+    asked = [_record(0.0, "a", "empty", user="Your task: Do t1.")]
+    lying = Outcome(_RUN, 0, json.dumps(_summary("succeeded", ("t1", "succeeded"))), "", asked,
+                    {good})
+    problems = problems_of(lying)
+    assert any("none of its 1 model call(s) got a good answer" in p for p in problems)
+    assert any("text the server never gave" in p for p in problems)
+    summary = _summary("partial", ("t1", "succeeded"), ("t2", "failed"))
+    summary["outcomes"].append(dict(summary["outcomes"][1], task_id="t3"))
+    del summary["outcomes"][1]
+    answered = [_record(0.0, "a", answer=good, user="Your task: Do t1.")]
+    problems = problems_of(Outcome(_RUN, 1, json.dumps(summary), "", answered, {good}))
+    assert "task t2 has 0 outcomes" in problems
+    assert "outcomes for tasks not in the plan: ['t3']" in problems
+
+
+def test_the_checks_catch_bad_results_in_a_prompt() -> None:
+    good = "ANSWER-1: fine."
+
+    def prompt(result: str) -> str:
+        return (f"Overall objective: o\n\nYour task: Do t2.\n\nResults you can build on:\n"
+                f"### t1 (researcher)\n{result}")
+
+    for result, why in (("", "is empty"), ("openai:fault had a server error (HTTP 500)",
+                                           "not an answer the server gave")):
+        o = Outcome(_RUN, 0, "{}", "", [_record(0.0, "b", user=prompt(result))], {good})
+        assert any(why in p for p in _prompt_problems(o, None)), (result, why)
+    fine = Outcome(_RUN, 0, "{}", "", [_record(0.0, "b", user=prompt(good))], {good})
+    assert _prompt_problems(fine, None) == []
+
+
+def test_the_checks_catch_early_and_permanent_retries() -> None:
+    assert _log_problems([_record(0.0, "c", "rate_limit", retry_after=1.0), _record(0.4, "c")])
+    assert not _log_problems([_record(0.0, "c", "rate_limit", retry_after=1.0),
+                              _record(1.1, "c")])
+    assert _log_problems([_record(0.0, "d", "bad_request"), _record(0.6, "d")])
+    assert _log_problems([_record(0.0, "e", "rate_limit", retry_after=600), _record(1.5, "e")])
+    # a call the client gave up on after its timeout is rightly tried again
+    assert not _log_problems([_record(0.0, "d", "bad_request"), _record(TIMEOUT + 0.4, "d")])
