@@ -80,6 +80,10 @@ QUERIES = (
 ERROR_WORDS = ("HTTP 4", "HTTP 5", "rate limited", "Traceback", "Error:", "did not answer within",
                "could not reach", "cut off", "empty answer", "timed out", "server error")
 
+# what Python prints when a run leaves a connection, a task or a loop behind
+SHUTDOWN_NOISE = ("Exception ignored", "Task was destroyed", "Event loop is closed",
+                  "Unclosed", "ResourceWarning", "coroutine was never awaited")
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -490,6 +494,9 @@ def problems_of(o: Outcome) -> list[str]:
         problems.append(f"exit code {o.rc}")
     if "Traceback" in o.stderr or "Traceback" in o.stdout:
         problems.append("a traceback was printed")
+    for noise in SHUTDOWN_NOISE:
+        if noise in o.stderr:
+            problems.append(f"standard error shows {noise!r} (something left open or running)")
     data: dict[str, Any] | None = None
     try:
         value = json.loads(o.stdout)
@@ -632,6 +639,9 @@ def test_the_checks_catch_a_crash() -> None:
     assert any("not one JSON value" in p for p in problems)
     two = Outcome(_RUN, 1, '{"status": "failed"}\n{"status": "failed"}', "")
     assert any("not one JSON value" in p for p in problems_of(two))
+    leaked = Outcome(_RUN, 1, '{"status": "failed", "error": "x"}',
+                     "Exception ignored in: <function _SelectorTransport.__del__>")
+    assert any("left open" in p for p in problems_of(leaked))
 
 
 def test_the_checks_catch_dishonest_outcomes() -> None:
