@@ -15,10 +15,10 @@ from delegate.errors import RateLimitError
 from delegate.llm import Message, Model, ModelSettings, Scripted, ScriptedModel
 from delegate.ratelimit import (
     DEFAULT_COMPLETION_RESERVE,
+    Limiters,
     RateLimit,
     RateLimitedModel,
     RateLimiter,
-    Limiters,
     parse_rate_limits,
 )
 from delegate.retry import call_with_retry

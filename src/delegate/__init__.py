@@ -9,6 +9,7 @@ honest :class:`TaskOutcome`. Start with :func:`run`; pass it a :class:`Journal` 
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .budget import Budget
 from .errors import (
     ConfigurationError,
     DelegateError,
@@ -32,7 +33,6 @@ from .outcomes import PlanningReport, RunResult, TaskOutcome
 from .plan import Plan, PlanLimits, Task, validate_plan
 from .retry import RetryPolicy
 from .review import Reviewer, Rubric, Synthesizer, TaskReview
-from .budget import Budget
 from .runner import run
 from .runtime import Runtime
 from .scheduler import Scheduler

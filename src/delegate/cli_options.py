@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .budget import Budget
-from .runtime import Runtime
 from .cli_files import PRICES_MAX_BYTES, check_out_file, decode_text, digest, read_bytes
 from .cli_request import FileRef
 from .errors import UsageError
 from .events import Event, RunFinished, RunStarted, Subscriber
 from .llm.base import Model
+from .runtime import Runtime
 
 __all__ = ["CliState", "RunSetup", "add_run_options", "common_request", "read_checked",
            "setup"]

@@ -1,9 +1,10 @@
 """Review rounds: score finished work, send back only what fails, in bounded rounds.
 
 :func:`review_rounds` is shared by :func:`delegate.run` and the staged content workflows.
-Each round reviews its targets concurrently, within the run's concurrency limit; the failing ones go back to their workers with
-the reviewer's feedback, concurrently too, except that a task whose dependency is also being
-rewritten waits for it, so that it builds on the new version. Only rewritten tasks are
+Each round reviews its targets concurrently, within the run's concurrency limit; the failing
+ones go back to their workers with the reviewer's feedback, concurrently too, except that a
+task whose dependency is also being rewritten waits for it, so that it builds on the new
+version. Only rewritten tasks are
 reviewed again. A verdict or a rewrite that fails keeps the earlier output and adds a note.
 """
 
