@@ -207,6 +207,10 @@ class Journal:
                                 if _SECRET_NAME.search(k) and len(v) >= 8}, key=len,
                                reverse=True)
         self._needle = re.compile("|".join(["@", "=", *map(re.escape, self._secrets)])).search
+        # a secret JSON writes as itself can be looked for in a value's JSON text in one
+        # search (fast, in C); one JSON escapes is looked for value by value instead
+        self._json_safe = all(json.dumps(v, ensure_ascii=False)[1:-1] == v
+                              for v in self._secrets)
         self._tasks: dict[str, Task] = {}
         self._stored: dict[str, Any] = {}
         self._replay: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
@@ -537,6 +541,14 @@ class Journal:
         kind = type(value)
         if kind is str:
             return self._needle(value) is not None
+        if self._json_safe and (kind is dict or kind is list):
+            try:  # every string of the value, keys included, appears as itself in its JSON
+                text = json.dumps(value, ensure_ascii=False, default=str,
+                                  check_circular=False)
+            except (TypeError, ValueError, RecursionError):
+                pass
+            else:
+                return self._needle(text) is not None
         if kind is dict or isinstance(value, dict):
             for key, item in value.items():
                 if type(item) not in _SCALARS and self._dirty(item):
