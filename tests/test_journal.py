@@ -211,6 +211,19 @@ def test_secrets_from_the_environment_never_reach_the_store(monkeypatch):
     assert "[redacted]" in dumped and canary not in dumped
 
 
+@pytest.mark.parametrize("canary", ["sk-canary-9f8e7d6c5b4a", 'sk"quote\\back\nline-42'])
+def test_secrets_in_nested_values_are_found_whether_json_escapes_them_or_not(monkeypatch,
+                                                                              canary):
+    monkeypatch.setenv("SERVICE_TOKEN", canary)
+    journal = Journal.start(MemoryStore())
+    value = {"outer": [{"text": f"see {canary} here", "n": 1}], "k": "plain"}
+    cleaned = journal._clean(value)
+    assert canary not in json.dumps(cleaned) and canary not in str(cleaned)
+    assert cleaned["outer"][0]["text"] == "see [redacted] here"
+    clean = {"outer": [{"text": "nothing to hide", "n": 1}]}
+    assert journal._clean(clean) is clean  # no copy when there is nothing to replace
+
+
 def test_request_keys_cover_messages_schema_and_settings():
     from delegate.journal import request_key
 
