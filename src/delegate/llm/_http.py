@@ -26,10 +26,11 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from ..errors import (
+    DelegateError,
     IncompleteResponseError,
     ModelConnectionError,
     ModelError,
@@ -41,6 +42,8 @@ from ..errors import (
     UnexpectedModelError,
 )
 
+T = TypeVar("T")
+
 __all__ = [
     "MESSAGE_LIMIT",
     "PLACEHOLDER_KEY",
@@ -51,6 +54,7 @@ __all__ = [
     "server_message",
     "status_error",
     "translate_sdk_error",
+    "translated",
     "unexpected_error",
 ]
 
@@ -172,6 +176,20 @@ def unexpected_error(exc: BaseException, *, name: str, provider: str, model: str
             f"{exc.msg} at position {exc.pos})", **kw)
     detail = one_line(redact(str(exc), secret)) or "no message"
     return UnexpectedModelError(f"{name} failed: {type(exc).__name__}: {detail}", **kw)
+
+
+async def translated(call: Awaitable[T], *, name: str, provider: str, model: str,
+                     secret: str = "") -> T:
+    """Await a provider's request: a delegate error passes through, any other exception
+    becomes :func:`unexpected_error`'s (``asyncio.CancelledError`` is not an ``Exception``
+    and propagates untouched)."""
+    try:
+        return await call
+    except DelegateError:
+        raise
+    except Exception as exc:
+        raise unexpected_error(exc, name=name, provider=provider, model=model,
+                               secret=secret) from exc
 
 
 def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:

@@ -39,13 +39,12 @@ from typing import Any, ClassVar
 
 from ..errors import (
     ConfigurationError,
-    DelegateError,
     IncompleteResponseError,
     ModelError,
     ModelServerError,
     OutputValidationError,
 )
-from ._http import PLACEHOLDER_KEY, ClientPerLoop, translate_sdk_error, unexpected_error
+from ._http import PLACEHOLDER_KEY, ClientPerLoop, translate_sdk_error, translated
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
 from .structured import json_schema_of, parse_output, repair_prompt, schema_name
@@ -118,13 +117,9 @@ class OpenAICompatModel(Model):
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         check_model_requests_allowed(self.provider)
-        try:
-            return await self._request(messages, output, settings)
-        except DelegateError:
-            raise
-        except Exception as exc:  # never raw: asyncio.CancelledError is not an Exception
-            raise unexpected_error(exc, name=self.name, provider=self.provider,
-                                   model=self.model_name, secret=self._api_key) from exc
+        return await translated(self._request(messages, output, settings), name=self.name,
+                                provider=self.provider, model=self.model_name,
+                                secret=self._api_key)
 
     async def _request(
         self, messages: Sequence[Message], output: OutputType, settings: ModelSettings | None,
