@@ -65,6 +65,11 @@ def test_a_run_is_stored_with_its_plan_outcomes_calls_and_events():
     kinds = [e["kind"] for e in store.events(journal.run_id)]
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
     assert kinds.count("TaskFinished") == 3
+    # the whole result is in the run's row; the final event says how the run ended
+    assert record.result["status"] == "succeeded" and len(record.result["outcomes"]) == 3
+    finished = store.events(journal.run_id)[-1]["data"]["result"]
+    assert finished["status"] == "succeeded" and finished["error"] is None
+    assert finished["usage"]["model_calls"] == 4 and "outcomes" not in finished
 
 
 def test_the_same_temperature_zero_run_costs_no_model_calls_the_second_time():

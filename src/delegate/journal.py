@@ -422,6 +422,11 @@ class Journal:
                                                                   known["outcome"])))
         elif isinstance(event, RunFinished):
             self.finished = event
+            result = event.result  # kept whole in the run's row; the event says how it ended
+            known["result"] = self._clean({
+                "status": result.status, "error": result.error,
+                "budget_reached": result.budget_reached, "usage": result.usage.as_dict(),
+                "wall_seconds": round(result.wall_seconds, 3)})
         data = self._clean(_event_data(event, known))  # the known parts are clean already
         put("events", {"seq": self._event_seq, "kind": event.kind, "data": {**data, **known}})
         self._event_seq += 1
