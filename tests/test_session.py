@@ -400,3 +400,26 @@ def test_runs_inside_a_runtime_share_its_models_and_leave_closing_to_it(monkeypa
     go(main())
     assert len(seen) == 2 and seen[0] is seen[1]  # one instance per name in the runtime
     assert closed == ["openai:m1"]  # closed once, by the runtime
+
+
+def test_with_only_the_session_listening_the_engine_builds_only_the_events_it_needs():
+    from delegate.events import EventBus, PlanCreated, TaskQueued
+    from delegate.scheduler import Scheduler
+
+    seen = []
+    bus = EventBus(trackers=(seen.append,))
+    assert not bus.active and bus.tracked
+    plan = Plan(tasks=(Task(id="a", worker="w", instruction="x"),
+                       Task(id="b", worker="w", instruction="y", depends_on=("a",))))
+
+    @worker()
+    async def w(ctx):
+        return ctx.task.id
+
+    go(Scheduler([w], subscribers=bus).run(plan, announce=False))
+    assert [type(e).__name__ for e in seen] == ["TaskFinished", "TaskFinished"]
+    assert not any(isinstance(e, TaskStarted | TaskQueued | PlanCreated) for e in seen)
+    full = EventLog()
+    go(Scheduler([w], subscribers=EventBus((full,), trackers=(seen.append,))).run(
+        plan, announce=False))
+    assert len(full.of(TaskQueued)) == 2 and len(full.of(TaskStarted)) == 2

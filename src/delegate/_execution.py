@@ -164,7 +164,7 @@ class Execution:
 
     def _end(self, outcome: TaskOutcome) -> None:
         self.outcomes[outcome.task_id] = outcome
-        if self.s.bus.active:
+        if self.s.bus.tracked:
             self.emit(_END_EVENT[outcome.status](
                 run_id=self.run_id, task_id=outcome.task_id, outcome=outcome))
 

@@ -184,10 +184,15 @@ Subscriber = Callable[[Event], Any]
 class EventBus:
     """Delivers events to subscribers in order of subscription."""
 
-    __slots__ = ("_subscribers",)
+    __slots__ = ("_quiet", "_subscribers")
 
-    def __init__(self, subscribers: list[Subscriber] | tuple[Subscriber, ...] = ()) -> None:
-        self._subscribers: list[Subscriber] = list(subscribers)
+    def __init__(self, subscribers: list[Subscriber] | tuple[Subscriber, ...] = (), *,
+                 trackers: tuple[Subscriber, ...] = ()) -> None:
+        """``trackers`` are called first with every event, but need only the plans, the
+        task endings and the run's frame: with nobody else listening, emitters may skip
+        the other events (see :attr:`active`)."""
+        self._subscribers: list[Subscriber] = [*trackers, *subscribers]
+        self._quiet = len(trackers)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Add ``subscriber``; returns a function that removes it."""
@@ -196,7 +201,13 @@ class EventBus:
 
     @property
     def active(self) -> bool:
-        """Whether anyone listens (emitters may skip building events when nobody does)."""
+        """Whether anyone listens to every event (emitters may skip building the others when
+        nobody does)."""
+        return len(self._subscribers) > self._quiet
+
+    @property
+    def tracked(self) -> bool:
+        """Whether anyone listens to task endings and plans (a tracker, or a subscriber)."""
         return bool(self._subscribers)
 
     def emit(self, event: Event) -> None:

@@ -190,7 +190,7 @@ class Scheduler:
         execution = Execution(self, plan, objective, shared or {}, run_id, meter)
         execution.results.update(outputs)
         outcome = await execution._attempts(plan.task(task_id), revision)
-        if self.bus.active:
+        if self.bus.tracked:
             self.bus.emit(TaskRevised(run_id=run_id, task_id=task_id, round=revision.round,
                                       outcome=outcome))
         return outcome

@@ -85,8 +85,8 @@ class RunSession:
         self.run_id = journal.run_id if journal is not None else run_id or uuid.uuid4().hex
         # the session listens first, so it knows every plan and outcome even when a later
         # subscriber raises
-        self.bus = EventBus((self._track, *([journal] if journal is not None else ()),
-                             *subscribers))
+        self.bus = EventBus((*([journal] if journal is not None else ()), *subscribers),
+                            trackers=(self._track,))
         self.meter = Meter(self.run_id, self.bus, journal, budget=budget,
                            prices=self.runtime.prices, call_timeout=call_timeout)
         self.planning = PlanningReport()
