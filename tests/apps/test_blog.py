@@ -258,3 +258,39 @@ def test_bad_options_are_usage_errors(options):
         asyncio.run(run_blog(EXAMPLE_TOPIC, model=ScriptedModel([]), **options))
     with pytest.raises(UsageError):
         asyncio.run(run_blog("  ", model=ScriptedModel([])))
+
+
+def test_a_subscriber_error_mid_run_cancels_the_sections_and_finishes_the_run_failed():
+    events = EventLog()
+    gone = []
+
+    def store_fails(event):  # a run store that goes away once the sections are under way
+        if isinstance(event, TaskEnded) and event.task_id == "s1":
+            raise RuntimeError("the store went away")
+
+    async def main():
+        never = asyncio.Event()
+
+        async def hang(heading, draft):
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                gone.append(heading)
+                raise
+
+        def gate(heading, draft):  # s1 answers; s3 runs until it is cancelled
+            return f"### {heading}\n{draft}" if heading == "Shoes and kit" else hang(
+                heading, draft)
+
+        script = Script(gate=gate)
+        with pytest.raises(RuntimeError, match="went away"):
+            await run_blog(EXAMPLE_TOPIC, model=script.model, subscribers=[events, store_fails])
+        assert gone == ["Staying safe"]  # cancelled before the error reached the caller
+
+    asyncio.run(main())
+    [finished] = events.of(RunFinished)
+    assert finished.result.status == "failed"
+    assert "the store went away" in finished.result.error
+    status = {o.task_id: o.status for o in finished.result.outcomes}
+    assert status["editor"] == "cancelled" and status["outline"] == "succeeded"
+    assert all(s in ("succeeded", "cancelled") for s in status.values())
