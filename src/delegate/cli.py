@@ -127,14 +127,15 @@ def _parser() -> argparse.ArgumentParser:
     add_store_options(rec)
     add_run_options(rec)
 
-    ev = sub.add_parser("eval", help="score the recommender on the shipped evaluation set")
-    ev.add_argument("workflow", choices=["recommend"])
+    ev = sub.add_parser("eval", help="score the recommender or the content workflows on "
+                        "their shipped evaluation sets")
+    ev.add_argument("workflow", choices=["recommend", "content"])
     ev.add_argument("--model", default=None, help="provider:model")
     ev.add_argument("--limit", type=int, default=None, metavar="N", help="first N queries only")
     ev.add_argument("--concurrency", type=int, default=2, metavar="N",
                     help="queries at once (default 2)")
     ev.add_argument("--out", default="bench/results", metavar="DIR",
-                    help="where to write recommend_eval.json and .md (default bench/results)")
+                    help="where to write <workflow>_eval.json and .md (default bench/results)")
 
     add_runs_parser(sub)
     sub.add_parser("models", help="list model providers and how to configure each")
@@ -317,16 +318,26 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .apps.recommend_eval import run_eval
-
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     check_out_dir(args.out)
-    command = "delegate eval recommend" + "".join(
+    command = f"delegate eval {args.workflow}" + "".join(
         f" --{k} {v}" for k, v in (("model", args.model), ("limit", args.limit),
                                    ("concurrency", args.concurrency)) if v is not None)
+    if args.workflow == "content":
+        from .apps.content_eval import run_content_eval
+
+        report = asyncio.run(run_content_eval(
+            args.model, limit=args.limit, concurrency=args.concurrency, out=Path(args.out),
+            command=command, on_case=lambda row: print(
+                f"delegate: {row.id} {row.workflow} {row.status} in "
+                f"{row.wall_seconds:.1f} s", file=sys.stderr)))
+        print(report.to_markdown("Content evaluation", command, args.model or DEFAULT_MODEL))
+        return 0
+    from .apps.recommend_eval import run_eval
+
     report = asyncio.run(run_eval(args.model, limit=args.limit, concurrency=args.concurrency,
                                   out=Path(args.out), command=command))
     print(report.to_markdown("Recommender evaluation", command, args.model or DEFAULT_MODEL))

@@ -1,0 +1,399 @@
+"""Evaluating the content workflows (blog, report, project, general) on a shipped set.
+
+Each case of ``content_eval.json`` is ``{id, workflow, objective, inputs}`` (``inputs``: names
+of files in the shipped samples folder, for the report workflow). :func:`evaluate` runs the
+workflow on every case and scores the Markdown it wrote with the checks of
+:mod:`delegate.apps.content_checks`:
+
+- **sections**: the ``##`` sections the output has that the model wrote. For ``blog`` every
+  section; the n-th, when its heading is the outline's n-th heading, is also measured against
+  that section's key points and word target (from the outline task's output); for
+  ``report`` every section except the executive summary; for ``project`` the requirements and
+  phases (the team, breakdown and timeline are tables computed from data); for ``general`` the
+  synthesis's own ``##`` sections, if any.
+- **synthesis**: the final text that ties the sections together: the blog's introduction (the
+  editor's text before the first section), the report's executive summary, the project's
+  summary, the general workflow's whole answer.
+- per output: heading problems (empty, duplicated, title-equal, over the output's headings),
+  repeated-line ratio and distinct 4-gram ratio over the whole output, empty and cut-off
+  sections, mean key-point coverage and mean length ratio (blog), and for the synthesis: empty,
+  cut off, its own repeated-line and 4-gram ratios.
+- cost: wall seconds (around the whole workflow call) and model calls per objective.
+
+A case whose workflow raises a :class:`~delegate.errors.DelegateError` is recorded with its
+message and ``finished=False``, and left out of every aggregate except the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import DelegateError, UsageError
+from . import content_checks as checks
+from .content import WorkflowResult
+from .recommend_eval import _fmt, _mean
+
+__all__ = [
+    "ContentCase",
+    "ContentReport",
+    "ContentRow",
+    "evaluate_content",
+    "load_content_set",
+    "run_content_eval",
+    "score_output",
+]
+
+WORKFLOWS = ("blog", "report", "project", "general")
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+_COMPUTED = {"project": {"team", "work breakdown", "timeline", "problems", "summary"}}
+
+
+@dataclass(frozen=True)
+class ContentCase:
+    """One objective of the set."""
+
+    id: str
+    workflow: str
+    objective: str
+    inputs: tuple[str, ...] = ()
+
+
+def load_content_set(path: str | Path | None = None) -> list[ContentCase]:
+    """Read a set: a JSON list of ``{id, workflow, objective, inputs}``.
+
+    Raises:
+        UsageError: the file is not such a list, or names an unknown workflow.
+    """
+    if path is None:
+        text = resources.files("delegate.apps.data").joinpath("content_eval.json").read_text(
+            "utf-8")
+        where = "content_eval.json"
+    else:
+        text, where = Path(path).read_text("utf-8"), str(path)
+    try:
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise TypeError(f"a JSON {type(data).__name__}, not a list")
+        cases = [ContentCase(str(item["id"]), str(item["workflow"]), str(item["objective"]),
+                             tuple(str(x) for x in item.get("inputs", ())))
+                 for item in data]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UsageError(f"{where} is not a list of content cases: {exc!r}.") from None
+    bad = [c.id for c in cases if c.workflow not in WORKFLOWS]
+    if bad:
+        raise UsageError(f"{where}: case {bad[0]} names a workflow not in {', '.join(WORKFLOWS)}.")
+    return cases
+
+
+@dataclass(frozen=True)
+class ContentRow:
+    """What one objective measured; ``error`` is set when the workflow raised."""
+
+    id: str
+    workflow: str
+    objective: str
+    status: str = "failed"
+    headings: int = 0
+    empty_headings: int = 0
+    duplicated_headings: int = 0
+    title_equal_headings: int = 0
+    repeated_line_ratio: float | None = None
+    distinct_4gram_ratio: float | None = None
+    sections: int = 0
+    empty_sections: int = 0
+    cut_off_sections: int = 0
+    key_point_coverage: float | None = None
+    length_ratio: float | None = None
+    synthesis_empty: bool | None = None
+    synthesis_cut_off: bool | None = None
+    synthesis_repeated_line_ratio: float | None = None
+    synthesis_distinct_4gram_ratio: float | None = None
+    words: int = 0
+    model_calls: int = 0
+    wall_seconds: float = 0.0
+    problems: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        row.update(finished=self.finished, problems=list(self.problems),
+                   wall_seconds=round(self.wall_seconds, 3))
+        return row
+
+
+def _outline_sections(result: WorkflowResult) -> list[tuple[str, list[str], int]]:
+    """(normalised heading, key points, word target) of each section of a blog run's outline,
+    in order."""
+    outline = result.run.outputs.get("outline")
+    sections = getattr(outline, "sections", None) or ()
+    return [(checks.normalise(s.heading), list(s.key_points), int(s.word_target))
+            for s in sections]
+
+
+def score_output(case: ContentCase, result: WorkflowResult, *, wall_seconds: float = 0.0
+                 ) -> ContentRow:
+    """Score one finished workflow's Markdown (see the module docstring)."""
+    markdown = result.markdown
+    title, lead, all_sections = checks.split_sections(markdown)
+    headings = [s.heading for s in all_sections]
+    found = checks.heading_problems(headings, title or result.title, case.objective)
+    if case.workflow == "blog":
+        synthesis: str | None = lead
+        outline = _outline_sections(result)
+        scored = all_sections
+    elif case.workflow == "report":
+        summary = [s for s in all_sections if checks.normalise(s.heading) == "executive summary"]
+        synthesis = summary[0].text if summary else ""
+        scored = [s for s in all_sections if s not in summary]
+        outline = []
+    elif case.workflow == "project":
+        summary = [s for s in all_sections if checks.normalise(s.heading) == "summary"]
+        synthesis = summary[0].text if summary else ""
+        scored = [s for s in all_sections
+                  if checks.normalise(s.heading) not in _COMPUTED["project"]]
+        outline = []
+    else:
+        synthesis = result.run.text or markdown
+        scored, outline = all_sections, []
+    problems = list(found.problems)
+    empty = cut = 0
+    coverage: list[float] = []
+    ratios: list[float] = []
+    for n, section in enumerate(scored):
+        planned = n < len(outline) and outline[n][0] == checks.normalise(section.heading)
+        points, target = (outline[n][1], outline[n][2]) if planned else ([], 0)
+        if checks.is_empty(section.text):
+            empty += 1
+            problems.append(f"section {section.heading!r} is empty")
+            continue
+        if checks.is_cut_off(section.text):
+            cut += 1
+            problems.append(f"section {section.heading!r} ends mid-sentence")
+        kp = checks.key_point_coverage(section.text, points)
+        if kp is not None:
+            coverage.append(kp)
+        lr = checks.length_ratio(section.text, target)
+        if lr is not None:
+            ratios.append(lr)
+    synthesis_empty = synthesis_cut = None
+    if synthesis is not None:
+        synthesis_empty = checks.is_empty(synthesis)
+        synthesis_cut = not synthesis_empty and checks.is_cut_off(synthesis)
+        if synthesis_empty:
+            problems.append("the synthesis is empty")
+        elif synthesis_cut:
+            problems.append("the synthesis ends mid-sentence")
+    return ContentRow(
+        case.id, case.workflow, case.objective, status=result.run.status,
+        headings=len(headings), empty_headings=found.empty,
+        duplicated_headings=found.duplicated, title_equal_headings=found.title_equal,
+        repeated_line_ratio=checks.repeated_line_ratio(markdown),
+        distinct_4gram_ratio=checks.distinct_ngram_ratio(markdown),
+        sections=len(scored), empty_sections=empty, cut_off_sections=cut,
+        key_point_coverage=_mean(coverage), length_ratio=_mean(ratios),
+        synthesis_empty=synthesis_empty, synthesis_cut_off=synthesis_cut,
+        synthesis_repeated_line_ratio=None if synthesis is None
+        else checks.repeated_line_ratio(synthesis),
+        synthesis_distinct_4gram_ratio=None if synthesis is None
+        else checks.distinct_ngram_ratio(synthesis),
+        words=len(markdown.split()), model_calls=result.run.usage.model_calls,
+        wall_seconds=wall_seconds, problems=tuple(problems),
+    )
+
+
+@dataclass(frozen=True)
+class ContentReport:
+    """Per-objective rows (in set order) and their aggregates."""
+
+    rows: tuple[ContentRow, ...]
+    elapsed_seconds: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    def with_notes(self, *notes: str) -> ContentReport:
+        return replace(self, notes=self.notes + notes)
+
+    @property
+    def done(self) -> list[ContentRow]:
+        return [r for r in self.rows if r.finished]
+
+    def aggregates(self) -> dict[str, Any]:
+        """The aggregate numbers by name, over finished objectives."""
+        done = self.done
+        rep = [r.repeated_line_ratio for r in done if r.repeated_line_ratio is not None]
+        grams = [r.distinct_4gram_ratio for r in done if r.distinct_4gram_ratio is not None]
+        walls = sorted(r.wall_seconds for r in done)
+        synth = [r for r in done if r.synthesis_empty is not None]
+        return {
+            "objectives": len(self.rows),
+            "finished": len(done),
+            "runs_succeeded": sum(r.status == "succeeded" for r in done),
+            "headings": sum(r.headings for r in done),
+            "duplicated_headings": sum(r.duplicated_headings for r in done),
+            "title_equal_headings": sum(r.title_equal_headings for r in done),
+            "empty_headings": sum(r.empty_headings for r in done),
+            "mean_repeated_line_ratio": _mean(rep),
+            "max_repeated_line_ratio": max(rep, default=None),
+            "outputs_repeated_line_ratio_le_0.05": sum(x <= 0.05 for x in rep),
+            "mean_distinct_4gram_ratio": _mean(grams),
+            "min_distinct_4gram_ratio": min(grams, default=None),
+            "outputs_distinct_4gram_ratio_ge_0.8": sum(x >= 0.8 for x in grams),
+            "sections": sum(r.sections for r in done),
+            "empty_sections": sum(r.empty_sections for r in done),
+            "cut_off_sections": sum(r.cut_off_sections for r in done),
+            "mean_key_point_coverage": _mean([r.key_point_coverage for r in done
+                                              if r.key_point_coverage is not None]),
+            "mean_length_ratio": _mean([r.length_ratio for r in done
+                                        if r.length_ratio is not None]),
+            "synthesis_empty": sum(bool(r.synthesis_empty) for r in synth),
+            "synthesis_cut_off": sum(bool(r.synthesis_cut_off) for r in synth),
+            "mean_synthesis_distinct_4gram_ratio": _mean(
+                [r.synthesis_distinct_4gram_ratio for r in synth
+                 if r.synthesis_distinct_4gram_ratio is not None]),
+            "mean_wall_seconds": _mean(walls),
+            "median_wall_seconds": walls[len(walls) // 2] if walls else None,
+            "total_model_calls": sum(r.model_calls for r in done),
+            "mean_model_calls": _mean([r.model_calls for r in done]),
+            "elapsed_seconds": self.elapsed_seconds,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"aggregates": self.aggregates(), "cases": [r.to_dict() for r in self.rows],
+                "notes": list(self.notes)}
+
+    def to_markdown(self, title: str, command: str, model_name: str) -> str:
+        """A report: how it was run, the aggregates, one row per objective, the problems."""
+        lines = [f"# {title}", "", f"- Command: `{command}`", f"- Model: `{model_name}`",
+                 f"- Objectives: {len(self.rows)} ({len(self.done)} finished)"]
+        lines += [f"- Note: {note}" for note in self.notes]
+        lines += ["", "| Metric | Value |", "|---|---|"]
+        lines += [f"| {name} | {_fmt(value)} |" for name, value in self.aggregates().items()]
+        lines += [
+            "", "Headings: equal means equal after lower-casing and replacing punctuation "
+            "by spaces; title-equal also counts a heading with exactly the objective's words. "
+            "Ratios are over the whole output; key-point coverage and length ratio (words over "
+            "the outline's target) only where the workflow has an outline (blog). A cut-off "
+            "section's last prose line does not end in . ! or ?. Synthesis: the blog's "
+            "introduction, the report's executive summary, the project's summary, the general "
+            "workflow's answer.",
+            "", "## Per objective", "",
+            "| id | workflow | status | headings | dup | title= | rep lines | 4-gram | "
+            "sections | empty | cut off | key pts | length | synth empty | synth cut | "
+            "synth 4-gram | words | calls | wall s | error |",
+            "|" + "---|" * 20,
+        ]
+        for r in self.rows:
+            cells = [r.id, r.workflow, r.status, r.headings, r.duplicated_headings,
+                     r.title_equal_headings, _fmt(r.repeated_line_ratio),
+                     _fmt(r.distinct_4gram_ratio), r.sections, r.empty_sections,
+                     r.cut_off_sections, _fmt(r.key_point_coverage), _fmt(r.length_ratio),
+                     _fmt(r.synthesis_empty), _fmt(r.synthesis_cut_off),
+                     _fmt(r.synthesis_distinct_4gram_ratio), r.words, r.model_calls,
+                     _fmt(r.wall_seconds), (r.error or "").replace("|", "/")]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        lines += ["", "## Problems found", ""]
+        for r in self.rows:
+            for problem in r.problems:
+                lines.append(f"- {r.id}: {problem}".replace("|", "/"))
+        return "\n".join(lines) + "\n"
+
+
+RunFn = Callable[[ContentCase], Awaitable[WorkflowResult]]
+
+
+async def evaluate_content(run_fn: RunFn, cases: Sequence[ContentCase], *, concurrency: int = 1,
+                           on_case: Callable[[ContentRow], None] | None = None
+                           ) -> ContentReport:
+    """Run ``run_fn`` on every case, at most ``concurrency`` at once, and score each output.
+
+    Raises:
+        UsageError: ``concurrency`` is below 1. An exception other than a DelegateError
+            propagates (the other cases are cancelled).
+    """
+    if concurrency < 1:
+        raise UsageError("concurrency must be at least 1.")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(case: ContentCase) -> ContentRow:
+        async with gate:
+            start = time.perf_counter()
+            try:
+                result = await run_fn(case)
+            except DelegateError as exc:
+                row = ContentRow(case.id, case.workflow, case.objective,
+                                 wall_seconds=time.perf_counter() - start,
+                                 error=f"{type(exc).__name__}: {exc}")
+            else:
+                row = score_output(case, result, wall_seconds=time.perf_counter() - start)
+        if on_case is not None:
+            on_case(row)
+        return row
+
+    start = time.perf_counter()
+    tasks = [asyncio.ensure_future(one(case)) for case in cases]
+    try:
+        rows = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return ContentReport(tuple(rows), elapsed_seconds=time.perf_counter() - start)
+
+
+async def run_content_eval(
+    model_spec: Any = None, *, limit: int | None = None, concurrency: int = 2,
+    out: Path | None = None, command: str | None = None,
+    cases: Sequence[ContentCase] | None = None,
+    on_case: Callable[[ContentRow], None] | None = None,
+) -> ContentReport:
+    """Evaluate the content workflows on the shipped set (or ``cases``) with one model.
+
+    Args:
+        model_spec: ``provider:model``, a :class:`~delegate.llm.base.Model` (not closed
+            here), or None for ``DELEGATE_MODEL`` / ``local:default``.
+        limit: evaluate only the first ``limit`` cases.
+        concurrency: most objectives running at once.
+        out: a folder to write ``content_eval.json`` and ``content_eval.md`` into.
+        command: the command line to print in the Markdown report.
+        on_case: called with each row as its objective ends, for progress.
+    """
+    from ..llm import get_model
+    from ..llm.base import Model
+    from .workflows import run_workflow
+
+    cases = list(load_content_set() if cases is None else cases)
+    cases = cases[:limit] if limit is not None else cases
+    owned = not isinstance(model_spec, Model)
+    model = get_model(model_spec) if owned else model_spec
+
+    async def run_fn(case: ContentCase) -> WorkflowResult:
+        options: dict[str, Any] = {"model": model}
+        if case.inputs:
+            options["inputs"] = [str(SAMPLES / name) for name in case.inputs]
+        return await run_workflow(case.workflow, case.objective, **options)
+
+    try:
+        report = await evaluate_content(run_fn, cases, concurrency=concurrency, on_case=on_case)
+    finally:
+        if owned:
+            await model.aclose()
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        data = {"model": model.name, **report.to_dict()}
+        (out / "content_eval.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        command = command or f"run_content_eval({model_spec!r}, limit={limit!r})"
+        md = report.to_markdown("Content evaluation", command, model.name)
+        (out / "content_eval.md").write_text(md, "utf-8")
+    return report
