@@ -118,6 +118,8 @@ def test_the_shipped_set_has_twenty_objectives_over_the_four_workflows():
     assert len(cases) >= 20 and len({c.id for c in cases}) == len(cases)
     assert {c.workflow for c in cases} == {"blog", "report", "project", "general"}
     assert any(c.inputs for c in cases)
+    # interleaved, so that --limit 4 spans every workflow
+    assert [c.workflow for c in cases[:4]] == ["blog", "report", "project", "general"]
 
 
 def test_a_set_naming_an_unknown_workflow_is_refused(tmp_path):
@@ -224,9 +226,9 @@ def test_the_cli_runs_the_content_evaluation_and_writes_both_files(tmp_path, cap
     assert code == 0
     out, err = capsys.readouterr()
     assert "- Command: `delegate eval content --model scripted --limit 2 --concurrency 1`" in out
-    assert "delegate: b01 blog succeeded in" in err and "delegate: b02 blog" in err
+    assert "delegate: b01 blog succeeded in" in err and "delegate: r01 report" in err
     data = json.loads((tmp_path / "content_eval.json").read_text("utf-8"))
-    assert [c["id"] for c in data["cases"]] == ["b01", "b02"]
+    assert [c["id"] for c in data["cases"]] == ["b01", "r01"]
     assert (tmp_path / "content_eval.md").read_text("utf-8").startswith("# Content evaluation")
 
 

@@ -1,9 +1,10 @@
 """Evaluating the content workflows (blog, report, project, general) on a shipped set.
 
 Each case of ``content_eval.json`` is ``{id, workflow, objective, inputs}`` (``inputs``: names
-of files in the shipped samples folder, for the report workflow). :func:`evaluate` runs the
-workflow on every case and scores the Markdown it wrote with the checks of
-:mod:`delegate.apps.content_checks`:
+of files in the shipped samples folder, for the report workflow); the shipped set takes the
+workflows in turn, so that its first four cases (``--limit 4``) span all four.
+:func:`evaluate_content` runs the workflow on every case and scores the Markdown it wrote with
+the checks of :mod:`delegate.apps.content_checks`:
 
 - **sections**: the ``##`` sections the output has that the model wrote. For ``blog`` every
   section; the n-th, when its heading is the outline's n-th heading, is also measured against
