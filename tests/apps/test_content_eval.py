@@ -60,6 +60,11 @@ def test_repeated_line_ratio_leaves_out_table_rules():
     assert checks.repeated_line_ratio(table) == 0.0
 
 
+def test_prose_leaves_out_tables_and_images():
+    text = "Intro.\n| a | b |\n|---|---|\n  | 1 | 2 |\n![chart](c.png)\nEnd."
+    assert checks.prose(text) == "Intro.\nEnd."
+
+
 def test_distinct_4gram_ratio():
     assert checks.distinct_ngram_ratio("a b c d e") == 1.0
     # "a b c d" x3: 9 words, 6 four-grams, 4 distinct ones (abcd, bcda, cdab, dabc)
@@ -183,6 +188,8 @@ def test_the_runner_scores_each_objective_and_writes_the_report(tmp_path):
     assert blog.synthesis_empty is False and blog.synthesis_cut_off is False
     assert blog.model_calls + rep.model_calls == len(model.calls)
     assert rep.sections == 1 and rep.synthesis_cut_off is False
+    # the report's chart table (computed from the data) is not counted as repetition
+    assert rep.repeated_line_ratio == 0.0
     assert rep.status == "succeeded" and rep.model_calls >= 2
     assert "section 'Fit' ends mid-sentence" in blog.problems
     data = json.loads((tmp_path / "content_eval.json").read_text("utf-8"))

@@ -8,6 +8,8 @@ Used by :mod:`delegate.apps.content_eval`. Definitions:
 - **heading problems** (:func:`heading_problems`): a heading is *empty* when it normalises to
   nothing, *duplicated* when an earlier heading is equal to it, *title-equal* when it equals the
   document's title or the objective, or when its set of words is the objective's set of words.
+- **prose** (:func:`prose`): a text without its table rows and image lines (in these workflows
+  tables and charts are computed from data, not written by the model).
 - **repeated-line ratio** (:func:`repeated_line_ratio`): over the non-empty lines (normalised;
   Markdown headings and table rule lines such as ``|---|`` left out: headings are judged by
   :func:`heading_problems`), the share that repeat an earlier line.
@@ -41,6 +43,7 @@ __all__ = [
     "key_point_coverage",
     "length_ratio",
     "normalise",
+    "prose",
     "repeated_line_ratio",
     "split_sections",
 ]
@@ -128,6 +131,12 @@ def heading_problems(headings: Sequence[str], title: str, objective: str) -> Hea
             problems.append(f"heading {n} equals the title or objective: {heading!r}")
         seen.add(norm)
     return HeadingProblems(empty, duplicated, title_equal, tuple(problems))
+
+
+def prose(text: str) -> str:
+    """``text`` without table rows (lines starting with ``|``) and image lines."""
+    return "\n".join(line for line in text.splitlines()
+                     if not line.lstrip().startswith(("|", "![")))
 
 
 def repeated_line_ratio(text: str) -> float:

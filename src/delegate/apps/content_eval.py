@@ -16,7 +16,8 @@ the checks of :mod:`delegate.apps.content_checks`:
   editor's text before the first section), the report's executive summary, the project's
   summary, the general workflow's whole answer.
 - per output: heading problems (empty, duplicated, title-equal, over the output's headings),
-  repeated-line ratio and distinct 4-gram ratio over the whole output, empty and cut-off
+  repeated-line ratio and distinct 4-gram ratio over what the model wrote (the synthesis and
+  the sections above, as :func:`~delegate.apps.content_checks.prose`), empty and cut-off
   sections, mean key-point coverage and mean length ratio (blog), and for the synthesis: empty,
   cut off, its own repeated-line and 4-gram ratios.
 - cost: wall seconds (around the whole workflow call) and model calls per objective.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -195,19 +197,23 @@ def score_output(case: ContentCase, result: WorkflowResult, *, wall_seconds: flo
             problems.append("the synthesis is empty")
         elif synthesis_cut:
             problems.append("the synthesis ends mid-sentence")
+    written = checks.prose("\n\n".join(
+        ([synthesis] if synthesis else []) + ([] if case.workflow == "general"
+                                              else [s.text for s in scored])))
+    synthesis_prose = None if synthesis is None else checks.prose(synthesis)
     return ContentRow(
         case.id, case.workflow, case.objective, status=result.run.status,
         headings=len(headings), empty_headings=found.empty,
         duplicated_headings=found.duplicated, title_equal_headings=found.title_equal,
-        repeated_line_ratio=checks.repeated_line_ratio(markdown),
-        distinct_4gram_ratio=checks.distinct_ngram_ratio(markdown),
+        repeated_line_ratio=checks.repeated_line_ratio(written),
+        distinct_4gram_ratio=checks.distinct_ngram_ratio(written),
         sections=len(scored), empty_sections=empty, cut_off_sections=cut,
         key_point_coverage=_mean(coverage), length_ratio=_mean(ratios),
         synthesis_empty=synthesis_empty, synthesis_cut_off=synthesis_cut,
-        synthesis_repeated_line_ratio=None if synthesis is None
-        else checks.repeated_line_ratio(synthesis),
-        synthesis_distinct_4gram_ratio=None if synthesis is None
-        else checks.distinct_ngram_ratio(synthesis),
+        synthesis_repeated_line_ratio=None if synthesis_prose is None
+        else checks.repeated_line_ratio(synthesis_prose),
+        synthesis_distinct_4gram_ratio=None if synthesis_prose is None
+        else checks.distinct_ngram_ratio(synthesis_prose),
         words=len(markdown.split()), model_calls=result.run.usage.model_calls,
         wall_seconds=wall_seconds, problems=tuple(problems),
     )
@@ -262,7 +268,7 @@ class ContentReport:
                 [r.synthesis_distinct_4gram_ratio for r in synth
                  if r.synthesis_distinct_4gram_ratio is not None]),
             "mean_wall_seconds": _mean(walls),
-            "median_wall_seconds": walls[len(walls) // 2] if walls else None,
+            "median_wall_seconds": statistics.median(walls) if walls else None,
             "total_model_calls": sum(r.model_calls for r in done),
             "mean_model_calls": _mean([r.model_calls for r in done]),
             "elapsed_seconds": self.elapsed_seconds,
@@ -282,7 +288,8 @@ class ContentReport:
         lines += [
             "", "Headings: equal means equal after lower-casing and replacing punctuation "
             "by spaces; title-equal also counts a heading with exactly the objective's words. "
-            "Ratios are over the whole output; key-point coverage and length ratio (words over "
+            "Ratios are over what the model wrote (sections and synthesis, tables and "
+            "images left out); key-point coverage and length ratio (words over "
             "the outline's target) only where the workflow has an outline (blog). A cut-off "
             "section's last prose line does not end in . ! or ?. Synthesis: the blog's "
             "introduction, the report's executive summary, the project's summary, the general "
