@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .errors import TaskTimeout
+from .errors import TaskTimeout, describe
 from .events import (
     TaskCancelled,
     TaskFailed,
@@ -35,7 +35,7 @@ from .workers import DependencyResult, Revision, TaskContext
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["Execution", "one_line"]
+__all__ = ["Execution"]
 
 _END_EVENT = {
     "succeeded": TaskFinished, "failed": TaskFailed, "timed_out": TaskFailed,
@@ -189,7 +189,7 @@ class Execution:
             self.wake.set()
             raise
         except Exception as exc:  # a step around the attempts failed: the task failed
-            outcome = TaskOutcome(task.id, task.worker, "failed", error=one_line(exc),
+            outcome = TaskOutcome(task.id, task.worker, "failed", error=describe(exc),
                                   error_type=type(exc).__name__)
         self.finished.append(outcome)
         self.wake.set()
@@ -216,7 +216,7 @@ class Execution:
                     return restored
         except Exception as exc:
             return TaskOutcome(task.id, task.worker, "failed", 0, first_start, time.time(),
-                               one_line(exc), type(exc).__name__)
+                               describe(exc), type(exc).__name__)
         attempt = 0
         while True:
             attempt += 1
@@ -240,7 +240,7 @@ class Execution:
                     try:
                         if s.bus.active:
                             self.emit(TaskRetried(run_id=self.run_id, task_id=task.id,
-                                                  attempt=attempt, error=one_line(exc),
+                                                  attempt=attempt, error=describe(exc),
                                                   delay=delay))
                         await self.meter.sleep(delay, s.sleep)
                     except Exception as stop:  # the budget ran out while waiting
@@ -250,7 +250,7 @@ class Execution:
                 return TaskOutcome(
                     task.id, task.worker,
                     "timed_out" if isinstance(exc, TaskTimeout) else "failed",
-                    attempt, first_start, time.time(), one_line(exc), type(exc).__name__,
+                    attempt, first_start, time.time(), describe(exc), type(exc).__name__,
                 )
             return TaskOutcome(task.id, task.worker, "succeeded", attempt, first_start,
                                time.time(), output=output)
@@ -277,9 +277,3 @@ class Execution:
 
     def ordered_outcomes(self) -> tuple[TaskOutcome, ...]:
         return tuple(self.outcomes[t.id] for t in self.plan.tasks if t.id in self.outcomes)
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: message`` on one line."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"

@@ -59,6 +59,7 @@ __all__ = [
     "TransientModelError",
     "UnexpectedModelError",
     "UsageError",
+    "describe",
     "is_transient",
 ]
 
@@ -215,6 +216,12 @@ class OutputValidationError(ModelError):
         super().__init__(message, **kw)
         self.output = output
         self.usage = usage
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message`` on one line, for outcomes, notes and a run's ``error``."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
 
 
 def is_transient(error: BaseException) -> bool:

@@ -72,7 +72,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .codec import NotStorable, decode, encode
-from .errors import DelegateError, OutputValidationError, StoreError, UsageError
+from .errors import DelegateError, OutputValidationError, StoreError, UsageError, describe
 from .events import (
     Event,
     PlanCreated,
@@ -490,7 +490,7 @@ class Journal:
             return "failed", None, "the run ended without finishing"
         if isinstance(caught, asyncio.CancelledError | KeyboardInterrupt):
             return "cancelled", None, "the run was cancelled"
-        return "failed", None, _one_line(caught)
+        return "failed", None, describe(caught)
 
     def _start_heartbeat(self) -> None:
         if self._beat is not None or self._released:
@@ -573,11 +573,6 @@ class Journal:
         if isinstance(value, dict):
             return {self._scrub(k): self._scrub(v) for k, v in value.items()}
         return value
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return f"{type(error).__name__}: {text}"
 
 
 def _fingerprint(task: Task) -> str:

@@ -18,7 +18,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import OutputValidationError, PlanError, PlanningError, TransientModelError
+from .errors import (
+    OutputValidationError,
+    PlanError,
+    PlanningError,
+    TransientModelError,
+    describe,
+)
 from .graph_schema import depends_on_schema, fixed_lists
 from .llm.base import Message, Model, ModelSettings
 from .outcomes import PlanningReport
@@ -157,7 +163,7 @@ class Orchestrator:
                 if fallback is None:
                     raise
                 return self._fallback(objective, workers, fallback, repair,
-                                      f"the planning model failed: {_one_line(exc)}")
+                                      f"the planning model failed: {describe(exc)}")
             except OutputValidationError as exc:
                 raw = exc.output
                 problems = self._explain(raw, workers) or [exc.message]
@@ -228,8 +234,3 @@ class Orchestrator:
         except ValueError:
             pass
         return []
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"

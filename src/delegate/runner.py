@@ -185,7 +185,7 @@ async def _run(
     versions = [PlanVersion(plan.version, plan, "initial plan",
                             planning.reason or f"from {planning.source}")]
     if strategy != "static" and not meter.budget_reached:
-        planner = MeteredModel(planner_model or default_model, meter, purpose="plan")
+        planner = MeteredModel(planner_model, meter, purpose="plan")
         result = await _replan_rounds(
             strategy, max_replans, orchestrator, registry, planner, scheduler, result,
             objective, shared, meter, bus, versions, notes,
@@ -201,7 +201,7 @@ async def _run(
         last = {r.task_id: r for r in result.reviews}
         rejected = [tid for tid, r in last.items() if not r.passed]
         if strategy == "hybrid" and rejected and not meter.budget_reached:
-            planner = MeteredModel(planner_model or default_model, meter, purpose="plan")
+            planner = MeteredModel(planner_model, meter, purpose="plan")
             reviews = result.reviews
             result = await _replan_rounds(
                 strategy, max_replans, orchestrator, registry, planner, scheduler, result,

@@ -26,6 +26,7 @@ import contextvars
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .errors import UsageError
 from .llm.base import Model
 from .llm.guard import MODEL_REQUESTS
 from .llm.registry import get_model
@@ -76,8 +77,6 @@ class Runtime:
             UsageError: the runtime is closed.
         """
         if self.closed:
-            from .errors import UsageError
-
             raise UsageError("this runtime is closed")
         if isinstance(spec, Model):
             return self._limited(spec)

@@ -30,8 +30,8 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._execution import one_line
 from .budget import Budget
+from .errors import describe
 from .events import (
     Event,
     EventBus,
@@ -177,7 +177,7 @@ class RunSession:
                 self._emit_quietly(TaskCancelled(run_id=self.run_id, task_id=task.id,
                                                  outcome=outcome), problems)
                 self.outcomes[task.id] = outcome
-        why = "cancelled" if cancelled and not str(error) else one_line(error)
+        why = "cancelled" if cancelled and not str(error) else describe(error)
         result = self.snapshot(status="cancelled" if cancelled else "failed", error=why)
         self.result = result
         self._emit_quietly(RunFinished(run_id=self.run_id, result=result), problems)
