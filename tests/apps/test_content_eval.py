@@ -72,12 +72,12 @@ def test_distinct_4gram_ratio():
     assert checks.distinct_ngram_ratio("Too short now") is None
 
 
-def test_key_point_coverage_needs_half_the_content_words_of_each_point():
+def test_key_point_coverage_is_the_mean_share_of_each_points_content_words():
     text = "Good shoes need grip on wet rocks and a snug heel."
     points = ["grip on rocks", "snug heel fit", "waterproof membranes for winter"]
     # point 1: grip, rock -> 2/2; point 2: snug, heel of snug heel fit -> 2/3;
     # point 3: waterproof, membrane, winter -> 0/3
-    assert checks.key_point_coverage(text, points) == pytest.approx(2 / 3)
+    assert checks.key_point_coverage(text, points) == pytest.approx((1 + 2 / 3 + 0) / 3)
     assert checks.key_point_coverage(text, []) is None
     assert checks.key_point_coverage("", ["the and"]) == 1.0
 

@@ -15,9 +15,9 @@ Used by :mod:`delegate.apps.content_eval`. Definitions:
   :func:`heading_problems`), the share that repeat an earlier line.
 - **distinct 4-gram ratio** (:func:`distinct_ngram_ratio`): distinct word 4-grams over all
   word 4-grams; ``None`` for a text of fewer than four words.
-- **key-point coverage** (:func:`key_point_coverage`): a key point is covered when at least half
-  of its content words (three letters or more, not a stop word, a final ``s`` dropped) appear in
-  the text; the share of key points covered.
+- **key-point coverage** (:func:`key_point_coverage`): for each key point, the share of its
+  content words (three letters or more, not a stop word, a final ``s`` dropped) that appear in
+  the text; the mean over the key points.
 - **length ratio** (:func:`length_ratio`): the text's word count over the word target.
 - **empty** (:func:`is_empty`): no words, or only a workflow's "not written" placeholder.
 - **cut off** (:func:`is_cut_off`): the last line (tables, images, headings and code left out)
@@ -168,16 +168,14 @@ def content_words(text: str) -> set[str]:
 
 
 def key_point_coverage(text: str, key_points: Sequence[str]) -> float | None:
-    """Share of key points at least half of whose content words are in ``text``; ``None``
-    with no key points (a point with no content word counts as covered)."""
+    """Mean over ``key_points`` of the share of each point's content words found in
+    ``text``; ``None`` with no key points (a point with no content word counts as covered)."""
     if not key_points:
         return None
     have = content_words(text)
-    covered = 0
-    for point in key_points:
-        wanted = content_words(point)
-        covered += not wanted or len(wanted & have) * 2 >= len(wanted)
-    return covered / len(key_points)
+    shares = [len(wanted & have) / len(wanted) if (wanted := content_words(point)) else 1.0
+              for point in key_points]
+    return sum(shares) / len(shares)
 
 
 def length_ratio(text: str, target: int) -> float | None:
