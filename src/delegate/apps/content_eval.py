@@ -28,7 +28,6 @@ message and ``finished=False``, and left out of every aggregate except the count
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import time
@@ -40,8 +39,8 @@ from typing import Any
 
 from ..errors import DelegateError, UsageError
 from . import content_checks as checks
+from ._eval_common import fmt, mean, run_cases
 from .content import WorkflowResult
-from .recommend_eval import _fmt, _mean
 
 __all__ = [
     "ContentCase",
@@ -208,7 +207,7 @@ def score_output(case: ContentCase, result: WorkflowResult, *, wall_seconds: flo
         repeated_line_ratio=checks.repeated_line_ratio(written),
         distinct_4gram_ratio=checks.distinct_ngram_ratio(written),
         sections=len(scored), empty_sections=empty, cut_off_sections=cut,
-        key_point_coverage=_mean(coverage), length_ratio=_mean(ratios),
+        key_point_coverage=mean(coverage), length_ratio=mean(ratios),
         synthesis_empty=synthesis_empty, synthesis_cut_off=synthesis_cut,
         synthesis_repeated_line_ratio=None if synthesis_prose is None
         else checks.repeated_line_ratio(synthesis_prose),
@@ -249,28 +248,28 @@ class ContentReport:
             "duplicated_headings": sum(r.duplicated_headings for r in done),
             "title_equal_headings": sum(r.title_equal_headings for r in done),
             "empty_headings": sum(r.empty_headings for r in done),
-            "mean_repeated_line_ratio": _mean(rep),
+            "mean_repeated_line_ratio": mean(rep),
             "max_repeated_line_ratio": max(rep, default=None),
             "outputs_repeated_line_ratio_le_0.05": sum(x <= 0.05 for x in rep),
-            "mean_distinct_4gram_ratio": _mean(grams),
+            "mean_distinct_4gram_ratio": mean(grams),
             "min_distinct_4gram_ratio": min(grams, default=None),
             "outputs_distinct_4gram_ratio_ge_0.8": sum(x >= 0.8 for x in grams),
             "sections": sum(r.sections for r in done),
             "empty_sections": sum(r.empty_sections for r in done),
             "cut_off_sections": sum(r.cut_off_sections for r in done),
-            "mean_key_point_coverage": _mean([r.key_point_coverage for r in done
+            "mean_key_point_coverage": mean([r.key_point_coverage for r in done
                                               if r.key_point_coverage is not None]),
-            "mean_length_ratio": _mean([r.length_ratio for r in done
+            "mean_length_ratio": mean([r.length_ratio for r in done
                                         if r.length_ratio is not None]),
             "synthesis_empty": sum(bool(r.synthesis_empty) for r in synth),
             "synthesis_cut_off": sum(bool(r.synthesis_cut_off) for r in synth),
-            "mean_synthesis_distinct_4gram_ratio": _mean(
+            "mean_synthesis_distinct_4gram_ratio": mean(
                 [r.synthesis_distinct_4gram_ratio for r in synth
                  if r.synthesis_distinct_4gram_ratio is not None]),
-            "mean_wall_seconds": _mean(walls),
+            "mean_wall_seconds": mean(walls),
             "median_wall_seconds": statistics.median(walls) if walls else None,
             "total_model_calls": sum(r.model_calls for r in done),
-            "mean_model_calls": _mean([r.model_calls for r in done]),
+            "mean_model_calls": mean([r.model_calls for r in done]),
             "elapsed_seconds": self.elapsed_seconds,
         }
 
@@ -284,7 +283,7 @@ class ContentReport:
                  f"- Objectives: {len(self.rows)} ({len(self.done)} finished)"]
         lines += [f"- Note: {note}" for note in self.notes]
         lines += ["", "| Metric | Value |", "|---|---|"]
-        lines += [f"| {name} | {_fmt(value)} |" for name, value in self.aggregates().items()]
+        lines += [f"| {name} | {fmt(value)} |" for name, value in self.aggregates().items()]
         lines += [
             "", "Headings: equal means equal after lower-casing and replacing punctuation "
             "by spaces; title-equal also counts a heading with exactly the objective's words. "
@@ -302,12 +301,12 @@ class ContentReport:
         ]
         for r in self.rows:
             cells = [r.id, r.workflow, r.status, r.headings, r.duplicated_headings,
-                     r.title_equal_headings, _fmt(r.repeated_line_ratio),
-                     _fmt(r.distinct_4gram_ratio), r.sections, r.empty_sections,
-                     r.cut_off_sections, _fmt(r.key_point_coverage), _fmt(r.length_ratio),
-                     _fmt(r.synthesis_empty), _fmt(r.synthesis_cut_off),
-                     _fmt(r.synthesis_distinct_4gram_ratio), r.words, r.model_calls,
-                     _fmt(r.wall_seconds), (r.error or "").replace("|", "/")]
+                     r.title_equal_headings, fmt(r.repeated_line_ratio),
+                     fmt(r.distinct_4gram_ratio), r.sections, r.empty_sections,
+                     r.cut_off_sections, fmt(r.key_point_coverage), fmt(r.length_ratio),
+                     fmt(r.synthesis_empty), fmt(r.synthesis_cut_off),
+                     fmt(r.synthesis_distinct_4gram_ratio), r.words, r.model_calls,
+                     fmt(r.wall_seconds), (r.error or "").replace("|", "/")]
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         lines += ["", "## Problems found", ""]
         for r in self.rows:
@@ -330,33 +329,19 @@ async def evaluate_content(run_fn: RunFn, cases: Sequence[ContentCase], *, concu
     """
     if concurrency < 1:
         raise UsageError("concurrency must be at least 1.")
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(case: ContentCase) -> ContentRow:
-        async with gate:
-            start = time.perf_counter()
-            try:
-                result = await run_fn(case)
-            except DelegateError as exc:
-                row = ContentRow(case.id, case.workflow, case.objective,
-                                 wall_seconds=time.perf_counter() - start,
-                                 error=f"{type(exc).__name__}: {exc}")
-            else:
-                row = score_output(case, result, wall_seconds=time.perf_counter() - start)
-        if on_case is not None:
-            on_case(row)
-        return row
+        start = time.perf_counter()
+        try:
+            result = await run_fn(case)
+        except DelegateError as exc:
+            return ContentRow(case.id, case.workflow, case.objective,
+                              wall_seconds=time.perf_counter() - start,
+                              error=f"{type(exc).__name__}: {exc}")
+        return score_output(case, result, wall_seconds=time.perf_counter() - start)
 
-    start = time.perf_counter()
-    tasks = [asyncio.ensure_future(one(case)) for case in cases]
-    try:
-        rows = await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return ContentReport(tuple(rows), elapsed_seconds=time.perf_counter() - start)
+    rows, elapsed = await run_cases(one, cases, concurrency=concurrency, on_case=on_case)
+    return ContentReport(tuple(rows), elapsed_seconds=elapsed)
 
 
 async def run_content_eval(

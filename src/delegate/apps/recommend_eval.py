@@ -22,10 +22,8 @@ precision, which are over all cases, and is left out of every other aggregate.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import DelegateError, UsageError
+from ._eval_common import fmt, mean, run_cases
 from .catalog import Catalog
 from .grounding import grounding
 from .recommend_types import Recommendation
@@ -179,17 +178,17 @@ class EvalReport:
     @property
     def hit_rate_at_k(self) -> float | None:
         """Share of all cases with a hit in the first ``k`` (a failed case is a miss)."""
-        return _mean([float(r.hit) for r in self.rows])
+        return mean([float(r.hit) for r in self.rows])
 
     @property
     def precision_at_k(self) -> float | None:
         """Mean precision@k over all cases (a failed case scores 0)."""
-        return _mean([r.precision for r in self.rows])
+        return mean([r.precision for r in self.rows])
 
     @property
     def constraint_satisfaction(self) -> float | None:
         """Share of finished cases with a ceiling whose every product is within it."""
-        return _mean([float(r.within_ceiling) for r in self.done if r.max_price is not None])
+        return mean([float(r.within_ceiling) for r in self.done if r.max_price is not None])
 
     @property
     def grounding(self) -> float:
@@ -199,11 +198,11 @@ class EvalReport:
 
     @property
     def mean_prompt_tokens(self) -> float | None:
-        return _mean([r.prompt_tokens for r in self.done])
+        return mean([r.prompt_tokens for r in self.done])
 
     @property
     def mean_naive_prompt_tokens(self) -> float | None:
-        return _mean([r.naive_prompt_tokens for r in self.done])
+        return mean([r.naive_prompt_tokens for r in self.done])
 
     @property
     def token_ratio(self) -> float | None:
@@ -225,10 +224,10 @@ class EvalReport:
             "grounded": sum(r.grounded for r in self.done),
             "named": sum(r.named for r in self.done),
             "mean_prompt_tokens": self.mean_prompt_tokens,
-            "mean_completion_tokens": _mean([r.completion_tokens for r in self.done]),
+            "mean_completion_tokens": mean([r.completion_tokens for r in self.done]),
             "mean_naive_prompt_tokens": self.mean_naive_prompt_tokens,
             "token_ratio": self.token_ratio,
-            "mean_wall_seconds": _mean(walls),
+            "mean_wall_seconds": mean(walls),
             "median_wall_seconds": statistics.median(walls) if walls else None,
             "total_model_calls": sum(r.model_calls for r in self.done),
             "elapsed_seconds": self.elapsed_seconds,
@@ -254,7 +253,7 @@ class EvalReport:
         ]
         lines += [f"- Note: {note}" for note in self.notes]
         lines += ["", "| Metric | Value |", "|---|---|"]
-        lines += [f"| {name} | {_fmt(value)} |" for name, value in self.aggregates().items()]
+        lines += [f"| {name} | {fmt(value)} |" for name, value in self.aggregates().items()]
         lines += [
             "",
             f"hit@{k}: an expected product among the first {k}. precision@{k}: "
@@ -273,15 +272,15 @@ class EvalReport:
         for r in self.rows:
             cells = [
                 r.id,
-                _fmt(r.hit),
-                _fmt(r.precision),
-                _fmt(r.max_price),
-                _fmt(r.within_ceiling),
+                fmt(r.hit),
+                fmt(r.precision),
+                fmt(r.max_price),
+                fmt(r.within_ceiling),
                 f"{r.grounded}/{r.named}",
                 r.prompt_tokens,
                 r.completion_tokens,
                 r.model_calls,
-                _fmt(r.wall_seconds),
+                fmt(r.wall_seconds),
                 r.naive_prompt_tokens,
                 " ".join(r.recommended_ids) or "-",
                 " ".join(r.expected_ids),
@@ -289,20 +288,6 @@ class EvalReport:
             ]
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         return "\n".join(lines) + "\n"
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".")
-    return str(value)
 
 
 def score_case(
@@ -357,33 +342,19 @@ async def evaluate(
     """
     if concurrency < 1 or top_k < 1:
         raise UsageError("concurrency and top_k must be at least 1.")
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(case: EvalCase) -> CaseResult:
         naive_tokens = count_tokens(naive_prompt(case.query, catalog))
-        async with gate:
-            try:
-                rec = await recommend_fn(case.query, max_price=case.max_price)
-            except DelegateError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                row = CaseResult(case.id, case.query, case.expected_ids, case.max_price,
-                                 naive_prompt_tokens=naive_tokens, error=error)  # fmt: skip
-            else:
-                row = score_case(case, rec, catalog, k=top_k, naive_tokens=naive_tokens)
-        if on_case is not None:
-            on_case(row)
-        return row
+        try:
+            rec = await recommend_fn(case.query, max_price=case.max_price)
+        except DelegateError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            return CaseResult(case.id, case.query, case.expected_ids, case.max_price,
+                              naive_prompt_tokens=naive_tokens, error=error)  # fmt: skip
+        return score_case(case, rec, catalog, k=top_k, naive_tokens=naive_tokens)
 
-    start = time.perf_counter()
-    tasks = [asyncio.ensure_future(one(case)) for case in cases]
-    try:
-        rows = await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return EvalReport(tuple(rows), k=top_k, elapsed_seconds=time.perf_counter() - start)
+    rows, elapsed = await run_cases(one, cases, concurrency=concurrency, on_case=on_case)
+    return EvalReport(tuple(rows), k=top_k, elapsed_seconds=elapsed)
 
 
 async def run_eval(

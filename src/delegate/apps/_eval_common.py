@@ -1,0 +1,73 @@
+"""What the evaluations share: running their cases and formatting their reports' cells.
+
+:func:`run_cases` is the loop both :mod:`delegate.apps.recommend_eval` and
+:mod:`delegate.apps.content_eval` run their cases with; :func:`fmt` and :func:`mean` write
+and aggregate their numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["fmt", "mean", "run_cases"]
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+
+def mean(values: Sequence[float]) -> float | None:
+    """The arithmetic mean, or ``None`` for no values."""
+    return sum(values) / len(values) if values else None
+
+
+def fmt(value: Any) -> str:
+    """A report cell: ``n/a`` for ``None``, ``yes``/``no`` for booleans, floats to three
+    decimals without trailing zeros, anything else as ``str``."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+async def run_cases(one: Callable[[C], Awaitable[R]], cases: Sequence[C], *, concurrency: int,
+                    on_case: Callable[[R], None] | None = None) -> tuple[list[R], float]:
+    """Await ``one(case)`` for every case, at most ``concurrency`` at once.
+
+    Args:
+        one: measures one case; it runs while holding one of the ``concurrency`` places.
+        cases: the cases, in the order their rows are returned.
+        concurrency: most cases running at once (at least 1; the callers check it).
+        on_case: called with each row as its case ends (in completion order), for progress.
+
+    Returns:
+        The rows in the order of ``cases``, and the elapsed seconds of the whole loop.
+
+    Raises:
+        Whatever ``one`` or ``on_case`` raises: the other cases are cancelled and awaited
+        before it propagates, so nothing is left running.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(case: C) -> R:
+        async with gate:
+            row = await one(case)
+        if on_case is not None:
+            on_case(row)
+        return row
+
+    start = time.perf_counter()
+    tasks = [asyncio.ensure_future(guarded(case)) for case in cases]
+    try:
+        rows = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return list(rows), time.perf_counter() - start
