@@ -204,7 +204,8 @@ class Execution:
             worker = s.workers[task.worker]
             model = s.model_for(worker)
             if model is not None:
-                model = MeteredModel(model, self.meter, task.id)
+                model = MeteredModel(model, self.meter, task.id,
+                                     purpose="task" if revision is None else "revision")
             deps = tuple(
                 DependencyResult(d, self.tasks[d].worker, self.results[d])
                 for d in sorted(set(task.depends_on), key=self.index.__getitem__)

@@ -108,4 +108,10 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
     ]
     if result.budget_reached:
         rows.append(("budget", result.budget_reached))
+    verdicts, rewrites = result.review_usage()
+    if verdicts.model_calls or rewrites.model_calls:
+        rows.append(("review", f"{verdicts.model_calls + rewrites.model_calls} calls "
+                     f"({verdicts.model_calls} verdicts + {rewrites.model_calls} rewrites), "
+                     f"{verdicts.total_tokens + rewrites.total_tokens:,} tokens, "
+                     f"{verdicts.latency_seconds + rewrites.latency_seconds:.1f}s"))
     return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .budget import Budget, BudgetGuard
@@ -23,10 +24,14 @@ from .ratelimit import WAIT_GUARD
 if TYPE_CHECKING:
     from .journal import Journal
 
-__all__ = ["DEFAULT_CALL_TIMEOUT", "Meter", "MeteredModel"]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "PURPOSES", "Meter", "MeteredModel"]
 
 #: Seconds one model call may take, waits for a rate limit included, unless the run says.
 DEFAULT_CALL_TIMEOUT = 300.0
+
+#: What a model call is for: planning (and replanning), a task's work, the reviewer's
+#: verdicts, a worker's rewrite after a review sent its work back, the final synthesis.
+PURPOSES = ("plan", "task", "review", "revision", "synthesis")
 
 
 class Meter:
@@ -49,6 +54,7 @@ class Meter:
         if self.guard is not None:
             self.guard.on_stop(self._announce)
         self.usage = Usage()
+        self.by_purpose: dict[str, Usage] = {}
         self.notes: list[str] = []
 
     @property
@@ -92,14 +98,21 @@ class Meter:
         return self.prices.cost(model.provider, model.model_name, usage.prompt_tokens,
                                 usage.completion_tokens)
 
+    def usage_by_purpose(self) -> dict[str, Usage]:
+        """A copy of the usage so far split by purpose (:data:`PURPOSES`, or whatever a
+        caller named); the parts add up to :attr:`usage`."""
+        return {purpose: replace(usage) for purpose, usage in self.by_purpose.items()}
+
     def record(self, task_id: str, purpose: str, model: str, response: ModelResponse,
                source: str = "model", messages: Sequence[Message] = (),
                settings: ModelSettings | None = None, cost: float | None = 0.0) -> None:
-        self.usage += response.usage
-        if cost is None:
-            self.usage.unpriced_calls += 1
-        else:
-            self.usage.cost_usd += cost
+        part = self.by_purpose.setdefault(purpose, Usage())
+        for usage in (self.usage, part):
+            usage += response.usage
+            if cost is None:
+                usage.unpriced_calls += 1
+            else:
+                usage.cost_usd += cost
         for note in response.notes:
             self.notes.append(f"{task_id or purpose}: {note}")
         if self.bus.active:
@@ -123,8 +136,8 @@ class Meter:
 
 
 class MeteredModel(WrapperModel):
-    """A model whose calls are recorded on a :class:`Meter`, attributed to a task or to the
-    run's planning, review or synthesis (``purpose``)."""
+    """A model whose calls are recorded on a :class:`Meter`, attributed to a task and to
+    one of :data:`PURPOSES` (``purpose``)."""
 
     def __init__(
         self, wrapped: Model, meter: Meter, task_id: str = "", purpose: str = "task"

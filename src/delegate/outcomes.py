@@ -87,6 +87,10 @@ class RunResult:
             run could not finish), ``cancelled``.
         text: the final answer, where a synthesizer wrote one.
         usage: model calls and tokens over the whole run (planning and synthesis included).
+        usage_by_purpose: ``usage`` split by what the calls were for (``plan``, ``task``,
+            ``review``, ``revision``: a worker's rewrite after review, ``synthesis``; see
+            :data:`delegate.metering.PURPOSES`); the parts add up to ``usage``. Empty when
+            the result was built without a run's meter.
         planning: where the plan came from.
         wall_seconds: elapsed time of the whole run.
         notes: anything the caller should know that is not an outcome (a provider fallback).
@@ -112,6 +116,7 @@ class RunResult:
     plan_versions: tuple[Any, ...] = ()
     budget_reached: str | None = None
     error: str | None = None
+    usage_by_purpose: Mapping[str, Usage] = field(default_factory=dict)
 
     def outcome(self, task_id: str) -> TaskOutcome:
         for outcome in self.outcomes:
@@ -147,6 +152,9 @@ class RunResult:
             "outcomes": [o.to_dict() for o in self.outcomes],
             "text": self.text,
             "usage": self.usage.as_dict(),
+            "usage_by_purpose": {purpose: {**usage.as_dict(),
+                                           "latency_seconds": round(usage.latency_seconds, 3)}
+                                 for purpose, usage in self.usage_by_purpose.items()},
             "wall_seconds": round(self.wall_seconds, 3),
             "notes": list(self.notes),
             "reviews": [r.to_dict() for r in self.reviews],
@@ -155,6 +163,13 @@ class RunResult:
             "error": self.error,
             "critical_path_seconds": round(self.critical_path_seconds(), 3),
         }
+
+    def review_usage(self) -> tuple[Usage, Usage]:
+        """What reviewing cost: the reviewer's verdicts (purpose ``review``) and the workers'
+        rewrites after a verdict sent work back (purpose ``revision``)."""
+        empty = Usage()
+        return (self.usage_by_purpose.get("review", empty),
+                self.usage_by_purpose.get("revision", empty))
 
     def critical_path_seconds(self) -> float:
         """The longest chain of dependent tasks, by how long each task actually ran: no

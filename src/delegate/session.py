@@ -123,9 +123,12 @@ class RunSession:
         return self
 
     def finish(self, result: RunResult) -> RunResult:
-        """Announce the run's final ``result`` (exactly once) and return it."""
+        """Announce the run's final ``result`` (exactly once) and return it; a result with no
+        ``usage_by_purpose`` gets the meter's."""
         if self.result is not None:
             raise RuntimeError("the run has already finished")
+        if not result.usage_by_purpose:  # the meter's split, whoever built the result
+            result = dataclasses.replace(result, usage_by_purpose=self.meter.usage_by_purpose())
         self.result = result
         self.bus.emit(RunFinished(run_id=self.run_id, result=result))
         return result
@@ -200,6 +203,7 @@ class RunSession:
             wall_seconds=time.perf_counter() - self.started,
             notes=(*self.meter.notes, *self.notes),
             budget_reached=self.meter.budget_reached, error=error,
+            usage_by_purpose=self.meter.usage_by_purpose(),
         )
         return dataclasses.replace(result, **changes) if changes else result
 
