@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="queries at once (default 2)")
     ev.add_argument("--out", default="bench/results", metavar="DIR",
                     help="where to write <workflow>_eval.json and .md (default bench/results)")
+    ev.add_argument("--baseline", default=None, metavar="FILE",
+                    help="content only: an earlier content_eval.json to compare with, goal "
+                    "by goal (a 'Before and after' table)")
 
     add_runs_parser(sub)
     sub.add_parser("models", help="list model providers and how to configure each")
@@ -322,16 +325,21 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.baseline is not None and args.workflow != "content":
+        raise UsageError("--baseline is for eval content only")
     check_out_dir(args.out)
     command = f"delegate eval {args.workflow}" + "".join(
         f" --{k} {v}" for k, v in (("model", args.model), ("limit", args.limit),
-                                   ("concurrency", args.concurrency)) if v is not None)
+                                   ("concurrency", args.concurrency),
+                                   ("baseline", args.baseline)) if v is not None)
     if args.workflow == "content":
         from .apps.content_eval import run_content_eval
+        from .apps.content_eval_report import load_baseline
 
+        baseline = load_baseline(args.baseline) if args.baseline is not None else None
         report = asyncio.run(run_content_eval(
             args.model, limit=args.limit, concurrency=args.concurrency, out=Path(args.out),
-            command=command, on_case=lambda row: print(
+            command=command, baseline=baseline, on_case=lambda row: print(
                 f"delegate: {row.id} {row.workflow} {row.status} in "
                 f"{row.wall_seconds:.1f} s", file=sys.stderr)))
         print(report.to_markdown("Content evaluation", command, args.model or DEFAULT_MODEL))

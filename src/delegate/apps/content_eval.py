@@ -20,7 +20,12 @@ the checks of :mod:`delegate.apps.content_checks`:
   the sections above, as :func:`~delegate.apps.content_checks.prose`), empty and cut-off
   sections, mean key-point coverage and mean length ratio (blog), and for the synthesis: empty,
   cut off, its own repeated-line and 4-gram ratios.
-- cost: wall seconds (around the whole workflow call) and model calls per objective.
+- cost: wall seconds (around the whole workflow call) and model calls per objective, and
+  the reviewer's share of them: ``review_calls`` are the calls of purpose ``review`` (its
+  verdicts) and ``revision`` (the rewrites it asked for), ``review_seconds`` their latency.
+
+Given a baseline (an earlier run's ``content_eval.json``), the report also compares itself
+with it, goal by goal (see :mod:`delegate.apps.content_eval_report`).
 
 A case whose workflow raises a :class:`~delegate.errors.DelegateError` is recorded with its
 message and ``finished=False``, and left out of every aggregate except the counts.
@@ -35,12 +40,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DelegateError, UsageError
 from . import content_checks as checks
-from ._eval_common import fmt, mean, run_cases
+from ._eval_common import mean, run_cases
 from .content import WorkflowResult
+
+if TYPE_CHECKING:
+    from .content_eval_report import Baseline
 
 __all__ = [
     "ContentCase",
@@ -119,6 +127,8 @@ class ContentRow:
     synthesis_distinct_4gram_ratio: float | None = None
     words: int = 0
     model_calls: int = 0
+    review_calls: int = 0
+    review_seconds: float = 0.0
     wall_seconds: float = 0.0
     problems: tuple[str, ...] = ()
     error: str | None = None
@@ -130,8 +140,48 @@ class ContentRow:
     def to_dict(self) -> dict[str, Any]:
         row = {k: getattr(self, k) for k in self.__dataclass_fields__}
         row.update(finished=self.finished, problems=list(self.problems),
-                   wall_seconds=round(self.wall_seconds, 3))
+                   wall_seconds=round(self.wall_seconds, 3),
+                   review_seconds=round(self.review_seconds, 3))
         return row
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ContentRow:
+        """A row from its :meth:`to_dict` form (a case of a saved report); a field it lacks
+        takes its default (an older report has no review columns), unknown keys are ignored.
+
+        Raises:
+            ValueError: ``data`` is not an object with a string ``id``, or a field has a
+                value of the wrong kind (the message names it).
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise ValueError("a case is not an object with a string id")
+        values: dict[str, Any] = {}
+        for name, spec in cls.__dataclass_fields__.items():
+            if name in data:
+                values[name] = _checked(data["id"], name, data[name], str(spec.type))
+        if data.get("finished") is False and values.get("error") is None:
+            values["error"] = "did not finish"
+        values.setdefault("workflow", "")
+        values.setdefault("objective", "")
+        return cls(**{**values, "problems": tuple(values.get("problems", ()))})
+
+
+def _checked(case: str, name: str, value: Any, annotation: str) -> Any:
+    """``value`` if it is of the kind ``annotation`` names (``int``, ``float | None``,
+    ``tuple[str, ...]``, ...), else ValueError."""
+    kinds = {k.strip() for k in annotation.split("|")}
+    if value is None and "None" in kinds:
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = (("int" in kinds and number and float(value).is_integer())
+          or ("float" in kinds and number)
+          or ("bool" in kinds and isinstance(value, bool))
+          or ("str" in kinds and isinstance(value, str))
+          or (annotation.startswith("tuple") and isinstance(value, list)
+              and all(isinstance(x, str) for x in value)))
+    if not ok:
+        raise ValueError(f"case {case}: {name} is {value!r}, not {annotation}")
+    return int(value) if "int" in kinds else value
 
 
 def _outline_sections(result: WorkflowResult) -> list[tuple[str, list[str], int]]:
@@ -200,6 +250,7 @@ def score_output(case: ContentCase, result: WorkflowResult, *, wall_seconds: flo
         ([synthesis] if synthesis else []) + ([] if case.workflow == "general"
                                               else [s.text for s in scored])))
     synthesis_prose = None if synthesis is None else checks.prose(synthesis)
+    review = result.run.review_usage()
     return ContentRow(
         case.id, case.workflow, case.objective, status=result.run.status,
         headings=len(headings), empty_headings=found.empty,
@@ -214,6 +265,8 @@ def score_output(case: ContentCase, result: WorkflowResult, *, wall_seconds: flo
         synthesis_distinct_4gram_ratio=None if synthesis_prose is None
         else checks.distinct_ngram_ratio(synthesis_prose),
         words=len(markdown.split()), model_calls=result.run.usage.model_calls,
+        review_calls=sum(u.model_calls for u in review),
+        review_seconds=sum(u.latency_seconds for u in review),
         wall_seconds=wall_seconds, problems=tuple(problems),
     )
 
@@ -225,6 +278,7 @@ class ContentReport:
     rows: tuple[ContentRow, ...]
     elapsed_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    baseline: Baseline | None = None
 
     def with_notes(self, *notes: str) -> ContentReport:
         return replace(self, notes=self.notes + notes)
@@ -236,6 +290,8 @@ class ContentReport:
     def aggregates(self) -> dict[str, Any]:
         """The aggregate numbers by name, over finished objectives."""
         done = self.done
+        calls = sum(r.model_calls for r in done)
+        review_calls = sum(r.review_calls for r in done)
         rep = [r.repeated_line_ratio for r in done if r.repeated_line_ratio is not None]
         grams = [r.distinct_4gram_ratio for r in done if r.distinct_4gram_ratio is not None]
         walls = sorted(r.wall_seconds for r in done)
@@ -268,51 +324,30 @@ class ContentReport:
                  if r.synthesis_distinct_4gram_ratio is not None]),
             "mean_wall_seconds": mean(walls),
             "median_wall_seconds": statistics.median(walls) if walls else None,
-            "total_model_calls": sum(r.model_calls for r in done),
+            "total_model_calls": calls,
             "mean_model_calls": mean([r.model_calls for r in done]),
+            "total_review_calls": review_calls,
+            "review_share_of_calls": review_calls / calls if calls else None,
             "elapsed_seconds": self.elapsed_seconds,
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"aggregates": self.aggregates(), "cases": [r.to_dict() for r in self.rows],
+        """The JSON form: aggregates, cases, notes, and the comparison with the baseline
+        when there is one."""
+        data = {"aggregates": self.aggregates(), "cases": [r.to_dict() for r in self.rows],
                 "notes": list(self.notes)}
+        if self.baseline is not None:
+            from .content_eval_report import compare
+
+            data["comparison"] = compare(self, self.baseline).to_dict()
+        return data
 
     def to_markdown(self, title: str, command: str, model_name: str) -> str:
-        """A report: how it was run, the aggregates, one row per objective, the problems."""
-        lines = [f"# {title}", "", f"- Command: `{command}`", f"- Model: `{model_name}`",
-                 f"- Objectives: {len(self.rows)} ({len(self.done)} finished)"]
-        lines += [f"- Note: {note}" for note in self.notes]
-        lines += ["", "| Metric | Value |", "|---|---|"]
-        lines += [f"| {name} | {fmt(value)} |" for name, value in self.aggregates().items()]
-        lines += [
-            "", "Headings: equal means equal after lower-casing and replacing punctuation "
-            "by spaces; title-equal also counts a heading with exactly the objective's words. "
-            "Ratios are over what the model wrote (sections and synthesis, tables and "
-            "images left out); key-point coverage and length ratio (words over "
-            "the outline's target) only where the workflow has an outline (blog). A cut-off "
-            "section's last prose line does not end in . ! or ?. Synthesis: the blog's "
-            "introduction, the report's executive summary, the project's summary, the general "
-            "workflow's answer.",
-            "", "## Per objective", "",
-            "| id | workflow | status | headings | dup | title= | rep lines | 4-gram | "
-            "sections | empty | cut off | key pts | length | synth empty | synth cut | "
-            "synth 4-gram | words | calls | wall s | error |",
-            "|" + "---|" * 20,
-        ]
-        for r in self.rows:
-            cells = [r.id, r.workflow, r.status, r.headings, r.duplicated_headings,
-                     r.title_equal_headings, fmt(r.repeated_line_ratio),
-                     fmt(r.distinct_4gram_ratio), r.sections, r.empty_sections,
-                     r.cut_off_sections, fmt(r.key_point_coverage), fmt(r.length_ratio),
-                     fmt(r.synthesis_empty), fmt(r.synthesis_cut_off),
-                     fmt(r.synthesis_distinct_4gram_ratio), r.words, r.model_calls,
-                     fmt(r.wall_seconds), (r.error or "").replace("|", "/")]
-            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-        lines += ["", "## Problems found", ""]
-        for r in self.rows:
-            for problem in r.problems:
-                lines.append(f"- {r.id}: {problem}".replace("|", "/"))
-        return "\n".join(lines) + "\n"
+        """A report: how it was run, the aggregates, the comparison with the baseline if
+        any, one row per objective, the problems."""
+        from .content_eval_report import render_markdown
+
+        return render_markdown(self, title, command, model_name)
 
 
 RunFn = Callable[[ContentCase], Awaitable[WorkflowResult]]
@@ -349,6 +384,7 @@ async def run_content_eval(
     out: Path | None = None, command: str | None = None,
     cases: Sequence[ContentCase] | None = None,
     on_case: Callable[[ContentRow], None] | None = None,
+    baseline: Baseline | str | Path | None = None,
 ) -> ContentReport:
     """Evaluate the content workflows on the shipped set (or ``cases``) with one model.
 
@@ -360,13 +396,25 @@ async def run_content_eval(
         out: a folder to write ``content_eval.json`` and ``content_eval.md`` into.
         command: the command line to print in the Markdown report.
         on_case: called with each row as its objective ends, for progress.
+        baseline: an earlier run's ``content_eval.json`` (or its :class:`Baseline`) to
+            compare with; checked before anything runs.
+
+    Raises:
+        UsageError: the baseline cannot be read, is not a content evaluation's JSON, or
+            shares no objective with the cases to evaluate (nothing has run then).
     """
     from ..llm import get_model
     from ..llm.base import Model
+    from .content_eval_report import Baseline, load_baseline
     from .workflows import run_workflow
 
     cases = list(load_content_set() if cases is None else cases)
     cases = cases[:limit] if limit is not None else cases
+    if baseline is not None and not isinstance(baseline, Baseline):
+        baseline = load_baseline(baseline)
+    if baseline is not None and not baseline.ids() & {c.id for c in cases}:
+        raise UsageError(f"the baseline {baseline.name} has none of the objectives to "
+                         "evaluate.")
     owned = not isinstance(model_spec, Model)
     model = get_model(model_spec) if owned else model_spec
 
@@ -381,6 +429,7 @@ async def run_content_eval(
     finally:
         if owned:
             await model.aclose()
+    report = replace(report, baseline=baseline)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
