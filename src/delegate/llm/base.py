@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from ..errors import UsageError
+
 __all__ = [
     "Message",
     "Model",
@@ -57,12 +59,53 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
-    """Sampling settings. ``None`` leaves the provider's default in place."""
+    """Sampling settings for one request. ``None`` leaves the provider's default in place.
+
+    The settings a call was made with are part of its record: the response-cache and replay
+    key, the journal's stored request and :class:`~delegate.events.ModelCalled` carry every
+    field, so two calls that differ only in a penalty are two different requests.
+
+    Attributes:
+        temperature: sampling temperature; ``0.0`` (the default) is greedy, deterministic.
+        max_tokens: most tokens to generate.
+        seed: sampling seed, where the provider takes one.
+        top_p: nucleus sampling.
+        repeat_penalty: divides the logit of each token already generated (multiplies a
+            negative one), as llama.cpp does; ``1.0`` is off. Local: default 1.1 for text,
+            off under an output schema. OpenAI-compatible: sent only to endpoints other than
+            api.openai.com and Groq (llama.cpp's and llama-cpp-python's servers take it, Ollama
+            and vLLM ignore it), since OpenAI refuses fields it does not know.
+        frequency_penalty: subtracted from a token's logit once per time it was generated;
+            ``0.0`` is off. Local (default off) and OpenAI-compatible (the API's own field).
+        presence_penalty: subtracted once from the logit of any token already generated;
+            ``0.0`` is off. Local (default off) and OpenAI-compatible (the API's own field).
+        no_repeat_ngram: forbids any token that would complete a token n-gram of this size
+            already present in the tokens this request generated (the prompt does not count).
+            Local only, and only for text answers: under an output schema it is not applied,
+            since the grammar's own repeated tokens (``", "`` between items, a key's quotes)
+            would be forbidden and the grammar could be left with no legal token. At least 2.
+
+    Anthropic takes ``temperature``, ``max_tokens`` and ``top_p`` and ignores the rest;
+    OpenAI-compatible endpoints ignore ``no_repeat_ngram``. llama-cpp-python 0.3 has a DRY
+    sampler in its internals, but neither ``create_chat_completion`` nor the sampler chain it
+    builds takes DRY settings, so there are none here.
+    """
 
     temperature: float | None = 0.0
     max_tokens: int | None = None
     seed: int | None = None
     top_p: float | None = None
+    repeat_penalty: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    no_repeat_ngram: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.repeat_penalty is not None and not self.repeat_penalty > 0:
+            raise UsageError(f"repeat_penalty must be above 0, not {self.repeat_penalty!r}")
+        n = self.no_repeat_ngram
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
+            raise UsageError(f"no_repeat_ngram must be a whole number of at least 2, not {n!r}")
 
     def merged(self, other: ModelSettings | None) -> ModelSettings:
         """Return these settings overridden by the non-None fields of ``other``."""

@@ -17,8 +17,17 @@ is an :class:`~delegate.errors.IncompleteResponseError` (transient, never cached
 longer than the context is a :class:`~delegate.errors.ModelRequestError`; any other exception
 from llama.cpp is wrapped by :func:`~delegate.llm._http.unexpected_error`, never raised raw.
 
-A cancelled text request stops at its next token; a structured one, whose grammar may not allow
-stopping early, runs to its (bounded) end on its thread while the caller moves on.
+Decoding (see :class:`~delegate.llm.base.ModelSettings`): every setting applies to this request
+only, never to the shared instances. ``repeat_penalty`` defaults to 1.1 for text and is off under
+an output schema; ``frequency_penalty`` and ``presence_penalty`` default to off; all three go to
+llama.cpp's own penalty sampler, which sees only the tokens this request generated, and work
+under a schema too (they lower logits before the grammar filters them, so the grammar still
+decides what is legal). ``no_repeat_ngram`` is a :class:`NoRepeatNGram` logits processor for
+text answers only: a hard ban on top of a grammar could leave no legal token.
+
+A cancelled request stops at its next token: a text one by a logits processor that leaves only
+end-of-text, a structured one (whose grammar may not allow end-of-text yet) by a stopping
+criterion that llama.cpp checks after each token; its truncated answer is thrown away.
 """
 
 from __future__ import annotations
@@ -45,9 +54,10 @@ from ._http import one_line, unexpected_error
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
 from .structured import json_schema_of, parse_output
 
-__all__ = ["LocalModel", "create", "default_model_path"]
+__all__ = ["LocalModel", "NoRepeatNGram", "create", "default_model_path"]
 
 DEFAULT_MAX_TOKENS = 512
+DEFAULT_REPEAT_PENALTY = 1.1  # text answers; structured ones have none unless asked
 
 
 def default_model_path() -> Path:
@@ -148,9 +158,15 @@ class LocalModel(Model):
                 scores[eos] = 0.0
             return scores
 
-        processors = [] if "response_format" in kwargs else [stop_when_cancelled]
+        kwargs = dict(kwargs)
+        processors = list(kwargs.pop("logits_processor", None) or ())
         try:
-            return llm.create_chat_completion(**kwargs, logits_processor=processors or None)
+            if "response_format" in kwargs:  # the grammar may not allow end-of-text yet
+                return type(llm).create_chat_completion(
+                    _StopsWhenCancelled(llm, cancel), **kwargs,
+                    logits_processor=processors or None)
+            processors.append(stop_when_cancelled)  # last: it overrides any other processor
+            return llm.create_chat_completion(**kwargs, logits_processor=processors)
         finally:
             self._idle.put(llm)
 
@@ -173,8 +189,7 @@ class LocalModel(Model):
         schema = json_schema_of(output)
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
-        else:
-            kwargs["repeat_penalty"] = 1.1
+        kwargs.update(decoding_kwargs(settings, structured=schema is not None))
         if self._executor is None:
             with self._lock:
                 if self._executor is None:
@@ -263,6 +278,90 @@ class LocalModel(Model):
             _free(llm)
             with self._lock:
                 self.instances -= 1
+
+
+def decoding_kwargs(settings: ModelSettings, *, structured: bool) -> dict[str, Any]:
+    """The anti-repetition part of a ``create_chat_completion`` call for ``settings``: the
+    penalties llama.cpp applies itself, and a fresh :class:`NoRepeatNGram` (in
+    ``logits_processor``) for a text answer that asks for one."""
+    out: dict[str, Any] = {}
+    repeat = settings.repeat_penalty
+    if repeat is None and not structured:
+        repeat = DEFAULT_REPEAT_PENALTY
+    if repeat is not None:
+        out["repeat_penalty"] = repeat
+    if settings.frequency_penalty is not None:
+        out["frequency_penalty"] = settings.frequency_penalty
+    if settings.presence_penalty is not None:
+        out["presence_penalty"] = settings.presence_penalty
+    if settings.no_repeat_ngram is not None and not structured:
+        out["logits_processor"] = [NoRepeatNGram(settings.no_repeat_ngram)]
+    return out
+
+
+class NoRepeatNGram:
+    """A llama.cpp logits processor that forbids any token completing a token n-gram already
+    present in what this generation produced.
+
+    llama-cpp-python calls it once per generated token with every token so far (prompt
+    first) and the logits indexed by token id. The first call's tokens are the prompt, so
+    only later tokens count: an n-gram of the prompt may be written once. One instance serves
+    one generation; its index of the (n-1)-token prefixes seen grows with the text, so each
+    call costs the new tokens, not the whole text.
+
+    Args:
+        n: the n-gram size, at least 2.
+    """
+
+    def __init__(self, n: int) -> None:
+        if n < 2:
+            raise ValueError(f"n must be at least 2, not {n}")
+        self.n = n
+        self._start: int | None = None
+        self._generated: list[int] = []
+        self._next: dict[tuple[int, ...], set[int]] = {}
+
+    def __call__(self, ids: Any, scores: Any) -> Any:
+        if self._start is None:
+            self._start = len(ids)
+        known = self._start + len(self._generated)
+        new = [int(t) for t in ids[known:]]
+        n, generated = self.n, self._generated
+        for token in new:
+            generated.append(token)
+            if len(generated) >= n:
+                self._next.setdefault(tuple(generated[-n:-1]), set()).add(token)
+        if len(generated) >= n - 1:
+            banned = self._next.get(tuple(generated[len(generated) - n + 1:]))
+            if banned:
+                scores[list(banned)] = -float("inf")
+        return scores
+
+
+class _StopsWhenCancelled:
+    """One request's view of a llama.cpp instance: everything is the instance's, except that
+    its completions end at the first token after ``cancel`` is set (a stopping criterion,
+    which llama.cpp checks after each token, grammar or not, beside the chat format's own).
+    ``Llama.create_chat_completion`` called on this view hands it to the chat handler,
+    which calls :meth:`create_completion` on it."""
+
+    def __init__(self, llm: Any, cancel: threading.Event) -> None:
+        self._llm = llm
+        self._cancel = cancel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    def create_completion(self, *args: Any, stopping_criteria: Any = None,
+                          **kwargs: Any) -> Any:
+        cancel = self._cancel
+
+        def stop(ids: Any, logits: Any) -> bool:
+            if cancel.is_set():
+                return True
+            return stopping_criteria is not None and bool(stopping_criteria(ids, logits))
+
+        return self._llm.create_completion(*args, stopping_criteria=stop, **kwargs)
 
 
 def _free(llm: Any) -> None:

@@ -21,6 +21,11 @@ says so in its ``notes`` (``structured output: json_object (json_schema refused:
 which reach the run's notes. On every rung the answer is validated by
 :func:`~delegate.llm.structured.parse_output` and sent back for repair a bounded number of times.
 
+Sampling: ``temperature``, ``max_tokens``, ``seed``, ``top_p``, ``frequency_penalty`` and
+``presence_penalty`` are the API's own fields; ``repeat_penalty`` goes as an extra field (which
+llama.cpp's servers take) except to api.openai.com and Groq, which refuse fields they do not
+know; ``no_repeat_ngram`` is the local provider's alone.
+
 Errors: SDK exceptions become :mod:`delegate.errors` classes through
 :func:`~delegate.llm._http.translate_sdk_error` (shared with the Anthropic module); a body cut
 short, or an empty text answer, is an :class:`~delegate.errors.IncompleteResponseError`
@@ -103,6 +108,8 @@ class OpenAICompatModel(Model):
         self._clients = ClientPerLoop(self._new_client)
         official = "api.openai.com" in self.base_url
         self._max_tokens_key = "max_completion_tokens" if official else "max_tokens"
+        # OpenAI and Groq refuse request fields they do not know (HTTP 400)
+        self._strict_fields = official or "api.groq.com" in self.base_url
 
     @property
     def structured_rung(self) -> str:
@@ -196,9 +203,13 @@ class OpenAICompatModel(Model):
         kwargs: dict[str, Any] = {"model": self.model_name, "messages": convo}
         for key, value in (("temperature", settings.temperature),
                            (self._max_tokens_key, settings.max_tokens),
-                           ("seed", settings.seed), ("top_p", settings.top_p)):
+                           ("seed", settings.seed), ("top_p", settings.top_p),
+                           ("frequency_penalty", settings.frequency_penalty),
+                           ("presence_penalty", settings.presence_penalty)):
             if value is not None:
                 kwargs[key] = value
+        if settings.repeat_penalty is not None and not self._strict_fields:
+            kwargs["extra_body"] = {"repeat_penalty": settings.repeat_penalty}
         if response_format is not None:
             kwargs["response_format"] = response_format
         start = time.perf_counter()
