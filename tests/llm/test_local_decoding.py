@@ -35,7 +35,8 @@ class FakeLlama:
     def __init__(self, script: list[int], pause_at: int | None = None) -> None:
         self.script = script
         self.pause_at = pause_at
-        self.paused, self.resume, self.done = threading.Event(), threading.Event(), threading.Event()
+        self.paused, self.resume = threading.Event(), threading.Event()
+        self.done = threading.Event()
         self.calls: list[dict[str, Any]] = []
         self.generated: list[list[int]] = []
 
@@ -79,7 +80,7 @@ class FakeLlama:
             self.done.set()
         text = " ".join(f"w{t}" for t in out)
         if response_format is not None and finish == "stop" and step >= len(self.script):
-            text = '{"text": "%s"}' % text
+            text = f'{{"text": "{text}"}}'
         return {"choices": [{"message": {"role": "assistant", "content": text},
                              "finish_reason": finish}],
                 "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(out)}}
@@ -110,16 +111,16 @@ def test_the_ban_forbids_only_tokens_that_complete_an_n_gram_generated_before():
     ban = NoRepeatNGram(3)
     prompt = [7, 8, 9]
     scores = np.zeros(16, dtype=np.single)
-    ban(np.array(prompt + [7, 8]), scores)  # the prompt's 3-gram (7, 8, 9) is not generated
+    ban(np.array([*prompt, 7, 8]), scores)  # first call: all of it is prompt, nothing banned
     assert np.isfinite(scores).all()
-    ids = prompt + [1, 2, 3, 5, 1, 2]
+    ids = [*prompt, 1, 2, 3, 5, 1, 2]
     ban = NoRepeatNGram(3)
     ban(np.array(prompt), np.zeros(16, dtype=np.single))  # first call: the prompt
     scores = np.zeros(16, dtype=np.single)
     ban(np.array(ids), scores)
     assert np.isneginf(scores[3]) and np.isfinite(np.delete(scores, 3)).all()
     scores = np.zeros(16, dtype=np.single)
-    ban(np.array(ids + [4]), scores)  # (2, 4) starts nothing seen: nothing banned
+    ban(np.array([*ids, 4]), scores)  # (2, 4) starts nothing seen: nothing banned
     assert np.isfinite(scores).all()
 
 
