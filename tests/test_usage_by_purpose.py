@@ -142,3 +142,17 @@ def test_a_result_built_without_a_meter_has_an_empty_split():
     bare = RunResult("r", PLAN, (), "failed")
     assert bare.usage_by_purpose == {} and bare.to_dict()["usage_by_purpose"] == {}
     assert "review" not in dict(summary_rows(bare))
+
+
+def test_a_run_answered_from_the_store_splits_its_cache_hits_by_purpose_too():
+    store = MemoryStore()
+    first, _ = scripted()
+    go(first, journal=Journal.start(store))
+    again, answered = scripted()
+    result = go(again, journal=Journal.start(store))  # every request answered before
+    assert sum(answered.values()) == 0 and result.usage.model_calls == 0
+    by = result.usage_by_purpose
+    assert {p: (u.cache_hits, u.model_calls) for p, u in by.items()} == {
+        "task": (2, 0), "review": (3, 0), "revision": (1, 0), "synthesis": (1, 0)}
+    assert total(by.values()).as_dict() == result.usage.as_dict()
+    assert "review" not in dict(summary_rows(result))  # nothing was paid for reviewing
