@@ -63,10 +63,12 @@ class LineProgress:
             case TaskReviewed(task_id=tid, review=r):
                 verdict = "passed" if r.passed else "sent back"
                 scores = ", ".join(f"{k} {v}" for k, v in r.scores.items())
+                why = "; ".join(r.problems) or r.notes
                 self._say(f"{tid} review round {r.round}: {verdict} ({scores})"
-                          + (f": {r.notes[:90]}" if not r.passed and r.notes else ""))
-            case TaskRevised(task_id=tid, round=n, outcome=o):
-                self._say(f"{tid} revised (round {n}): {o.status}")
+                          + (f": {why[:120]}" if not r.passed and why else ""))
+            case TaskRevised(task_id=tid, round=n, outcome=o, kept=kept, note=note):
+                self._say(f"{tid} revised (round {n}): {o.status}" if kept
+                          else f"{tid} rewrite {n} not kept: {note}")
             case TaskEnded(task_id=tid, outcome=o):
                 self._say(f"{tid} {o.status}" + (f": {o.error}" if o.error else ""))
             case RunFinished(result=r):
@@ -106,12 +108,12 @@ def summary_rows(result: RunResult) -> list[tuple[str, str]]:
         ("critical path", f"{critical:.1f}s of task time"
          + (f" (wall time {result.wall_seconds / critical:.2f}x)" if critical > 0 else "")),
     ]
-    if result.budget_reached:
-        rows.append(("budget", result.budget_reached))
     verdicts, rewrites = result.review_usage()
     if verdicts.model_calls or rewrites.model_calls:
         rows.append(("review", f"{verdicts.model_calls + rewrites.model_calls} calls "
                      f"({verdicts.model_calls} verdicts + {rewrites.model_calls} rewrites), "
                      f"{verdicts.total_tokens + rewrites.total_tokens:,} tokens, "
                      f"{verdicts.latency_seconds + rewrites.latency_seconds:.1f}s"))
+    if result.budget_reached:
+        rows.append(("budget", result.budget_reached))
     return rows

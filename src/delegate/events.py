@@ -162,11 +162,15 @@ class TaskReviewed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskRevised(Event):
-    """A task sent back by the reviewer was run again; ``outcome`` is the new one."""
+    """A task sent back by the reviewer was run again. ``outcome`` is the task's outcome
+    that stands after it: the rewrite when ``kept``, else the earlier one (the rewrite failed,
+    or the checks did not score it higher); ``note`` says why a rewrite was not kept."""
 
     task_id: str
     round: int
     outcome: TaskOutcome
+    kept: bool = True
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

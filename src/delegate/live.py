@@ -132,8 +132,11 @@ class LiveProgress:
             case TaskReviewed(task_id=tid, review=review) if not review.passed:
                 self._print(Text(f"✎ {tid} sent back by the reviewer (round {review.round})",
                                  "yellow"))
-            case TaskRevised(task_id=tid, outcome=outcome) if tid in run.tasks:
-                run.tasks[tid].note = f"revised: {outcome.status}"
+            case TaskRevised(task_id=tid, round=n, outcome=outcome, kept=kept) \
+                    if tid in run.tasks:
+                task = run.tasks[tid]  # the outcome that stands after the rewrite
+                task.state, task.ended = outcome.status, now
+                task.note = f"revised (round {n})" if kept else f"rewrite {n} not kept"
             case TaskEnded(task_id=tid, outcome=outcome) if tid in run.tasks:
                 task = run.tasks[tid]
                 task.state, task.ended = outcome.status, now

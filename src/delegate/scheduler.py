@@ -29,7 +29,6 @@ from .events import (
     RunFinished,
     RunStarted,
     Subscriber,
-    TaskRevised,
 )
 from .llm.base import Model
 from .llm.registry import get_model
@@ -184,13 +183,10 @@ class Scheduler:
         """Run one task of a finished plan again, with the reviewer's notes.
 
         Its dependencies' results come from ``outputs``; retries and timeouts apply as on the
-        first pass. Emits :class:`TaskRevised`, not a second terminal event.
+        first pass. Emits no terminal event: the caller decides whether the rewrite stands
+        and announces :class:`~delegate.events.TaskRevised`.
         """
         meter = meter or Meter(run_id, self.bus)
         execution = Execution(self, plan, objective, shared or {}, run_id, meter)
         execution.results.update(outputs)
-        outcome = await execution._attempts(plan.task(task_id), revision)
-        if self.bus.tracked:
-            self.bus.emit(TaskRevised(run_id=run_id, task_id=task_id, round=revision.round,
-                                      outcome=outcome))
-        return outcome
+        return await execution._attempts(plan.task(task_id), revision)
