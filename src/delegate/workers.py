@@ -111,6 +111,8 @@ class Worker:
         tools: Python callables the worker may call (sync or async, typed arguments).
         max_tokens: cap on each model answer.
         fn: an async function ``fn(ctx)`` that does the work instead of a model.
+        settings: sampling settings for this worker's model calls (penalties against
+            repetition, temperature); ``max_tokens`` above takes precedence for the cap.
     """
 
     name: str = ""
@@ -121,6 +123,7 @@ class Worker:
     tools: tuple[Callable[..., Any], ...] = ()
     max_tokens: int | None = None
     max_tool_steps: int = 4
+    settings: ModelSettings | None = None
 
     def __init__(
         self,
@@ -133,10 +136,12 @@ class Worker:
         tools: Iterable[Callable[..., Any]] | None = None,
         max_tokens: int | None = None,
         fn: WorkerFunction | None = None,
+        settings: ModelSettings | None = None,
     ) -> None:
         for attr, value in (
             ("name", name), ("description", description), ("instructions", instructions),
             ("output_schema", output_schema), ("model", model), ("max_tokens", max_tokens),
+            ("settings", settings),
         ):
             if value is not None:
                 setattr(self, attr, value)
@@ -161,13 +166,19 @@ class Worker:
             raise UsageError(f"worker {self.name!r} needs a model and the run has none")
         messages = [Message.system(self.system_prompt()), Message.user(self.user_prompt(ctx))]
         output = ctx.task.output_schema or self.output_schema
-        settings = ModelSettings(max_tokens=self.max_tokens)
+        settings = self.model_settings()
         if self._tools:
             return await run_with_tools(
                 ctx.model, messages, self._tools, output, settings, self.max_tool_steps
             )
         response = await ctx.model.request(messages, output=output, settings=settings)
         return response.data if output is not None else response.text.strip()
+
+    def model_settings(self, max_tokens: int | None = None) -> ModelSettings:
+        """The settings of this worker's calls: its ``settings`` with the token cap
+        (``max_tokens``, default the worker's own)."""
+        cap = ModelSettings(max_tokens=max_tokens or self.max_tokens)
+        return (self.settings or ModelSettings()).merged(cap)
 
     def system_prompt(self) -> str:
         return self.instructions or f"You are the {self.name} worker. {self.description}"
