@@ -32,6 +32,17 @@ HEADINGS = [s["heading"] for s in OUTLINE["sections"]]
 SECTION = re.compile(r'Write the section "([^"]+)"')
 
 
+def filler(heading: str, n: int) -> str:
+    """Prose the reviewer's checks pass: the key points, then words of the section's own
+    (so no 4-word phrase repeats), as many as the word target, in whole sentences."""
+    entry = next((s for s in OUTLINE["sections"] if s["heading"] == heading),
+                 {"key_points": ["more"], "word_target": 80})
+    tag = "".join(w[0] for w in heading.lower().split()) + str(n)
+    words = [f"{tag}w{i}" for i in range(entry["word_target"])]
+    return " ".join(["It covers " + " and ".join(entry["key_points"]) + "."] + [
+        " ".join(words[i:i + 10]) + "." for i in range(0, len(words), 10)])
+
+
 def kind(call: ScriptedCall) -> str:
     if isinstance(call.output, dict):
         return call.output.get("title", "")
@@ -74,7 +85,8 @@ class Script:
         if heading in self.fail:
             return ModelRequestError(f"{heading} refused", status=400)
         self.written[heading] = self.written.get(heading, 0) + 1
-        draft = f"{heading} draft {self.written[heading]}"
+        n = self.written[heading]
+        draft = f"{heading} draft {n}. {filler(heading, n)}"
         return self.gate(heading, draft) if self.gate else f"### {heading}\n{draft}"
 
 
@@ -96,8 +108,8 @@ def test_the_post_follows_its_outline():
     assert [(s.id, s.heading) for s in post.sections] == [("s1", HEADINGS[0]),
                                                           ("s2", HEADINGS[1]),
                                                           ("s3", HEADINGS[2])]
-    assert post.sections[0].text == "Shoes and kit draft 1"  # its own heading was dropped
-    assert post.sections[0].word_count == 5
+    assert post.sections[0].text == f"Shoes and kit draft 1. {filler('Shoes and kit', 1)}"
+    assert post.sections[0].word_count == 5 + 7 + 150  # its own heading was dropped
     assert result.title == OUTLINE["title"] and result.run.status == "succeeded"
     versions = [v.to_dict() for v in result.run.plan_versions]
     assert [(v["version"], v["tasks"]) for v in versions] == [
@@ -121,12 +133,15 @@ def test_a_section_receives_the_text_of_the_sections_it_depends_on():
     assert "Shoes and kit draft 1" in prompts["Your first run"]
     assert "Staying safe draft" not in prompts["Your first run"]
     assert "draft" not in prompts["Shoes and kit"]  # independent: no other section's text
-    outline = "Its sections: 1. Shoes and kit; 2. Your first run; 3. Staying safe."
-    assert all(outline in p for p in prompts.values())
-    assert prompts["Shoes and kit"].endswith(
+    # its own heading and key points first, the other headings, last its heading again
+    assert prompts["Shoes and kit"].startswith(
         'Write the section "Shoes and kit" (about 150 words). Cover: grip; a light vest.')
+    assert ('Its other sections, which cover their own points: "Your first run"; '
+            '"Staying safe".') in prompts["Shoes and kit"]
+    assert prompts["Shoes and kit"].endswith('Now write the text of the section "Shoes and kit".')
     editor = script.calls("editor")[0].last_user
     assert all(f"{h} draft 1" in editor for h in HEADINGS)
+    assert 'Its sections: "Shoes and kit"; "Your first run"; "Staying safe".' in editor
 
 
 def test_independent_sections_run_at_the_same_time():
@@ -148,7 +163,12 @@ def test_independent_sections_run_at_the_same_time():
 
 
 def test_a_rejected_section_is_rewritten_exactly_once():
-    script = Script(reject={"Your first run": 1})
+    def first_repeats(heading, draft):  # the checks and the model both fault the first draft
+        if draft.startswith("Your first run draft 1"):
+            return "Your first run draft 1.\n" + "Go slow.\n" * 3
+        return draft
+
+    script = Script(reject={"Your first run": 1}, gate=first_repeats)
     result, events = go(script)
     assert script.written == {"Shoes and kit": 1, "Your first run": 2, "Staying safe": 1}
     assert [e.task_id for e in events.of(TaskRevised)] == ["s2"]
@@ -158,6 +178,8 @@ def test_a_rejected_section_is_rewritten_exactly_once():
     assert result.run.reviews[1].scores == {"cohesion": 4, "coverage": 2, "tone": 4}
     rewrite = [c for c in script.calls("writer") if "Your first run draft 1" in c.last_user]
     assert len(rewrite) == 1 and "Your first run misses a key point" in rewrite[0].last_user
+    assert "lines 3-4 repeat line 2 ('Go slow.')" in rewrite[0].last_user  # checks first
+    assert result.run.reviews[1].problems[0] == "lines 3-4 repeat line 2 ('Go slow.')"
     assert "Your first run draft 2" in result.markdown
     assert "Your first run draft 1" not in result.markdown
     # the editor ran after the review and read the rewritten section
@@ -168,15 +190,16 @@ def test_a_section_is_capped_near_its_word_target_and_ends_on_a_whole_sentence()
     def cut_off(heading, draft):
         if heading != "Staying safe":
             return draft
-        return lambda call: Scripted("Tell someone your route. Carry water. Wear a he",
-                                     completion_tokens=call.settings.max_tokens)
+        return lambda call: Scripted(
+            f"{filler(heading, 1)} Tell someone your route. Carry water. Wear a he",
+            completion_tokens=call.settings.max_tokens)
 
     script = Script(gate=cut_off)
     result, _ = go(script)
     caps = {SECTION.search(c.last_user).group(1): c.settings.max_tokens
             for c in script.calls("writer")}
     assert caps == {"Shoes and kit": 265, "Your first run": 340, "Staying safe": 220}
-    assert result.data.sections[2].text == "Tell someone your route. Carry water."
+    assert result.data.sections[2].text.endswith("Tell someone your route. Carry water.")
 
 
 def test_without_a_reviewer_nothing_is_reviewed():

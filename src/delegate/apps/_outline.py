@@ -1,4 +1,5 @@
-"""The blog's outline: its typed form and the JSON schema the outline worker answers in.
+"""The blog's outline: its typed form, the JSON schema the outline worker answers in, the
+problems an outline can have and the deterministic fallback that repairs them.
 
 Private to :mod:`delegate.apps.blog`, which re-exports :class:`Outline`,
 :class:`OutlineSection` and :func:`outline_schema`.
@@ -6,13 +7,24 @@ Private to :mod:`delegate.apps.blog`, which re-exports :class:`Outline`,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from ..graph_schema import depends_on_schema, fixed_lists
+from . import content_checks as checks
 
-__all__ = ["HEADING_CHARS", "MAX_SECTIONS", "Outline", "OutlineSection", "outline_schema"]
+__all__ = [
+    "HEADING_CHARS",
+    "MAX_SECTIONS",
+    "Outline",
+    "OutlineSection",
+    "fallback_outline",
+    "outline_problems",
+    "outline_schema",
+    "topic_phrase",
+]
 
 MAX_SECTIONS = 8
 TITLE_CHARS, HEADING_CHARS, POINT_CHARS = 90, 70, 100
@@ -83,3 +95,85 @@ def outline_schema(max_sections: int) -> dict[str, Any]:
         "required": ["title", "sections"],
         "additionalProperties": False,
     }
+
+
+# --- outlines that hold: the problems named, then a deterministic fallback --------------------
+
+#: Most words a heading may have before it counts as too long.
+MAX_HEADING_WORDS = 9
+_LEAD = ("write a an the short quick brief simple guide to on about how blog post article "
+         "explainer tutorial essay introduction intro beginner beginners beginner's of")
+_LEAD_WORDS = frozenset(_LEAD.split(" "))
+_TEMPLATES = ("Why {p} matters", "What to know about {p}", "Getting started with {p}",
+              "Common mistakes with {p}", "Tips for {p}", "Going further with {p}",
+              "Questions about {p}", "Where to go next with {p}")
+
+
+def outline_problems(outline: Outline, topic: str) -> list[str]:
+    """What is wrong with ``outline``'s headings and key points, in words the outline
+    worker can act on: empty, repeated, title-equal or over-long headings, and key points
+    repeated from an earlier section."""
+    headings = [s.heading for s in outline.sections]
+    problems = list(checks.heading_problems(headings, outline.title, topic).problems)
+    for n, heading in enumerate(headings, 1):
+        if len(heading.split()) > MAX_HEADING_WORDS:
+            problems.append(f"heading {n} is too long ({len(heading.split())} words): "
+                            f"{heading!r}")
+    seen: dict[str, int] = {}
+    for n, section in enumerate(outline.sections, 1):
+        for point in section.key_points:
+            key = checks.normalise(point)
+            if key and seen.get(key, n) != n:
+                problems.append(f"section {n} repeats the key point {point!r} of section "
+                                f"{seen[key]}")
+            seen.setdefault(key, n)
+    return problems
+
+
+def topic_phrase(topic: str) -> str:
+    """The topic's key phrase: its first clause without the leading request words
+    ("Write a short guide to choosing trail-running shoes" -> "choosing trail-running
+    shoes")."""
+    clause = re.split(r"[,.;:!?]| for readers| for people", topic, maxsplit=1)[0]
+    words = clause.split()
+    while len(words) > 1 and words[0].lower() in _LEAD_WORDS:
+        words.pop(0)
+    return " ".join(words) or topic.strip()
+
+
+def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
+    """``outline`` with every problem heading replaced and repeated key points dropped;
+    returns the new outline and each change in words (for the run's notes).
+
+    A bad heading becomes the first of these that is itself good: one of the section's own
+    key points, then a heading built from the topic's key phrase (:func:`topic_phrase`),
+    then "Part n". A section left with no key point keeps its new heading as one.
+    """
+    phrase = topic_phrase(topic)
+    taken = {checks.normalise(outline.title), checks.normalise(topic)}
+    topic_words = set(checks.normalise(topic).split())
+    changes: list[str] = []
+    points_seen: set[str] = set()
+    sections = []
+
+    def good(heading: str) -> bool:
+        norm = checks.normalise(heading)
+        return bool(norm) and norm not in taken and set(norm.split()) != topic_words and (
+            len(heading.split()) <= MAX_HEADING_WORDS) and len(heading) <= HEADING_CHARS
+
+    for n, section in enumerate(outline.sections, 1):
+        heading = section.heading.strip()
+        if not good(heading):
+            candidates = [p[:1].upper() + p[1:] for p in section.key_points]
+            candidates += [t.format(p=phrase) for t in _TEMPLATES] + [f"Part {n}"]
+            new = next((c for c in candidates if good(c)), f"Part {n} of {len(taken)}")
+            changes.append(f"heading {n} {section.heading!r} replaced by {new!r}")
+            heading = new
+        taken.add(checks.normalise(heading))
+        points = [p for p in section.key_points if checks.normalise(p) not in points_seen]
+        if len(points) < len(section.key_points):
+            changes.append(f"section {n}: repeated key points dropped")
+        points_seen.update(checks.normalise(p) for p in points)
+        sections.append(section.model_copy(update={
+            "heading": heading, "key_points": points or [heading]}))
+    return outline.model_copy(update={"sections": sections}), changes

@@ -17,7 +17,11 @@ from ..llm.base import Message, ModelSettings
 from ..prompts import render_value, truncate
 from ..workers import TaskContext, Worker
 
-__all__ = ["TextWorker", "excerpt", "section_body"]
+__all__ = ["PROSE_SETTINGS", "TextWorker", "excerpt", "section_body"]
+
+#: Sampling settings for the content workflows' prose workers, per request (see
+#: ``bench/results/decoding.md`` for how they were chosen).
+PROSE_SETTINGS: ModelSettings | None = None
 
 
 _TOP_HEADING = re.compile(r"^#{1,2}(?=\s)")
@@ -34,10 +38,11 @@ def section_body(text: str) -> str:
 
 
 class TextWorker(Worker):
-    """A worker that writes prose, with a short, plain prompt: the context, the task, and
-    last what the reviewer asked for (a small model follows this far better than the generic
-    layout, which it tends to echo). :meth:`budget` may lower the token cap task by task, and
-    an answer cut off at the cap is trimmed to its last complete sentence."""
+    """A worker that writes prose, with a short, plain prompt: the task, the context, a
+    closing line, and last what the reviewer asked for (a small model follows this far better
+    than the generic layout, which it tends to echo). :meth:`budget` may lower the token cap
+    task by task, and an answer cut off at the cap is trimmed to its last complete
+    sentence."""
 
     def __init__(self, *args: Any, excerpt_chars: int = 2_000, **options: Any) -> None:
         super().__init__(*args, **options)
@@ -48,14 +53,19 @@ class TextWorker(Worker):
         return self.max_tokens
 
     def context(self, ctx: TaskContext) -> list[str]:
-        """What the worker reads before its task: the topic and its dependencies' results."""
+        """What the worker reads after its task: the topic and its dependencies' results."""
         return [f"Topic: {ctx.objective}", *(
             f"The result of \"{d.task_id}\":\n"
             + excerpt(section_body(render_value(d.output)), self.excerpt_chars)
             for d in ctx.dependencies)]
 
     def user_prompt(self, ctx: TaskContext) -> str:
-        parts = [*self.context(ctx), ctx.task.instruction]
+        """The task first (a small model attends most to what it reads first and last),
+        then :meth:`context`, and last, on a rewrite, the previous answer and what to fix."""
+        parts = [ctx.task.instruction, *self.context(ctx)]
+        closing = self.closing(ctx)
+        if closing:
+            parts.append(closing)
         if ctx.revision is not None:
             previous = truncate(render_value(ctx.revision.previous_output))
             parts.append(f"Your previous answer:\n{previous}\n\nThe reviewer asked for "
@@ -63,13 +73,17 @@ class TextWorker(Worker):
                          "Give only the new answer.")
         return "\n\n".join(parts)
 
+    def closing(self, ctx: TaskContext) -> str:
+        """A last line that repeats what to write (default: none)."""
+        return ""
+
     async def run(self, ctx: TaskContext) -> str:
         if ctx.model is None:
             raise UsageError(f"worker {self.name!r} needs a model and the run has none")
         limit = self.budget(ctx)
         response = await ctx.model.request(
             [Message.system(self.system_prompt()), Message.user(self.user_prompt(ctx))],
-            settings=ModelSettings(max_tokens=limit))
+            settings=self.model_settings(limit))
         text = response.text.strip()
         if limit is not None and response.usage.completion_tokens >= limit:
             text = _whole_sentences(text)

@@ -17,11 +17,11 @@ emits ``RunFinished`` with what it has and the error, closes what it opened, and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from ..budget import Budget
-from ..events import PlanCreated, Subscriber
+from ..events import PlanCreated, Subscriber, TaskRevised
 from ..journal import Journal
 from ..llm.base import Model
 from ..metering import MeteredModel
@@ -35,7 +35,7 @@ from ..runtime import Runtime
 from ..scheduler import Scheduler
 from ..session import RunSession
 from ..strategies import PlanVersion, propose_extension
-from ..workers import WorkerRegistry
+from ..workers import Revision, WorkerRegistry
 
 __all__ = ["MAX_NEW_TASKS", "MAX_REPLANS", "STRATEGIES", "StagedRun"]
 
@@ -147,6 +147,27 @@ class StagedRun:
             meter=self.meter, bus=self.bus, retry=self.retry, run_id=self.run_id,
             notes=self.notes, limit=self._limit,
         )
+
+    async def revise(self, task_id: str, notes: str, round_no: int,
+                     accept: Callable[[Any], str]) -> bool:
+        """Run ``task_id`` again with ``notes`` (what to fix); the new output stands when
+        ``accept(output)`` returns ``""``, else that reason is noted and the earlier output
+        kept. Announces :class:`~delegate.events.TaskRevised` with the outcome that stands;
+        returns whether the new output stands."""
+        assert self.plan is not None and self.scheduler is not None
+        earlier = self.outcomes[task_id]
+        outcome = await self.scheduler.revise(
+            self.plan, task_id, self.outputs, Revision(notes, earlier.output, round_no),
+            objective=self.objective, run_id=self.run_id, meter=self.meter)
+        why = (accept(outcome.output) if outcome.ok
+               else f"revision of {task_id} failed: {outcome.error}")
+        if why:
+            self.notes.append(f"{task_id} asked again, earlier output kept: {why}")
+        else:
+            self.outcomes[task_id] = outcome
+        self.bus.emit(TaskRevised(run_id=self.run_id, task_id=task_id, round=round_no,
+                                  outcome=self.outcomes[task_id], kept=not why, note=why))
+        return not why
 
     async def extend(
         self, strategy: Strategy, content: WorkerRegistry, hold: Sequence[str]

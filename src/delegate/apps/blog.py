@@ -14,7 +14,9 @@ outline's headings, so the post follows its outline by construction. Use :func:`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -25,11 +27,21 @@ from ..journal import Journal
 from ..llm.base import Model
 from ..outcomes import PlanningReport
 from ..plan import Plan, PlanLimits, Strategy, Task
-from ..review import Reviewer, Rubric
+from ..review import CheckResult, Reviewer, Rubric
 from ..runner import check_objective
 from ..workers import TaskContext, Worker, WorkerRegistry
-from ._outline import HEADING_CHARS, MAX_SECTIONS, Outline, OutlineSection, outline_schema
-from ._prose import TextWorker, excerpt, section_body
+from . import content_checks as checks
+from ._outline import (
+    HEADING_CHARS,
+    MAX_SECTIONS,
+    Outline,
+    OutlineSection,
+    fallback_outline,
+    outline_problems,
+    outline_schema,
+)
+from ._prompts import prompts
+from ._prose import PROSE_SETTINGS, TextWorker, excerpt, section_body
 from ._staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun
 from .content import WorkflowResult
 
@@ -42,26 +54,16 @@ __all__ = [
     "blog_workers",
     "outline_schema",
     "run_blog",
+    "section_check",
     "sections_plan",
 ]
 
 EXAMPLE_TOPIC = "Getting started with trail running"
 TOKENS_PER_WORD = 1.5
 
-OUTLINE_INSTRUCTIONS = """\
-You plan blog posts. Give the post a short title and 1 to {max_sections} sections, numbered \
-s1, s2, ... in reading order. For each section give a heading, 1 to 4 key points (short \
-phrases), a word target, and in depends_on the earlier sections whose text it must build on; \
-leave depends_on empty when the section stands on its own, so that sections can be written \
-at the same time. Answer with JSON only."""
-WRITER_INSTRUCTIONS = """\
-You write one section of a blog post: friendly, concrete and practical. Cover the key points \
-you are given, stay close to the word target, and do not repeat what earlier sections said. \
-Write only the section's text (paragraphs or short lists), without its heading."""
-EDITOR_INSTRUCTIONS = """\
-You are the editor of a blog post. Write its introduction: two to four sentences that tell \
-the reader what the post covers and why it matters, leading into the first section. Write \
-only the introduction, without a heading."""
+PROMPTS = prompts("blog")  # the workers' prompts, as data in prompts/blog.toml
+#: How much of the sections a section builds on (or the editor reads) its prompt holds.
+CONTEXT_CHARS = 2_400
 REVIEW_GUIDANCE = (
     "You judge one section of a blog post. Coverage: it covers every key point of its task. "
     "Cohesion: it stays on its heading and reads as connected prose. Tone: friendly, clear, "
@@ -94,7 +96,9 @@ class _OutlineWorker(Worker):
 
 class _BlogWorker(TextWorker):
     """A writer or the editor: reads the outline and sections as text, not JSON, and a
-    section's answer is capped near its word target."""
+    section's answer is capped near its word target. A writer reads its own heading and key
+    points first (the task), then the other sections' headings (so as not to cover them),
+    then the sections it builds on, trimmed to fit, and last its heading again."""
 
     def budget(self, ctx: TaskContext) -> int | None:
         outline = _outline_of(ctx)
@@ -106,16 +110,28 @@ class _BlogWorker(TextWorker):
     def context(self, ctx: TaskContext) -> list[str]:
         outline = _outline_of(ctx)
         if outline is None:
-            parts = [f"Blog post about: {ctx.objective}."]
+            parts = [f"The post is about: {ctx.objective}."]
+        elif ctx.task.worker == "writer":
+            others = "; ".join(f'"{s.heading}"' for s in outline.sections if s.id != ctx.task.id)
+            parts = [f"The post: \"{outline.title}\"."
+                     + (f" Its other sections, which cover their own points: {others}."
+                        if others else "")]
         else:
-            headings = "; ".join(f"{n}. {s.heading}" for n, s in enumerate(outline.sections, 1))
-            parts = [f"Blog post: \"{outline.title}\". Its sections: {headings}."]
-        for dep in ctx.dependencies:
-            if not isinstance(dep.output, Outline):
-                heading = (outline.heading(dep.task_id) if outline else None) or dep.task_id
-                text = excerpt(section_body(dep.output), self.excerpt_chars)
-                parts.append(f"The section \"{heading}\" says:\n{text}")
+            headings = "; ".join(f'"{s.heading}"' for s in outline.sections)
+            parts = [f"The post: \"{outline.title}\". Its sections: {headings}."]
+        texts = [d for d in ctx.dependencies if not isinstance(d.output, Outline)]
+        room = min(self.excerpt_chars, CONTEXT_CHARS // max(1, len(texts)))
+        for dep in texts:
+            heading = (outline.heading(dep.task_id) if outline else None) or dep.task_id
+            text = excerpt(section_body(dep.output), room)
+            parts.append(f"The section \"{heading}\" says:\n{text}")
         return parts
+
+    def closing(self, ctx: TaskContext) -> str:
+        outline = _outline_of(ctx)
+        heading = outline.heading(ctx.task.id) if outline else None
+        return (f'Now write the text of the section "{heading}".' if heading
+                else ctx.task.instruction)
 
 
 def _outline_of(ctx: TaskContext) -> Outline | None:
@@ -126,13 +142,33 @@ def blog_workers(max_sections: int = 4) -> WorkerRegistry:
     """The blog's three workers: ``outline``, ``writer`` and ``editor``."""
     return WorkerRegistry([
         _OutlineWorker("outline", "Outlines a blog post: title, sections, key points.",
-                       OUTLINE_INSTRUCTIONS.format(max_sections=max_sections),
+                       PROMPTS["outline"].instructions(max_sections=max_sections),
                        max_tokens=80 + 200 * max_sections),
         _BlogWorker("writer", "Writes one section of the post from its key points.",
-                    WRITER_INSTRUCTIONS, max_tokens=800),
+                    PROMPTS["writer"].instructions(), max_tokens=800,
+                    settings=PROSE_SETTINGS),
         _BlogWorker("editor", "Writes the post's introduction once the sections exist.",
-                    EDITOR_INSTRUCTIONS, max_tokens=160, excerpt_chars=500),
+                    PROMPTS["editor"].instructions(), max_tokens=160, excerpt_chars=500,
+                    settings=PROSE_SETTINGS),
     ])
+
+
+def section_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
+    """The reviewer's checks on a written section (see
+    :func:`~delegate.apps.content_checks.check_text`): against its outline entry's key points
+    and word target, and the other sections' text (and the writer's example, which a small
+    model may copy)."""
+    outline = outputs.get("outline")
+    if task.worker != "writer" or not isinstance(outline, Outline):
+        return None
+    entry = next((s for s in outline.sections if s.id == task.id), None)
+    others = [section_body(v) for k, v in outputs.items()
+              if k != task.id and k != "outline" and isinstance(v, str)]
+    found = checks.check_text(
+        section_body(str(output)), key_points=entry.key_points if entry else (),
+        word_target=entry.word_target if entry else 0,
+        others=[*others, PROMPTS["writer"].example])
+    return CheckResult(found.problems, found.score)
 
 
 def sections_plan(outline: Outline, outline_task: Task, strategy: Strategy = "static") -> Plan:
@@ -190,7 +226,8 @@ async def run_blog(
         raise UsageError(f"unknown strategy {strategy!r}; use static, dynamic or hybrid")
     if reviewer is True:
         reviewer = Reviewer(Rubric(criteria=("cohesion", "coverage", "tone"),
-                                   guidance=REVIEW_GUIDANCE), max_rounds=2)
+                                   guidance=REVIEW_GUIDANCE), max_rounds=2,
+                            checks=section_check)
     workers = blog_workers(max_sections)
     room = MAX_REPLANS * MAX_NEW_TASKS
     limits = PlanLimits(max_tasks=max_sections + 2 + room, max_depth=max_sections + 2 + room)
@@ -208,7 +245,7 @@ async def run_blog(
         if not first.ok:
             text = f"# {topic}\n\nThe post could not be outlined: {first.error}\n"
             return WorkflowResult("blog", topic, text, staged.finish(text))
-        outline: Outline = first.output
+        outline = await _outline_that_holds(staged, topic)
         plan = sections_plan(outline, outline_task, strategy)
         staged.propose(plan, "added " + ", ".join(plan.ids[1:]),
                        f"the outline has {len(outline.sections)} sections")
@@ -220,6 +257,31 @@ async def run_blog(
         await staged.execute()
         markdown, post = _assemble(outline, staged, added)
         return WorkflowResult("blog", outline.title, markdown, staged.finish(markdown), post)
+
+
+async def _outline_that_holds(staged: StagedRun, topic: str) -> Outline:
+    """The outline, its problems repaired: asked again once with the problems named (the
+    answer stands if it has fewer problems), then, if any remain, mended by
+    :func:`~delegate.apps._outline.fallback_outline`, which the run's notes record."""
+    outline: Outline = staged.outcomes["outline"].output
+    problems = outline_problems(outline, topic)
+    if problems and not staged.meter.budget_reached:
+        def fewer(answer: Any) -> str:
+            left = outline_problems(answer, topic)
+            return "" if len(left) < len(problems) else (
+                f"the new outline has {len(left)} problems: " + "; ".join(left[:3]))
+
+        notes = ("Fix these problems of the outline: " + "; ".join(problems)
+                 + ". Give every section its own short heading and its own key points.")
+        if await staged.revise("outline", notes, 1, fewer):
+            outline = staged.outcomes["outline"].output
+            problems = outline_problems(outline, topic)
+    if problems:
+        outline, changes = fallback_outline(outline, topic)
+        staged.notes.append("outline fallback (" + "; ".join(problems) + "): "
+                            + "; ".join(changes))
+        staged.outcomes["outline"] = replace(staged.outcomes["outline"], output=outline)
+    return outline
 
 
 def _assemble(outline: Outline, staged: StagedRun, added: list[str]) -> tuple[str, BlogPost]:

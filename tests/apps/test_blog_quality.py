@@ -1,0 +1,114 @@
+"""The blog on a model that writes badly: degenerate outlines are repaired (asked again with
+the problem named, then a recorded fallback), repetitive sections are named by the reviewer,
+and a rewrite that is no better is discarded."""
+
+import asyncio
+
+from delegate import EventLog, ScriptedModel
+from delegate.apps import content_checks as checks
+from delegate.apps.blog import run_blog
+from delegate.events import TaskRevised
+from delegate.llm import ScriptedCall
+
+TOPIC = "Write a short guide to choosing trail-running shoes"
+
+
+def outline(*headings, points=None):
+    return {"title": "Trail shoes", "sections": [
+        {"id": f"s{n}", "heading": h, "key_points": (points or {}).get(h, [f"point {n}"]),
+         "word_target": 80, "depends_on": []} for n, h in enumerate(headings, 1)]}
+
+
+DEGENERATE = outline(TOPIC, TOPIC, "Trail shoes",
+                     points={TOPIC: ["grip on wet rock"], "Trail shoes": ["grip on wet rock"]})
+GOOD = outline("Grip and lugs", "Fit and comfort", "Price and wear")
+
+
+def prose(tag: str, points: str = "") -> str:
+    words = [f"{tag}w{i}" for i in range(60)]
+    return " ".join([f"It covers {points}." if points else "It covers the point."] + [
+        " ".join(words[i:i + 10]) + "." for i in range(0, 60, 10)])
+
+
+class Script:
+    """Outlines from ``outlines`` in turn (the last one again after that); each section's
+    drafts from ``drafts`` by heading (else clean prose); every verdict passes."""
+
+    def __init__(self, outlines, drafts=None):
+        self.outlines = list(outlines)
+        self.drafts = drafts or {}
+        self.written: dict[str, int] = {}
+        self.model = ScriptedModel(function=self.answer)
+
+    def answer(self, call: ScriptedCall):
+        if isinstance(call.output, dict) and call.output.get("title") == "Outline":
+            return self.outlines.pop(0) if len(self.outlines) > 1 else self.outlines[0]
+        if isinstance(call.output, dict):
+            return {"notes": "fine", "cohesion": 5, "coverage": 5, "tone": 5}
+        if call.last_user.endswith("Write the introduction of the post."):
+            return "This guide helps you choose trail shoes."
+        heading = call.last_user.split('"')[1]
+        n = self.written[heading] = self.written.get(heading, 0) + 1
+        texts = self.drafts.get(heading)
+        if texts:
+            return texts[min(n, len(texts)) - 1]
+        points = call.last_user.split("Cover: ")[1].split(".")[0].replace(";", " and")
+        return prose("".join(w[0] for w in heading.split()).lower() + str(n), points)
+
+
+def headings_of(markdown):
+    title, _, sections = checks.split_sections(markdown)
+    return title, [s.heading for s in sections]
+
+
+def test_a_degenerate_outline_is_asked_for_again_with_the_problems_named():
+    script = Script([DEGENERATE, GOOD])
+    events = EventLog()
+    result = asyncio.run(run_blog(TOPIC, model=script.model, subscribers=[events]))
+    outline_calls = [c for c in script.model.calls
+                     if isinstance(c.output, dict) and c.output.get("title") == "Outline"]
+    assert len(outline_calls) == 2
+    asked = outline_calls[1].last_user
+    assert "heading 2 repeats an earlier heading" in asked
+    assert "heading 1 equals the title or objective" in asked
+    assert "section 3 repeats the key point 'grip on wet rock' of section 1" in asked
+    assert headings_of(result.markdown)[1] == ["Grip and lugs", "Fit and comfort",
+                                               "Price and wear"]
+    [revised] = events.of(TaskRevised)
+    assert (revised.task_id, revised.kept) == ("outline", True)
+    assert not any("fallback" in n for n in result.run.notes)
+
+
+def test_an_outline_still_degenerate_falls_back_to_headings_from_key_phrases_and_says_so():
+    script = Script([DEGENERATE])  # asked again, the model gives the same outline
+    result = asyncio.run(run_blog(TOPIC, model=script.model))
+    title, headings = headings_of(result.markdown)
+    found = checks.heading_problems(headings, title, TOPIC)
+    assert (found.empty, found.duplicated, found.title_equal) == (0, 0, 0)
+    assert headings == ["Grip on wet rock", "Why choosing trail-running shoes matters",
+                        "What to know about choosing trail-running shoes"]
+    [note] = [n for n in result.run.notes if n.startswith("outline fallback")]
+    assert "heading 2 repeats an earlier heading" in note
+    assert ("heading 3 'Trail shoes' replaced by 'What to know about choosing trail-running "
+            "shoes'") in note
+    # the run records the outline the post was written from
+    assert [s.heading for s in result.run.outputs["outline"].sections] == headings
+    assert result.run.status == "succeeded"
+
+
+def test_the_reviewer_names_the_repetition_and_keeps_the_better_of_two_drafts():
+    looped = "Choose a good pair of running shoes.\n" * 4
+    worse = "Shoes.\n" * 6
+    script = Script([GOOD], drafts={"Fit and comfort": [looped, worse]})
+    events = EventLog()
+    result = asyncio.run(run_blog(TOPIC, model=script.model, subscribers=[events]))
+    verdict = next(r for r in result.run.reviews if r.task_id == "s2")
+    assert "lines 2-4 repeat line 1 ('Choose a good pair of running shoes.')" in verdict.problems
+    assert any('"choose a good pair" appears 4 times' in p for p in verdict.problems)
+    rewrite = next(c for c in script.model.calls if c.output is None and looped in c.last_user)
+    assert "lines 2-4 repeat line 1" in rewrite.last_user
+    assert script.written["Fit and comfort"] == 2  # no improvement: no second rewrite
+    [revised] = events.of(TaskRevised)
+    assert (revised.task_id, revised.kept) == ("s2", False)
+    assert looped.strip() in result.markdown and "Shoes.\nShoes." not in result.markdown
+    assert any(n.startswith("revision 1 of s2 discarded") for n in result.run.notes)
