@@ -23,6 +23,7 @@ class Script:
 
     def __init__(self, reject=None):
         self.reject = dict(reject or {})
+        self.flawed = set(self.reject)
         self.written: dict[str, int] = {}
         self.model = ScriptedModel(function=self.answer)
 
@@ -40,7 +41,9 @@ class Script:
             return "## Summary\nThe summary."
         key = name or call.last_user.split("Explain the ")[1].split(" ")[0]
         self.written[key] = self.written.get(key, 0) + 1
-        return f"analysis of {key} draft {self.written[key]}"
+        # the first draft of an analysis the model rejects is also cut off (the checks see it)
+        cut = self.written[key] == 1 and key in self.flawed
+        return f"analysis of {key} draft {self.written[key]}" + ("" if cut else ".")
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -29,10 +30,12 @@ from ..llm.base import Model
 from ..outcomes import PlanningReport
 from ..plan import Plan, PlanLimits, Strategy, Task
 from ..prompts import truncate
-from ..review import Reviewer, Rubric
+from ..review import CheckResult, Reviewer, Rubric
 from ..runner import check_objective
 from ..workers import WorkerRegistry
-from ._prose import TextWorker, section_body
+from . import content_checks as checks
+from ._prompts import prompts
+from ._prose import PROSE_SETTINGS, TextWorker, section_body
 from ._report_data import (
     MATPLOTLIB_NOTE,
     Chart,
@@ -49,6 +52,7 @@ __all__ = [
     "EXAMPLE_INPUTS",
     "EXAMPLE_TOPIC",
     "Report",
+    "analysis_check",
     "ReportSection",
     "report_plan",
     "report_workers",
@@ -61,14 +65,7 @@ EXAMPLE_INPUTS: tuple[str, ...] = (str(SAMPLES / "sales.csv"), str(SAMPLES / "sa
 #: How much of one input an analyst reads.
 INPUT_CHARS = 3_000
 
-ANALYST_INSTRUCTIONS = """\
-You are an analyst writing one section of a report. Use only the input you are given: state \
-its main facts and patterns and what stands out, in short paragraphs or bullet points. Quote \
-numbers exactly as they appear; do not invent any."""
-SUMMARIZER_INSTRUCTIONS = """\
-You write the executive summary of a report from its analyses: the most important findings \
-first, in one short paragraph followed by at most five bullet points. Use only what the \
-analyses say."""
+PROMPTS = prompts("report")  # the workers' prompts, as data in prompts/report.toml
 REVIEW_GUIDANCE = (
     "You judge one analysis written for a report. Accuracy: every number and claim matches "
     "the input shown in the task. Coverage: the input's main facts and patterns are there. "
@@ -102,10 +99,24 @@ def report_workers() -> WorkerRegistry:
     """The report's two workers: ``analyst`` and ``summarizer``."""
     return WorkerRegistry([
         TextWorker("analyst", "Analyses one input of a report: facts, patterns, what stands "
-                   "out.", ANALYST_INSTRUCTIONS, max_tokens=400),
+                   "out.", PROMPTS["analyst"].instructions(), max_tokens=400,
+                   settings=PROSE_SETTINGS),
         TextWorker("summarizer", "Writes the executive summary from every analysis.",
-                   SUMMARIZER_INSTRUCTIONS, max_tokens=300, excerpt_chars=1_200),
+                   PROMPTS["summarizer"].instructions(), max_tokens=300, excerpt_chars=1_200,
+                   settings=PROSE_SETTINGS),
     ])
+
+
+def analysis_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
+    """The reviewer's checks on an analysis (see
+    :func:`~delegate.apps.content_checks.check_text`), against the other analyses and the
+    analyst's example (which a small model may copy)."""
+    if task.worker != "analyst":
+        return None
+    others = [section_body(v) for k, v in outputs.items() if k != task.id and isinstance(v, str)]
+    found = checks.check_text(section_body(str(output)),
+                              others=[*others, PROMPTS["analyst"].example])
+    return CheckResult(found.problems, found.score)
 
 
 def report_plan(
@@ -174,7 +185,8 @@ async def run_report(
     items = load_inputs(inputs)
     if reviewer is True:
         reviewer = Reviewer(Rubric(criteria=("accuracy", "coverage", "clarity"),
-                                   guidance=REVIEW_GUIDANCE), max_rounds=2)
+                                   guidance=REVIEW_GUIDANCE), max_rounds=2,
+                            checks=analysis_check)
     plan, names = report_plan(topic, items, strategy)
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
