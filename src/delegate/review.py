@@ -48,6 +48,7 @@ class Synthesizer:
         instructions: the system prompt.
         max_tokens: cap on the answer.
         max_chars_per_result: how much of each result it reads.
+        settings: sampling settings of its model call (``max_tokens`` above sets the cap).
     """
 
     def __init__(
@@ -56,10 +57,12 @@ class Synthesizer:
         *,
         max_tokens: int = 700,
         max_chars_per_result: int = 4_000,
+        settings: ModelSettings | None = None,
     ) -> None:
         self.instructions = instructions
         self.max_tokens = max_tokens
         self.max_chars_per_result = max_chars_per_result
+        self.settings = settings
 
     def missing(self, result: RunResult) -> list[str]:
         """One line per task that did not succeed."""
@@ -103,9 +106,9 @@ class Synthesizer:
             return "No task succeeded, so there is no answer to write. What failed:\n" + "\n".join(
                 f"- {m}" for m in self.missing(result)
             )
-        response = await model.request(
-            self.messages(objective, result), settings=ModelSettings(max_tokens=self.max_tokens)
-        )
+        settings = (self.settings or ModelSettings()).merged(
+            ModelSettings(max_tokens=self.max_tokens))
+        response = await model.request(self.messages(objective, result), settings=settings)
         return response.text.strip()
 
 

@@ -53,6 +53,10 @@ async def review_rounds(
     order they were given."""
     reviews: list[TaskReview] = []
     pending = [t for t in targets if t in outcomes and outcomes[t].ok]
+    if not reviewer.model_verdict:  # the checks alone judge: only what they have a say on
+        outputs = _outputs(outcomes)
+        pending = [t for t in pending
+                   if reviewer.check(plan.task(t), outputs[t], outputs) is not None]
     limit = limit or asyncio.Semaphore(scheduler.max_concurrency)
 
     async def verdict(tid: str, round_no: int, check: CheckResult | None) -> TaskReview:

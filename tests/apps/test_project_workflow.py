@@ -185,3 +185,31 @@ def test_the_example_team_has_every_skill_the_scripted_breakdown_needs():
     skills = {s for r in EXAMPLE_RESOURCES for s in r.skills}
     assert {i["skill"] for i in BREAKDOWN["items"]} <= skills
     assert len({r.name for r in EXAMPLE_RESOURCES}) == len(EXAMPLE_RESOURCES) == 3
+
+
+def test_repeated_requirements_are_named_sent_back_and_the_better_list_kept():
+    looped = {"requirements": ["Card payments"] * 4}
+    answers = {"Requirements": [looped, REQUIREMENTS], "Phases": [PHASES],
+               "Breakdown": [BREAKDOWN], None: ["Six items; the shop opens after the campaign."]}
+    seen: dict[str, int] = {}
+
+    def answer(call):
+        title = _title(call)
+        n = seen[title] = seen.get(title, 0) + 1
+        return answers[title][min(n, len(answers[title])) - 1]
+
+    model = ScriptedModel(function=answer)
+    result = _go(model)
+    first = next(r for r in result.run.reviews if r.task_id == "requirements")
+    assert first.problems[0] == "lines 2-4 repeat line 1 ('- Card payments')"
+    rewrite = [c for c in model.calls if _title(c) == "Requirements"][1]
+    assert "lines 2-4 repeat line 1" in rewrite.last_user
+    assert result.data.requirements == REQUIREMENTS["requirements"]
+    # the checks judge only what people read: no verdict on the breakdown or the schedule
+    assert {r.task_id for r in result.run.reviews} == {"requirements", "phases", "summary"}
+    assert all(r.scores == {} for r in result.run.reviews)  # and no model verdict
+
+
+def test_without_a_reviewer_the_project_is_not_reviewed():
+    result = _go(_scripted(), reviewer=False)
+    assert result.run.reviews == ()

@@ -13,44 +13,32 @@ from typing import Any
 from ..orchestrator import Orchestrator
 from ..outcomes import RunResult
 from ..plan import Plan, Task
+from ..review import Synthesizer
 from ..runner import run
 from ..workers import Worker, WorkerRegistry
+from ._prompts import prompts
+from ._prose import PROSE_SETTINGS
 
 __all__ = ["fallback_plan", "general_workers", "run_general"]
 
 
+PROMPTS = prompts("general")  # the workers' prompts, as data in prompts/general.toml
+_WORKERS = (
+    ("researcher", "Gathers the facts, definitions and examples the objective needs.", 300),
+    ("analyst", "Organises findings: compares options, explains how and why, draws "
+     "conclusions.", 400),
+    ("writer", "Writes a clear, structured draft (guide, article, summary) from the material.",
+     600),
+    ("critic", "Reviews a draft for errors, gaps and unclear parts, and lists fixes.", 300),
+)
+
+
 def general_workers() -> WorkerRegistry:
-    """The four general workers."""
+    """The four general workers, writing prose with :data:`PROSE_SETTINGS`."""
     return WorkerRegistry([
-        Worker(
-            "researcher",
-            "Gathers the facts, definitions and examples the objective needs.",
-            "You are a careful researcher. List the key facts, definitions and concrete "
-            "examples needed for the task, as short bullet points. Do not invent sources.",
-            max_tokens=300,
-        ),
-        Worker(
-            "analyst",
-            "Organises findings: compares options, explains how and why, draws conclusions.",
-            "You are an analyst. Organise the material into the main points, explain how they "
-            "relate, and state the conclusions they support, in short paragraphs.",
-            max_tokens=400,
-        ),
-        Worker(
-            "writer",
-            "Writes a clear, structured draft (guide, article, summary) from the material.",
-            "You are a technical writer. Write a clear, well-structured Markdown draft with "
-            "headings and examples, using the material you are given.",
-            max_tokens=600,
-        ),
-        Worker(
-            "critic",
-            "Reviews a draft for errors, gaps and unclear parts, and lists fixes.",
-            "You are a demanding reviewer. List the errors, gaps and unclear passages in the "
-            "material, each with a concrete fix.",
-            max_tokens=300,
-        ),
-    ])
+        Worker(name, description, PROMPTS[name].instructions(), max_tokens=cap,
+               settings=PROSE_SETTINGS)
+        for name, description, cap in _WORKERS])
 
 
 def fallback_plan(objective: str) -> Plan:
@@ -69,4 +57,5 @@ async def run_general(objective: str, **options: Any) -> RunResult:
     """Run ``objective`` through the general workflow; options go to :func:`delegate.run`."""
     options.setdefault("fallback_plan", fallback_plan)
     options.setdefault("orchestrator", Orchestrator(max_plan_tasks=5))
+    options.setdefault("synthesizer", Synthesizer(settings=PROSE_SETTINGS))
     return await run(objective, workers=general_workers(), **options)

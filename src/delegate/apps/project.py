@@ -19,7 +19,7 @@ schemas) fails its task with the problems listed; the report says so and ``data`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -33,15 +33,19 @@ from ..journal import Journal
 from ..llm.base import Model
 from ..plan import Plan, Task
 from ..prompts import truncate
+from ..review import CheckResult, Reviewer
 from ..runner import check_objective, run
 from ..workers import TaskContext, Worker, WorkerRegistry
+from . import content_checks as checks
+from ._prompts import prompts
+from ._prose import PROSE_SETTINGS
 from .content import WorkflowResult
 from .project_tools import Resource, Timeline, WorkItem, schedule, to_markdown, validate_breakdown
 
 __all__ = [
     "DEFAULT_RESOURCES", "ESTIMATES", "EXAMPLE_DESCRIPTION", "EXAMPLE_RESOURCES", "MAX_ITEMS",
-    "Phase", "Phases", "ProjectPlan", "Requirements", "breakdown_schema", "project_plan",
-    "project_workers", "run_project",
+    "Phase", "Phases", "ProjectPlan", "Requirements", "breakdown_schema", "project_check",
+    "project_plan", "project_workers", "run_project",
 ]
 
 ESTIMATES = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
@@ -64,6 +68,7 @@ EXAMPLE_RESOURCES = (
     Resource(name="Mia", skills=("marketing", "writing", "operations"), capacity=0.8),
 )
 
+PROMPTS = prompts("project")  # the model workers' prompts, as data in prompts/project.toml
 _Line = Annotated[str, Field(min_length=3, max_length=100)]
 
 
@@ -170,24 +175,31 @@ def project_workers(resources: Sequence[Resource]) -> WorkerRegistry:
 
     return WorkerRegistry([
         Worker("analyst", "Lists what the project must deliver.",
-               "You are a business analyst. State the project's requirements as short, "
-               "concrete, testable statements. Answer with JSON only.",
-               output_schema=Requirements, max_tokens=700),
+               PROMPTS["analyst"].instructions(), output_schema=Requirements, max_tokens=700),
         Worker("planner", "Splits the project into phases.",
-               "You are a project planner. Split the project into 2 to 4 phases in order, each "
-               "with a short name and its goal. Answer with JSON only.",
-               output_schema=Phases, max_tokens=750),
+               PROMPTS["planner"].instructions(), output_schema=Phases, max_tokens=750),
         Worker("estimator", "Breaks the phases into estimated work items.",
-               "You are an experienced project lead. Break the work into concrete items with "
-               "realistic estimates in days and the dependencies between them. Answer with "
-               "JSON only.", max_tokens=60 + 100 * MAX_ITEMS),
+               PROMPTS["estimator"].instructions(), max_tokens=60 + 100 * MAX_ITEMS),
         Worker("scheduler", "Validates the breakdown and schedules it.", fn=schedule_items),
         _Summarizer("writer", "Writes a short overview of the scheduled plan.",
-                    "You write a short overview of a project plan for the team: the phases, the "
-                    "critical path and how long the project takes, in 3 to 5 sentences. The "
-                    "timeline was computed by code; use only its numbers, copied exactly.",
-                    max_tokens=250),
+                    PROMPTS["writer"].instructions(), max_tokens=250, settings=PROSE_SETTINGS),
     ])
+
+
+def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
+    """The reviewer's checks (see :func:`~delegate.apps.content_checks.check_text`) on what
+    the model wrote for people: the requirements and the phases as the list the report
+    shows (so a repeated item is a repeated line), and the overview."""
+    if isinstance(output, Requirements):
+        text = "\n".join(f"- {r}" for r in output.requirements)
+    elif isinstance(output, Phases):
+        text = "\n".join(f"- {p.name}: {p.goal}" for p in output.phases)
+    elif task.id == "summary" and isinstance(output, str):
+        text = output
+    else:
+        return None
+    found = checks.check_text(text)
+    return CheckResult(found.problems, found.score)
 
 
 def project_plan(resources: Sequence[Resource]) -> Plan:
@@ -234,6 +246,7 @@ async def run_project(
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
     budget: Budget | None = None,
+    reviewer: Reviewer | bool | None = True,
 ) -> WorkflowResult:
     """Plan a project: requirements, phases, a breakdown, a computed schedule, an overview.
 
@@ -242,6 +255,9 @@ async def run_project(
         resources: who does the work (:data:`DEFAULT_RESOURCES` when ``None`` or empty).
         model: the model (``None``: ``DELEGATE_MODEL``, then ``local:default``).
         max_concurrency: most tasks at once. subscribers: run event subscribers.
+        reviewer: ``True`` for the default reviewer (the deterministic checks of
+            :func:`project_check` on the requirements, phases and overview, two rounds, no
+            model verdict), a :class:`Reviewer`, or ``False``/``None`` for no review.
 
     Returns:
         The plan; when a step failed, ``run.status`` is not ``succeeded``, the Markdown names
@@ -252,10 +268,13 @@ async def run_project(
     """
     description = check_objective(description, what="project description")
     resources = _check_resources(resources or DEFAULT_RESOURCES)
+    if reviewer is True:
+        reviewer = Reviewer(checks=project_check, model_verdict=False, max_rounds=2)
     result = await run(
         description, workers=project_workers(resources), model=model,
         plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,
         subscribers=subscribers, journal=journal, budget=budget,
+        reviewer=reviewer or None,
     )
     out = result.outputs
     done: Scheduled | None = out.get("schedule")
