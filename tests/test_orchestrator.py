@@ -104,3 +104,18 @@ def test_repairs_are_bounded_by_max_repairs():
     with pytest.raises(PlanningError):
         asyncio.run(Orchestrator(max_repairs=4).plan("x", WORKERS, model))
     assert len(model.calls) == 5
+
+
+def test_a_plan_of_placeholder_instructions_is_sent_back_then_falls_back():
+    empty = {"tasks": [
+        {"id": "t1", "worker": "researcher", "instruction": "...", "depends_on": []},
+        {"id": "t2", "worker": "writer", "instruction": "-", "depends_on": ["t1"]}]}
+    model = ScriptedModel([empty, empty, empty, "dug", "written", "final answer"])
+    result = asyncio.run(run("write about owls", workers=WORKERS, model=model,
+                             fallback_plan=FALLBACK))
+    repair = model.calls[1].last_user
+    assert "task t1: the instruction '...' says nothing" in repair
+    assert "task t2: the instruction '-' says nothing" in repair
+    assert result.planning.source == "fallback_plan"
+    assert "says nothing" in result.planning.reason
+    assert all(t.instruction != "..." for t in result.plan.tasks)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,8 +41,9 @@ subtasks, each for one worker. Number the tasks t1, t2, t3 in order. For each ta
 worker that should do it, a one-sentence instruction, and in depends_on the ids of earlier \
 tasks whose results it needs (never a worker's name). Tasks without dependencies run at the \
 same time. Use at most {max_tasks} tasks. Answer with JSON only, for example:
-{{"tasks": [{{"id": "t1", "worker": "{first}", "instruction": "...", "depends_on": []}}, \
-{{"id": "t2", "worker": "{last}", "instruction": "...", "depends_on": ["t1"]}}]}}
+{{"tasks": [{{"id": "t1", "worker": "{first}", "instruction": "Collect the facts and \
+examples the objective needs.", "depends_on": []}}, {{"id": "t2", "worker": "{last}", \
+"instruction": "Write the answer from the result of t1.", "depends_on": ["t1"]}}]}}
 
 Workers:
 {workers}"""
@@ -51,6 +53,9 @@ FallbackPlan = Plan | Callable[[str], Plan] | None
 
 #: Bounds on what the model writes, so that a constrained decoder always finishes in budget.
 MAX_INSTRUCTION_CHARS = 240
+#: Fewest words an instruction needs (a small model copies placeholders such as "...").
+MIN_INSTRUCTION_WORDS = 1
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
 TOKENS_PER_DRAFT_TASK = 110
 
 
@@ -219,6 +224,9 @@ class Orchestrator:
                     f"task {n}: {'.'.join(map(str, e['loc'])) or 'task'}: {e['msg']}"
                     for e in exc.errors()
                 ]
+        problems += [f"task {t.id}: the instruction {t.instruction!r} says nothing; write in "
+                     "one sentence what the worker must do" for t in tasks
+                     if len(_LETTERS.findall(t.instruction)) < MIN_INSTRUCTION_WORDS]
         if problems:
             raise PlanError(problems)
         plan = Plan(tasks=tuple(tasks), strategy=self.strategy)
