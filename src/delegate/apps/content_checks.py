@@ -210,7 +210,7 @@ def is_cut_off(text: str) -> bool:
 
 # --- naming the problems: what a reviewer tells a writer -----------------------------------
 
-_SENTENCE = re.compile(r"[^.!?]+[.!?]+")
+_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 
 
 def _lines(text: str) -> list[str]:
@@ -252,7 +252,10 @@ def top_ngram(text: str, n: int = 4) -> tuple[str, int] | None:
 
 
 def _sentences(text: str) -> list[str]:
-    return [normalise(m.group()) for line in _lines(text) for m in _SENTENCE.finditer(line)
+    """The sentences of four words or more, normalised, list markers left out (a line's end
+    counts as a sentence's end)."""
+    return [normalise(m.group()) for line in _lines(text)
+            for m in _SENTENCE.finditer(_LIST_ITEM.sub("", line))
             if len(_words(m.group())) >= 4]
 
 

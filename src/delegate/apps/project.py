@@ -186,19 +186,26 @@ def project_workers(resources: Sequence[Resource]) -> WorkerRegistry:
     ])
 
 
+def project_check_text(output: Any) -> str | None:
+    """The requirements or the phases as the list the report shows, else ``None``."""
+    if isinstance(output, Requirements):
+        return "\n".join(f"- {r}" for r in output.requirements)
+    if isinstance(output, Phases):
+        return "\n".join(f"- {p.name}: {p.goal}" for p in output.phases)
+    return None
+
+
 def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
     """The reviewer's checks (see :func:`~delegate.apps.content_checks.check_text`) on what
     the model wrote for people: the requirements and the phases as the list the report
     shows (so a repeated item is a repeated line), and the overview."""
-    if isinstance(output, Requirements):
-        text = "\n".join(f"- {r}" for r in output.requirements)
-    elif isinstance(output, Phases):
-        text = "\n".join(f"- {p.name}: {p.goal}" for p in output.phases)
-    elif task.id == "summary" and isinstance(output, str):
+    text = project_check_text(output)
+    if text is None and task.id == "summary" and isinstance(output, str):
         text = output
-    else:
+    if text is None:
         return None
-    found = checks.check_text(text)
+    shown = [project_check_text(v) for k, v in outputs.items() if k != task.id]
+    found = checks.check_text(text, others=[t for t in shown if t])
     return CheckResult(found.problems, found.score)
 
 
