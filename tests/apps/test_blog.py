@@ -136,12 +136,12 @@ def test_a_section_receives_the_text_of_the_sections_it_depends_on():
     # its own heading and key points first, the other headings, last its heading again
     assert prompts["Shoes and kit"].startswith(
         'Write the section "Shoes and kit" (about 150 words). Cover: grip; a light vest.')
-    assert ('Its other sections, which cover their own points: "Your first run"; '
-            '"Staying safe".') in prompts["Shoes and kit"]
+    assert ('It is part of a blog post titled "Trail running, step by step"; leave "Your '
+            'first run" and "Staying safe" to their own sections.') in prompts["Shoes and kit"]
     assert prompts["Shoes and kit"].endswith('Now write the text of the section "Shoes and kit".')
     editor = script.calls("editor")[0].last_user
     assert all(f"{h} draft 1" in editor for h in HEADINGS)
-    assert 'Its sections: "Shoes and kit"; "Your first run"; "Staying safe".' in editor
+    assert ('has the sections "Shoes and kit", "Your first run", "Staying safe".') in editor
 
 
 def test_independent_sections_run_at_the_same_time():
@@ -176,8 +176,9 @@ def test_a_rejected_section_is_rewritten_exactly_once():
     assert rounds == [("s1", 1, True), ("s2", 1, False), ("s3", 1, True), ("s2", 2, True)]
     assert {e.task_id for e in events.of(TaskReviewed)} == {"s1", "s2", "s3"}  # no outline
     assert result.run.reviews[1].scores == {"cohesion": 4, "coverage": 2, "tone": 4}
-    rewrite = [c for c in script.calls("writer") if "Your first run draft 1" in c.last_user]
+    rewrite = [c for c in script.calls("writer") if "A reviewer found problems" in c.last_user]
     assert len(rewrite) == 1 and "Your first run misses a key point" in rewrite[0].last_user
+    assert "Your first run draft 1" not in rewrite[0].last_user  # a small model copies text
     assert "lines 3-4 repeat line 2 ('Go slow.')" in rewrite[0].last_user  # checks first
     assert result.run.reviews[1].problems[0] == "lines 3-4 repeat line 2 ('Go slow.')"
     assert "Your first run draft 2" in result.markdown

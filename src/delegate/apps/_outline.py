@@ -104,9 +104,9 @@ MAX_HEADING_WORDS = 9
 _LEAD = ("write a an the short quick brief simple guide to on about how blog post article "
          "explainer tutorial essay introduction intro beginner beginners beginner's of")
 _LEAD_WORDS = frozenset(_LEAD.split(" "))
-_TEMPLATES = ("Why {p} matters", "What to know about {p}", "Getting started with {p}",
-              "Common mistakes with {p}", "Tips for {p}", "Going further with {p}",
-              "Questions about {p}", "Where to go next with {p}")
+#: Headings that read well in any guide, for a section with nothing better to go by.
+_GENERIC = ("Why it matters", "What you need", "Step by step", "Common mistakes",
+            "Tips that help", "Going further", "Questions people ask", "Next steps")
 
 
 def outline_problems(outline: Outline, topic: str) -> list[str]:
@@ -146,8 +146,9 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
     returns the new outline and each change in words (for the run's notes).
 
     A bad heading becomes the first of these that is itself good: one of the section's own
-    key points, then a heading built from the topic's key phrase (:func:`topic_phrase`),
-    then "Part n". A section left with no key point keeps its new heading as one.
+    key points, the topic's key phrase (:func:`topic_phrase`), a heading that reads well in
+    any guide ("Why it matters", "Step by step", ...), then "Part n". A section left with no
+    key point keeps its new heading as one.
     """
     phrase = topic_phrase(topic)
     taken = {checks.normalise(outline.title), checks.normalise(topic)}
@@ -165,7 +166,7 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
         heading = section.heading.strip()
         if not good(heading):
             candidates = [p[:1].upper() + p[1:] for p in section.key_points]
-            candidates += [t.format(p=phrase) for t in _TEMPLATES] + [f"Part {n}"]
+            candidates += [phrase[:1].upper() + phrase[1:], *_GENERIC, f"Part {n}"]
             new = next((c for c in candidates if good(c)), f"Part {n} of {len(taken)}")
             changes.append(f"heading {n} {section.heading!r} replaced by {new!r}")
             heading = new

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..llm.base import Message, ModelSettings
-from ..prompts import render_value, truncate
+from ..prompts import render_value
 from ..workers import TaskContext, Worker
 
 __all__ = ["PROSE_SETTINGS", "TextWorker", "excerpt", "section_body"]
@@ -39,10 +39,11 @@ def section_body(text: str) -> str:
 
 class TextWorker(Worker):
     """A worker that writes prose, with a short, plain prompt: the task, the context, a
-    closing line, and last what the reviewer asked for (a small model follows this far better
-    than the generic layout, which it tends to echo). :meth:`budget` may lower the token cap
-    task by task, and an answer cut off at the cap is trimmed to its last complete
-    sentence."""
+    closing line, and last, on a rewrite, the problems the reviewer found (not the previous
+    text, which a small model copies; the reviewer keeps the better of the two). A small
+    model follows this far better than the generic layout, which it tends to echo.
+    :meth:`budget` may lower the token cap task by task, and an answer cut off at the cap is
+    trimmed to its last complete sentence."""
 
     def __init__(self, *args: Any, excerpt_chars: int = 2_000, **options: Any) -> None:
         super().__init__(*args, **options)
@@ -66,11 +67,10 @@ class TextWorker(Worker):
         closing = self.closing(ctx)
         if closing:
             parts.append(closing)
-        if ctx.revision is not None:
-            previous = truncate(render_value(ctx.revision.previous_output))
-            parts.append(f"Your previous answer:\n{previous}\n\nThe reviewer asked for "
-                         f"changes: {ctx.revision.notes}\nWrite your answer again, improved. "
-                         "Give only the new answer.")
+        if ctx.revision is not None:  # not the previous text: a small model copies it
+            parts.append(f"A reviewer found problems in your first version: "
+                         f"{ctx.revision.notes}\nWrite it again without them. Give only the "
+                         "new text.")
         return "\n\n".join(parts)
 
     def closing(self, ctx: TaskContext) -> str:

@@ -110,21 +110,21 @@ class _BlogWorker(TextWorker):
     def context(self, ctx: TaskContext) -> list[str]:
         outline = _outline_of(ctx)
         if outline is None:
-            parts = [f"The post is about: {ctx.objective}."]
+            parts = [f"It is part of a blog post about {ctx.objective}."]
         elif ctx.task.worker == "writer":
-            others = "; ".join(f'"{s.heading}"' for s in outline.sections if s.id != ctx.task.id)
-            parts = [f"The post: \"{outline.title}\"."
-                     + (f" Its other sections, which cover their own points: {others}."
-                        if others else "")]
+            others = " and ".join(f'"{s.heading}"' for s in outline.sections
+                                  if s.id != ctx.task.id)
+            parts = [f"It is part of a blog post titled \"{outline.title}\""
+                     + (f"; leave {others} to their own sections." if others else ".")]
         else:
-            headings = "; ".join(f'"{s.heading}"' for s in outline.sections)
-            parts = [f"The post: \"{outline.title}\". Its sections: {headings}."]
+            headings = ", ".join(f'"{s.heading}"' for s in outline.sections)
+            parts = [f"The post is titled \"{outline.title}\" and has the sections {headings}."]
         texts = [d for d in ctx.dependencies if not isinstance(d.output, Outline)]
         room = min(self.excerpt_chars, CONTEXT_CHARS // max(1, len(texts)))
         for dep in texts:
             heading = (outline.heading(dep.task_id) if outline else None) or dep.task_id
             text = excerpt(section_body(dep.output), room)
-            parts.append(f"The section \"{heading}\" says:\n{text}")
+            parts.append(f"The section \"{heading}\" begins:\n{text}")
         return parts
 
     def closing(self, ctx: TaskContext) -> str:
@@ -148,7 +148,7 @@ def blog_workers(max_sections: int = 4) -> WorkerRegistry:
                     PROMPTS["writer"].instructions(), max_tokens=800,
                     settings=PROSE_SETTINGS),
         _BlogWorker("editor", "Writes the post's introduction once the sections exist.",
-                    PROMPTS["editor"].instructions(), max_tokens=160, excerpt_chars=500,
+                    PROMPTS["editor"].instructions(), max_tokens=160, excerpt_chars=160,
                     settings=PROSE_SETTINGS),
     ])
 
@@ -164,10 +164,11 @@ def section_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckR
     entry = next((s for s in outline.sections if s.id == task.id), None)
     others = [section_body(v) for k, v in outputs.items()
               if k != task.id and k != "outline" and isinstance(v, str)]
+    headings = "\n".join(s.heading for s in outline.sections)  # echoes of the prompt count too
     found = checks.check_text(
         section_body(str(output)), key_points=entry.key_points if entry else (),
         word_target=entry.word_target if entry else 0,
-        others=[*others, PROMPTS["writer"].example])
+        others=[*others, PROMPTS["writer"].example, task.instruction, outline.title, headings])
     return CheckResult(found.problems, found.score)
 
 

@@ -259,7 +259,7 @@ def _sentences(text: str) -> list[str]:
             if len(_words(m.group())) >= 4]
 
 
-def _quote(text: str, limit: int = 60) -> str:
+def _quote(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     return repr(text if len(text) <= limit else text[:limit - 1] + "…")
 
@@ -331,7 +331,7 @@ def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 
     cut = is_cut_off(body)
     if cut:
         last = _lines(body)[-1] if _lines(body) else ""
-        problems.append(f"its last sentence is cut off: {_quote(last[-60:])}")
+        problems.append(f"its last sentence is cut off: {_quote(last[-40:])}")
     parts = [1.0 - rep_ratio, 1.0 if distinct is None else distinct,
              1.0 - (len(copied) / len(sentences) if sentences else 0.0),
              sum(shares) / len(shares) if shares else 1.0,
