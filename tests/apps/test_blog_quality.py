@@ -113,3 +113,20 @@ def test_the_reviewer_names_the_repetition_and_keeps_the_better_of_two_drafts():
     assert (revised.task_id, revised.kept) == ("s2", False)
     assert looped.strip() in result.markdown and "Shoes.\nShoes." not in result.markdown
     assert any(n.startswith("revision 1 of s2 discarded") for n in result.run.notes)
+
+
+def test_lines_a_writer_copied_from_its_prompt_are_dropped():
+    from delegate.apps._prose import drop_echo
+
+    prompt = ('Write the section "Fit and comfort" (about 80 words). Cover: point 2.\n\n'
+              'It is part of a blog post titled "Trail shoes"; leave "Grip and lugs" to '
+              "their own sections.")
+    answer = ('Here is the section "Fit and comfort":\n'
+              'It is part of a blog post titled "Trail shoes" and more.\n'
+              "A snug heel stops blisters.\nFit and comfort matter.")
+    # the preamble and the echoed context go; a short line that shares words stays
+    assert drop_echo(answer, prompt) == "A snug heel stops blisters.\nFit and comfort matter."
+    echo = "Write the section \"Fit and comfort\" (about 80 words).\n" + prose("fc1")
+    script = Script([GOOD], drafts={"Fit and comfort": [echo]})
+    result = asyncio.run(run_blog(TOPIC, model=script.model))
+    assert "about 80 words" not in result.markdown and "fc1w0" in result.markdown

@@ -17,7 +17,7 @@ from ..llm.base import Message, ModelSettings
 from ..prompts import render_value
 from ..workers import TaskContext, Worker
 
-__all__ = ["PROSE_SETTINGS", "TextWorker", "excerpt", "section_body"]
+__all__ = ["PROSE_SETTINGS", "TextWorker", "drop_echo", "excerpt", "section_body"]
 
 #: Sampling settings for the content workflows' prose workers, per request (see
 #: ``bench/results/decoding.md`` for how they were chosen).
@@ -42,8 +42,9 @@ class TextWorker(Worker):
     closing line, and last, on a rewrite, the problems the reviewer found (not the previous
     text, which a small model copies; the reviewer keeps the better of the two). A small
     model follows this far better than the generic layout, which it tends to echo.
-    :meth:`budget` may lower the token cap task by task, and an answer cut off at the cap is
-    trimmed to its last complete sentence."""
+    :meth:`budget` may lower the token cap task by task, an answer cut off at the cap is
+    trimmed to its last complete sentence, and lines copied from the prompt are dropped
+    (:func:`drop_echo`)."""
 
     def __init__(self, *args: Any, excerpt_chars: int = 2_000, **options: Any) -> None:
         super().__init__(*args, **options)
@@ -81,13 +82,34 @@ class TextWorker(Worker):
         if ctx.model is None:
             raise UsageError(f"worker {self.name!r} needs a model and the run has none")
         limit = self.budget(ctx)
+        prompt = self.user_prompt(ctx)
         response = await ctx.model.request(
-            [Message.system(self.system_prompt()), Message.user(self.user_prompt(ctx))],
+            [Message.system(self.system_prompt()), Message.user(prompt)],
             settings=self.model_settings(limit))
         text = response.text.strip()
         if limit is not None and response.usage.completion_tokens >= limit:
             text = _whole_sentences(text)
-        return text
+        return drop_echo(text, f"{self.system_prompt()}\n{prompt}")
+
+
+_WORDS = re.compile(r"[0-9a-z]+")
+#: Words at the start of a line that, found in the prompt in that order, make it an echo.
+ECHO_WORDS = 6
+
+
+def drop_echo(text: str, prompt: str) -> str:
+    """``text`` without the lines a small model copied from its prompt: a line whose first
+    :data:`ECHO_WORDS` words (all of them, for a line of four or more words) appear in that
+    order in ``prompt``, or a preamble such as "Here is the section ...:"."""
+    said = " ".join(_WORDS.findall(prompt.lower()))
+    kept = []
+    for line in text.splitlines():
+        words = _WORDS.findall(line.lower())
+        preamble = bool(words) and words[0] in ("here", "heres") and line.rstrip().endswith(":")
+        echoed = len(words) >= 4 and " ".join(words[:ECHO_WORDS]) in said
+        if not (preamble or echoed):
+            kept.append(line)
+    return "\n".join(kept).strip()
 
 
 _SENTENCE_END = re.compile(r"[.!?][\"')\]*]*(?=\s)")
