@@ -130,3 +130,23 @@ def test_lines_a_writer_copied_from_its_prompt_are_dropped():
     script = Script([GOOD], drafts={"Fit and comfort": [echo]})
     result = asyncio.run(run_blog(TOPIC, model=script.model))
     assert "about 80 words" not in result.markdown and "fc1w0" in result.markdown
+
+
+def test_an_answer_that_was_all_echo_is_asked_for_once_more_with_the_task_alone():
+    script = Script([GOOD])
+    editor_calls = []
+    base = script.answer
+
+    def answer(call):
+        if call.last_user.endswith("Write the introduction of the post."):
+            editor_calls.append(call.last_user)
+            if len(editor_calls) == 1:  # copies its prompt's first line back
+                return call.last_user.splitlines()[2]
+            return "Good shoes make trails fun. Here is how to pick them."
+        return base(call)
+
+    script.model = ScriptedModel(function=answer)
+    result = asyncio.run(run_blog(TOPIC, model=script.model))
+    assert editor_calls[1] == "Write the introduction of the post."
+    assert result.markdown.startswith(
+        "# Trail shoes\n\nGood shoes make trails fun. Here is how to pick them.\n")

@@ -151,7 +151,8 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
     key point keeps its new heading as one.
     """
     phrase = topic_phrase(topic)
-    taken = {checks.normalise(outline.title), checks.normalise(topic)}
+    title_or_topic = {checks.normalise(outline.title), checks.normalise(topic)}
+    taken = set(title_or_topic)
     topic_words = set(checks.normalise(topic).split())
     changes: list[str] = []
     points_seen: set[str] = set()
@@ -171,10 +172,14 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
             changes.append(f"heading {n} {section.heading!r} replaced by {new!r}")
             heading = new
         taken.add(checks.normalise(heading))
-        points = [p for p in section.key_points if checks.normalise(p) not in points_seen]
+        points = []
+        for p in section.key_points:  # once each, and not the title or the topic again
+            key = checks.normalise(p)
+            if key and key not in points_seen and key not in title_or_topic:
+                points.append(p)
+                points_seen.add(key)
         if len(points) < len(section.key_points):
             changes.append(f"section {n}: repeated key points dropped")
-        points_seen.update(checks.normalise(p) for p in points)
         sections.append(section.model_copy(update={
             "heading": heading, "key_points": points or [heading]}))
     return outline.model_copy(update={"sections": sections}), changes

@@ -44,7 +44,8 @@ class TextWorker(Worker):
     model follows this far better than the generic layout, which it tends to echo.
     :meth:`budget` may lower the token cap task by task, an answer cut off at the cap is
     trimmed to its last complete sentence, and lines copied from the prompt are dropped
-    (:func:`drop_echo`)."""
+    (:func:`drop_echo`); an answer that was all echo is asked for once more with the task's
+    instruction alone."""
 
     def __init__(self, *args: Any, excerpt_chars: int = 2_000, **options: Any) -> None:
         super().__init__(*args, **options)
@@ -86,6 +87,15 @@ class TextWorker(Worker):
         response = await ctx.model.request(
             [Message.system(self.system_prompt()), Message.user(prompt)],
             settings=self.model_settings(limit))
+        text = self._clean(response, limit, prompt)
+        if not text and ctx.task.instruction != prompt:  # all echo: ask once, the task alone
+            response = await ctx.model.request(
+                [Message.system(self.system_prompt()), Message.user(ctx.task.instruction)],
+                settings=self.model_settings(limit))
+            text = self._clean(response, limit, ctx.task.instruction)
+        return text
+
+    def _clean(self, response: Any, limit: int | None, prompt: str) -> str:
         text = response.text.strip()
         if limit is not None and response.usage.completion_tokens >= limit:
             text = _whole_sentences(text)
