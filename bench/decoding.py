@@ -176,6 +176,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "mean_words": round(statistics.fmean(r["words"] for r in mine), 1),
             "mean_seconds": round(statistics.fmean(r["seconds"] for r in mine), 2),
             "mean_tokens": round(statistics.fmean(r["completion_tokens"] for r in mine), 1),
+            "ms_per_token": round(1000 * sum(r["seconds"] for r in mine)
+                                  / max(1, sum(r["completion_tokens"] for r in mine)), 1),
         })
     return rows
 
@@ -209,12 +211,12 @@ def render(meta: dict[str, Any], rows: list[dict[str, Any]], records: list[dict[
         lines += [f"- Note: {note}"]
     lines += ["", markdown_table(
         ["setting", "rep. lines mean", "max", "4-grams mean", "min", "good", "cut off",
-         "empty", "at max_tokens", "words", "s / call"],
+         "empty", "at max_tokens", "words", "s / call", "ms / token"],
         [[r["setting"], f"{r['mean_repeated_line_ratio']:.3f}",
           f"{r['max_repeated_line_ratio']:.3f}", f"{r['mean_distinct_4gram_ratio']:.3f}",
           f"{r['min_distinct_4gram_ratio']:.3f}", f"{r['good_outputs']}/{r['outputs']}",
           r["cut_off"], r["empty_or_error"], r["hit_max_tokens"], r["mean_words"],
-          f"{r['mean_seconds']:.1f}"] for r in rows]), ""]
+          f"{r['mean_seconds']:.1f}", f"{r['ms_per_token']:.0f}"] for r in rows]), ""]
     lines += ["## Distinct 4-gram ratio / repeated-line ratio per prompt", ""]
     ids = list(dict.fromkeys(r["prompt"] for r in records))
     by = {(r["prompt"], r["setting"]): r for r in records}
@@ -240,7 +242,18 @@ def main() -> None:
     parser.add_argument("--note", default="")
     parser.add_argument("--prompts", type=int, default=len(PROMPTS), help="the first N only")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="rewrite the Markdown of an earlier run (and its note); run nothing")
     args = parser.parse_args()
+    if args.render is not None:
+        saved = json.loads(args.render.read_text())
+        saved["note"] = args.note or saved.get("note", "")
+        saved["settings"] = summarise(saved["outputs"])
+        args.render.write_text(json.dumps(saved, indent=1) + "\n")
+        markdown = render(saved, saved["settings"], saved["outputs"], saved["note"])
+        args.render.with_suffix(".md").write_text(markdown + "\n")
+        print(markdown)
+        return
     meta: dict[str, Any] = {"machine": machine(), "max_tokens": args.max_tokens,
                             "concurrency": args.concurrency, "words": args.words}
     start = time.perf_counter()
