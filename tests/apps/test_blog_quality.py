@@ -150,3 +150,15 @@ def test_an_answer_that_was_all_echo_is_asked_for_once_more_with_the_task_alone(
     assert editor_calls[1] == "Write the introduction of the post."
     assert result.markdown.startswith(
         "# Trail shoes\n\nGood shoes make trails fun. Here is how to pick them.\n")
+
+
+def test_prose_calls_ask_for_the_no_repeat_ngram_ban_and_json_calls_do_not():
+    from delegate.events import ModelCalled
+
+    script = Script([GOOD])
+    events = EventLog()
+    asyncio.run(run_blog(TOPIC, model=script.model, subscribers=[events]))
+    bans = {(c.output is None, c.settings.no_repeat_ngram) for c in script.model.calls}
+    assert bans == {(True, 4), (False, None)}  # sections and intro: 4; outline, verdicts: none
+    recorded = [e.settings.no_repeat_ngram for e in events.of(ModelCalled) if e.task_id == "s1"]
+    assert recorded == [4]  # the call's record carries the setting it was made with
