@@ -139,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", default=None, metavar="FILE",
                     help="content only: an earlier content_eval.json to compare with, goal "
                     "by goal (a 'Before and after' table)")
+    ev.add_argument("--no-review", action="store_true",
+                    help="content only: run the blog, report and project without their "
+                    "reviewer, to see what it buys")
 
     add_runs_parser(sub)
     sub.add_parser("models", help="list model providers and how to configure each")
@@ -327,11 +330,14 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--concurrency must be at least 1")
     if args.baseline is not None and args.workflow != "content":
         raise UsageError("--baseline is for eval content only")
+    if args.no_review and args.workflow != "content":
+        raise UsageError("--no-review is for eval content only")
     check_out_dir(args.out)
     command = f"delegate eval {args.workflow}" + "".join(
         f" --{k} {v}" for k, v in (("model", args.model), ("limit", args.limit),
                                    ("concurrency", args.concurrency),
-                                   ("baseline", args.baseline)) if v is not None)
+                                   ("baseline", args.baseline)) if v is not None) + (
+        " --no-review" if args.no_review else "")
     if args.workflow == "content":
         from .apps.content_eval import run_content_eval
         from .apps.content_eval_report import load_baseline
@@ -339,7 +345,8 @@ def _eval(args: argparse.Namespace) -> int:
         baseline = load_baseline(args.baseline) if args.baseline is not None else None
         report = asyncio.run(run_content_eval(
             args.model, limit=args.limit, concurrency=args.concurrency, out=Path(args.out),
-            command=command, baseline=baseline, on_case=lambda row: print(
+            command=command, baseline=baseline, review=not args.no_review,
+            on_case=lambda row: print(
                 f"delegate: {row.id} {row.workflow} {row.status} in "
                 f"{row.wall_seconds:.1f} s", file=sys.stderr)))
         print(report.to_markdown("Content evaluation", command, args.model or DEFAULT_MODEL))

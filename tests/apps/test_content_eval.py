@@ -245,3 +245,24 @@ def test_the_cli_refuses_a_limit_below_one(tmp_path, capsys):
     assert main(["eval", "content", "--limit", "0", "--out", str(tmp_path)]) != 0
     assert "--limit must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "content_eval.json").exists()
+
+
+def test_without_review_no_verdict_is_asked_and_each_output_is_written_to_read(tmp_path):
+    cases = [ContentCase("b1", "blog", OBJECTIVE)]
+    model = ScriptedModel(function=answer)
+    report = asyncio.run(run_content_eval(model, cases=cases, out=tmp_path, review=False))
+    verdicts = [c for c in model.calls if isinstance(c.output, dict)
+                and c.output.get("title") == "Verdict"]
+    assert verdicts == [] and report.rows[0].status == "succeeded"
+    written = (tmp_path / "content_eval_outputs" / "b1.md").read_text("utf-8")
+    assert written.startswith("# Trail shoes\n") and "## Grip" in written
+    reviewed = asyncio.run(run_content_eval(ScriptedModel(function=answer), cases=cases))
+    assert reviewed.rows[0].model_calls > report.rows[0].model_calls
+
+
+def test_no_review_is_refused_for_the_recommender(capsys):
+    from delegate.cli import main
+
+    assert main(["eval", "recommend", "--no-review"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--no-review is for eval content only") and "\n" not in err

@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 WORKFLOWS = ("blog", "report", "project", "general")
+#: The workflows with a reviewer (``general`` has none).
+REVIEWED = ("blog", "report", "project")
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 _COMPUTED = {"project": {"team", "work breakdown", "timeline", "problems", "summary"}}
 
@@ -385,6 +387,7 @@ async def run_content_eval(
     cases: Sequence[ContentCase] | None = None,
     on_case: Callable[[ContentRow], None] | None = None,
     baseline: Baseline | str | Path | None = None,
+    review: bool = True,
 ) -> ContentReport:
     """Evaluate the content workflows on the shipped set (or ``cases``) with one model.
 
@@ -398,6 +401,11 @@ async def run_content_eval(
         on_case: called with each row as its objective ends, for progress.
         baseline: an earlier run's ``content_eval.json`` (or its :class:`Baseline`) to
             compare with; checked before anything runs.
+        review: ``False`` runs the workflows that have a reviewer without it (to see what
+            the reviewer buys).
+
+    With ``out``, each objective's Markdown (and the run's notes) is also written to
+    ``out/content_eval_outputs/<id>.md``.
 
     Raises:
         UsageError: the baseline cannot be read, is not a content evaluation's JSON, or
@@ -418,11 +426,21 @@ async def run_content_eval(
     owned = not isinstance(model_spec, Model)
     model = get_model(model_spec) if owned else model_spec
 
+    written = None if out is None else Path(out) / "content_eval_outputs"
+
     async def run_fn(case: ContentCase) -> WorkflowResult:
         options: dict[str, Any] = {"model": model}
         if case.inputs:
             options["inputs"] = [str(SAMPLES / name) for name in case.inputs]
-        return await run_workflow(case.workflow, case.objective, **options)
+        if not review and case.workflow in REVIEWED:
+            options["reviewer"] = False
+        result = await run_workflow(case.workflow, case.objective, **options)
+        if written is not None:  # what was scored, for a person to read
+            written.mkdir(parents=True, exist_ok=True)
+            notes = "".join(f"\n- {n}" for n in result.run.notes)
+            (written / f"{case.id}.md").write_text(
+                result.markdown + (f"\n---\nRun notes:{notes}\n" if notes else ""), "utf-8")
+        return result
 
     try:
         report = await evaluate_content(run_fn, cases, concurrency=concurrency, on_case=on_case)
