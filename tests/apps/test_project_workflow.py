@@ -187,7 +187,7 @@ def test_the_example_team_has_every_skill_the_scripted_breakdown_needs():
     assert len({r.name for r in EXAMPLE_RESOURCES}) == len(EXAMPLE_RESOURCES) == 3
 
 
-def test_repeated_requirements_are_named_sent_back_and_the_better_list_kept():
+def test_repeated_requirements_are_asked_for_again_and_the_phases_build_on_the_mended_list():
     looped = {"requirements": ["Card payments"] * 4}
     answers = {"Requirements": [looped, REQUIREMENTS], "Phases": [PHASES],
                "Breakdown": [BREAKDOWN], None: ["Six items; the shop opens after the campaign."]}
@@ -200,14 +200,21 @@ def test_repeated_requirements_are_named_sent_back_and_the_better_list_kept():
 
     model = ScriptedModel(function=answer)
     result = _go(model)
-    first = next(r for r in result.run.reviews if r.task_id == "requirements")
-    assert first.problems[0] == "lines 2-4 repeat line 1 ('- Card payments')"
-    rewrite = [c for c in model.calls if _title(c) == "Requirements"][1]
-    assert "lines 2-4 repeat line 1" in rewrite.last_user
+    asked = [c for c in model.calls if _title(c) == "Requirements"]
+    assert len(asked) == 2 and "lines 2-4 repeat line 1 ('- Card payments')" in asked[1].last_user
     assert result.data.requirements == REQUIREMENTS["requirements"]
-    # the checks judge only what people read: no verdict on the breakdown or the schedule
-    assert {r.task_id for r in result.run.reviews} == {"requirements", "phases", "summary"}
-    assert all(r.scores == {} for r in result.run.reviews)  # and no model verdict
+    phases = next(c for c in model.calls if _title(c) == "Phases")
+    assert "EU shipping" in phases.last_user  # built on the mended list, not the looped one
+    # the reviewer judges the overview only, by its checks, without a model verdict
+    assert [(r.task_id, r.scores) for r in result.run.reviews] == [("summary", {})]
+
+
+def test_a_list_asked_again_that_is_no_better_keeps_the_first():
+    items = [dict(i, name="Lawn and furniture") for i in BREAKDOWN["items"]]
+    model = _scripted(breakdown={"items": items})
+    result = _go(model)
+    assert len([c for c in model.calls if _title(c) == "Breakdown"]) == 2
+    assert [i.name for i in result.data.items] == ["Lawn and furniture"] * 6
 
 
 def test_without_a_reviewer_the_project_is_not_reviewed():

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -35,7 +35,7 @@ from ..plan import Plan, Task
 from ..prompts import truncate
 from ..review import CheckResult, Reviewer
 from ..runner import check_objective, run
-from ..workers import TaskContext, Worker, WorkerRegistry
+from ..workers import Revision, TaskContext, Worker, WorkerRegistry
 from . import content_checks as checks
 from ._prompts import prompts
 from ._prose import PROSE_SETTINGS
@@ -174,12 +174,13 @@ def project_workers(resources: Sequence[Resource]) -> WorkerRegistry:
         return Scheduled(items, schedule(items, resources))
 
     return WorkerRegistry([
-        Worker("analyst", "Lists what the project must deliver.",
-               PROMPTS["analyst"].instructions(), output_schema=Requirements, max_tokens=700),
-        Worker("planner", "Splits the project into phases.",
-               PROMPTS["planner"].instructions(), output_schema=Phases, max_tokens=750),
-        Worker("estimator", "Breaks the phases into estimated work items.",
-               PROMPTS["estimator"].instructions(), max_tokens=60 + 100 * MAX_ITEMS),
+        _ListWorker("analyst", "Lists what the project must deliver.",
+                    PROMPTS["analyst"].instructions(), output_schema=Requirements,
+                    max_tokens=700),
+        _ListWorker("planner", "Splits the project into phases.",
+                    PROMPTS["planner"].instructions(), output_schema=Phases, max_tokens=750),
+        _ListWorker("estimator", "Breaks the phases into estimated work items.",
+                    PROMPTS["estimator"].instructions(), max_tokens=60 + 100 * MAX_ITEMS),
         Worker("scheduler", "Validates the breakdown and schedules it.", fn=schedule_items),
         _Summarizer("writer", "Writes a short overview of the scheduled plan.",
                     PROMPTS["writer"].instructions(), max_tokens=250, settings=PROSE_SETTINGS),
@@ -187,12 +188,35 @@ def project_workers(resources: Sequence[Resource]) -> WorkerRegistry:
 
 
 def project_check_text(output: Any) -> str | None:
-    """The requirements or the phases as the list the report shows, else ``None``."""
+    """The requirements, the phases or the breakdown's item names as the list the report
+    shows, else ``None``."""
     if isinstance(output, Requirements):
         return "\n".join(f"- {r}" for r in output.requirements)
     if isinstance(output, Phases):
         return "\n".join(f"- {p.name}: {p.goal}" for p in output.phases)
+    if isinstance(output, dict) and isinstance(output.get("items"), list):
+        return "\n".join(f"- {i.get('name', '')}" for i in output["items"]
+                         if isinstance(i, dict))
     return None
+
+
+class _ListWorker(Worker):
+    """A worker that answers with a list people read (requirements, phases, work items):
+    when the checks find a problem in the list (an item that repeats another), it is asked
+    once more within its task, with the problems named, and the better list is kept, so
+    that the tasks after it build on the mended one."""
+
+    async def run(self, ctx: TaskContext) -> Any:
+        first = await super().run(ctx)
+        text = project_check_text(first)
+        found = checks.check_text(text) if text else None
+        if found is None or not found.problems:
+            return first
+        notes = "Fix these problems of the list: " + "; ".join(found.problems) + "."
+        again = replace(ctx, revision=Revision(notes, first, ctx.attempt))
+        second = await super().run(again)
+        text = project_check_text(second)
+        return second if text and checks.check_text(text).score > found.score else first
 
 
 def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
@@ -207,6 +231,12 @@ def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckR
     shown = [project_check_text(v) for k, v in outputs.items() if k != task.id]
     found = checks.check_text(text, others=[t for t in shown if t])
     return CheckResult(found.problems, found.score)
+
+
+def _summary_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
+    """The reviewer checks the overview only: the lists were mended within their tasks, and
+    a list rewritten after the tasks that read it would leave them stale."""
+    return project_check(task, output, outputs) if task.id == "summary" else None
 
 
 def project_plan(resources: Sequence[Resource]) -> Plan:
@@ -263,8 +293,9 @@ async def run_project(
         model: the model (``None``: ``DELEGATE_MODEL``, then ``local:default``).
         max_concurrency: most tasks at once. subscribers: run event subscribers.
         reviewer: ``True`` for the default reviewer (the deterministic checks of
-            :func:`project_check` on the requirements, phases and overview, two rounds, no
-            model verdict), a :class:`Reviewer`, or ``False``/``None`` for no review.
+            :func:`project_check` on the overview, two rounds, no model verdict; the lists
+            are checked and mended within their own tasks), a :class:`Reviewer`, or
+            ``False``/``None`` for no review.
 
     Returns:
         The plan; when a step failed, ``run.status`` is not ``succeeded``, the Markdown names
@@ -276,7 +307,7 @@ async def run_project(
     description = check_objective(description, what="project description")
     resources = _check_resources(resources or DEFAULT_RESOURCES)
     if reviewer is True:
-        reviewer = Reviewer(checks=project_check, model_verdict=False, max_rounds=2)
+        reviewer = Reviewer(checks=_summary_check, model_verdict=False, max_rounds=2)
     result = await run(
         description, workers=project_workers(resources), model=model,
         plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,
