@@ -162,3 +162,13 @@ def test_prose_calls_ask_for_the_no_repeat_ngram_ban_and_json_calls_do_not():
     assert bans == {(True, 4), (False, None)}  # sections and intro: 4; outline, verdicts: none
     recorded = [e.settings.no_repeat_ngram for e in events.of(ModelCalled) if e.task_id == "s1"]
     assert recorded == [4]  # the call's record carries the setting it was made with
+
+
+def test_the_outline_schema_asks_for_short_distinct_headings_and_key_points():
+    from delegate.apps.blog import outline_schema
+
+    section = outline_schema(2)["properties"]["sections"]["anyOf"][1]["prefixItems"][1]
+    heading, points = section["properties"]["heading"], section["properties"]["key_points"]
+    assert heading["maxLength"] == 60 and "not the title" in heading["description"]
+    assert "different from every other heading" in heading["description"]
+    assert "different from every other key point" in points["items"]["description"]

@@ -27,7 +27,11 @@ __all__ = [
 ]
 
 MAX_SECTIONS = 8
-TITLE_CHARS, HEADING_CHARS, POINT_CHARS = 90, 70, 100
+TITLE_CHARS, HEADING_CHARS, POINT_CHARS = 90, 60, 100
+#: What the schema asks of a heading and a key point (a model that reads schemas sees it;
+#: :func:`outline_problems` checks it, since a grammar cannot enforce it).
+HEADING_ASK = "2 to 6 words; not the title; different from every other heading"
+POINT_ASK = "a short phrase, different from every other key point"
 #: The word targets a section may have (an enum, so that a grammar enforces the range).
 WORD_TARGETS = (80, 120, 150, 200, 250, 300, 400, 500, 600)
 
@@ -67,8 +71,9 @@ def outline_schema(max_sections: int) -> dict[str, Any]:
     section ``n`` has id ``sn`` and may depend only on ``s1`` ... ``s(n-1)``, and every string
     and list is bounded, so a grammar-bound model can write only a well-formed outline."""
 
-    def text(limit: int) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "maxLength": limit}
+    def text(limit: int, description: str = "") -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": limit,
+                **({"description": description} if description else {})}
 
     def section(n: int) -> dict[str, Any]:
         depends = depends_on_schema([f"s{k}" for k in range(1, n)], unique=True)
@@ -76,9 +81,10 @@ def outline_schema(max_sections: int) -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "id": {"const": f"s{n}"},
-                "heading": text(HEADING_CHARS),
-                "key_points": {"type": "array", "items": text(POINT_CHARS),
-                               "minItems": 1, "maxItems": 4},
+                "heading": text(HEADING_CHARS, HEADING_ASK),
+                "key_points": {"type": "array", "items": text(POINT_CHARS, POINT_ASK),
+                               "minItems": 1, "maxItems": 4,
+                               "description": "what this section covers and no other does"},
                 "word_target": {"enum": list(WORD_TARGETS)},
                 "depends_on": depends,
             },
