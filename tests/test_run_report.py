@@ -170,9 +170,11 @@ def test_the_timeline_shows_concurrency_the_retry_and_the_review_rewrite(guide):
     verdicts = [a["class"] for t, a, o in tags.found if "verdict" in a.get("class", "")
                 and o.get("data-task") == "draft"]
     assert verdicts == ["verdict rejected", "verdict passed"]
-    calls = [o["data-task"] for t, a, o in tags.found
-             if t == "rect" and a.get("class") == "call task"]
-    assert sorted(calls) == sorted(c["task_id"] for c in guide["model_calls"] if c["task_id"])
+    calls = [(o["data-task"], a["class"]) for t, a, o in tags.found
+             if t == "rect" and a.get("class") in ("call task", "call revision")]
+    assert sorted(calls) == sorted((c["task_id"], f"call {c['purpose']}")
+                                   for c in guide["model_calls"] if c["task_id"])
+    assert ("draft", "call revision") in calls  # the rewrite the review asked for
 
 
 def test_prompts_outputs_reviews_versions_and_usage_are_on_the_page(guide):
