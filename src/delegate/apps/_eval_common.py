@@ -2,7 +2,7 @@
 
 :func:`run_cases` is the loop both :mod:`delegate.apps.recommend_eval` and
 :mod:`delegate.apps.content_eval` run their cases with; :func:`fmt` and :func:`mean` write
-and aggregate their numbers.
+and aggregate their numbers; :func:`checked` checks a field read back from a saved report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["fmt", "mean", "run_cases"]
+__all__ = ["checked", "fmt", "mean", "run_cases"]
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -33,6 +33,25 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.3f}".rstrip("0").rstrip(".")
     return str(value)
+
+
+def checked(case: str, name: str, value: Any, annotation: str) -> Any:
+    """``value`` (a field ``name`` of a saved report's ``case``) if it is of the kind
+    ``annotation`` names (``int``, ``float | None``, ``bool | None``, ``str``,
+    ``tuple[str, ...]`` as a JSON list), else ValueError naming the case and the field."""
+    kinds = {k.strip() for k in annotation.split("|")}
+    if value is None and "None" in kinds:
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = (("int" in kinds and number and float(value).is_integer())
+          or ("float" in kinds and number)
+          or ("bool" in kinds and isinstance(value, bool))
+          or ("str" in kinds and isinstance(value, str))
+          or (annotation.startswith("tuple") and isinstance(value, list)
+              and all(isinstance(x, str) for x in value)))
+    if not ok:
+        raise ValueError(f"case {case}: {name} is {value!r}, not {annotation}")
+    return int(value) if "int" in kinds else value
 
 
 async def run_cases(one: Callable[[C], Awaitable[R]], cases: Sequence[C], *, concurrency: int,

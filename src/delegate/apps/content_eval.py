@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DelegateError, UsageError
 from . import content_checks as checks
-from ._eval_common import mean, run_cases
+from ._eval_common import checked, mean, run_cases
 from .content import WorkflowResult
 
 if TYPE_CHECKING:
@@ -160,30 +160,12 @@ class ContentRow:
         values: dict[str, Any] = {}
         for name, spec in cls.__dataclass_fields__.items():
             if name in data:
-                values[name] = _checked(data["id"], name, data[name], str(spec.type))
+                values[name] = checked(data["id"], name, data[name], str(spec.type))
         if data.get("finished") is False and values.get("error") is None:
             values["error"] = "did not finish"
         values.setdefault("workflow", "")
         values.setdefault("objective", "")
         return cls(**{**values, "problems": tuple(values.get("problems", ()))})
-
-
-def _checked(case: str, name: str, value: Any, annotation: str) -> Any:
-    """``value`` if it is of the kind ``annotation`` names (``int``, ``float | None``,
-    ``tuple[str, ...]``, ...), else ValueError."""
-    kinds = {k.strip() for k in annotation.split("|")}
-    if value is None and "None" in kinds:
-        return value
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = (("int" in kinds and number and float(value).is_integer())
-          or ("float" in kinds and number)
-          or ("bool" in kinds and isinstance(value, bool))
-          or ("str" in kinds and isinstance(value, str))
-          or (annotation.startswith("tuple") and isinstance(value, list)
-              and all(isinstance(x, str) for x in value)))
-    if not ok:
-        raise ValueError(f"case {case}: {name} is {value!r}, not {annotation}")
-    return int(value) if "int" in kinds else value
 
 
 def _outline_sections(result: WorkflowResult) -> list[tuple[str, list[str], int]]:
