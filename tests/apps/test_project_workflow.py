@@ -220,3 +220,13 @@ def test_a_list_asked_again_that_is_no_better_keeps_the_first():
 def test_without_a_reviewer_the_project_is_not_reviewed():
     result = _go(_scripted(), reviewer=False)
     assert result.run.reviews == ()
+
+
+def test_a_requirement_still_repeated_is_left_out_of_the_plan_and_the_notes_say_so():
+    repeated = {"requirements": ["Card payments", "EU shipping", "card payments!"]}
+    answers = {"Requirements": repeated, "Phases": PHASES, "Breakdown": BREAKDOWN,
+               None: "Six items; the shop opens after the campaign."}
+    result = _go(ScriptedModel(function=lambda call: answers[_title(call)]))
+    assert result.data.requirements == ["Card payments", "EU shipping"]
+    assert "requirements: 1 repeated requirements left out of the plan" in result.run.notes
+    assert result.markdown.count("Card payments") == 1

@@ -31,6 +31,7 @@ from ..events import Subscriber
 from ..graph_schema import depends_on_schema, fixed_lists
 from ..journal import Journal
 from ..llm.base import Model
+from ..outcomes import RunResult
 from ..plan import Plan, Task
 from ..prompts import truncate
 from ..review import CheckResult, Reviewer
@@ -314,6 +315,7 @@ async def run_project(
         subscribers=subscribers, journal=journal, budget=budget,
         reviewer=reviewer or None,
     )
+    result = _without_repeats(result)
     out = result.outputs
     done: Scheduled | None = out.get("schedule")
     data = None if done is None else ProjectPlan(
@@ -324,6 +326,27 @@ async def run_project(
     )
     return WorkflowResult("project", "Project plan", _render(description, resources, result),
                           result, data)
+
+
+def _without_repeats(result: RunResult) -> RunResult:
+    """The run with requirements and phases that repeat an earlier one (the same words) left
+    out of the plan, each recorded in the run's notes; a list keeps at least two items."""
+    notes = list(result.notes)
+    outcomes = []
+    for outcome in result.outcomes:
+        output = outcome.output
+        if outcome.ok and isinstance(output, Requirements | Phases):
+            field = "requirements" if isinstance(output, Requirements) else "phases"
+            items = getattr(output, field)
+            keys = [checks.normalise(i if isinstance(i, str) else f"{i.name} {i.goal}")
+                    for i in items]
+            kept = [i for n, i in enumerate(items) if keys[n] not in keys[:n]]
+            if 2 <= len(kept) < len(items):
+                notes.append(f"{outcome.task_id}: {len(items) - len(kept)} repeated "
+                             f"{field} left out of the plan")
+                outcome = replace(outcome, output=output.model_copy(update={field: kept}))
+        outcomes.append(outcome)
+    return replace(result, outcomes=tuple(outcomes), notes=tuple(notes))
 
 
 def _check_resources(resources: Sequence[Resource]) -> tuple[Resource, ...]:
