@@ -130,7 +130,7 @@ class Rubric:
             "title": "Verdict",
             "type": "object",
             # notes come first, so the model says what it found before it scores
-            "properties": {"notes": {"type": "string", "maxLength": 300}, **scores},
+            "properties": {"notes": {"type": "string", "maxLength": 200}, **scores},
             "required": ["notes", *self.criteria],
             "additionalProperties": False,
         }

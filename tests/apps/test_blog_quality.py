@@ -172,3 +172,41 @@ def test_the_outline_schema_asks_for_short_distinct_headings_and_key_points():
     assert heading["maxLength"] == 60 and "not the title" in heading["description"]
     assert "different from every other heading" in heading["description"]
     assert "different from every other key point" in points["items"]["description"]
+
+
+def test_a_rewrite_that_talks_about_its_own_writing_is_named_and_scores_lower():
+    topic = "Grip matters on wet rock. Lugs bite into mud and keep you upright."
+    meta = ("The rewritten version is more concise. The original text was written badly. "
+            "Lugs bite into mud and keep you upright.")
+    found = checks.check_text(meta)
+    assert found.problems == ("2 sentence(s) talk about the writing instead of the topic, "
+                              "e.g. 'The rewritten version is more concise.'",)
+    assert found.score < checks.check_text(topic).score == 1.0
+
+
+def test_a_requirement_that_copies_the_project_description_is_asked_for_again():
+    from delegate.apps.project import EXAMPLE_RESOURCES, run_project
+
+    description = "Launch a small online shop for hand-made hiking gear within 8 weeks"
+    copied = {"requirements": [description, "Card payments work"]}
+    good = {"requirements": ["Catalogue of 20 products", "Card payments work"]}
+    asked = []
+
+    def answer(call):
+        title = call.output.__name__ if isinstance(call.output, type) else (
+            call.output or {}).get("title")
+        if title == "Requirements":
+            asked.append(call.last_user)
+            return copied if len(asked) == 1 else good
+        if title == "Phases":
+            return {"phases": [{"name": "Build", "goal": "A working shop"},
+                               {"name": "Launch", "goal": "First orders shipped"}]}
+        if title == "Breakdown":
+            return {"items": [{"id": f"w{n}", "name": f"Item {n}", "estimate_days": 1,
+                               "depends_on": [], "skill": "design"} for n in (1, 2, 3)]}
+        return "The shop opens after three days of work."
+
+    result = asyncio.run(run_project(description, model=ScriptedModel(function=answer),
+                                     resources=EXAMPLE_RESOURCES))
+    assert len(asked) == 2 and "also appear in another section" in asked[1]
+    assert result.data.requirements == good["requirements"]

@@ -271,6 +271,15 @@ def _lines_phrase(numbers: Sequence[int]) -> str:
         " repeats" if len(numbers) == 1 else " repeat")
 
 
+#: Sentences about the writing rather than the topic: what a small model says when it is
+#: asked to write something again.
+_META = re.compile(
+    r"\b(rewritten|revised (text|version|section)|the reviewer|original (text|version|section"
+    r"|introduction)|first version|previous version|i made (a few |some )?changes|changes to "
+    r"(enhance|improve)|(this|the) (section|text) (has been|was) (edited|rewritten|revised))\b",
+    re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class TextCheck:
     """What :func:`check_text` found: each problem in words a writer can act on, and a
@@ -290,12 +299,14 @@ def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 
 
     Problems named: empty; lines that repeat an earlier line ("lines 2-4 repeat line 1");
     a distinct 4-gram ratio under 0.8 (with the phrase repeated most); sentences also found
-    in ``others`` (the other sections); key points with under half their content words in
-    the text; under half the ``word_target``; a cut-off last sentence.
+    in ``others`` (the other sections, the prompt); sentences about the writing rather than
+    the topic ("the rewritten version is more concise"); key points with under half their
+    content words in the text; under half the ``word_target``; a cut-off last sentence.
 
     The score is the mean of: one minus the repeated-line ratio, the distinct 4-gram ratio,
-    one minus the share of sentences found in ``others``, the key-point coverage, the length
-    ratio over half the target (at most 1), and 0 or 1 for a cut-off ending; 0 when empty.
+    one minus the share of sentences found in ``others``, one minus the share of sentences
+    about the writing, the key-point coverage, the length ratio over half the target (at
+    most 1), and 0 or 1 for a cut-off ending; 0 when empty.
     """
     if is_empty(text):
         return TextCheck(("the text is empty",), 0.0)
@@ -317,6 +328,11 @@ def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 
     if copied:
         problems.append(f"{len(copied)} sentence(s) also appear in another section, e.g. "
                         f"{_quote(copied[0])}")
+    meta = [m.group() for line in _lines(body) for m in _SENTENCE.finditer(line)
+            if _META.search(m.group())]
+    if meta:
+        problems.append(f"{len(meta)} sentence(s) talk about the writing instead of the "
+                        f"topic, e.g. {_quote(meta[0])}")
     have = content_words(body)
     shares = []
     for point in key_points:
@@ -334,6 +350,7 @@ def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 
         problems.append(f"its last sentence is cut off: {_quote(last[-40:])}")
     parts = [1.0 - rep_ratio, 1.0 if distinct is None else distinct,
              1.0 - (len(copied) / len(sentences) if sentences else 0.0),
+             1.0 - min(1.0, len(meta) / max(1, len(sentences))),
              sum(shares) / len(shares) if shares else 1.0,
              1.0 if ratio is None else min(1.0, ratio / MIN_LENGTH), 0.0 if cut else 1.0]
     return TextCheck(tuple(problems), sum(parts) / len(parts))

@@ -39,7 +39,7 @@ from ..runner import check_objective, run
 from ..workers import Revision, TaskContext, Worker, WorkerRegistry
 from . import content_checks as checks
 from ._prompts import prompts
-from ._prose import PROSE_SETTINGS
+from ._prose import PROSE_SETTINGS, drop_echo
 from .content import WorkflowResult
 from .project_tools import Resource, Timeline, WorkItem, schedule, to_markdown, validate_breakdown
 
@@ -208,16 +208,20 @@ class _ListWorker(Worker):
     that the tasks after it build on the mended one."""
 
     async def run(self, ctx: TaskContext) -> Any:
+        # the project's description and the lists this one builds on, which it may copy
+        others = [ctx.objective, *(t for d in ctx.dependencies
+                                   if (t := project_check_text(d.output)))]
         first = await super().run(ctx)
         text = project_check_text(first)
-        found = checks.check_text(text) if text else None
+        found = checks.check_text(text, others=others) if text else None
         if found is None or not found.problems:
             return first
         notes = "Fix these problems of the list: " + "; ".join(found.problems) + "."
         again = replace(ctx, revision=Revision(notes, first, ctx.attempt))
         second = await super().run(again)
         text = project_check_text(second)
-        return second if text and checks.check_text(text).score > found.score else first
+        better = text and checks.check_text(text, others=others).score > found.score
+        return second if better else first
 
 
 def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
@@ -263,7 +267,12 @@ def project_plan(resources: Sequence[Resource]) -> Plan:
 
 
 class _Summarizer(Worker):
-    """A model worker shown the phases and the computed timeline as plain lines."""
+    """A model worker shown the phases and the computed timeline as plain lines; lines it
+    copies back from that prompt are dropped (:func:`~delegate.apps._prose.drop_echo`)."""
+
+    async def run(self, ctx: TaskContext) -> Any:
+        text = await super().run(ctx)
+        return drop_echo(text, self.user_prompt(ctx)) or text
 
     def user_prompt(self, ctx: TaskContext) -> str:
         phases = [f"{n}. {p.name}: {p.goal}"
