@@ -210,3 +210,30 @@ def test_a_requirement_that_copies_the_project_description_is_asked_for_again():
                                      resources=EXAMPLE_RESOURCES))
     assert len(asked) == 2 and "also appear in another section" in asked[1]
     assert result.data.requirements == good["requirements"]
+
+
+def test_a_heading_that_is_the_start_of_a_long_title_counts_as_the_title():
+    from delegate.apps._outline import Outline, fallback_outline, outline_problems
+
+    title = "How Public-Key Cryptography Keeps Web Traffic Private, for Readers"
+    cut = outline(title[:40], "Keys and locks")
+    cut["title"] = title
+    mended, _ = fallback_outline(Outline.model_validate(cut), title)
+    assert "heading 1 is the start of the title or topic" in outline_problems(
+        Outline.model_validate(cut), title)[0]
+    assert [s.heading for s in mended.sections] == ["Point 1", "Keys and locks"]
+
+
+def test_the_general_answer_drops_the_result_headers_it_echoes():
+    from delegate.apps.general import run_general
+
+    def answer(call):
+        if isinstance(call.output, dict):
+            return {"tasks": [{"id": "t1", "worker": "researcher", "depends_on": [],
+                               "instruction": "Collect the facts about tuples."}]}
+        if "Results:" in call.last_user:  # the synthesizer copies the result's header
+            return "### t1 (researcher): Collect the facts about tuples.\nTuples are fixed."
+        return "Tuples cannot change after they are made."
+
+    result = asyncio.run(run_general("Explain tuples", model=ScriptedModel(function=answer)))
+    assert result.text == "Tuples are fixed."

@@ -106,7 +106,7 @@ def outline_schema(max_sections: int) -> dict[str, Any]:
 # --- outlines that hold: the problems named, then a deterministic fallback --------------------
 
 #: Most words a heading may have before it counts as too long.
-MAX_HEADING_WORDS = 9
+MAX_HEADING_WORDS = 8
 _LEAD = ("write a an the short quick brief simple guide to on about how blog post article "
          "explainer tutorial essay introduction intro beginner beginners beginner's of")
 _LEAD_WORDS = frozenset(_LEAD.split(" "))
@@ -121,7 +121,12 @@ def outline_problems(outline: Outline, topic: str) -> list[str]:
     repeated from an earlier section."""
     headings = [s.heading for s in outline.sections]
     problems = list(checks.heading_problems(headings, outline.title, topic).problems)
+    starts = [t for t in (checks.normalise(outline.title), checks.normalise(topic))
+              if len(t.split()) >= 3]
     for n, heading in enumerate(headings, 1):
+        norm = checks.normalise(heading)
+        if len(norm.split()) >= 3 and any(t.startswith(norm) and t != norm for t in starts):
+            problems.append(f"heading {n} is the start of the title or topic: {heading!r}")
         if len(heading.split()) > MAX_HEADING_WORDS:
             problems.append(f"heading {n} is too long ({len(heading.split())} words): "
                             f"{heading!r}")
@@ -164,10 +169,14 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
     points_seen: set[str] = set()
     sections = []
 
+    starts = [t for t in title_or_topic if len(t.split()) >= 3]
+
     def good(heading: str) -> bool:
         norm = checks.normalise(heading)
+        prefix = len(norm.split()) >= 3 and any(t.startswith(norm) for t in starts)
         return bool(norm) and norm not in taken and set(norm.split()) != topic_words and (
-            len(heading.split()) <= MAX_HEADING_WORDS) and len(heading) <= HEADING_CHARS
+            not prefix and len(heading.split()) <= MAX_HEADING_WORDS
+            and len(heading) <= HEADING_CHARS)
 
     for n, section in enumerate(outline.sections, 1):
         heading = section.heading.strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..llm.base import Model
 from ..orchestrator import Orchestrator
 from ..outcomes import RunResult
 from ..plan import Plan, Task
@@ -17,7 +18,7 @@ from ..review import Synthesizer
 from ..runner import run
 from ..workers import Worker, WorkerRegistry
 from ._prompts import prompts
-from ._prose import PROSE_SETTINGS
+from ._prose import PROSE_SETTINGS, drop_echo
 
 __all__ = ["fallback_plan", "general_workers", "run_general"]
 
@@ -41,6 +42,16 @@ def general_workers() -> WorkerRegistry:
         for name, description, cap in _WORKERS])
 
 
+class _Synthesizer(Synthesizer):
+    """The synthesizer with the lines it copies back from its prompt dropped (the results'
+    ``### t1 (researcher)`` headers, which a small model repeats)."""
+
+    async def synthesize(self, objective: str, result: RunResult, model: Model) -> str:
+        text = await super().synthesize(objective, result, model)
+        prompt = "\n".join(m.content for m in self.messages(objective, result))
+        return drop_echo(text, prompt) or text
+
+
 def fallback_plan(objective: str) -> Plan:
     """Research, analyse, write: what runs when the model gives no valid plan."""
     return Plan(tasks=(
@@ -57,5 +68,5 @@ async def run_general(objective: str, **options: Any) -> RunResult:
     """Run ``objective`` through the general workflow; options go to :func:`delegate.run`."""
     options.setdefault("fallback_plan", fallback_plan)
     options.setdefault("orchestrator", Orchestrator(max_plan_tasks=5))
-    options.setdefault("synthesizer", Synthesizer(settings=PROSE_SETTINGS))
+    options.setdefault("synthesizer", _Synthesizer(settings=PROSE_SETTINGS))
     return await run(objective, workers=general_workers(), **options)
