@@ -176,7 +176,7 @@ def test_a_rejected_section_is_rewritten_exactly_once():
     assert rounds == [("s1", 1, True), ("s2", 1, False), ("s3", 1, True), ("s2", 2, True)]
     assert {e.task_id for e in events.of(TaskReviewed)} == {"s1", "s2", "s3"}  # no outline
     assert result.run.reviews[1].scores == {"cohesion": 4, "coverage": 2, "tone": 4}
-    rewrite = [c for c in script.calls("writer") if "A reviewer found problems" in c.last_user]
+    rewrite = [c for c in script.calls("writer") if "Mind this: " in c.last_user]
     assert len(rewrite) == 1 and "Your first run misses a key point" in rewrite[0].last_user
     assert "Your first run draft 1" not in rewrite[0].last_user  # a small model copies text
     assert "lines 3-4 repeat line 2 ('Go slow.')" in rewrite[0].last_user  # checks first

@@ -106,7 +106,7 @@ def test_the_reviewer_names_the_repetition_and_keeps_the_better_of_two_drafts():
     assert "lines 2-4 repeat line 1 ('Choose a good pair of running shoes.')" in verdict.problems
     assert any('"choose a good pair" appears 4 times' in p for p in verdict.problems)
     rewrite = next(c for c in script.model.calls
-                   if c.output is None and "A reviewer found problems" in c.last_user)
+                   if c.output is None and "Mind this: " in c.last_user)
     assert "lines 2-4 repeat line 1" in rewrite.last_user
     assert script.written["Fit and comfort"] == 2  # no improvement: no second rewrite
     [revised] = events.of(TaskRevised)

@@ -72,10 +72,9 @@ class TextWorker(Worker):
         closing = self.closing(ctx)
         if closing:
             parts.append(closing)
-        if ctx.revision is not None:  # not the previous text: a small model copies it
-            parts.append(f"A reviewer found problems in your first version: "
-                         f"{ctx.revision.notes}\nWrite it again without them. Give only the "
-                         "new text.")
+        if ctx.revision is not None:  # not the previous text: a small model copies it,
+            # and plain advice, not a critique, which it answers by writing about the writing
+            parts.append(f"Mind this: {ctx.revision.notes}\nWrite only about the topic.")
         return "\n\n".join(parts)
 
     def closing(self, ctx: TaskContext) -> str:

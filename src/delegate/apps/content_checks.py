@@ -304,9 +304,9 @@ def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 
     content words in the text; under half the ``word_target``; a cut-off last sentence.
 
     The score is the mean of: one minus the repeated-line ratio, the distinct 4-gram ratio,
-    one minus the share of sentences found in ``others``, one minus the share of sentences
-    about the writing, the key-point coverage, the length ratio over half the target (at
-    most 1), and 0 or 1 for a cut-off ending; 0 when empty.
+    one minus the share of sentences found in ``others``, the key-point coverage, the length
+    ratio over half the target (at most 1), and 0 or 1 for a cut-off ending; times one minus
+    the share of sentences about the writing; 0 when empty.
     """
     if is_empty(text):
         return TextCheck(("the text is empty",), 0.0)
@@ -350,7 +350,7 @@ def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 
         problems.append(f"its last sentence is cut off: {_quote(last[-40:])}")
     parts = [1.0 - rep_ratio, 1.0 if distinct is None else distinct,
              1.0 - (len(copied) / len(sentences) if sentences else 0.0),
-             1.0 - min(1.0, len(meta) / max(1, len(sentences))),
              sum(shares) / len(shares) if shares else 1.0,
              1.0 if ratio is None else min(1.0, ratio / MIN_LENGTH), 0.0 if cut else 1.0]
-    return TextCheck(tuple(problems), sum(parts) / len(parts))
+    about_writing = min(1.0, len(meta) / max(1, len(sentences)))
+    return TextCheck(tuple(problems), sum(parts) / len(parts) * (1.0 - about_writing))

@@ -8,6 +8,7 @@ draft) runs, and the result's planning report says so.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..llm.base import Model
@@ -18,7 +19,7 @@ from ..review import Synthesizer
 from ..runner import run
 from ..workers import Worker, WorkerRegistry
 from ._prompts import prompts
-from ._prose import PROSE_SETTINGS, drop_echo
+from ._prose import PROSE_SETTINGS
 
 __all__ = ["fallback_plan", "general_workers", "run_general"]
 
@@ -42,14 +43,20 @@ def general_workers() -> WorkerRegistry:
         for name, description, cap in _WORKERS])
 
 
+#: The prompt's own framing, which a small model repeats: the results' headers
+#: (``### t1 (researcher): ...``) and the ``Objective:`` / ``Results:`` labels.
+_FRAMING = re.compile(r"^\s*(#+\s*t\d+\s*\(|(your |overall )?(objective|results|task):)",
+                      re.IGNORECASE)
+
+
 class _Synthesizer(Synthesizer):
-    """The synthesizer with the lines it copies back from its prompt dropped (the results'
-    ``### t1 (researcher)`` headers, which a small model repeats)."""
+    """The synthesizer with the prompt's framing lines it copies back dropped (the results'
+    text stays: combining it is the synthesizer's job)."""
 
     async def synthesize(self, objective: str, result: RunResult, model: Model) -> str:
         text = await super().synthesize(objective, result, model)
-        prompt = "\n".join(m.content for m in self.messages(objective, result))
-        return drop_echo(text, prompt) or text
+        kept = "\n".join(line for line in text.splitlines() if not _FRAMING.match(line))
+        return kept.strip() or text
 
 
 def fallback_plan(objective: str) -> Plan:
