@@ -230,3 +230,12 @@ def test_a_requirement_still_repeated_is_left_out_of_the_plan_and_the_notes_say_
     assert result.data.requirements == ["Card payments", "EU shipping"]
     assert "requirements: 1 repeated requirements left out of the plan" in result.run.notes
     assert result.markdown.count("Card payments") == 1
+
+
+def test_the_json_list_workers_ask_for_a_repeat_penalty_and_the_overview_for_the_ban():
+    model = _scripted()
+    _go(model)
+    asked = {_title(c): (c.settings.repeat_penalty, c.settings.no_repeat_ngram)
+             for c in model.calls}
+    assert asked == {"Requirements": (1.1, None), "Phases": (1.1, None),
+                     "Breakdown": (1.1, None), None: (None, 4)}
