@@ -237,3 +237,17 @@ def test_the_general_answer_drops_the_result_headers_it_echoes():
 
     result = asyncio.run(run_general("Explain tuples", model=ScriptedModel(function=answer)))
     assert result.text == "Tuples are fixed."
+
+
+def test_a_numbered_heading_repeats_the_same_heading_without_its_number():
+    from delegate.apps._outline import Outline, fallback_outline, outline_problems
+    from delegate.apps._prose import drop_echo
+
+    numbered = Outline.model_validate(outline("What to do?", "9. What to do?",
+                                              points={"9. What to do?": ["easy runs"]}))
+    assert outline_problems(numbered, TOPIC) == [
+        "heading 2 repeats an earlier heading: 'What to do?'"]
+    assert [s.heading for s in fallback_outline(numbered, TOPIC)[0].sections] == [
+        "What to do?", "Easy runs"]
+    assert drop_echo('Here is the section "What to do?" (about 120 words)\nStart small.',
+                     "") == "Start small."

@@ -107,6 +107,7 @@ def outline_schema(max_sections: int) -> dict[str, Any]:
 
 #: Most words a heading may have before it counts as too long.
 MAX_HEADING_WORDS = 8
+_NUMBERED = re.compile(r"^\s*(\d+[.):]|[ivx]+[.)]|part \d+:?)\s*", re.IGNORECASE)
 _LEAD = ("write a an the short quick brief simple guide to on about how blog post article "
          "explainer tutorial essay introduction intro beginner beginners beginner's of")
 _LEAD_WORDS = frozenset(_LEAD.split(" "))
@@ -120,7 +121,9 @@ def outline_problems(outline: Outline, topic: str) -> list[str]:
     worker can act on: empty, repeated, title-equal or over-long headings, and key points
     repeated from an earlier section."""
     headings = [s.heading for s in outline.sections]
-    problems = list(checks.heading_problems(headings, outline.title, topic).problems)
+    # numbering is no difference: "9. What to do?" repeats "What to do?"
+    bare = [_NUMBERED.sub("", h) for h in headings]
+    problems = list(checks.heading_problems(bare, outline.title, topic).problems)
     starts = [t for t in (checks.normalise(outline.title), checks.normalise(topic))
               if len(t.split()) >= 3]
     for n, heading in enumerate(headings, 1):
@@ -172,7 +175,7 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
     starts = [t for t in title_or_topic if len(t.split()) >= 3]
 
     def good(heading: str) -> bool:
-        norm = checks.normalise(heading)
+        norm = checks.normalise(_NUMBERED.sub("", heading))
         prefix = len(norm.split()) >= 3 and any(t.startswith(norm) for t in starts)
         return bool(norm) and norm not in taken and set(norm.split()) != topic_words and (
             not prefix and len(heading.split()) <= MAX_HEADING_WORDS
@@ -186,7 +189,7 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
             new = next((c for c in candidates if good(c)), f"Part {n} of {len(taken)}")
             changes.append(f"heading {n} {section.heading!r} replaced by {new!r}")
             heading = new
-        taken.add(checks.normalise(heading))
+        taken.add(checks.normalise(_NUMBERED.sub("", heading)))
         points = []
         for p in section.key_points:  # once each, and not the title or the topic again
             key = checks.normalise(p)

@@ -117,7 +117,8 @@ def drop_echo(text: str, prompt: str) -> str:
     kept = []
     for line in text.splitlines():
         words = _WORDS.findall(line.lower())
-        preamble = bool(words) and words[0] in ("here", "heres") and line.rstrip().endswith(":")
+        preamble = bool(words) and words[0] in ("here", "heres") and (
+            line.rstrip().endswith(":") or "section" in words[:6])
         echoed = len(words) >= 4 and " ".join(words[:ECHO_WORDS]) in said
         if not (preamble or echoed):
             kept.append(line)
