@@ -83,6 +83,8 @@ def test_ctrl_c_cancels_running_work_and_exits_130():
         [sys.executable, "-m", "delegate", "run", "Write a guide to knots",
          "--workflow", "general", "--max-concurrency", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # as in a terminal: a shell's background job starts with Ctrl-C ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     for line in proc.stderr:  # wait until a worker is running
