@@ -53,10 +53,6 @@ async def review_rounds(
     order they were given."""
     reviews: list[TaskReview] = []
     pending = [t for t in targets if t in outcomes and outcomes[t].ok]
-    if not reviewer.model_verdict:  # the checks alone judge: only what they have a say on
-        outputs = _outputs(outcomes)
-        pending = [t for t in pending
-                   if reviewer.check(plan.task(t), outputs[t], outputs) is not None]
     limit = limit or asyncio.Semaphore(scheduler.max_concurrency)
 
     async def verdict(tid: str, round_no: int, check: CheckResult | None) -> TaskReview:
@@ -73,6 +69,8 @@ async def review_rounds(
             break
         outputs = _outputs(outcomes)
         checks = {tid: reviewer.check(plan.task(tid), outputs[tid], outputs) for tid in pending}
+        if not reviewer.model_verdict:  # the checks alone judge: only what they have a say on
+            pending = [tid for tid in pending if checks[tid] is not None]
         answers = await _gather([verdict(tid, round_no, checks[tid]) for tid in pending])
         failing: list[TaskReview] = []
         for tid, answer in zip(pending, answers, strict=True):

@@ -2,17 +2,20 @@
 
 :func:`run_cases` is the loop both :mod:`delegate.apps.recommend_eval` and
 :mod:`delegate.apps.content_eval` run their cases with; :func:`fmt` and :func:`mean` write
-and aggregate their numbers; :func:`checked` checks a field read back from a saved report.
+and aggregate their numbers; :func:`checked` checks a field read back from a saved report;
+:func:`write_report` writes a report's JSON and Markdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["checked", "fmt", "mean", "run_cases"]
+__all__ = ["checked", "fmt", "mean", "run_cases", "write_report"]
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -90,3 +93,14 @@ async def run_cases(one: Callable[[C], Awaitable[R]], cases: Sequence[C], *, con
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return list(rows), time.perf_counter() - start
+
+
+def write_report(out: str | Path, stem: str, model_name: str, report: Any, title: str,
+                 command: str) -> None:
+    """Write ``report`` (with ``to_dict()`` and ``to_markdown(title, command, model)``) as
+    ``out/<stem>.json`` (the model's name first) and ``out/<stem>.md``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"model": model_name, **report.to_dict()}
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    (out / f"{stem}.md").write_text(report.to_markdown(title, command, model_name), "utf-8")

@@ -86,15 +86,15 @@ class TextWorker(Worker):
             raise UsageError(f"worker {self.name!r} needs a model and the run has none")
         limit = self.budget(ctx)
         prompt = self.user_prompt(ctx)
-        response = await ctx.model.request(
-            [Message.system(self.system_prompt()), Message.user(prompt)],
-            settings=self.model_settings(limit))
-        text = self._clean(response, limit, prompt)
-        if not text and ctx.task.instruction != prompt:  # all echo: ask once, the task alone
+        text = ""
+        # an answer that was all echo is asked for once more, with the task alone
+        for asked in dict.fromkeys((prompt, ctx.task.instruction)):
             response = await ctx.model.request(
-                [Message.system(self.system_prompt()), Message.user(ctx.task.instruction)],
+                [Message.system(self.system_prompt()), Message.user(asked)],
                 settings=self.model_settings(limit))
-            text = self._clean(response, limit, ctx.task.instruction)
+            text = self._clean(response, limit, asked)
+            if text:
+                break
         return text
 
     def _clean(self, response: Any, limit: int | None, prompt: str) -> str:

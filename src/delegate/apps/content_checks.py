@@ -176,10 +176,16 @@ def key_point_coverage(text: str, key_points: Sequence[str]) -> float | None:
     ``text``; ``None`` with no key points (a point with no content word counts as covered)."""
     if not key_points:
         return None
-    have = content_words(text)
-    shares = [len(wanted & have) / len(wanted) if (wanted := content_words(point)) else 1.0
-              for point in key_points]
+    shares = _point_shares(text, key_points)
     return sum(shares) / len(shares)
+
+
+def _point_shares(text: str, key_points: Sequence[str]) -> list[float]:
+    """For each key point, the share of its content words found in ``text`` (1.0 for a
+    point with none)."""
+    have = content_words(text)
+    return [len(wanted & have) / len(wanted) if (wanted := content_words(point)) else 1.0
+            for point in key_points]
 
 
 def length_ratio(text: str, target: int) -> float | None:
@@ -328,25 +334,22 @@ def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 
     if copied:
         problems.append(f"{len(copied)} sentence(s) also appear in another section, e.g. "
                         f"{_quote(copied[0])}")
-    meta = [m.group() for line in _lines(body) for m in _SENTENCE.finditer(line)
+    lines = _lines(body)
+    meta = [m.group() for line in lines for m in _SENTENCE.finditer(line)
             if _META.search(m.group())]
     if meta:
         problems.append(f"{len(meta)} sentence(s) talk about the writing instead of the "
                         f"topic, e.g. {_quote(meta[0])}")
-    have = content_words(body)
-    shares = []
-    for point in key_points:
-        wanted = content_words(point)
-        share = len(wanted & have) / len(wanted) if wanted else 1.0
-        shares.append(share)
-        if share < MIN_POINT_SHARE:
-            problems.append(f"it does not cover the key point {_quote(point)}")
+    shares = _point_shares(body, key_points)
+    problems += [f"it does not cover the key point {_quote(point)}"
+                 for point, share in zip(key_points, shares, strict=True)
+                 if share < MIN_POINT_SHARE]
     ratio = length_ratio(body, word_target)
     if ratio is not None and ratio < MIN_LENGTH:
         problems.append(f"it has {len(body.split())} words; about {word_target} were asked for")
     cut = is_cut_off(body)
     if cut:
-        last = _lines(body)[-1] if _lines(body) else ""
+        last = lines[-1] if lines else ""
         problems.append(f"its last sentence is cut off: {_quote(last[-40:])}")
     parts = [1.0 - rep_ratio, 1.0 if distinct is None else distinct,
              1.0 - (len(copied) / len(sentences) if sentences else 0.0),

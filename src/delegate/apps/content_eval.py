@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DelegateError, UsageError
 from . import content_checks as checks
-from ._eval_common import checked, mean, run_cases
+from ._eval_common import checked, mean, run_cases, write_report
 from .content import WorkflowResult
 
 if TYPE_CHECKING:
@@ -431,11 +431,6 @@ async def run_content_eval(
             await model.aclose()
     report = replace(report, baseline=baseline)
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        data = {"model": model.name, **report.to_dict()}
-        (out / "content_eval.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-        command = command or f"run_content_eval({model_spec!r}, limit={limit!r})"
-        md = report.to_markdown("Content evaluation", command, model.name)
-        (out / "content_eval.md").write_text(md, "utf-8")
+        write_report(out, "content_eval", model.name, report, "Content evaluation",
+                     command or f"run_content_eval({model_spec!r}, limit={limit!r})")
     return report

@@ -232,23 +232,15 @@ class _ListWorker(Worker):
 
 
 def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
-    """The reviewer's checks (see :func:`~delegate.apps.content_checks.check_text`) on what
-    the model wrote for people: the requirements and the phases as the list the report
-    shows (so a repeated item is a repeated line), and the overview."""
-    text = project_check_text(output)
-    if text is None and task.id == "summary" and isinstance(output, str):
-        text = output
-    if text is None:
+    """The reviewer's checks (see :func:`~delegate.apps.content_checks.check_text`) on the
+    overview, against the lists it may echo. Only the overview: the lists were checked and
+    mended within their own tasks, and a list rewritten after the tasks that read it would
+    leave them stale."""
+    if task.id != "summary" or not isinstance(output, str):
         return None
     shown = [project_check_text(v) for k, v in outputs.items() if k != task.id]
-    found = checks.check_text(text, others=[t for t in shown if t])
+    found = checks.check_text(output, others=[t for t in shown if t])
     return CheckResult(found.problems, found.score)
-
-
-def _summary_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
-    """The reviewer checks the overview only: the lists were mended within their tasks, and
-    a list rewritten after the tasks that read it would leave them stale."""
-    return project_check(task, output, outputs) if task.id == "summary" else None
 
 
 def project_plan(resources: Sequence[Resource]) -> Plan:
@@ -324,7 +316,7 @@ async def run_project(
     description = check_objective(description, what="project description")
     resources = _check_resources(resources or DEFAULT_RESOURCES)
     if reviewer is True:
-        reviewer = Reviewer(checks=_summary_check, model_verdict=False, max_rounds=2)
+        reviewer = Reviewer(checks=project_check, model_verdict=False, max_rounds=2)
     result = await run(
         description, workers=project_workers(resources), model=model,
         plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import DelegateError, UsageError
-from ._eval_common import fmt, mean, run_cases
+from ._eval_common import fmt, mean, run_cases, write_report
 from .catalog import Catalog
 from .grounding import grounding
 from .recommend_types import Recommendation
@@ -415,11 +415,6 @@ async def run_eval(
         await model.aclose()
     report = report.with_notes(*notes)
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        data = {"model": model.name, **report.to_dict()}
-        (out / "recommend_eval.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-        command = command or f"run_eval({model_spec!r}, limit={limit!r}, top_k={top_k})"
-        md = report.to_markdown("Recommender evaluation", command, model.name)
-        (out / "recommend_eval.md").write_text(md, "utf-8")
+        write_report(out, "recommend_eval", model.name, report, "Recommender evaluation",
+                     command or f"run_eval({model_spec!r}, limit={limit!r}, top_k={top_k})")
     return report
