@@ -109,7 +109,13 @@ class Synthesizer:
         settings = (self.settings or ModelSettings()).merged(
             ModelSettings(max_tokens=self.max_tokens))
         response = await model.request(self.messages(objective, result), settings=settings)
-        return response.text.strip()
+        return self.finish(response.text.strip(),
+                           cut=response.usage.completion_tokens >= self.max_tokens)
+
+    def finish(self, text: str, *, cut: bool) -> str:
+        """The model's answer as the run shows it; ``cut`` when the model stopped at
+        ``max_tokens``. Subclasses tidy it here (the default keeps it as it is)."""
+        return text
 
 
 @dataclass(frozen=True)

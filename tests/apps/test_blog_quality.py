@@ -251,3 +251,32 @@ def test_a_numbered_heading_repeats_the_same_heading_without_its_number():
         "What to do?", "Easy runs"]
     assert drop_echo('Here is the section "What to do?" (about 120 words)\nStart small.',
                      "") == "Start small."
+
+
+def test_the_general_answer_ends_in_a_whole_sentence_without_a_letters_sign_off():
+    from delegate.apps.general import run_general
+    from delegate.llm.scripted import Scripted
+
+    def answer(endings):
+        def step(call):
+            if isinstance(call.output, dict):
+                return {"tasks": [{"id": "t1", "worker": "researcher", "depends_on": [],
+                                   "instruction": "Collect the facts about tuples."}]}
+            if "Results:" in call.last_user:
+                return endings
+            return "Tuples cannot change after they are made."
+        return step
+
+    signed = "Tuples are fixed.\n\nI hope this helps.\n\nBest regards,\n[Your Name]"
+    result = asyncio.run(run_general("Explain tuples",
+                                     model=ScriptedModel(function=answer(signed))))
+    assert result.text == "Tuples are fixed.\n\nI hope this helps."
+    # stopped at the synthesizer's token cap: the fragment after the last sentence goes
+    cut = Scripted("Tuples are fixed. Lists can grow. Use a tuple when the", completion_tokens=700)
+    result = asyncio.run(run_general("Explain tuples", model=ScriptedModel(function=answer(cut))))
+    assert result.text == "Tuples are fixed. Lists can grow."
+    # the same words under the cap are the model's own ending, and stay
+    whole = Scripted("Tuples are fixed. Lists can grow. Use a tuple when the", completion_tokens=9)
+    result = asyncio.run(run_general("Explain tuples",
+                                     model=ScriptedModel(function=answer(whole))))
+    assert result.text.endswith("when the")

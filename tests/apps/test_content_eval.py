@@ -105,6 +105,11 @@ def test_cut_off_is_judged_on_the_last_prose_line():
     assert checks.is_cut_off("Body.\n\n### Next\n\nCut in the")
     assert not checks.is_cut_off("Done.\n\n| a | b |\n|---|---|\n\n![chart](c.png)")
     assert not checks.is_cut_off("")
+    # a line that introduces a closed code block is whole; an answer stopped inside code is not
+    assert not checks.is_cut_off("Lists change.\n\nExample:\n```python\nx = [1]\n```")
+    assert checks.is_cut_off("Example:\n```python\nx = [1]\n```\n\nThen the")
+    assert checks.is_cut_off("Lists change.\n\n```python\nx = [1,")
+    assert checks.is_cut_off("Example:")
 
 
 def test_split_sections_takes_the_title_the_lead_and_each_section():

@@ -17,7 +17,8 @@ from ..llm.base import Message, ModelSettings
 from ..prompts import render_value
 from ..workers import TaskContext, Worker
 
-__all__ = ["PROSE_SETTINGS", "TextWorker", "drop_echo", "excerpt", "section_body"]
+__all__ = ["PROSE_SETTINGS", "TextWorker", "drop_echo", "excerpt", "section_body",
+           "whole_sentences"]
 
 #: Sampling settings for the content workflows' prose workers, per request: a ban on
 #: repeating any 4-token n-gram of the answer (local provider only; with its default repeat
@@ -100,7 +101,7 @@ class TextWorker(Worker):
     def _clean(self, response: Any, limit: int | None, prompt: str) -> str:
         text = response.text.strip()
         if limit is not None and response.usage.completion_tokens >= limit:
-            text = _whole_sentences(text)
+            text = whole_sentences(text)
         return drop_echo(text, f"{self.system_prompt()}\n{prompt}")
 
 
@@ -133,7 +134,7 @@ def excerpt(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
-def _whole_sentences(text: str) -> str:
+def whole_sentences(text: str) -> str:
     """``text`` up to its last complete sentence, unless that would drop most of it."""
     ends = [m.end() for m in _SENTENCE_END.finditer(text + " ")]
     return text[:ends[-1]].rstrip() if ends and ends[-1] >= len(text) // 2 else text

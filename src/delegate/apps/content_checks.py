@@ -23,7 +23,8 @@ Used by :mod:`delegate.apps.content_eval`. Definitions:
 - **cut off** (:func:`is_cut_off`): the last line (tables, images, headings and code left out)
   does not end in ``.``, ``!`` or ``?``, optionally followed by closing quotes, brackets or
   Markdown emphasis. A text with no such line, or whose last such line is a list item (a list
-  needs no full stop), is not cut off.
+  needs no full stop) or ends in ``:`` before a code block, is not cut off; a text that stops
+  inside a code block (a fence left open) is.
 """
 
 from __future__ import annotations
@@ -206,11 +207,15 @@ def is_cut_off(text: str) -> bool:
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("```"):
+            if not fenced and last.endswith(":"):
+                last = ""  # "Example:" introducing the code that follows
             fenced = not fenced
             continue
         if fenced or not line or _NOT_PROSE.match(line):
             continue
         last = line
+    if fenced:
+        return True  # the text stops inside its code
     return bool(last) and not _LIST_ITEM.match(last) and not _SENTENCE_END.search(last)
 
 

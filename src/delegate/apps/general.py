@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..llm.base import Model
 from ..orchestrator import Orchestrator
 from ..outcomes import RunResult
 from ..plan import Plan, Task
@@ -19,7 +18,7 @@ from ..review import Synthesizer
 from ..runner import run
 from ..workers import Worker, WorkerRegistry
 from ._prompts import prompts
-from ._prose import PROSE_SETTINGS
+from ._prose import PROSE_SETTINGS, whole_sentences
 
 __all__ = ["fallback_plan", "general_workers", "run_general"]
 
@@ -49,14 +48,26 @@ _FRAMING = re.compile(r"^\s*(#+\s*t\d+\s*\(|(your |overall )?(objective|results|
                       re.IGNORECASE)
 
 
+#: A letter's sign-off and its placeholders, which a small model ends an answer with:
+#: "Best regards," then "[Your Name]".
+_SIGN_OFF = re.compile(r"^\s*((best|kind|warm|warmest)( regards| wishes)?|regards|sincerely|"
+                       r"cheers|yours( truly| sincerely)?|thanks|thank you)\s*[,!.]?\s*$"
+                       r"|^\s*\[[^\]]*\]\s*$", re.IGNORECASE)
+
+
 class _Synthesizer(Synthesizer):
     """The synthesizer with the prompt's framing lines it copies back dropped (the results'
-    text stays: combining it is the synthesizer's job)."""
+    text stays: combining it is the synthesizer's job), a letter's sign-off dropped from the
+    end, and an answer stopped at its token cap trimmed to its last whole sentence."""
 
-    async def synthesize(self, objective: str, result: RunResult, model: Model) -> str:
-        text = await super().synthesize(objective, result, model)
-        kept = "\n".join(line for line in text.splitlines() if not _FRAMING.match(line))
-        return kept.strip() or text
+    def finish(self, text: str, *, cut: bool) -> str:
+        lines = [line for line in text.splitlines() if not _FRAMING.match(line)]
+        while lines and (not lines[-1].strip() or _SIGN_OFF.match(lines[-1])):
+            lines.pop()
+        kept = "\n".join(lines).strip()
+        if cut:
+            kept = whole_sentences(kept)
+        return kept or text
 
 
 def fallback_plan(objective: str) -> Plan:
