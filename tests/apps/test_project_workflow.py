@@ -239,3 +239,34 @@ def test_the_json_list_workers_ask_for_a_repeat_penalty_and_the_overview_for_the
              for c in model.calls}
     assert asked == {"Requirements": (1.1, None), "Phases": (1.1, None),
                      "Breakdown": (1.1, None), None: (None, 4)}
+
+
+def test_a_phase_goal_that_copies_a_requirement_is_shown_as_a_reference_to_it():
+    copying = {"phases": [
+        {"name": "Launch a small online shop for hand-m",  # stopped by the grammar at 40
+         "goal": "Card payments and EU shipping"},  # requirement 2 and 3's words, not one's
+        {"name": "Launch", "goal": "EU shipping"},  # requirement 3, word for word
+        {"name": "Grow", "goal": "Run the launch campaign for the first month"}]}
+    answers = {"Requirements": REQUIREMENTS, "Phases": copying, "Breakdown": BREAKDOWN,
+               None: "Six items; the shop opens after the campaign."}
+    result = _go(ScriptedModel(function=lambda call: answers[_title(call)]))
+    phases = result.markdown.split("## Phases\n\n")[1].split("\n\n")[0].splitlines()
+    assert phases == [
+        "1. **Launch a small online shop**: Card payments and EU shipping",
+        "2. **Launch**: meets requirement 3",
+        "3. **Grow**: Run the launch campaign for the first month"]
+    assert "phases: 1 phase goal(s) copy a requirement, shown as a reference to it" in (
+        result.run.notes)
+    assert result.data.phases[1].goal == "EU shipping"  # the data keeps the model's words
+
+
+def test_copied_requirement_needs_most_of_the_goals_words_in_one_requirement():
+    from delegate.apps.project import copied_requirement
+
+    wanted = ["Build a mobile app that lets members renew books",
+              "Send due-date reminders by email"]
+    assert copied_requirement("Build a mobile app that lets members renew books.", wanted) == 1
+    assert copied_requirement("send due date reminders by email to members", wanted) == 2
+    assert copied_requirement("Test the reminders with ten members", wanted) is None
+    assert copied_requirement("Email", ["email"]) == 1
+    assert copied_requirement("Email", []) is None

@@ -52,6 +52,8 @@ __all__ = [
 ESTIMATES = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
 """The estimates, in days, a breakdown item may take."""
 MIN_ITEMS, MAX_ITEMS = 3, 8
+#: The schemas' bounds on a phase's and a work item's name (a grammar stops the model there).
+PHASE_NAME_CHARS, ITEM_NAME_CHARS = 40, 60
 """Fewest and most items in a breakdown."""
 DEFAULT_RESOURCES = (Resource(name="Generalist 1"), Resource(name="Generalist 2"))
 """Who does the work when no resources are given: two generalists (skill ``general``)."""
@@ -87,7 +89,8 @@ class Requirements(BaseModel):
 class Phase(BaseModel):
     """One stage of the project."""
 
-    name: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=PHASE_NAME_CHARS,
+                      description="two to four words")
     goal: str = Field(min_length=3, max_length=120)
 
 
@@ -129,7 +132,7 @@ def breakdown_schema(skills: Sequence[str], max_items: int = MAX_ITEMS) -> dict[
             "type": "object",
             "properties": {
                 "id": {"const": f"w{n}"},
-                "name": {"type": "string", "minLength": 3, "maxLength": 60},
+                "name": {"type": "string", "minLength": 3, "maxLength": ITEM_NAME_CHARS},
                 "estimate_days": {"enum": list(ESTIMATES)},
                 "depends_on": depends_on,
                 "skill": {"enum": sorted(set(skills))},
@@ -354,7 +357,34 @@ def _without_repeats(result: RunResult) -> RunResult:
                              f"{field} left out of the plan")
                 outcome = replace(outcome, output=output.model_copy(update={field: kept}))
         outcomes.append(outcome)
-    return replace(result, outcomes=tuple(outcomes), notes=tuple(notes))
+    result = replace(result, outcomes=tuple(outcomes), notes=tuple(notes))
+    out = result.outputs
+    if "requirements" in out and "phases" in out:
+        wanted = out["requirements"].requirements
+        copied = [p for p in out["phases"].phases if copied_requirement(p.goal, wanted)]
+        if copied:
+            notes.append(f"phases: {len(copied)} phase goal(s) copy a requirement, shown as "
+                         "a reference to it")
+    return replace(result, notes=tuple(notes))
+
+
+#: A phase goal whose word 4-grams are at least this share of one requirement's copies it.
+COPIED_SHARE = 0.5
+
+
+def copied_requirement(goal: str, requirements: Sequence[str]) -> int | None:
+    """The number (from 1) of the requirement ``goal`` copies (the same words, or at least
+    :data:`COPIED_SHARE` of its word 4-grams found in it), else ``None``."""
+    words = checks.normalise(goal).split()
+    grams = {tuple(words[i:i + 4]) for i in range(len(words) - 3)}
+    for n, requirement in enumerate(requirements, 1):
+        theirs = checks.normalise(requirement).split()
+        if words == theirs:
+            return n
+        found = grams & {tuple(theirs[i:i + 4]) for i in range(len(theirs) - 3)}
+        if grams and len(found) >= COPIED_SHARE * len(grams):
+            return n
+    return None
 
 
 def _check_resources(resources: Sequence[Resource]) -> tuple[Resource, ...]:
@@ -379,14 +409,18 @@ def _render(description: str, resources: Sequence[Resource], result: Any) -> str
         lines += [f"- {_text(r)}" for r in out["requirements"].requirements]
     if "phases" in out:
         lines += ["", "## Phases", ""]
-        lines += [f"{n}. **{_text(p.name)}**: {_text(p.goal)}"
-                  for n, p in enumerate(out["phases"].phases, 1)]
+        wanted = out["requirements"].requirements if "requirements" in out else []
+        for n, p in enumerate(out["phases"].phases, 1):
+            ref = copied_requirement(p.goal, wanted)
+            goal = f"meets requirement {ref}" if ref else _text(p.goal)
+            lines.append(f"{n}. **{_name(p.name, PHASE_NAME_CHARS)}**: {goal}")
     if "schedule" in out:
         done: Scheduled = out["schedule"]
         lines += ["", "## Work breakdown", "", "| Item | Name | Skill | Days | Depends on |",
                   "|---|---|---|---:|---|"]
-        lines += [f"| {i.id} | {_text(i.name)} | {i.skill} | {i.estimate_days:g} | "
-                  f"{', '.join(i.depends_on) or '-'} |" for i in done.items]
+        lines += [f"| {i.id} | {_name(i.name, ITEM_NAME_CHARS)} | {i.skill} | "
+                  f"{i.estimate_days:g} | {', '.join(i.depends_on) or '-'} |"
+                  for i in done.items]
         lines += ["", "## Timeline", "", to_markdown(done.timeline, done.items)]
     if "summary" in out:
         lines += ["", "## Summary", "", out["summary"]]
@@ -400,6 +434,25 @@ def _render(description: str, resources: Sequence[Resource], result: Any) -> str
 def _text(value: str) -> str:
     """One line, its own leading "1." dropped (the Markdown numbers lists itself)."""
     return re.sub(r"^\d+[.)]\s+", "", " ".join(value.split())).replace("|", "\\|")
+
+
+def _name(value: str, limit: int) -> str:
+    """A name as :func:`_text` shows it; one that came within :data:`NAME_SLACK` characters
+    of its schema's ``limit`` (the grammar stopped it, often mid-word: a token that would
+    cross the limit is never chosen) loses its last word, then any dangling small word or
+    punctuation at its end."""
+    text = _text(value)
+    if len(" ".join(value.split())) < limit - NAME_SLACK or " " not in text:
+        return text
+    words = text.rsplit(" ", 1)[0].rstrip(_TRAILING).split(" ")
+    while len(words) > 1 and words[-1].lower() in checks.STOP_WORDS | _SMALL_WORDS:
+        words.pop()
+    return " ".join(words).rstrip(_TRAILING)
+
+
+NAME_SLACK = 6
+_SMALL_WORDS = frozenset(["a", "an", "of", "to", "in", "on", "at", "by", "or", "as", "is"])
+_TRAILING = ",;:-\u2013\u2014"
 
 
 def _num(value: float) -> str:
