@@ -280,3 +280,41 @@ def test_the_general_answer_ends_in_a_whole_sentence_without_a_letters_sign_off(
     result = asyncio.run(run_general("Explain tuples",
                                      model=ScriptedModel(function=answer(whole))))
     assert result.text.endswith("when the")
+
+
+def test_an_outline_that_could_not_be_used_is_asked_for_again_with_the_error_named():
+    from delegate.errors import OutputValidationError
+
+    unusable = OutputValidationError("output cut off at max_tokens=880")
+    script = Script([unusable, GOOD])
+    result = asyncio.run(run_blog(TOPIC, model=script.model))
+    outline_calls = [c for c in script.model.calls
+                     if isinstance(c.output, dict) and c.output.get("title") == "Outline"]
+    assert len(outline_calls) == 2
+    assert "could not be used: output cut off at max_tokens=880" in outline_calls[1].last_user
+    assert result.run.status == "succeeded"
+    assert headings_of(result.markdown)[1] == ["Grip and lugs", "Fit and comfort",
+                                               "Price and wear"]
+    assert not any("fallback" in n for n in result.run.notes)
+
+
+def test_an_outline_unusable_twice_gives_way_to_one_built_from_the_topic_and_the_notes_say_so():
+    from delegate.errors import ModelRequestError, OutputValidationError
+
+    unusable = OutputValidationError("output does not match the schema")
+    script = Script([unusable, unusable])
+    result = asyncio.run(run_blog(TOPIC, model=script.model))
+    assert headings_of(result.markdown) == ("Choosing trail-running shoes",
+                                            ["Why it matters", "How it works"])
+    [note] = [n for n in result.run.notes if n.startswith("outline fallback")]
+    assert "no usable outline twice: OutputValidationError: output does not match" in note
+    assert "'Why it matters', 'How it works'" in note
+    assert result.run.outcome("outline").ok
+    assert all(result.run.outcome(s).ok for s in ("s1", "s2", "editor"))
+    # a model that cannot be reached is not papered over: the post ends, saying why
+    script = Script([ModelRequestError("connection refused")])
+    result = asyncio.run(run_blog(TOPIC, model=script.model))
+    assert result.run.status != "succeeded"
+    assert "could not be outlined: " in result.markdown and "connection refused" in (
+        result.markdown)
+    assert not any(n.startswith("outline fallback") for n in result.run.notes)

@@ -155,6 +155,18 @@ def topic_phrase(topic: str) -> str:
     return " ".join(words) or topic.strip()
 
 
+def topic_outline(topic: str) -> Outline:
+    """An outline built from the topic alone, for when the model gave none that could be
+    used: the topic's key phrase (:func:`topic_phrase`) as the title, then a section on why
+    it matters (its key point the phrase itself) and one on how it works, about 200 words
+    each."""
+    phrase = topic_phrase(topic)[:TITLE_CHARS].strip()
+    return Outline(title=phrase[:1].upper() + phrase[1:], sections=[
+        OutlineSection(id="s1", heading="Why it matters", key_points=[phrase], word_target=200),
+        OutlineSection(id="s2", heading="How it works", key_points=[
+            "the main steps, in order", "common mistakes"], word_target=200)])
+
+
 def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
     """``outline`` with every problem heading replaced and repeated key points dropped;
     returns the new outline and each change in words (for the run's notes).

@@ -39,6 +39,7 @@ from ._outline import (
     fallback_outline,
     outline_problems,
     outline_schema,
+    topic_outline,
 )
 from ._prompts import prompts
 from ._prose import PROSE_SETTINGS, TextWorker, excerpt, section_body
@@ -242,9 +243,9 @@ async def run_blog(
         staged.propose(Plan(tasks=(outline_task,), strategy=strategy), "initial plan",
                        "outline the post first")
         await staged.execute()
-        first = staged.outcomes["outline"]
-        if not first.ok:
-            text = f"# {topic}\n\nThe post could not be outlined: {first.error}\n"
+        if not await _an_outline(staged, topic):
+            text = (f"# {topic}\n\nThe post could not be outlined: "
+                    f"{staged.outcomes['outline'].error}\n")
             return WorkflowResult("blog", topic, text, staged.finish(text))
         outline = await _outline_that_holds(staged, topic)
         plan = sections_plan(outline, outline_task, strategy)
@@ -258,6 +259,34 @@ async def run_blog(
         await staged.execute()
         markdown, post = _assemble(outline, staged, added)
         return WorkflowResult("blog", outline.title, markdown, staged.finish(markdown), post)
+
+
+async def _an_outline(staged: StagedRun, topic: str) -> bool:
+    """Whether the run has an outline to go on. An answer that was no usable outline (it
+    broke the schema, or ran past its token cap) is asked for once more with the error
+    named; if that fails too, :func:`~delegate.apps._outline.topic_outline` stands in, and
+    the run's notes say so. Any other failure (the model unreachable, the budget spent, a
+    cancellation) ends the post."""
+    first = staged.outcomes["outline"]
+    if first.ok:
+        return True
+    if first.error_type != "OutputValidationError" or staged.meter.budget_reached:
+        return False
+    error = (first.error or "").removeprefix(f"{first.error_type}: ")
+    notes = (f"Your answer could not be used: {error}. Answer with a short outline: "
+             "a title and 2 to 4 sections, each with a short heading and key points.")
+    if await staged.revise("outline", notes, 1, lambda answer: ""):
+        return True
+    if staged.meter.budget_reached:
+        return False
+    error = staged.outcomes["outline"].error or first.error
+    outline = topic_outline(topic)
+    staged.notes.append(f"outline fallback (the model gave no usable outline twice: {error}): "
+                        "an outline built from the topic, with the sections "
+                        + ", ".join(repr(s.heading) for s in outline.sections))
+    staged.outcomes["outline"] = replace(first, status="succeeded", output=outline, error=None,
+                                         error_type=None)
+    return True
 
 
 async def _outline_that_holds(staged: StagedRun, topic: str) -> Outline:
