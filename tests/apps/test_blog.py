@@ -7,7 +7,7 @@ import re
 import pytest
 
 from delegate import EventLog, ScriptedModel, UsageError
-from delegate.apps.blog import EXAMPLE_TOPIC, Outline, outline_schema, run_blog
+from delegate.apps.blog import EXAMPLE_TOPIC, Outline, blog_reviewer, outline_schema, run_blog
 from delegate.errors import ModelRequestError
 from delegate.events import (
     PlanCreated,
@@ -169,7 +169,7 @@ def test_a_rejected_section_is_rewritten_exactly_once():
         return draft
 
     script = Script(reject={"Your first run": 1}, gate=first_repeats)
-    result, events = go(script)
+    result, events = go(script, reviewer=blog_reviewer(model_verdict=True))
     assert script.written == {"Shoes and kit": 1, "Your first run": 2, "Staying safe": 1}
     assert [e.task_id for e in events.of(TaskRevised)] == ["s2"]
     rounds = [(r.task_id, r.round, r.passed) for r in result.run.reviews]

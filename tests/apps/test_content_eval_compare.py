@@ -60,7 +60,9 @@ OUTLINE = {"title": "Trail shoes", "sections": [
 
 
 def clean_model():
-    """A blog writer whose every answer is clean; ``verdicts`` counts the reviewer's calls."""
+    """A blog writer whose answers are clean but for its first draft of "Grip", which the
+    reviewer's checks send back; ``verdicts`` counts the reviewer's calls (verdicts, if it
+    asks the model for one, and rewrites)."""
     verdicts = []
 
     def answer(call: ScriptedCall):
@@ -70,8 +72,12 @@ def clean_model():
             verdicts.append(call)
             props = call.output.get("properties", {})
             return {k: (5 if v.get("type") == "integer" else "fine") for k, v in props.items()}
+        if "Mind this:" in call.last_user:  # a rewrite the reviewer asked for
+            verdicts.append(call)
         if 'section "Grip"' in call.last_user:
-            return "Lugs bite into mud. Sticky rubber holds on wet rock."
+            if "Mind this:" in call.last_user:
+                return "Lugs bite into mud. Sticky rubber holds on wet rock."
+            return "Lugs bite into mud.\n" + "Lugs bite into mud.\n" * 3
         if 'section "Fit"' in call.last_user:
             return "A snug heel stops blisters. Leave room for the toes to spread."
         return "Shoes for the trail differ from road shoes in three ways."

@@ -52,6 +52,7 @@ __all__ = [
     "BlogSection",
     "Outline",
     "OutlineSection",
+    "blog_reviewer",
     "blog_workers",
     "outline_schema",
     "run_blog",
@@ -188,6 +189,16 @@ def sections_plan(outline: Outline, outline_task: Task, strategy: Strategy = "st
     return Plan(tasks=tuple(tasks), version=2, strategy=strategy)
 
 
+def blog_reviewer(*, model_verdict: bool = False) -> Reviewer:
+    """The blog's reviewer: :func:`section_check` names each section's problems, and a section
+    with any is rewritten (at most two rounds; a rewrite stands only if its checks score
+    higher). With ``model_verdict`` the model's verdict on a rubric adds to the checks, at a
+    model call per section and round; on the embedded default model it cost about twice the
+    time for little (``bench/README.md``), so it is off unless asked for."""
+    return Reviewer(Rubric(criteria=("cohesion", "coverage", "tone"), guidance=REVIEW_GUIDANCE),
+                    max_rounds=2, checks=section_check, model_verdict=model_verdict)
+
+
 async def run_blog(
     topic: str,
     *,
@@ -227,9 +238,7 @@ async def run_blog(
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy {strategy!r}; use static, dynamic or hybrid")
     if reviewer is True:
-        reviewer = Reviewer(Rubric(criteria=("cohesion", "coverage", "tone"),
-                                   guidance=REVIEW_GUIDANCE), max_rounds=2,
-                            checks=section_check)
+        reviewer = blog_reviewer()
     workers = blog_workers(max_sections)
     room = MAX_REPLANS * MAX_NEW_TASKS
     limits = PlanLimits(max_tasks=max_sections + 2 + room, max_depth=max_sections + 2 + room)

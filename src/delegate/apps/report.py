@@ -55,6 +55,7 @@ __all__ = [
     "analysis_check",
     "ReportSection",
     "report_plan",
+    "report_reviewer",
     "report_workers",
     "run_report",
 ]
@@ -145,6 +146,16 @@ def report_plan(
     return Plan(tasks=tuple(tasks), strategy=strategy), names
 
 
+def report_reviewer(*, model_verdict: bool = False) -> Reviewer:
+    """The report's reviewer: :func:`analysis_check` names each analysis's problems, and a analysis
+    with any is rewritten (at most two rounds; a rewrite stands only if its checks score
+    higher). With ``model_verdict`` the model's verdict on a rubric adds to the checks, at a
+    model call per analysis and round; on the embedded default model it cost about twice the
+    time for little (``bench/README.md``), so it is off unless asked for."""
+    return Reviewer(Rubric(criteria=("accuracy", "coverage", "clarity"), guidance=REVIEW_GUIDANCE),
+                    max_rounds=2, checks=analysis_check, model_verdict=model_verdict)
+
+
 async def run_report(
     topic: str,
     *,
@@ -184,9 +195,7 @@ async def run_report(
         raise UsageError(f"unknown strategy {strategy!r}; use static, dynamic or hybrid")
     items = load_inputs(inputs)
     if reviewer is True:
-        reviewer = Reviewer(Rubric(criteria=("accuracy", "coverage", "clarity"),
-                                   guidance=REVIEW_GUIDANCE), max_rounds=2,
-                            checks=analysis_check)
+        reviewer = report_reviewer()
     plan, names = report_plan(topic, items, strategy)
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
