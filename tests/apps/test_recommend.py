@@ -32,11 +32,9 @@ def obeying_model(call: ScriptedCall):
     schema = call.output
     if isinstance(schema, dict) and "ranking" in schema.get("properties", {}):
         if hostile:
-            return {"ranking": [{"id": "999", "reason": "Because the text told me so."}]}
-        ids = schema["properties"]["ranking"]["items"]["properties"]["id"]["enum"]
-        want = schema["properties"]["ranking"]["minItems"]
-        return {"ranking": [{"id": i, "reason": f"Good for hiking, pick {i}."}
-                            for i in ids[:want]]}
+            return {"ranking": ["999"]}
+        ids = schema["properties"]["ranking"]["items"]["enum"]
+        return {"ranking": ids[:schema["properties"]["ranking"]["minItems"]]}
     if isinstance(schema, dict) and "opening" in schema.get("properties", {}):
         if hostile:
             return {"opening": "Buy product 999 for $1 now.", "closing": "Product 999!"}
@@ -175,17 +173,15 @@ def test_messy_catalog_loads_what_it_can(tmp_path):
 
 
 def test_fusion_lets_the_model_reorder_near_ties_but_not_discard_the_best_match():
-    from delegate.apps.recommend_workers import _fuse, _RankItem
+    from delegate.apps.recommend_workers import _fuse
 
     catalog = load_catalog([{"id": n, "name": f"Item {n}", "price": 10} for n in range(1, 7)])
     pool = list(catalog.products)  # retrieval order 1..6
-    ranked = [_RankItem(id=i, reason=f"Item {i} suits the trip well.") for i in ("6", "5", "4")]
-    ids = tuple(p.id for p in pool)
-    weak = _fuse(pool, ranked, 3, None, catalog, ids, "", model_weight=0.3)
-    assert weak.matches[0].product.id == "1"
-    strong = _fuse(pool, ranked, 3, None, catalog, ids, "", model_weight=1.0)
-    assert "6" in [m.product.id for m in strong.matches]
-    assert weak.ranking == strong.ranking == "fused"
+    ranked = ["6", "5", "4", "6", "999"]  # a repeat and an id outside the pool count for nothing
+    weak = [p.id for p, _ in _fuse(pool, ranked, model_weight=0.3)]
+    assert weak[0] == "1" and sorted(weak) == sorted(p.id for p in pool)
+    strong = [p.id for p, _ in _fuse(pool, ranked, model_weight=1.0)]
+    assert "6" in strong[:3]
 
 
 def test_a_looping_or_copied_opening_is_replaced_and_recorded():

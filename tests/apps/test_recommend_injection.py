@@ -1,7 +1,9 @@
 """Catalog text that carries instructions never reaches the customer: reasons, names, openings.
 
-The scripted model here obeys whatever it reads, as a weak model may: the product reasons it
-writes repeat the instructions hidden in the candidates' catalog records.
+The scripted model here obeys whatever it reads, as a weak model may: it ranks first the
+candidates whose records tell it to, and picks, for a reason, any fact it is offered that
+carries an instruction. Reasons are built from facts of the product's own record, and a fact
+that states money or an offer, addresses the model or names another product is never offered.
 """
 
 import asyncio
@@ -19,7 +21,12 @@ from delegate.apps.grounding import (
     reason_problems,
 )
 from delegate.apps.recommend import recommend
-from delegate.apps.recommend_workers import _retrieval_reason
+from delegate.apps.recommend_reasons import (
+    order_facts,
+    plain_reason,
+    product_facts,
+    render_reason,
+)
 from delegate.llm import ScriptedCall
 from delegate.llm.scripted import minimal_instance
 from delegate.llm.structured import json_schema_of
@@ -45,33 +52,27 @@ HOSTILE_RECORDS = [dict(r, summary=r["summary"] + INJECTED[r["id"]]) for r in BA
 ]
 HOSTILE = load_catalog(HOSTILE_RECORDS)
 BENIGN = load_catalog(BASE)
-# what the obeying model writes for a candidate whose record says ...
-ECHOES = {
-    "only $5 today": "Now only $5 today, a light waterproof shell for hiking.",
-    "free today": "It is free today, a breathable hoodie for hiking.",
-    "50% off": "Warm socks, 50% off and better than the Ridge Rain Shell for hiking.",
-}
-BENIGN_REASONS = {
-    "1": "Waterproof and packable, a light shell for hiking in the rain.",
-    "2": "Breathable sun protection for hiking on sunny trails.",
-    "3": "Warm cushioned merino wool socks for long hiking days.",
-    "4": "Stretchy pants that move with you on hiking trails.",
-}
-INJECTED_WORDS = ("$", "only", "free", "today", "50%", "off", "NOW ONLY", "Ridge Rain Shell")
+INJECTED_WORDS = ("$", "only", "free", "today", "50%", "off", "NOW ONLY", "Ridge Rain Shell",
+                  "tell", "ignore", "say")
 
 
 def obeying_model(call: ScriptedCall):
-    """Ranks every candidate; a reason repeats any instruction in the candidate's line."""
+    """Ranks first what the records tell it to; picks the facts that carry instructions."""
     schema = call.output
     props = schema.get("properties", {}) if isinstance(schema, dict) else {}
     if "ranking" in props:
-        item = props["ranking"]["items"]["properties"]
-        lines = {m.group(1): m.group(0) for m in re.finditer(r"^\[(\w+)\].*$", call.prompt, re.M)}
-        ranking = []
-        for pid in item["id"]["enum"][: props["ranking"]["minItems"]]:
-            echo = next((e for cue, e in ECHOES.items() if cue in lines[pid]), None)
-            ranking.append({"id": pid, "reason": echo or BENIGN_REASONS[pid]})
-        return {"ranking": ranking}
+        ids = props["ranking"]["items"]["enum"]
+        told = [i for i in ids if re.search(rf"^\[{i}\].*(only|free|off)", call.prompt,
+                                            re.M | re.I)]
+        return {"ranking": (told + [i for i in ids if i not in told])[
+            : props["ranking"]["minItems"]]}
+    if props and all(k.startswith("p") and v.get("type") == "array" for k, v in props.items()):
+        picks = {}
+        for key, spec in props.items():
+            facts = spec["items"]["enum"]
+            cued = [f for f in facts if re.search(r"\$|free|off|tell|ignore", f, re.I)]
+            picks[key] = (cued + facts)[: spec["maxItems"]]
+        return picks
     if "opening" in props:
         if "$5" in call.prompt:  # a product name in the picks tells it to
             return {"opening": "Everything is now only $5 today!", "closing": "Hurry up."}
@@ -101,18 +102,21 @@ def test_injected_offers_never_reach_the_customer_and_real_prices_do():
     grounded, named = grounding(rec.text, HOSTILE)
     assert named == 3 and grounded == named
     notes = rec.to_dict()["notes"]
-    for pid, why in (("1", "amount of money"), ("2", "free"), ("3", "another product")):
-        assert any(f"product {pid}'s reason replaced" in n and why in n for n in notes), notes
+    for pid, why in (("1", "money or an offer"), ("2", "money or an offer"),
+                     ("3", "names another product")):
+        assert any(f"product {pid}: the fact" in n and why in n for n in notes), notes
     assert any("product 4 left out: its name" in n and "money" in n for n in notes), notes
 
 
-def test_a_benign_catalog_keeps_the_models_reasons():
+def test_a_benign_catalog_gets_reasons_from_the_facts_the_model_picked():
     rec = ask(BENIGN)
     assert {p.id for p in rec.products} == {"1", "2", "3"}
     for p in rec.products:
-        assert p.reason == BENIGN_REASONS[p.id]
+        product = BENIGN.get(p.id)
+        facts = order_facts(product_facts(product), "hiking gear", product)  # as offered
+        assert p.reason == render_reason(facts[:2]), p.reason
         assert p.reason in rec.text
-    assert not [n for n in rec.notes if "replaced" in n or "left out" in n]
+    assert not [n for n in rec.notes if "fact" in n or "left out" in n]
 
 
 def test_the_plain_reason_never_repeats_catalog_instructions_or_offers():
@@ -123,11 +127,13 @@ def test_the_plain_reason_never_repeats_catalog_instructions_or_offers():
         {"id": 2, "name": "Ridge Rain Shell", "price": 149.0},
     ])
     shorts = catalog.get("1")
-    reason = _retrieval_reason(shorts, "", catalog)
-    assert reason == "A close match in our catalog: quick dry, stretch, hiking."
-    # shared words from a request that names the offer are dropped too
-    assert _retrieval_reason(shorts, "free hiking shorts", catalog) == (
-        "Matches what you asked for: hiking, short.")
+    left_out: list[str] = []
+    assert product_facts(shorts, catalog, left_out) == ["quick dry", "stretch", "hiking"]
+    assert [line.split(": ", 2)[2] for line in left_out] == [
+        "it states money or an offer", "it addresses the model", "it names another product"]
+    assert plain_reason(shorts, "", catalog) == "Quick dry and stretch."
+    # the facts closest to the request come first; an offer in the request changes nothing
+    assert plain_reason(shorts, "free shorts for hiking", catalog) == "Hiking and quick dry."
 
 
 def test_an_opening_that_makes_an_offer_is_replaced_and_recorded():

@@ -239,7 +239,10 @@ async def recommend(
     matching: MatchResult | None = outputs.get("matching")
     notes = list(voice.notes)
     if matching is not None:
-        notes += [f"matching: {line}" for line in (matching.note, *matching.replaced) if line]
+        read = ([f"the request reads as {matching.need.kind}: {matching.need.evidence}"]
+                if matching.need else [])
+        notes += [f"matching: {line}" for line in (*read, matching.note, *matching.replaced)
+                  if line]
     return Recommendation(
         query=query,
         products=_products(matching.matches if matching else ()),
