@@ -139,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", default=None, metavar="FILE",
                     help="content only: an earlier content_eval.json to compare with, goal "
                     "by goal (a 'Before and after' table)")
+    ev.add_argument("--shop", choices=["ketlmtn", "unseen"], default="ketlmtn",
+                    help="recommend only: KETL Mtn.'s catalog and set (default), or another "
+                    "shop's catalog the recommender was not built for (written to "
+                    "recommend_eval_unseen.*)")
     ev.add_argument("--no-review", action="store_true",
                     help="content only: run the blog, report and project without their "
                     "reviewer, to see what it buys")
@@ -332,12 +336,15 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--baseline is for eval content only")
     if args.no_review and args.workflow != "content":
         raise UsageError("--no-review is for eval content only")
+    if args.shop != "ketlmtn" and args.workflow != "recommend":
+        raise UsageError("--shop is for eval recommend only")
     check_out_dir(args.out)
     command = f"delegate eval {args.workflow}" + "".join(
         f" --{k} {v}" for k, v in (("model", args.model), ("limit", args.limit),
                                    ("concurrency", args.concurrency),
                                    ("baseline", args.baseline)) if v is not None) + (
-        " --no-review" if args.no_review else "")
+        " --no-review" if args.no_review else "") + (
+        f" --shop {args.shop}" if args.shop != "ketlmtn" else "")
     if args.workflow == "content":
         from .apps.content_eval import run_content_eval
         from .apps.content_eval_report import load_baseline
@@ -354,7 +361,7 @@ def _eval(args: argparse.Namespace) -> int:
     from .apps.recommend_eval import run_eval
 
     report = asyncio.run(run_eval(args.model, limit=args.limit, concurrency=args.concurrency,
-                                  out=Path(args.out), command=command))
+                                  out=Path(args.out), command=command, shop=args.shop))
     print(report.to_markdown("Recommender evaluation", command, args.model or DEFAULT_MODEL))
     return 0
 

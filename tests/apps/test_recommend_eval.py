@@ -257,7 +257,7 @@ def test_markdown_reports_the_aggregates_and_every_query(shop):
     assert "| median_wall_seconds | 3 |" in md
     for case in CASES:
         assert f"| {case.id} |" in md
-    assert "| c5 | yes | 0.333 | 50 | no | 0/0 |" in md
+    assert "| c5 | open | yes | 0.333 | n/a | 2 | 0 | 0/2 | n/a | 50 | no | 0/0 |" in md
 
 
 def test_empty_report_has_no_averages():
@@ -265,3 +265,54 @@ def test_empty_report_has_no_averages():
     assert report.hit_rate_at_k is None and report.mean_prompt_tokens is None
     assert report.grounding == 1.0 and report.token_ratio is None
     assert "| mean_wall_seconds | n/a |" in report.to_markdown("t", "c", "m")
+
+
+def test_type_kit_near_duplicate_and_reason_metrics():
+    shop = load_catalog([
+        {"id": 1, "name": "Trail Pants (Slim Fit)", "price": 80, "category": "pants",
+         "features": ["stretch", "zip pocket"]},
+        {"id": 2, "name": "Trail Pants (Straight Fit)", "price": 80, "category": "pants",
+         "features": ["stretch", "roomy leg"]},
+        {"id": 3, "name": "Rain Shell", "price": 150, "category": "jackets",
+         "features": ["waterproof"]},
+        {"id": 4, "name": "Camp Tee", "price": 25, "category": "tops"},
+    ])
+    cases = [EvalCase("t1", "pants", ("1",), kind="type", types=("pants",)),
+             EvalCase("k1", "kit", ("3",), kind="kit", types=("jackets", "pants"))]
+    answers = {"pants": [("1", "Stretch and zip pocket."), ("3", "Waterproof.")],
+               "kit": [("1", "Stretch and zip pocket."), ("2", "A close match.")]}
+
+    async def recommend_fn(query, *, max_price=None):
+        rec = _rec(shop, [pid for pid, _ in answers[query]])
+        products = tuple(RecommendedProduct(p.id, p.name, p.price, why) for p, (_, why)
+                         in zip(rec.products, answers[query], strict=True))
+        return Recommendation(query=query, products=products, text="", result=rec.result)
+
+    report = asyncio.run(evaluate(recommend_fn, cases, shop, count_tokens=len))
+    typed, kit = report.rows
+    assert typed.type_precision == 0.5 and kit.type_precision is None  # the shell is no pants
+    assert (typed.kinds, kit.kinds) == (2, 1)
+    assert (typed.near_duplicates, kit.near_duplicates) == (0, 1)  # slim and straight
+    # "Stretch and zip pocket." and "Waterproof." state facts; "A close match." does not
+    assert (typed.specific_reasons, kit.specific_reasons) == (2, 1)
+    agg = report.aggregates()
+    assert agg["type_precision_at_3"] == 0.5 and agg["kit_cases"] == 1
+    assert agg["kits_spanning_2_kinds"] == 0 and agg["kit_near_duplicates"] == 1
+    assert agg["specific_reason_rate"] == 0.75
+
+
+def test_the_shipped_sets_label_every_case_and_name_real_categories():
+    from delegate.apps.recommend_eval import shop_catalog
+
+    for shop in ("ketlmtn", "unseen"):
+        catalog = shop_catalog(shop)
+        categories = {p.category for p in catalog}
+        cases = load_eval_set(shop=shop)
+        kinds = [c.kind for c in cases]
+        assert set(kinds) == {"type", "kit", "open"}, shop
+        assert kinds.count("type") >= 8 and kinds.count("kit") >= 4
+        for case in cases:
+            assert set(case.types) <= categories, (shop, case.id)
+            assert all(pid in catalog for pid in case.expected_ids), (shop, case.id)
+    with pytest.raises(UsageError, match="unknown evaluation set"):
+        shop_catalog("nowhere")

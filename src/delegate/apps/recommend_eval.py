@@ -34,6 +34,8 @@ from ..errors import DelegateError, UsageError
 from ._eval_common import fmt, mean, run_cases, write_report
 from .catalog import Catalog
 from .grounding import grounding
+from .recommend_need import ProductTypes
+from .recommend_reasons import is_specific
 from .recommend_types import Recommendation
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "load_eval_set",
     "naive_prompt",
     "run_eval",
+    "shop_catalog",
 ]
 
 NAIVE_RECORDS = 20
@@ -54,25 +57,49 @@ NAIVE_RECORDS = 20
 
 @dataclass(frozen=True)
 class EvalCase:
-    """One query of the evaluation set."""
+    """One query of the evaluation set; ``kind`` is how a shop assistant reads it (``type``,
+    ``kit`` or ``open``) and ``types`` the catalog categories that count as the type asked
+    for (a type case) or that a kit draws on."""
 
     id: str
     query: str
     expected_ids: tuple[str, ...]
     max_price: float | None = None
+    kind: str = "open"
+    types: tuple[str, ...] = ()
 
 
-def load_eval_set(path: str | Path | None = None) -> list[EvalCase]:
-    """Read an evaluation set: a JSON list of ``{id, query, expected_ids, max_price}``.
+SHOPS = ("ketlmtn", "unseen")
+"""The shipped evaluation sets: KETL Mtn.'s, and a shop the recommender was not built for."""
+
+
+def shop_catalog(shop: str = "ketlmtn") -> Catalog:
+    """The catalog of a shipped evaluation set."""
+    from .catalog import default_catalog, load_catalog
+
+    if shop not in SHOPS:
+        raise UsageError(f"unknown evaluation set {shop!r}; choose {' or '.join(SHOPS)}")
+    if shop == "ketlmtn":
+        return default_catalog()
+    files = resources.files("delegate.apps.data").joinpath(shop)
+    return load_catalog(json.loads(files.joinpath("products.json").read_text("utf-8")))
+
+
+def load_eval_set(path: str | Path | None = None, *, shop: str = "ketlmtn") -> list[EvalCase]:
+    """Read an evaluation set: a JSON list of ``{id, query, expected_ids, max_price}``, with
+    ``kind`` and ``types`` where the case says how it reads.
 
     Args:
-        path: a JSON file; by default the set shipped with delegate.
+        path: a JSON file; by default the set shipped with delegate for ``shop``.
+        shop: which shipped set (:data:`SHOPS`).
 
     Raises:
-        UsageError: the file is not such a list.
+        UsageError: the file is not such a list, or the shop is unknown.
     """
     if path is None:
-        files = resources.files("delegate.apps.data").joinpath("ketlmtn")
+        if shop not in SHOPS:
+            raise UsageError(f"unknown evaluation set {shop!r}; choose {' or '.join(SHOPS)}")
+        files = resources.files("delegate.apps.data").joinpath(shop)
         text, where = files.joinpath("eval.json").read_text("utf-8"), "eval.json"
     else:
         text, where = Path(path).read_text("utf-8"), str(path)
@@ -84,6 +111,8 @@ def load_eval_set(path: str | Path | None = None) -> list[EvalCase]:
                 query=str(item["query"]),
                 expected_ids=tuple(str(x) for x in item["expected_ids"]),
                 max_price=None if item.get("max_price") is None else float(item["max_price"]),
+                kind=str(item.get("kind", "open")),
+                types=tuple(str(t) for t in item.get("types", ())),
             )
             for item in data
         ]
@@ -130,6 +159,13 @@ class CaseResult:
     model_calls: int = 0
     wall_seconds: float = 0.0
     naive_prompt_tokens: int = 0
+    kind: str = "open"
+    type_precision: float | None = None
+    kinds: int = 0
+    near_duplicates: int = 0
+    reasons: int = 0
+    specific_reasons: int = 0
+    voice_kept: bool | None = None
     error: str | None = None
 
     @property
@@ -227,6 +263,17 @@ class EvalReport:
             "mean_completion_tokens": mean([r.completion_tokens for r in self.done]),
             "mean_naive_prompt_tokens": self.mean_naive_prompt_tokens,
             "token_ratio": self.token_ratio,
+            "type_cases": len(typed := [r for r in self.done if r.type_precision is not None]),
+            f"type_precision_at_{self.k}": mean([r.type_precision for r in typed]),
+            "kit_cases": len(kits := [r for r in self.done if r.kind == "kit"]),
+            "kits_spanning_2_kinds": sum(r.kinds >= 2 for r in kits),
+            "kit_near_duplicates": sum(r.near_duplicates for r in kits),
+            "near_duplicates": sum(r.near_duplicates for r in self.done),
+            "specific_reason_rate": (sum(r.specific_reasons for r in self.done) / reasons
+                                     if (reasons := sum(r.reasons for r in self.done))
+                                     else None),
+            "voice_kept_rate": mean([float(r.voice_kept) for r in self.done
+                                     if r.voice_kept is not None]),
             "mean_wall_seconds": mean(walls),
             "median_wall_seconds": statistics.median(walls) if walls else None,
             "total_model_calls": sum(r.model_calls for r in self.done),
@@ -261,19 +308,32 @@ class EvalReport:
             "satisfaction: over finished cases with a price ceiling. Grounding: product "
             "names written with their catalog price (or none), over all names and "
             "product-number references. token_ratio: mean prompt tokens per query over "
-            "the naive single prompt's tokens.",
+            "the naive single prompt's tokens. Type precision: for a case that asks for a "
+            f"product type, the share of the first {k} recommended whose category is one the "
+            "case counts as that type. A kit spans the kinds (categories) of its products; "
+            "near-duplicates are pairs of recommended products of one kind whose names share "
+            "at least half their words (two variants of one line). A reason is specific when "
+            "it states a fact of its own product's record that the name does not already say. "
+            "Voice kept: the opening and closing are the model's and pass the voice checks.",
             "",
             "## Per query",
             "",
-            f"| id | hit@{k} | P@{k} | ceiling | within | grounded/named | prompt tok | "
-            "completion tok | calls | wall s | naive tok | recommended | expected | error |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            f"| id | kind | hit@{k} | P@{k} | type P | kinds | dups | specific | voice | "
+            "ceiling | within | grounded/named | prompt tok | completion tok | calls | wall s | "
+            "naive tok | recommended | expected | error |",
+            "|" + "---|" * 20,
         ]
         for r in self.rows:
             cells = [
                 r.id,
+                r.kind,
                 fmt(r.hit),
                 fmt(r.precision),
+                fmt(r.type_precision),
+                r.kinds,
+                r.near_duplicates,
+                f"{r.specific_reasons}/{r.reasons}",
+                fmt(r.voice_kept),
                 fmt(r.max_price),
                 fmt(r.within_ceiling),
                 f"{r.grounded}/{r.named}",
@@ -290,8 +350,16 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
 
+def voice_kept(rec: Recommendation) -> bool | None:
+    """Whether the answer's opening and closing are the model's, in the brand's voice, and
+    pass the voice checks; ``None`` for an answer without them."""
+    frame = getattr(rec, "voice", None)
+    return None if frame is None else bool(frame)
+
+
 def score_case(
-    case: EvalCase, rec: Recommendation, catalog: Catalog, *, k: int, naive_tokens: int
+    case: EvalCase, rec: Recommendation, catalog: Catalog, *, k: int, naive_tokens: int,
+    types: ProductTypes | None = None,
 ) -> CaseResult:
     """Measure one finished recommendation against its case."""
     ids = tuple(p.id for p in rec.products)
@@ -302,12 +370,24 @@ def score_case(
     )
     grounded, named = grounding(rec.text, catalog)
     usage = rec.result.usage
+    kinds = types or ProductTypes.learn(catalog)
+    first = [pid for pid in ids[:k] if pid in catalog]
+    type_precision = None
+    if case.kind == "type":
+        wanted = {t.casefold() for t in case.types}
+        type_precision = (sum(kinds.kind(pid) in wanted for pid in first) / len(first)
+                          if first else 0.0)
+    pairs = sum(kinds.same_line(a, b) for n, a in enumerate(ids) for b in ids[n + 1:])
+    specific = sum(is_specific(p.reason, catalog.get(p.id)) for p in rec.products
+                   if p.id in catalog)
     return CaseResult(
         case.id, case.query, case.expected_ids, ceiling, recommended_ids=ids, hit=relevant > 0,
         precision=relevant / k, within_ceiling=within, grounded=grounded, named=named,
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
         model_calls=usage.model_calls, wall_seconds=rec.result.wall_seconds,
-        naive_prompt_tokens=naive_tokens,
+        naive_prompt_tokens=naive_tokens, kind=case.kind, type_precision=type_precision,
+        kinds=len({kinds.kind(pid) for pid in ids if pid in catalog}), near_duplicates=pairs,
+        reasons=len(rec.products), specific_reasons=specific, voice_kept=voice_kept(rec),
     )  # fmt: skip
 
 
@@ -342,6 +422,7 @@ async def evaluate(
     """
     if concurrency < 1 or top_k < 1:
         raise UsageError("concurrency and top_k must be at least 1.")
+    types = ProductTypes.learn(catalog)
 
     async def one(case: EvalCase) -> CaseResult:
         naive_tokens = count_tokens(naive_prompt(case.query, catalog))
@@ -350,8 +431,9 @@ async def evaluate(
         except DelegateError as exc:
             error = f"{type(exc).__name__}: {exc}"
             return CaseResult(case.id, case.query, case.expected_ids, case.max_price,
-                              naive_prompt_tokens=naive_tokens, error=error)  # fmt: skip
-        return score_case(case, rec, catalog, k=top_k, naive_tokens=naive_tokens)
+                              naive_prompt_tokens=naive_tokens, kind=case.kind,
+                              error=error)  # fmt: skip
+        return score_case(case, rec, catalog, k=top_k, naive_tokens=naive_tokens, types=types)
 
     rows, elapsed = await run_cases(one, cases, concurrency=concurrency, on_case=on_case)
     return EvalReport(tuple(rows), k=top_k, elapsed_seconds=elapsed)
@@ -365,8 +447,9 @@ async def run_eval(
     out: Path | None = None,
     top_k: int = 3,
     command: str | None = None,
+    shop: str = "ketlmtn",
 ) -> EvalReport:
-    """Evaluate :func:`delegate.apps.recommend.recommend` on the shipped set with one model.
+    """Evaluate :func:`delegate.apps.recommend.recommend` on a shipped set with one model.
 
     Naive prompts are counted with the model's own tokenizer; for a model that cannot count
     tokens locally, with the embedded ``local:default`` tokenizer, and the report's notes say so.
@@ -378,13 +461,15 @@ async def run_eval(
         out: a folder to write ``recommend_eval.json`` and ``recommend_eval.md`` into.
         top_k: products recommended per query, and the cut-off of hit@k and precision@k.
         command: the command line to print in the markdown report.
+        shop: ``ketlmtn`` (the KETL Mtn. catalog and set, written to ``recommend_eval.*``)
+            or ``unseen`` (another shop's catalog, written to ``recommend_eval_unseen.*``).
     """
     from ..llm import get_model
-    from .catalog import default_catalog
     from .recommend import recommend
 
-    catalog = default_catalog()
-    cases = load_eval_set()[:limit] if limit is not None else load_eval_set()
+    catalog = shop_catalog(shop)
+    cases = load_eval_set(shop=shop)
+    cases = cases[:limit] if limit is not None else cases
     model = get_model(model_spec)
     notes: list[str] = []
     try:
@@ -415,6 +500,8 @@ async def run_eval(
         await model.aclose()
     report = report.with_notes(*notes)
     if out is not None:
-        write_report(out, "recommend_eval", model.name, report, "Recommender evaluation",
+        name = "recommend_eval" if shop == "ketlmtn" else f"recommend_eval_{shop}"
+        write_report(out, name, model.name, report, "Recommender evaluation" + (
+            "" if shop == "ketlmtn" else f" ({shop} shop)"),
                      command or f"run_eval({model_spec!r}, limit={limit!r}, top_k={top_k})")
     return report
