@@ -162,3 +162,16 @@ def test_the_shipped_catalog_reads_the_reported_requests():
     assert read_need("A sun hat for fishing trips", types).types == ("hat",)
     assert read_need("I need lightweight hiking gear for a summer trek", types).kind == "kit"
     assert read_need("Everything I need for a rainy weekend of backpacking", types).kind == "kit"
+
+
+def test_a_kit_whose_words_match_one_kind_widens_to_what_serves_the_same_uses():
+    shop = load_catalog([
+        {"id": 1, "name": "Desert Sun Hoodie", "price": 59, "category": "tops",
+         "activities": ["desert trips", "fishing"]},
+        {"id": 2, "name": "Shade Hat", "price": 30, "category": "hats",
+         "activities": ["fishing", "summer"]},
+        {"id": 3, "name": "Ski Gloves", "price": 40, "category": "gloves",
+         "activities": ["skiing"]},
+    ])
+    rec = ask("Outfit me for the desert", catalog=shop)
+    assert [p.id for p in rec.products] == ["1", "2"]  # the hat shares the hoodie's fishing

@@ -35,6 +35,7 @@ __all__ = [
     "ProductTypes",
     "read_need",
     "same_line",
+    "stems",
 ]
 
 #: Share of the products whose names hold a word that must be of one kind for the word to
@@ -194,3 +195,19 @@ def read_need(query: str, types: ProductTypes) -> Need:
     if kit:
         return Need("kit", (), f"a kit: {kit.group(0)!r}")
     return Need("open", (), "no product type or kit named")
+
+
+def stems(text: str) -> list[str]:
+    """The words of ``text`` whose ending a catalog's text may not share, trimmed: "rainy"
+    -> "rain", "swimming" -> "swim", "sunny" -> "sun", "touring" -> "tour" (only the changed
+    words; the search has the others already)."""
+    out = []
+    for word in tokenize(text):
+        for end in ("ing", "y", "ed"):
+            if word.endswith(end) and len(word) - len(end) >= 3:
+                stem = word[: -len(end)]
+                if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+                    stem = stem[:-1]  # swimm -> swim, sunn -> sun; but not hill, grass
+                out.append(stem)
+                break
+    return list(dict.fromkeys(out))

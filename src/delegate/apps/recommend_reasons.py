@@ -27,6 +27,7 @@ from .grounding import instruction_like, offer_claims, other_products_named
 
 __all__ = [
     "GENERIC_REASON",
+    "uses",
     "is_specific",
     "order_facts",
     "pick_reasons",
@@ -124,6 +125,13 @@ def order_facts(facts: Sequence[str], request: str, product: Product) -> list[st
         return (-len(words & wanted), int(bool(words) and words <= named), n)
 
     return [fact for _, fact in sorted(enumerate(facts), key=rank)]
+
+
+def uses(product: Product) -> list[str]:
+    """The uses its record lists (activities, occasions, tags), as written."""
+    return [_clean(use) for key, value in product.record.items()
+            if isinstance(key, str) and _USE_KEY.search(key) and isinstance(value, list)
+            for use in value if isinstance(use, str)]
 
 
 def _activity(product: Product, request: str) -> str:

@@ -33,8 +33,8 @@ from ..llm.base import Message, ModelSettings
 from ..workers import TaskContext, Worker
 from .catalog import Catalog, Product
 from .grounding import name_problems
-from .recommend_need import Need, ProductTypes, read_need
-from .recommend_reasons import pick_reasons, plain_reason
+from .recommend_need import Need, ProductTypes, read_need, stems
+from .recommend_reasons import pick_reasons, plain_reason, uses
 
 __all__ = [
     "MODEL_WEIGHT",
@@ -193,6 +193,8 @@ def matching_worker(
         need = read_need(ctx.objective, known)
         within = known.members(need.types) if need.kind == "type" else None
         terms = [ctx.objective, *need.types]
+        if need.kind == "kit":  # what a kit is for, in the words a catalog may use
+            terms += stems(ctx.objective)
         if isinstance(profile, CustomerProfile):
             terms += profile.activities + profile.requirements
         k = KIT_POOL if need.kind == "kit" else candidates
@@ -208,6 +210,11 @@ def matching_worker(
                                + (f" among the {_types_phrase(need)}" if within else ""),
                                tuple(lines), need)
         if need.kind == "kit":
+            if len({known.kind(p.id) for p, _ in pool}) < 2:
+                # one kind matched: what else serves the uses of the best match
+                wider = _search(catalog, " ".join(uses(pool[0][0])), k, ceiling, left_out)
+                seen = {p.id for p, _ in pool}
+                pool += [(p, score * KIT_SHARE) for p, score in wider if p.id not in seen]
             chosen = _kit(pool, known)
             ranking, note = "kit", ""
         else:
