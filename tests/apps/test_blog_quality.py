@@ -318,3 +318,15 @@ def test_an_outline_unusable_twice_gives_way_to_one_built_from_the_topic_and_the
     assert "could not be outlined: " in result.markdown and "connection refused" in (
         result.markdown)
     assert not any(n.startswith("outline fallback") for n in result.run.notes)
+
+
+def test_the_fallback_never_makes_a_heading_of_a_link_or_code():
+    from delegate.apps._outline import Outline, fallback_outline
+
+    title = "An explainer on how public-key cryptography keeps web"
+    bad = Outline.model_validate(outline(title, points={title: [
+        "https://www.example.com/watch?v=1fYz", "{\"key\": 1}", "keys and locks"]}))
+    bad.title = title
+    mended, changes = fallback_outline(bad, title)
+    assert [s.heading for s in mended.sections] == ["Keys and locks"]
+    assert changes == [f"heading 1 {title!r} replaced by 'Keys and locks'"]

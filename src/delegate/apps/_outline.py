@@ -111,6 +111,8 @@ _NUMBERED = re.compile(r"^\s*(\d+[.):]|[ivx]+[.)]|part \d+:?)\s*", re.IGNORECASE
 _LEAD = ("write a an the short quick brief simple guide to on about how blog post article "
          "explainer tutorial essay introduction intro beginner beginners beginner's of")
 _LEAD_WORDS = frozenset(_LEAD.split(" "))
+#: A heading people can read: words and light punctuation, no link or code.
+_READABLE = re.compile(r"^(?!.*(https?:|www\.|[/\\={}<>|_]))[^\W\d_]")
 #: Headings that read well in any guide, for a section with nothing better to go by.
 _GENERIC = ("Why it matters", "What you need", "Step by step", "Common mistakes",
             "Tips that help", "Going further", "Questions people ask", "Next steps")
@@ -187,6 +189,8 @@ def fallback_outline(outline: Outline, topic: str) -> tuple[Outline, list[str]]:
     starts = [t for t in title_or_topic if len(t.split()) >= 3]
 
     def good(heading: str) -> bool:
+        if not _READABLE.match(heading):
+            return False  # a link, code or a string of symbols the model wrote as a point
         norm = checks.normalise(_NUMBERED.sub("", heading))
         prefix = len(norm.split()) >= 3 and any(t.startswith(norm) for t in starts)
         return bool(norm) and norm not in taken and set(norm.split()) != topic_words and (
