@@ -175,3 +175,22 @@ def test_a_kit_whose_words_match_one_kind_widens_to_what_serves_the_same_uses():
     ])
     rec = ask("Outfit me for the desert", catalog=shop)
     assert [p.id for p in rec.products] == ["1", "2"]  # the hat shares the hoodie's fishing
+
+
+def test_a_fact_that_only_repeats_the_name_is_not_offered_and_lists_join_with_a_semicolon():
+    from delegate.apps.recommend_reasons import render_reason
+
+    shell = load_catalog([{"id": 1, "name": "Ridge Rain Jacket", "price": 99,
+                           "features": ["rain jacket", "nylon, 67 gsm and taped seams",
+                                        "packs small"]}])
+    offered = []
+
+    def answer(call):
+        offered.extend(call.output["properties"]["p1"]["items"]["enum"])
+        return {"p1": offered[:2]}
+
+    reasons, _ = asyncio.run(pick_reasons(ScriptedModel(function=answer), "a jacket", list(shell),
+                                          shell))
+    assert offered == ["nylon, 67 gsm and taped seams", "packs small"]
+    assert reasons["1"] == "Nylon, 67 gsm and taped seams; packs small."
+    assert render_reason(["light", "warm"], "winter") == "Light and warm; good for winter."

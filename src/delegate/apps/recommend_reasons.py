@@ -147,10 +147,13 @@ def _activity(product: Product, request: str) -> str:
 
 def render_reason(facts: Sequence[str], activity: str = "") -> str:
     """One sentence of one or two facts and the activity: "UPF 30+ sun protection and thumb
-    holes; good for fishing." The generic reason when there is no fact."""
+    holes; good for fishing." (facts that are lists themselves are joined by "; "). The
+    generic reason when there is no fact."""
     if not facts:
         return GENERIC_REASON
-    text = " and ".join(_lower_first(f) for f in facts[:2])
+    shown = [_lower_first(f) for f in facts[:2]]
+    listed = any("," in f or " and " in f for f in shown)  # "a, b and c" then "d": a ";"
+    text = ("; " if listed else " and ").join(shown)
     text = text[:1].upper() + text[1:]
     if activity:
         text += f"; good for {activity}"
@@ -172,9 +175,17 @@ def is_specific(reason: str, product: Product) -> bool:
         for fact in product_facts(product))
 
 
+def _telling(facts: list[str], product: Product) -> list[str]:
+    """``facts`` without those that only repeat the product's name ("rain jacket" for the
+    Rain Jacket), unless nothing else is left."""
+    named = _stems(product.name)
+    telling = [f for f in facts if not _stems(f) <= named]
+    return telling or facts
+
+
 def plain_reason(product: Product, request: str, catalog: Catalog | None = None) -> str:
     """The reason without a model: the two facts closest to ``request``."""
-    facts = order_facts(product_facts(product, catalog), request, product)
+    facts = _telling(order_facts(product_facts(product, catalog), request, product), product)
     return render_reason(facts[:2], _activity(product, request))
 
 
@@ -184,8 +195,8 @@ async def pick_reasons(
     """A reason for each product (by id) and the lines for the run's notes (facts left out,
     a fallback). One model call picks the facts for all the products."""
     notes: list[str] = []
-    offered = {p.id: order_facts(product_facts(p, catalog, notes), request, p)[:OFFERED]
-               for p in products}
+    offered = {p.id: _telling(order_facts(product_facts(p, catalog, notes), request, p),
+                              p)[:OFFERED] for p in products}
     picks = await _model_picks(model, request, products, offered, notes) if any(
         offered.values()) else {}
     reasons = {}
