@@ -103,6 +103,8 @@ def test_corporate_filler_is_a_problem(word):
     ("Rainy hikes are fun for you. Rainy hikes are fun for you.", "Bye!", "repeats"),
     ("Rainy hikes are fun for you.", "Rainy hikes are fun for you.", "repeats"),
     ("Rainy hikes? I'm not sure what you mean.", "Bye!", "confused"),
+    ("Rainy hikes? You will love it.", "I promise you a new pair tomorrow.", "promises"),
+    ("Rainy hikes in the only shell you can't afford.", "Bye!", "talks price"),
     ("Rainy hikes are " + "very " * 35 + "wet.", "Bye, you!", "longer than"),
     ("Rainy hikes are wet.", "Enjoy them!", "you, your"),
 ])

@@ -251,6 +251,10 @@ async def recommend(
         result=result,
         max_price=ceiling,
         notes=tuple(notes),
+        opening=voice.opening,
+        closing=voice.closing,
+        voice=voice.voice,
+        voice_examples=tuple(voice.examples),
     )
 
 

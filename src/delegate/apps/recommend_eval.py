@@ -350,11 +350,18 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
 
-def voice_kept(rec: Recommendation) -> bool | None:
-    """Whether the answer's opening and closing are the model's, in the brand's voice, and
-    pass the voice checks; ``None`` for an answer without them."""
-    frame = getattr(rec, "voice", None)
-    return None if frame is None else bool(frame)
+def voice_kept(rec: Recommendation, catalog: Catalog) -> bool | None:
+    """Whether the answer's opening and closing are the model's and pass
+    :func:`~delegate.apps.recommend_voice.voice_problems` (checked again here); ``None`` for
+    an answer without them."""
+    from .recommend_voice import voice_problems
+
+    if not rec.voice:
+        return None
+    shown = {p.id for p in rec.products + rec.alternatives}
+    return rec.voice == "model" and not voice_problems(
+        rec.opening, rec.closing, rec.query, catalog=catalog, allowed_ids=shown,
+        examples=rec.voice_examples)
 
 
 def score_case(
@@ -387,7 +394,8 @@ def score_case(
         model_calls=usage.model_calls, wall_seconds=rec.result.wall_seconds,
         naive_prompt_tokens=naive_tokens, kind=case.kind, type_precision=type_precision,
         kinds=len({kinds.kind(pid) for pid in ids if pid in catalog}), near_duplicates=pairs,
-        reasons=len(rec.products), specific_reasons=specific, voice_kept=voice_kept(rec),
+        reasons=len(rec.products), specific_reasons=specific,
+        voice_kept=voice_kept(rec, catalog),
     )  # fmt: skip
 
 

@@ -34,6 +34,12 @@ class Recommendation:
         text: the answer in the brand's voice.
         result: the underlying run (plan, outcomes, usage, planning report, notes).
         max_price: the price ceiling the run applied, if any.
+        opening, closing: the answer's first and last lines.
+        voice: who wrote them: ``model`` (the model's lines passed the voice checks),
+            ``phrasebook`` or ``plain`` (stand-ins, which the notes explain); empty when no
+            answer was written.
+        voice_examples: the example lines the model was shown (a line that copies one fails
+            the checks).
     """
 
     query: str
@@ -43,6 +49,10 @@ class Recommendation:
     alternatives: tuple[RecommendedProduct, ...] = ()
     max_price: float | None = None
     notes: tuple[str, ...] = field(default=())
+    opening: str = ""
+    closing: str = ""
+    voice: str = ""
+    voice_examples: tuple[str, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -57,6 +67,7 @@ class Recommendation:
             "alternatives": [p.to_dict() for p in self.alternatives],
             "max_price": self.max_price,
             "text": self.text,
+            "voice": self.voice,
             "plan": run["plan"],
             "planning": run["planning"],
             "outcomes": run["outcomes"],

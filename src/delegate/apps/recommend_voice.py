@@ -110,6 +110,9 @@ _CONFUSED = re.compile(
     r"|\bwhat you(?:'re| are)? (?:mean|talking about)\b",
     re.IGNORECASE,
 )
+# A promise the catalog does not back ("I promise you a new pair tomorrow"), or price talk the
+# money check does not see ("the one you can't afford").
+_PROMISE = re.compile(r"\b(?:promis\w*|guarantee\w*|warrant\w*|afford\w*)\b", re.IGNORECASE)
 _YOU = re.compile(r"\byou(?:r|rs|rself|'re|'ll|'ve|'d)?\b", re.IGNORECASE)
 _CLOSE = r"[\"')\u201d\u2019]*"
 _ENDS = re.compile(rf"[.!?]{_CLOSE}$")
@@ -204,6 +207,8 @@ def _line_problems(
         problems.append(f"the {what} is crude ({m.group(0)!r})")
     if _CONFUSED.search(line):
         problems.append(f"the {what} sounds confused about the request")
+    if m := _PROMISE.search(line):
+        problems.append(f"the {what} promises or talks price ({m.group(0)!r})")
     if what == "opening":
         need = _content(query)
         if need and not need & _content(line):
@@ -241,9 +246,9 @@ def voice_problems(
     the example's word 4-grams); the opening names what the customer is doing or needs (a
     content word of ``query``; "hikes" meets "hiking", and words such as "need" or "looking"
     do not count); "you" or "your" occurs in one of them; there is no corporate filler
-    ("leverage", "solutions", "best-in-class", ...), crude word or confusion ("not sure what
-    you mean"); and :func:`unsupported_claims` finds nothing (no money, price talk, offers,
-    products outside ``allowed_ids`` or product numbers).
+    ("leverage", "solutions", "best-in-class", ...), crude word, confusion ("not sure what
+    you mean"), promise or word about affording; and :func:`unsupported_claims` finds nothing
+    (no money, price talk, offers, products outside ``allowed_ids`` or product numbers).
     """
     opening, closing = " ".join(opening.split()), " ".join(closing.split())
     return (
