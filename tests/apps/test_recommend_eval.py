@@ -316,3 +316,20 @@ def test_the_shipped_sets_label_every_case_and_name_real_categories():
             assert all(pid in catalog for pid in case.expected_ids), (shop, case.id)
     with pytest.raises(UsageError, match="unknown evaluation set"):
         shop_catalog("nowhere")
+
+
+def test_voice_is_kept_only_when_the_models_lines_pass_the_checks_again(shop):
+    from dataclasses import replace
+
+    from delegate.apps.recommend_eval import voice_kept
+
+    rec = replace(_rec(shop, ["3"]), query="a rain shell for hikes")
+    good = replace(rec, voice="model", opening="Hiking in the rain? You want a shell.",
+                   closing="Enjoy the trail!")
+    assert voice_kept(good, shop) is True
+    assert voice_kept(replace(good, voice="phrasebook"), shop) is False  # a stand-in
+    # lines that copy an example the model was shown are not its own voice
+    copied = replace(good, voice_examples=("Hiking in the rain? You want a shell.",))
+    assert voice_kept(copied, shop) is False
+    assert voice_kept(replace(good, closing="Yours for $5!"), shop) is False
+    assert voice_kept(rec, shop) is None  # no answer was written
