@@ -194,3 +194,10 @@ def test_a_fact_that_only_repeats_the_name_is_not_offered_and_lists_join_with_a_
     assert offered == ["nylon, 67 gsm and taped seams", "packs small"]
     assert reasons["1"] == "Nylon, 67 gsm and taped seams; packs small."
     assert render_reason(["light", "warm"], "winter") == "Light and warm; good for winter."
+
+
+def test_the_activity_is_not_said_twice():
+    from delegate.apps.recommend_reasons import render_reason
+
+    assert render_reason(["moisture wicking", "shorts for hot-weather hiking"], "hiking") == (
+        "Moisture wicking and shorts for hot-weather hiking.")

@@ -155,7 +155,7 @@ def render_reason(facts: Sequence[str], activity: str = "") -> str:
     listed = any("," in f or " and " in f for f in shown)  # "a, b and c" then "d": a ";"
     text = ("; " if listed else " and ").join(shown)
     text = text[:1].upper() + text[1:]
-    if activity:
+    if activity and not _stems(activity) <= _stems(text):  # "...hot-weather hiking" says it
         text += f"; good for {activity}"
     return text.rstrip(".") + "."
 
