@@ -2,10 +2,10 @@
 
 The orchestrator chooses which of ``researcher``, ``analyst``, ``writer`` and ``critic`` the
 objective needs and how they depend on each other, in at most three tasks (on the embedded
-model a plan of five took 1.7 times as long as one of two, and the evaluation's checks scored
-both answers the same); the synthesizer writes the answer. If the model cannot produce a
-valid plan, :func:`fallback_plan` (research, then analysis, then a draft) runs, and the
-result's planning report says so.
+model a plan of five took 1.7 times as long as one of two, for no better answer); the
+synthesizer writes the answer. If the
+model cannot produce a valid plan, :func:`fallback_plan` (research, then analysis, then a
+draft) runs, and the result's planning report says so.
 """
 
 from __future__ import annotations
