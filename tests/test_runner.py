@@ -31,21 +31,6 @@ def test_general_workflow_end_to_end_with_usage():
     assert "facts!" in synth_prompt and "draft!" in synth_prompt
 
 
-def test_the_general_planner_may_write_at_most_three_tasks():
-    seen = []
-
-    def answer(call):
-        if isinstance(call.output, dict):
-            seen.append(max(s["maxItems"] for s in call.output["properties"]["tasks"]["anyOf"]))
-            return {"tasks": [{"id": "t1", "worker": "writer", "instruction": "Write it.",
-                               "depends_on": []}]}
-        return "done."
-
-    result = asyncio.run(run_general("Plan a three-day walk", model=ScriptedModel(
-        function=answer)))
-    assert result.status == "succeeded" and seen == [3]
-
-
 def test_synthesizer_is_told_what_is_missing():
     plan = Plan(tasks=(Task(id="a", worker="w", instruction="x"),
                        Task(id="b", worker="w", instruction="y")))

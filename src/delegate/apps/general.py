@@ -1,9 +1,7 @@
 """The general workflow: any objective, planned over four general workers.
 
 The orchestrator chooses which of ``researcher``, ``analyst``, ``writer`` and ``critic`` the
-objective needs and how they depend on each other, in at most three tasks (on the embedded
-model a plan of five took 1.7 times as long as one of two, for no better answer); the
-synthesizer writes the answer. If the
+objective needs and how they depend on each other; the synthesizer writes the answer. If the
 model cannot produce a valid plan, :func:`fallback_plan` (research, then analysis, then a
 draft) runs, and the result's planning report says so.
 """
@@ -87,6 +85,6 @@ def fallback_plan(objective: str) -> Plan:
 async def run_general(objective: str, **options: Any) -> RunResult:
     """Run ``objective`` through the general workflow; options go to :func:`delegate.run`."""
     options.setdefault("fallback_plan", fallback_plan)
-    options.setdefault("orchestrator", Orchestrator(max_plan_tasks=3))
+    options.setdefault("orchestrator", Orchestrator(max_plan_tasks=5))
     options.setdefault("synthesizer", _Synthesizer(settings=PROSE_SETTINGS))
     return await run(objective, workers=general_workers(), **options)
