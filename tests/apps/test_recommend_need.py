@@ -201,3 +201,10 @@ def test_the_activity_is_not_said_twice():
 
     assert render_reason(["moisture wicking", "shorts for hot-weather hiking"], "hiking") == (
         "Moisture wicking and shorts for hot-weather hiking.")
+
+
+def test_commas_join_types_and_a_request_that_matches_nothing_gets_nothing():
+    assert read_need("a jacket, socks for the hills", TYPES).types == ("jacket", "sock")
+    rec = ask("zxqv plonk")  # no word of it is in the catalog
+    assert rec.products == ()
+    assert any("no product matched the request" in n for n in rec.notes), rec.notes

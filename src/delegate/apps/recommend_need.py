@@ -45,7 +45,7 @@ CONCENTRATION = 0.75
 #: products of one kind are variants of one product line.
 LINE_SIMILARITY = 0.5
 
-_RAW_WORD = re.compile(r"[a-z0-9][a-z0-9'\u2019-]*")
+_RAW_WORD = re.compile(r"[a-z0-9][a-z0-9'\u2019-]*|,")
 _KIT = re.compile(
     r"\b(outfit|kit|everything|all (i|we) need|what (should|do|would|can|must) (i|we) "
     r"(need|pack|bring|wear|take)|pack(ing)? list|gear|set me up|head to toe|essentials)\b",
@@ -162,8 +162,7 @@ def _activity_of_kit(kit: re.Match[str], head: int, raw: list[str]) -> bool:
 
 def read_need(query: str, types: ProductTypes) -> Need:
     """Read ``query`` (see the module docstring)."""
-    raw = _RAW_WORD.findall(query.casefold().replace(",", " , "))
-    raw = [w for piece in raw for w in ([piece] if piece != "," else [","])]
+    raw = _RAW_WORD.findall(query.casefold())
     terms = [(word, (tokenize(word) or [""])[-1]) for word in raw]
     heads: list[tuple[int, str]] = []
     compounds: dict[int, str] = {}

@@ -202,7 +202,8 @@ def matching_worker(
         pool: list[tuple[Product, float]] = []
         for query in dict.fromkeys((" ".join(terms), " ".join([ctx.objective, *need.types]),
                                     " ".join(need.types))):
-            pool = pool or _search(catalog, query, k, ceiling, left_out, within)
+            if query.strip():  # an empty query would return any first products
+                pool = pool or _search(catalog, query, k, ceiling, left_out, within)
         lines = [f"product {pid} left out: its name {why}" for pid, why in left_out.items()]
         ids = tuple(p.id for p, _ in pool)
         if not pool:
