@@ -119,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
                      f"{VOICE_MAX_BYTES // 1_000_000} MB)")
     rec.add_argument("--model", default=None, help="provider:model")
     rec.add_argument("--top-k", type=int, default=3, metavar="N",
-                     help="products to recommend (default 3)")
+                     help="products to recommend for a product type or an open request "
+                     "(default 3); a kit gets one of each kind it needs, up to 5")
     rec.add_argument("--max-price", type=float, default=None, metavar="USD",
                      help="price ceiling (default: the one the query states, if any)")
     rec.add_argument("--json", action="store_true", help="print one JSON object")

@@ -204,7 +204,9 @@ async def recommend(
         catalog: the products (default: the shipped KETL Mtn. catalog).
         brand_voice: the voice guide text (default: KETL Mtn.'s).
         model: ``provider:model`` or a :class:`Model` (default: ``local:default``).
-        top_k: how many products to recommend.
+        top_k: how many products to recommend for a product type or an open request; a
+            kit gets one product of each kind it needs (at most
+            :data:`~delegate.apps.recommend_workers.KIT_MAX`).
         max_price: a price ceiling; by default the one the query states, if any.
         max_concurrency: most tasks at once.
         routing: how the plan is chosen; see :class:`RoutingOrchestrator`.
