@@ -208,3 +208,12 @@ def test_commas_join_types_and_a_request_that_matches_nothing_gets_nothing():
     rec = ask("zxqv plonk")  # no word of it is in the catalog
     assert rec.products == ()
     assert any("no product matched the request" in n for n in rec.notes), rec.notes
+
+
+def test_a_kits_words_are_searched_in_their_trimmed_forms_too():
+    from delegate.apps.recommend_need import stems
+
+    assert stems("a rainy weekend of swimming, sunny hiking, and the hills") == [
+        "rain", "swim", "sun", "hik"]  # "hills" and "weekend" are left as they are
+    rec = ask("Everything I need for a rainy outing")  # "rain" is in a record, "rainy" is not
+    assert "1" in [p.id for p in rec.products]
