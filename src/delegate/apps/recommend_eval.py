@@ -377,7 +377,7 @@ def score_case(
     )
     grounded, named = grounding(rec.text, catalog)
     usage = rec.result.usage
-    kinds = types or ProductTypes.learn(catalog)
+    kinds = types or ProductTypes.of(catalog)
     first = [pid for pid in ids[:k] if pid in catalog]
     type_precision = None
     if case.kind == "type":
@@ -430,7 +430,7 @@ async def evaluate(
     """
     if concurrency < 1 or top_k < 1:
         raise UsageError("concurrency and top_k must be at least 1.")
-    types = ProductTypes.learn(catalog)
+    types = ProductTypes.of(catalog)
 
     async def one(case: EvalCase) -> CaseResult:
         naive_tokens = count_tokens(naive_prompt(case.query, catalog))

@@ -22,6 +22,7 @@ request a kit; else it is open. The reading is deterministic and says why (``evi
 from __future__ import annotations
 
 import re
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -80,6 +81,14 @@ class ProductTypes:
     _names: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
+    def of(cls, catalog: Catalog) -> ProductTypes:
+        """The types of ``catalog``, learnt once per catalog (a catalog never changes)."""
+        known = _LEARNT.get(catalog)
+        if known is None:
+            known = _LEARNT[catalog] = cls.learn(catalog)
+        return known
+
+    @classmethod
     def learn(cls, catalog: Catalog | Iterable[Product]) -> ProductTypes:
         products = list(catalog)
         kinds = {p.id: " ".join((p.category or "").split()).casefold() or _head(p.name)
@@ -123,6 +132,9 @@ class ProductTypes:
         """Whether products ``a`` and ``b`` are variants of one line (see :func:`same_line`)."""
         return same_line(self.kind(a), self._names.get(a, frozenset()),
                          self.kind(b), self._names.get(b, frozenset()))
+
+
+_LEARNT: weakref.WeakKeyDictionary[Catalog, ProductTypes] = weakref.WeakKeyDictionary()
 
 
 def same_line(kind_a: str, words_a: frozenset[str], kind_b: str, words_b: frozenset[str]

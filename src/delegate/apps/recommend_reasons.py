@@ -137,12 +137,8 @@ def uses(product: Product) -> list[str]:
 def _activity(product: Product, request: str) -> str:
     """A use the record lists (activities, occasions, tags) that the request shares."""
     wanted = _stems(request)
-    for key, value in product.record.items():
-        if isinstance(key, str) and _USE_KEY.search(key) and isinstance(value, list):
-            for use in value:
-                if isinstance(use, str) and _stems(use) & wanted and not offer_claims(use):
-                    return _clean(use)
-    return ""
+    return next((use for use in uses(product) if _stems(use) & wanted and not offer_claims(use)),
+                "")
 
 
 def render_reason(facts: Sequence[str], activity: str = "") -> str:

@@ -183,7 +183,7 @@ def matching_worker(
     a model ranking fused with retrieval (or, for a kit, the best product of each kind the
     activity calls for), no two variants of one product line, and a reason for each from its
     own record (:func:`~delegate.apps.recommend_reasons.pick_reasons`)."""
-    known = types or ProductTypes.learn(catalog)
+    known = types or ProductTypes.of(catalog)
 
     async def matching(ctx: TaskContext) -> MatchResult:
         profile = next((d.output for d in ctx.dependencies if d.task_id == "profile"), None)
