@@ -119,3 +119,48 @@ def test_a_plan_of_placeholder_instructions_is_sent_back_then_falls_back():
     assert result.planning.source == "fallback_plan"
     assert "says nothing" in result.planning.reason
     assert all(t.instruction != "..." for t in result.plan.tasks)
+
+
+REPEATS = {"tasks": [
+    {"id": "t1", "worker": "researcher", "instruction": "Plan a walking trip.", "depends_on": []},
+    {"id": "t2", "worker": "writer", "instruction": "Plan a walking trip.", "depends_on": []},
+    {"id": "t3", "worker": "writer", "instruction": "plan a  walking trip.", "depends_on": ["t1"]},
+    {"id": "t4", "worker": "researcher", "instruction": "Plan a walking trip.", "depends_on": []},
+    {"id": "t5", "worker": "writer", "instruction": "Polish it.", "depends_on": ["t3", "t4"]},
+]}
+
+
+def test_a_task_that_repeats_another_is_merged_into_it_and_the_plan_says_so():
+    model = ScriptedModel([REPEATS, "facts", "trip", "polished", "final answer"])
+    events = EventLog()
+    result = asyncio.run(run("plan a trip", workers=WORKERS, model=model,
+                             subscribers=[events]))
+    # t3 repeats t2 (same worker, instruction up to case and spacing), t4 repeats t1
+    assert [t.id for t in result.plan.tasks] == ["t1", "t2", "t5"]
+    # the kept task takes the repeats' dependencies; dependents point at the kept task
+    assert result.plan.task("t2").depends_on == ("t1",)
+    assert result.plan.task("t5").depends_on == ("t2", "t1")
+    assert result.outputs == {"t1": "facts", "t2": "trip", "t5": "polished"}
+    assert len(model.calls) == 5  # plan, three tasks, synthesis: the repeats never ran
+    assert result.planning.source == "model"
+    assert "t3 repeated t2" in result.planning.reason
+    assert "t4 repeated t1" in result.planning.reason
+    (created,) = events.of(PlanCreated)
+    assert created.reason == result.planning.reason
+
+
+def test_a_merge_that_would_close_a_cycle_leaves_the_plan_as_written():
+    from delegate.plan import merge_repeated_tasks
+
+    plan = Plan(tasks=(
+        Task(id="a", worker="writer", instruction="draft"),
+        Task(id="b", worker="researcher", instruction="check", depends_on=("a",)),
+        Task(id="c", worker="writer", instruction="Draft", depends_on=("b",)),
+    ))
+    # merging c into a would make a depend on b, which depends on a
+    assert merge_repeated_tasks(plan) == (plan, {})
+    same, merged = merge_repeated_tasks(Plan(tasks=(
+        Task(id="a", worker="writer", instruction=""),
+        Task(id="b", worker="writer", instruction=""),
+    )))
+    assert merged == {} and len(same.tasks) == 2  # empty instructions are not repeats

@@ -29,7 +29,7 @@ from .errors import (
 from .graph_schema import depends_on_schema, fixed_lists
 from .llm.base import Message, Model, ModelSettings
 from .outcomes import PlanningReport
-from .plan import Plan, PlanLimits, Strategy, Task, validate_plan
+from .plan import Plan, PlanLimits, Strategy, Task, merge_repeated_tasks, validate_plan
 from .retry import RetryPolicy, call_with_retry
 from .workers import WorkerRegistry
 
@@ -179,8 +179,10 @@ class Orchestrator:
                 except PlanError as exc:
                     problems = exc.problems
                 else:
+                    plan, merged = merge_repeated_tasks(plan)
                     return plan, PlanningReport(
-                        source="model" if repair == 0 else "repaired", repairs=repair
+                        source="model" if repair == 0 else "repaired", repairs=repair,
+                        reason=_merged_note(merged),
                     )
             messages = [
                 *messages,
@@ -242,3 +244,14 @@ class Orchestrator:
         except ValueError:
             pass
         return []
+
+
+def _merged_note(merged: dict[str, str]) -> str:
+    """The planning note of merged repeats: "t4 and t5 repeated t2 ... merged into it"."""
+    into: dict[str, list[str]] = {}
+    for dropped, kept in merged.items():
+        into.setdefault(kept, []).append(dropped)
+    return "; ".join(
+        f"{' and '.join(dropped)} repeated {kept} (same worker and instruction) and "
+        f"{'was' if len(dropped) == 1 else 'were'} merged into it"
+        for kept, dropped in into.items())

@@ -26,6 +26,7 @@ __all__ = [
     "PlanLimits",
     "Strategy",
     "Task",
+    "merge_repeated_tasks",
     "validate_plan",
 ]
 
@@ -192,6 +193,41 @@ def validate_plan(
     if problems:
         raise PlanError(problems)
     return plan
+
+
+def merge_repeated_tasks(plan: Plan) -> tuple[Plan, dict[str, str]]:
+    """Merge the tasks that repeat an earlier one: the same worker and the same instruction
+    (case and spacing aside) would do the same work twice. A small planning model writes
+    such repeats ("critic" three times over the objective's own words).
+
+    The first of the repeats stays; it takes on the dependencies of the others, and a task
+    that depended on a dropped one depends on the kept one. Returns the plan (``plan`` itself
+    when nothing repeats) and a map of each dropped id to the id it was merged into. A plan
+    whose merge would leave a cycle comes back unchanged, for :func:`validate_plan` to judge.
+    """
+    kept: dict[tuple[str, str], str] = {}
+    merged: dict[str, str] = {}
+    for task in plan.tasks:
+        key = (task.worker, " ".join(task.instruction.lower().split()))
+        if key in kept and key[1]:
+            merged[task.id] = kept[key]
+        else:
+            kept.setdefault(key, task.id)
+    if not merged:
+        return plan, {}
+    deps: dict[str, list[str]] = {t.id: [] for t in plan.tasks if t.id not in merged}
+    for task in plan.tasks:
+        into = merged.get(task.id, task.id)
+        for dep in task.depends_on:
+            dep = merged.get(dep, dep)
+            if dep != into and dep not in deps[into]:
+                deps[into].append(dep)
+    tasks = tuple(t.model_copy(update={"depends_on": tuple(deps[t.id])})
+                  for t in plan.tasks if t.id not in merged)
+    candidate = Plan(tasks=tasks, version=plan.version, strategy=plan.strategy)
+    if len(candidate._graph.kahn()) != len(candidate._graph.ids):
+        return plan, {}
+    return candidate, merged
 
 
 def remaining_critical_path(
