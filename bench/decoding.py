@@ -7,7 +7,7 @@ Each of eight section-writing prompts, shaped like the blog writer's (its system
 "Blog post about: <topic>." and "Your task: Write the section ... Cover: a; b; c."), is
 answered by ``local:default`` at temperature 0 under each setting of :data:`SETTINGS`, and
 every answer is scored with the content evaluation's own checks
-(:mod:`delegate.apps.content_checks`). The prompts are dealt out to ``--concurrency`` lanes,
+(:mod:`delegate.apps._common.checks`). The prompts are dealt out to ``--concurrency`` lanes,
 each a model of one instance that answers every setting for a prompt before the next prompt,
 so that load on the machine falls on every setting alike and each measured call finds the
 same state (see :func:`measure`); seconds per call are measured with that many lanes running
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import BENCH_DIR, machine, markdown_table
 
-from delegate.apps.content_checks import (
+from delegate.apps._common.checks import (
     distinct_ngram_ratio,
     is_cut_off,
     is_empty,

@@ -135,12 +135,12 @@ def _timed_model() -> Any:
 
 async def _run(workflow: str, model: Any, subscriber: Callable[[Any], None]) -> tuple[Any, str]:
     if workflow == "recommend":
-        from delegate.apps.recommend import recommend
+        from delegate.apps.recommend.workflow import recommend
 
         rec = await recommend(RECOMMEND_QUERY, model=model, subscribers=[subscriber])
         return rec.result, RECOMMEND_QUERY
     if workflow == "blog":
-        from delegate.apps.blog import run_blog
+        from delegate.apps.blog.workflow import run_blog
 
         post = await run_blog(BLOG_TOPIC, model=model, subscribers=[subscriber])
         return post.run, BLOG_TOPIC
@@ -149,8 +149,8 @@ async def _run(workflow: str, model: Any, subscriber: Callable[[Any], None]) -> 
 
 def measure(workflow: str, rep: int = 0) -> dict[str, Any]:
     """Runs in the subprocess; see the module docstring."""
-    from delegate.apps.catalog import default_catalog, load_text
-    from delegate.events import ModelCalled
+    from delegate.apps.recommend.catalog import default_catalog, load_text
+    from delegate.core.events import ModelCalled
     from delegate.llm import Message, ModelSettings
 
     model = _timed_model()

@@ -44,8 +44,8 @@ async def _trivial(ctx: Any) -> str:
 def one_run(n: int, concurrency: int, store: Any | None) -> float:
     """Seconds one run of ``n`` trivial tasks takes, journaled in ``store`` if given."""
     from delegate import PlanLimits, run, worker
-    from delegate.journal import Journal
-    from delegate.plan import HARD_MAX_DEPTH, HARD_MAX_TASKS
+    from delegate.core.plan import HARD_MAX_DEPTH, HARD_MAX_TASKS
+    from delegate.durable.journal import Journal
 
     trivial = worker("trivial", description="returns its task id")(_trivial)
     plan = plan_of(n)
@@ -75,7 +75,7 @@ def one_run(n: int, concurrency: int, store: Any | None) -> float:
 
 def measure(tasks: int, repeats: int, concurrency: int) -> dict[str, Any]:
     """Interleaved repetitions of a run without and with a SQLite journal."""
-    from delegate.store import open_store
+    from delegate.durable.store import open_store
 
     with tempfile.TemporaryDirectory(prefix="delegate-bench-journal-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'runs.db'}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from delegate.apps.general import run_general
-from delegate.live import LiveProgress, summary_table
+from delegate.observe.progress_tree import LiveProgress, summary_table
 
 OBJECTIVE = "Create a short guide about Python decorators"
 

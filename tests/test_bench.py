@@ -24,7 +24,7 @@ import run_all  # noqa: E402
 import systems  # noqa: E402
 
 from delegate import Plan, Task  # noqa: E402
-from delegate.events import ModelCalled  # noqa: E402
+from delegate.core.events import ModelCalled  # noqa: E402
 
 
 def _needs(module: str):

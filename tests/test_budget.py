@@ -5,13 +5,13 @@ import asyncio
 import pytest
 
 from delegate import Plan, ScriptedModel, Synthesizer, Task, Worker, run, worker
-from delegate.budget import Budget
+from delegate.core.events import BudgetReached, EventLog
 from delegate.errors import UsageError
-from delegate.events import BudgetReached, EventLog
+from delegate.limits.budget import Budget
+from delegate.limits.pricing import Price, PriceTable, load_prices
 from delegate.llm import ScriptedCall
 from delegate.llm.base import Message, ModelSettings
 from delegate.llm.scripted import Scripted
-from delegate.pricing import Price, PriceTable, load_prices
 from delegate.runtime import Runtime
 
 PLAN = Plan(tasks=(

@@ -1,6 +1,6 @@
 import io
 
-from delegate.chat import HELP, chat, history_path
+from delegate.cli.chat import HELP, chat, history_path
 from delegate.errors import UsageError
 
 

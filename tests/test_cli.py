@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from delegate.cli import main
+from delegate.cli.commands import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,8 +111,8 @@ def test_recommend_json_on_the_embedded_model():
     data = json.loads(proc.stdout)
     assert set(data) >= {"run_id", "products", "text", "plan", "outcomes", "usage",
                          "wall_seconds"}
-    from delegate.apps.catalog import default_catalog
-    from delegate.apps.grounding import grounding
+    from delegate.apps.recommend.catalog import default_catalog
+    from delegate.apps.recommend.grounding import grounding
 
     catalog = default_catalog()
     assert data["products"]
@@ -166,8 +166,10 @@ def assert_reads_well(name: str, markdown: str) -> None:
     """The content evaluation's deterministic checks on what an example wrote: no empty,
     repeated or title-equal heading; every section the model wrote non-empty, ending in a
     whole sentence, without repeated lines and with distinct 4-word phrases."""
-    from delegate.apps import blog, project, report
-    from delegate.apps import content_checks as checks
+    from delegate.apps._common import checks
+    from delegate.apps.blog import workflow as blog
+    from delegate.apps.project import workflow as project
+    from delegate.apps.report import workflow as report
 
     objective = {"blog": blog.EXAMPLE_TOPIC, "report": report.EXAMPLE_TOPIC,
                  "project": project.EXAMPLE_DESCRIPTION}[name]

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from delegate.cli import main
+from delegate.cli.commands import main
+from delegate.durable.store import default_store_url, open_store
 from delegate.errors import ModelRequestError
 from delegate.llm import ScriptedModel
-from delegate.store import default_store_url, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTIVE = "Write a short note about knots"
@@ -81,7 +81,7 @@ def model(monkeypatch):
 
     import importlib
     monkeypatch.setattr("delegate.runtime.get_model", lambda spec=None: holder["model"])
-    for name in ("delegate.cli", "delegate.runtime"):  # wherever the CLI resolves models
+    for name in ("delegate.cli.commands", "delegate.runtime"):  # wherever the CLI resolves models
         try:
             module = importlib.import_module(name)
         except ImportError:
@@ -271,7 +271,7 @@ def test_a_device_or_a_fifo_is_refused_without_reading_it(tmp_path, option, kind
 
 
 def test_a_prices_file_over_the_cap_is_refused(model, capsys, tmp_path):
-    from delegate.cli_files import PRICES_MAX_BYTES
+    from delegate.cli.files import PRICES_MAX_BYTES
 
     path = tmp_path / "prices.json"
     path.write_text(" " * (PRICES_MAX_BYTES + 1) + "{}")
@@ -297,7 +297,7 @@ def test_an_argument_with_surrogates_in_process(model, capsys):
 
 
 def test_chat_refuses_a_line_that_is_not_utf8_and_goes_on():
-    from delegate.chat import chat, stdin_lines
+    from delegate.cli.chat import chat, stdin_lines
 
     seen = []
     out = io.StringIO()
@@ -473,7 +473,7 @@ def test_module_fixtures_see_the_session_data_dir(default_store_seen_by_a_module
 def test_the_default_store_resolves_inside_the_session_data_dir(monkeypatch, session_data_dir):
     import platformdirs
 
-    from delegate.chat import history_path
+    from delegate.cli.chat import history_path
 
     monkeypatch.delenv("DELEGATE_STORE")
     assert platformdirs.user_data_path("delegate").is_relative_to(session_data_dir)

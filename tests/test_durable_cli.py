@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from delegate.store import open_store
+from delegate.durable.store import open_store
 
 from .llm.fakeserver import openai_chat
 
@@ -272,7 +272,7 @@ def test_a_token_budget_stops_the_run_and_the_report_shows_it(server, tmp_path):
     (("--report", "out.html", "--no-store"), "--report needs the run store"),
 ])
 def test_bad_run_options_are_one_clear_line(server, args, message, capsys):
-    from delegate.cli import main
+    from delegate.cli.commands import main
 
     assert main([*RUN, *args]) == 2
     err = capsys.readouterr().err

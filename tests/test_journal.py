@@ -14,15 +14,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import BaseModel
 
-import delegate.journal as journal_module
+import delegate.durable.journal as journal_module
 from delegate import Plan, ScriptedModel, Task, Worker, run, worker
+from delegate.core.events import RunFinished, RunStarted, TaskQueued, TaskStarted
+from delegate.durable.journal import Journal, effective_status, redact
+from delegate.durable.store import Owner, RunRecord, open_store
+from delegate.durable.store.memory import MemoryStore
 from delegate.errors import PlanningError, RunLocked, StoreError, UsageError
-from delegate.events import RunFinished, RunStarted, TaskQueued, TaskStarted
-from delegate.journal import Journal, effective_status, redact
 from delegate.llm import ScriptedCall
 from delegate.llm.base import Message, ModelSettings
-from delegate.store import Owner, RunRecord, open_store
-from delegate.store.memory import MemoryStore
 
 PLAN = Plan(tasks=(
     Task(id="a", worker="writer", instruction="Write part A."),
@@ -210,7 +210,7 @@ def test_secrets_from_the_environment_never_reach_the_store(monkeypatch):
     journal = Journal.start(store, request={"argv": ["run", f"use {canary}"]})
     asyncio.run(run(f"Write a thing with {canary}", workers=[WRITER],
                     model=ScriptedModel(function=leaky), plan=PLAN, journal=journal))
-    from delegate.cli_runs import export
+    from delegate.cli.runs import export
 
     dumped = json.dumps(export(store, journal.run_id), default=str)
     assert "[redacted]" in dumped and canary not in dumped
@@ -230,7 +230,7 @@ def test_secrets_in_nested_values_are_found_whether_json_escapes_them_or_not(mon
 
 
 def test_request_keys_cover_messages_schema_and_settings():
-    from delegate.journal import request_key
+    from delegate.durable.journal import request_key
 
     model = echo_model()
     base = request_key(model, [Message.user("hi")], None, None)[0]
@@ -578,7 +578,7 @@ def test_urls_with_passwords_and_tokens_never_reach_the_store():
                                                      "--base-url", base_url, "Write"]})
     asyncio.run(run(f"Write a thing about {base_url}", workers=[WRITER],
                     model=ScriptedModel(function=leaky), plan=PLAN, journal=journal))
-    from delegate.cli_runs import export
+    from delegate.cli.runs import export
 
     dumped = json.dumps(export(store, journal.run_id), default=str)
     assert password not in dumped and token not in dumped

@@ -6,13 +6,13 @@ import io
 from rich.console import Console
 
 from delegate import Plan, ScriptedModel, Task, Worker, run
-from delegate.budget import Budget
-from delegate.console import LineProgress
+from delegate.core.retry import RetryPolicy
 from delegate.errors import ModelServerError
-from delegate.live import LiveProgress
+from delegate.limits.budget import Budget
 from delegate.llm import ScriptedCall
 from delegate.llm.scripted import Scripted
-from delegate.retry import RetryPolicy
+from delegate.observe.progress_lines import LineProgress
+from delegate.observe.progress_tree import LiveProgress
 
 PLAN = Plan(tasks=(
     Task(id="facts", worker="writer", instruction="Gather the facts."),

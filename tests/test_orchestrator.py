@@ -16,7 +16,7 @@ from delegate import (
     WorkerRegistry,
     run,
 )
-from delegate.events import PlanCreated
+from delegate.core.events import PlanCreated
 
 WORKERS = WorkerRegistry([
     Worker("researcher", "finds facts", "research"),
@@ -72,7 +72,7 @@ def test_planning_schema_allows_only_registered_workers_and_earlier_dependencies
 def test_the_embedded_grammar_accepts_the_planning_schema():
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    from delegate.orchestrator import draft_schema
+    from delegate.core.orchestrator import draft_schema
 
     grammar = json_schema_to_gbnf(json.dumps(draft_schema(["researcher", "writer"], 5)))
     assert '\\"t5\\"' in grammar and "researcher" in grammar
@@ -150,7 +150,7 @@ def test_a_task_that_repeats_another_is_merged_into_it_and_the_plan_says_so():
 
 
 def test_a_merge_that_would_close_a_cycle_leaves_the_plan_as_written():
-    from delegate.plan import merge_repeated_tasks
+    from delegate.core.plan import merge_repeated_tasks
 
     plan = Plan(tasks=(
         Task(id="a", worker="writer", instruction="draft"),

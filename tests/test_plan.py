@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from delegate import Plan, PlanError, PlanLimits, Task, validate_plan
-from delegate.plan import HARD_MAX_TASKS
+from delegate.core.plan import HARD_MAX_TASKS
 
 WORKERS = {"a", "b"}
 

@@ -11,9 +11,9 @@ import pytest
 
 import delegate
 from delegate import Plan, RetryPolicy, Task, UsageError, Worker
+from delegate.core.retry import call_with_retry
 from delegate.errors import RateLimitError
-from delegate.llm import Message, Model, ModelSettings, Scripted, ScriptedModel
-from delegate.ratelimit import (
+from delegate.limits.ratelimit import (
     DEFAULT_COMPLETION_RESERVE,
     Limiters,
     RateLimit,
@@ -21,7 +21,7 @@ from delegate.ratelimit import (
     RateLimiter,
     parse_rate_limits,
 )
-from delegate.retry import call_with_retry
+from delegate.llm import Message, Model, ModelSettings, Scripted, ScriptedModel
 
 WINDOW = 60.0
 

@@ -3,7 +3,7 @@
 import asyncio
 
 from delegate import EventLog, Plan, Reviewer, Rubric, ScriptedModel, Task, Worker, run
-from delegate.events import TaskEnded, TaskReviewed, TaskRevised
+from delegate.core.events import TaskEnded, TaskReviewed, TaskRevised
 from delegate.llm import ScriptedCall
 
 PLAN = Plan(tasks=(

@@ -8,10 +8,10 @@ import io
 from rich.console import Console
 
 from delegate import EventLog, Plan, Reviewer, Rubric, ScriptedModel, Task, Worker, run
-from delegate.events import TaskReviewed, TaskRevised
-from delegate.live import LiveProgress
+from delegate.core.events import TaskReviewed, TaskRevised
+from delegate.core.review import CheckResult
 from delegate.llm import ScriptedCall
-from delegate.review import CheckResult
+from delegate.observe.progress_tree import LiveProgress
 
 PLAN = Plan(tasks=(
     Task(id="intro", worker="writer", instruction="Write the introduction."),

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from delegate import Plan, RetryPolicy, Reviewer, Rubric, ScriptedModel, Task, Worker, run
-from delegate._report_svg import layers
-from delegate.cli_runs import export
+from delegate.cli.runs import export
+from delegate.durable.journal import Journal
+from delegate.durable.store.memory import MemoryStore
 from delegate.errors import RateLimitError
-from delegate.journal import Journal
 from delegate.llm import ScriptedCall
 from delegate.llm.base import WrapperModel, elapsed_since
-from delegate.run_report import MAX_TEXT, render_report
-from delegate.store.memory import MemoryStore
+from delegate.observe.report.html import MAX_TEXT, render_report
+from delegate.observe.report.svg import layers
 
 GUIDE = Plan(tasks=(
     Task(id="research", worker="researcher",

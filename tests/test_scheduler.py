@@ -16,8 +16,8 @@ from delegate import (
     Task,
     Worker,
 )
+from delegate.core.events import RunFinished, TaskEnded, TaskQueued, TaskRetried, TaskStarted
 from delegate.errors import ModelRequestError, RateLimitError
-from delegate.events import RunFinished, TaskEnded, TaskQueued, TaskRetried, TaskStarted
 
 NO_WAIT = RetryPolicy(max_attempts=3, base_delay=0, jitter=0)
 

@@ -3,9 +3,9 @@
 import asyncio
 
 from delegate import ScriptedModel
+from delegate.core.orchestrator import draft_schema
+from delegate.core.strategies import extension_schema
 from delegate.llm import Message
-from delegate.orchestrator import draft_schema
-from delegate.strategies import extension_schema
 
 
 def test_default_answers_fit_the_planning_and_extension_schemas():

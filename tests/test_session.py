@@ -6,15 +6,7 @@ import asyncio
 import pytest
 
 from delegate import Plan, ScriptedModel, Task, Worker, run, worker
-from delegate.budget import Budget
-from delegate.errors import (
-    BudgetExceeded,
-    ModelTimeoutError,
-    PlanningError,
-    RateLimitError,
-    StoreError,
-)
-from delegate.events import (
+from delegate.core.events import (
     EventLog,
     RunFinished,
     RunStarted,
@@ -22,11 +14,19 @@ from delegate.events import (
     TaskFinished,
     TaskStarted,
 )
+from delegate.core.retry import RetryPolicy
+from delegate.core.review import Reviewer, Rubric
+from delegate.errors import (
+    BudgetExceeded,
+    ModelTimeoutError,
+    PlanningError,
+    RateLimitError,
+    StoreError,
+)
+from delegate.limits.budget import Budget
+from delegate.limits.pricing import Price, PriceTable
 from delegate.llm import ScriptedCall
 from delegate.llm.scripted import Scripted
-from delegate.pricing import Price, PriceTable
-from delegate.retry import RetryPolicy
-from delegate.review import Reviewer, Rubric
 
 HANG_GUARD = 30  # seconds: turns a hang into a failure; nothing here waits on the clock
 
@@ -289,7 +289,7 @@ def test_a_retry_after_over_the_ceiling_is_not_waited_for():
     assert policy.should_retry(RateLimitError("x", retry_after=30), 1)
     plan = Plan(tasks=(Task(id="a", worker="writer", instruction="go"),))
     model = ScriptedModel([RateLimitError("slow down", retry_after=600)])
-    from delegate.scheduler import Scheduler
+    from delegate.core.scheduler import Scheduler
 
     async def record(seconds):
         waits.append(seconds)
@@ -356,7 +356,7 @@ def test_a_run_closes_the_models_it_resolved(monkeypatch):
 
 
 def test_runtimes_share_nothing_and_close_what_they_resolved(monkeypatch):
-    from delegate.ratelimit import RateLimit
+    from delegate.limits.ratelimit import RateLimit
     from delegate.runtime import Runtime
 
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
@@ -403,8 +403,8 @@ def test_runs_inside_a_runtime_share_its_models_and_leave_closing_to_it(monkeypa
 
 
 def test_with_only_the_session_listening_the_engine_builds_only_the_events_it_needs():
-    from delegate.events import EventBus, PlanCreated, TaskQueued
-    from delegate.scheduler import Scheduler
+    from delegate.core.events import EventBus, PlanCreated, TaskQueued
+    from delegate.core.scheduler import Scheduler
 
     seen = []
     bus = EventBus(trackers=(seen.append,))

@@ -3,10 +3,10 @@
 import asyncio
 
 from delegate import EventLog, ScriptedModel, Worker, run
+from delegate.core.events import PlanCreated, TaskEnded
+from delegate.core.strategies import extension_schema, new_task_ids
 from delegate.errors import ModelRequestError
-from delegate.events import PlanCreated, TaskEnded
 from delegate.llm import ScriptedCall
-from delegate.strategies import extension_schema, new_task_ids
 
 WORKERS = [Worker("researcher", "finds facts", "research"), Worker("writer", "writes", "write")]
 V1 = {"tasks": [

@@ -12,11 +12,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from delegate import Plan, Reviewer, Rubric, ScriptedModel, Task, Worker, run
-from delegate.budget import Budget
+from delegate.core.retry import RetryPolicy
 from delegate.errors import ConfigurationError, ModelServerError, PlanningError
+from delegate.limits.budget import Budget
 from delegate.llm import Scripted
-from delegate.retry import RetryPolicy
-from delegate.telemetry import OTelTracing, make_tracer_provider
+from delegate.observe.otel import OTelTracing, make_tracer_provider
 
 PLAN = {"tasks": [
     {"id": "t1", "worker": "researcher", "instruction": "find facts", "depends_on": []},

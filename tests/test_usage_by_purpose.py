@@ -8,14 +8,14 @@ import dataclasses
 import pytest
 
 from delegate import Plan, Reviewer, Rubric, ScriptedModel, Task, Worker, run
-from delegate.console import summary_rows
-from delegate.journal import Journal
+from delegate.durable.journal import Journal
+from delegate.durable.store.memory import MemoryStore
+from delegate.limits.pricing import Price, PriceTable
 from delegate.llm import ScriptedCall
 from delegate.llm.base import ModelResponse, Usage, WrapperModel
 from delegate.llm.scripted import Scripted
-from delegate.pricing import Price, PriceTable
+from delegate.observe.progress_lines import summary_rows
 from delegate.runtime import Runtime
-from delegate.store.memory import MemoryStore
 
 PLAN = Plan(tasks=(
     Task(id="intro", worker="writer", instruction="Write the introduction."),
@@ -137,7 +137,7 @@ def test_a_durable_run_stores_the_split_and_each_calls_purpose():
 
 
 def test_a_result_built_without_a_meter_has_an_empty_split():
-    from delegate.outcomes import RunResult
+    from delegate.core.outcomes import RunResult
 
     bare = RunResult("r", PLAN, (), "failed")
     assert bare.usage_by_purpose == {} and bare.to_dict()["usage_by_purpose"] == {}

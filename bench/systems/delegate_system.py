@@ -1,6 +1,6 @@
-"""delegate: the :class:`~delegate.scheduler.Scheduler` with function workers.
+"""delegate: the :class:`~delegate.core.scheduler.Scheduler` with function workers.
 
-The planner step is a function that builds the :class:`~delegate.plan.Plan` (``n`` tasks and
+The planner step is a function that builds the :class:`~delegate.core.plan.Plan` (``n`` tasks and
 an aggregator that depends on all of them); one scheduler, built once, runs every plan, as an
 application would keep one. No subscribers, so no events are built: the engine's own cost.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from dags import Dag
 
 from delegate import Plan, PlanLimits, Scheduler, Task, TaskContext, worker
-from delegate.plan import HARD_MAX_DEPTH, HARD_MAX_TASKS
+from delegate.core.plan import HARD_MAX_DEPTH, HARD_MAX_TASKS
 
 __all__ = ["build", "fanout", "fanout_plan"]
 

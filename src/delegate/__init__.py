@@ -9,7 +9,17 @@ honest :class:`TaskOutcome`. Start with :func:`run`; pass it a :class:`Journal` 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .budget import Budget
+from .core.events import Event, EventBus, EventLog
+from .core.orchestrator import Orchestrator
+from .core.outcomes import PlanningReport, RunResult, TaskOutcome
+from .core.plan import Plan, PlanLimits, Task, validate_plan
+from .core.retry import RetryPolicy
+from .core.review import Reviewer, Rubric, Synthesizer, TaskReview
+from .core.scheduler import Scheduler
+from .core.session import RunSession
+from .core.workers import DependencyResult, TaskContext, Worker, WorkerRegistry, worker
+from .durable.journal import Journal
+from .durable.store import RunStore, open_store
 from .errors import (
     ConfigurationError,
     DelegateError,
@@ -25,20 +35,10 @@ from .errors import (
     TransientModelError,
     UsageError,
 )
-from .events import Event, EventBus, EventLog
-from .journal import Journal
+from .limits.budget import Budget
 from .llm import Message, Model, ModelResponse, ModelSettings, ScriptedModel, Usage, get_model
-from .orchestrator import Orchestrator
-from .outcomes import PlanningReport, RunResult, TaskOutcome
-from .plan import Plan, PlanLimits, Task, validate_plan
-from .retry import RetryPolicy
-from .review import Reviewer, Rubric, Synthesizer, TaskReview
 from .runner import run
 from .runtime import Runtime
-from .scheduler import Scheduler
-from .session import RunSession
-from .store import RunStore, open_store
-from .workers import DependencyResult, TaskContext, Worker, WorkerRegistry, worker
 
 try:
     __version__ = version("delegate")

@@ -124,7 +124,7 @@ class RunError(DelegateError):
 
 class BudgetExceeded(RunError):
     """A model call was refused because it would go over the run's budget; the run stops
-    starting work (see :mod:`delegate.budget`)."""
+    starting work (see :mod:`delegate.limits.budget`)."""
 
 
 class StoreError(RunError):

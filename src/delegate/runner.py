@@ -1,8 +1,8 @@
 """One call that runs the whole pattern: plan, schedule, synthesise.
 
-:func:`run` validates the objective, asks the :class:`~delegate.orchestrator.Orchestrator`
-for a plan (or takes the one given), hands it to the :class:`~delegate.scheduler.Scheduler`,
-and lets the :class:`~delegate.review.Synthesizer` write the answer. The run's events go to
+:func:`run` validates the objective, asks the :class:`~delegate.core.orchestrator.Orchestrator`
+for a plan (or takes the one given), hands it to the :class:`~delegate.core.scheduler.Scheduler`,
+and lets the :class:`~delegate.core.review.Synthesizer` write the answer. The run's events go to
 every subscriber; its usage counts planning, every worker and synthesis.
 """
 
@@ -14,23 +14,23 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .budget import Budget
+from .core.events import EventBus, PlanCreated, Subscriber
+from .core.orchestrator import FallbackPlan, Orchestrator
+from .core.outcomes import PlanningReport, RunResult
+from .core.plan import Plan, PlanLimits, Strategy
+from .core.retry import RetryPolicy, call_with_retry
+from .core.review import Reviewer, Synthesizer
+from .core.review_rounds import review_rounds
+from .core.scheduler import FailurePolicy, Scheduler
+from .core.session import RunSession
+from .core.strategies import PlanVersion, propose_extension
+from .core.workers import Worker, WorkerFunction, WorkerRegistry
+from .durable.journal import Journal
 from .errors import BudgetExceeded, DelegateError, UsageError
-from .events import EventBus, PlanCreated, Subscriber
-from .journal import Journal
+from .limits.budget import Budget
+from .limits.metering import DEFAULT_CALL_TIMEOUT, Meter, MeteredModel
 from .llm.base import Model
-from .metering import DEFAULT_CALL_TIMEOUT, Meter, MeteredModel
-from .orchestrator import FallbackPlan, Orchestrator
-from .outcomes import PlanningReport, RunResult
-from .plan import Plan, PlanLimits, Strategy
-from .retry import RetryPolicy, call_with_retry
-from .review import Reviewer, Synthesizer
-from .reviewing import review_rounds
 from .runtime import Runtime
-from .scheduler import FailurePolicy, Scheduler
-from .session import RunSession
-from .strategies import PlanVersion, propose_extension
-from .workers import Worker, WorkerFunction, WorkerRegistry
 
 __all__ = ["MAX_OBJECTIVE_CHARS", "check_objective", "run"]
 
@@ -92,15 +92,15 @@ async def run(
         synthesizer: final-answer settings (default :class:`Synthesizer`).
         synthesize: whether to write a final answer at all.
         reviewer: scores the results and sends failing ones back (``None``: no review).
-        strategy: ``static``, ``dynamic`` or ``hybrid`` (see :mod:`delegate.strategies`).
+        strategy: ``static``, ``dynamic`` or ``hybrid`` (see :mod:`delegate.core.strategies`).
         max_replans: most new plan versions under ``dynamic`` or ``hybrid``.
         max_concurrency, task_timeout, retry, failure_policy, limits: see :class:`Scheduler`.
         shared: read-only context every worker receives.
         subscribers: event subscribers (progress display, logs, stores).
         run_id: an id for the run; a random one by default.
-        journal: makes the run durable (see :mod:`delegate.journal`): stored as it goes,
+        journal: makes the run durable (see :mod:`delegate.durable.journal`): stored as it goes,
             model calls answered from the store where possible; the run takes its id.
-        budget: tokens, dollars and seconds the run may spend (see :mod:`delegate.budget`);
+        budget: tokens, dollars and seconds the run may spend (see :mod:`delegate.limits.budget`);
             the result's ``budget_reached`` says when it stopped for it.
         runtime: where models, rate limiters and prices come from (see
             :mod:`delegate.runtime`); default the current one, else a private runtime that
@@ -109,7 +109,7 @@ async def run(
             synthesis); never more than ``task_timeout``. A call that takes longer fails as
             a transient :class:`~delegate.errors.ModelTimeoutError`.
 
-    Every path ends the same way (see :class:`~delegate.session.RunSession`): one
+    Every path ends the same way (see :class:`~delegate.core.session.RunSession`): one
     ``RunStarted``, one ``RunFinished`` (with the error when the run raised), every task with
     one outcome, nothing left running, the journal released and the run's own models closed.
 
@@ -275,7 +275,7 @@ async def _review_rounds(
     shared: Mapping[str, Any] | None, model: Model, meter: Meter, bus: EventBus,
     retry: RetryPolicy, notes: list[str],
 ) -> RunResult:
-    """Review every succeeded task with :func:`~delegate.reviewing.review_rounds`."""
+    """Review every succeeded task with :func:`~delegate.core.review_rounds.review_rounds`."""
     outcomes = {o.task_id: o for o in result.outcomes}
     reviews = await review_rounds(
         reviewer, scheduler, result.plan, outcomes, [o.task_id for o in result.outcomes],

@@ -27,11 +27,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import UsageError
+from .limits.pricing import PriceTable, default_prices
+from .limits.ratelimit import Limiters, RateLimit, RateLimiter
 from .llm.base import Model
 from .llm.guard import MODEL_REQUESTS
 from .llm.registry import get_model
-from .pricing import PriceTable, default_prices
-from .ratelimit import Limiters, RateLimit, RateLimiter
 
 __all__ = ["Runtime", "current_runtime"]
 
@@ -50,7 +50,7 @@ class Runtime:
     Args:
         prices: the price table (default: the built-in table with ``DELEGATE_PRICES``).
         rate_limits: limits by ``provider`` or ``provider:model`` (see
-            :func:`delegate.ratelimit.parse_rate_limits`); every model of the runtime is held
+            :func:`delegate.limits.ratelimit.parse_rate_limits`); every model of the runtime is held
             to the most specific one that names it.
         model_requests: ``False`` refuses real provider requests in the runs under this
             runtime, ``True`` allows them, ``None`` follows the process's setting.

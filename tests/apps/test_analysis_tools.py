@@ -12,7 +12,7 @@ pd = pytest.importorskip("pandas")
 np = pytest.importorskip("numpy")
 stats = pytest.importorskip("scipy.stats")
 
-from delegate.apps.analysis_tools import (  # noqa: E402
+from delegate.apps.analysis.tools import (  # noqa: E402
     ColumnProfile,
     Correlation,
     DataError,

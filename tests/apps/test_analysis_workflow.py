@@ -10,14 +10,14 @@ np = pytest.importorskip("numpy")
 pytest.importorskip("scipy")
 
 from delegate import ScriptedModel  # noqa: E402
-from delegate.apps.analysis import (  # noqa: E402
+from delegate.apps.analysis.tools import DataError  # noqa: E402
+from delegate.apps.analysis.workflow import (  # noqa: E402
     EXAMPLE_CSV,
     AnalysisReport,
     Prepared,
     run_analysis,
     unsupported_numbers,
 )
-from delegate.apps.analysis_tools import DataError  # noqa: E402
 from delegate.errors import ModelRequestError  # noqa: E402
 from delegate.llm import ScriptedCall  # noqa: E402
 

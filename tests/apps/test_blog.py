@@ -7,9 +7,14 @@ import re
 import pytest
 
 from delegate import EventLog, ScriptedModel, UsageError
-from delegate.apps.blog import EXAMPLE_TOPIC, Outline, blog_reviewer, outline_schema, run_blog
-from delegate.errors import ModelRequestError
-from delegate.events import (
+from delegate.apps.blog.workflow import (
+    EXAMPLE_TOPIC,
+    Outline,
+    blog_reviewer,
+    outline_schema,
+    run_blog,
+)
+from delegate.core.events import (
     PlanCreated,
     RunFinished,
     RunStarted,
@@ -18,6 +23,7 @@ from delegate.events import (
     TaskRevised,
     TaskStarted,
 )
+from delegate.errors import ModelRequestError
 from delegate.llm import Scripted, ScriptedCall
 
 OUTLINE = {"title": "Trail running, step by step", "sections": [

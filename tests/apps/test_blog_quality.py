@@ -5,9 +5,9 @@ and a rewrite that is no better is discarded."""
 import asyncio
 
 from delegate import EventLog, ScriptedModel
-from delegate.apps import content_checks as checks
-from delegate.apps.blog import run_blog
-from delegate.events import TaskRevised
+from delegate.apps._common import checks
+from delegate.apps.blog.workflow import run_blog
+from delegate.core.events import TaskRevised
 from delegate.llm import ScriptedCall
 
 TOPIC = "Write a short guide to choosing trail-running shoes"
@@ -116,7 +116,7 @@ def test_the_reviewer_names_the_repetition_and_keeps_the_better_of_two_drafts():
 
 
 def test_lines_a_writer_copied_from_its_prompt_are_dropped():
-    from delegate.apps._prose import drop_echo
+    from delegate.apps._common.prose import drop_echo
 
     prompt = ('Write the section "Fit and comfort" (about 80 words). Cover: point 2.\n\n'
               'It is part of a blog post titled "Trail shoes"; leave "Grip and lugs" to '
@@ -153,7 +153,7 @@ def test_an_answer_that_was_all_echo_is_asked_for_once_more_with_the_task_alone(
 
 
 def test_prose_calls_ask_for_the_no_repeat_ngram_ban_and_json_calls_do_not():
-    from delegate.events import ModelCalled
+    from delegate.core.events import ModelCalled
 
     script = Script([GOOD])
     events = EventLog()
@@ -165,7 +165,7 @@ def test_prose_calls_ask_for_the_no_repeat_ngram_ban_and_json_calls_do_not():
 
 
 def test_the_outline_schema_asks_for_short_distinct_headings_and_key_points():
-    from delegate.apps.blog import outline_schema
+    from delegate.apps.blog.workflow import outline_schema
 
     section = outline_schema(2)["properties"]["sections"]["anyOf"][1]["prefixItems"][1]
     heading, points = section["properties"]["heading"], section["properties"]["key_points"]
@@ -185,7 +185,7 @@ def test_a_rewrite_that_talks_about_its_own_writing_is_named_and_scores_lower():
 
 
 def test_a_requirement_that_copies_the_project_description_is_asked_for_again():
-    from delegate.apps.project import EXAMPLE_RESOURCES, run_project
+    from delegate.apps.project.workflow import EXAMPLE_RESOURCES, run_project
 
     description = "Launch a small online shop for hand-made hiking gear within 8 weeks"
     copied = {"requirements": [description, "Card payments work"]}
@@ -213,7 +213,7 @@ def test_a_requirement_that_copies_the_project_description_is_asked_for_again():
 
 
 def test_a_heading_that_is_the_start_of_a_long_title_counts_as_the_title():
-    from delegate.apps._outline import Outline, fallback_outline, outline_problems
+    from delegate.apps.blog.outline import Outline, fallback_outline, outline_problems
 
     title = "How Public-Key Cryptography Keeps Web Traffic Private, for Readers"
     cut = outline(title[:40], "Keys and locks")
@@ -240,8 +240,8 @@ def test_the_general_answer_drops_the_result_headers_it_echoes():
 
 
 def test_a_numbered_heading_repeats_the_same_heading_without_its_number():
-    from delegate.apps._outline import Outline, fallback_outline, outline_problems
-    from delegate.apps._prose import drop_echo
+    from delegate.apps._common.prose import drop_echo
+    from delegate.apps.blog.outline import Outline, fallback_outline, outline_problems
 
     numbered = Outline.model_validate(outline("What to do?", "9. What to do?",
                                               points={"9. What to do?": ["easy runs"]}))
@@ -321,7 +321,7 @@ def test_an_outline_unusable_twice_gives_way_to_one_built_from_the_topic_and_the
 
 
 def test_the_fallback_never_makes_a_heading_of_a_link_or_code():
-    from delegate.apps._outline import Outline, fallback_outline
+    from delegate.apps.blog.outline import Outline, fallback_outline
 
     title = "An explainer on how public-key cryptography keeps web"
     bad = Outline.model_validate(outline(title, points={title: [

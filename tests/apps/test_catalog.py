@@ -5,7 +5,7 @@ from importlib import resources
 
 import pytest
 
-from delegate.apps.catalog import (
+from delegate.apps.recommend.catalog import (
     Catalog,
     CatalogError,
     CatalogIssue,

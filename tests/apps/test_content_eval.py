@@ -6,8 +6,8 @@ import json
 import pytest
 
 from delegate import ScriptedModel, UsageError
-from delegate.apps import content_checks as checks
-from delegate.apps.content_eval import (
+from delegate.apps._common import checks
+from delegate.apps.evals.content import (
     ContentCase,
     evaluate_content,
     load_content_set,
@@ -227,7 +227,7 @@ def test_concurrency_below_one_is_refused():
 def test_the_cli_runs_the_content_evaluation_and_writes_both_files(tmp_path, capsys,
                                                                    monkeypatch):
     import delegate.llm
-    from delegate.cli import main
+    from delegate.cli.commands import main
 
     asked = []
     monkeypatch.setattr(delegate.llm, "get_model",
@@ -245,7 +245,7 @@ def test_the_cli_runs_the_content_evaluation_and_writes_both_files(tmp_path, cap
 
 
 def test_the_cli_refuses_a_limit_below_one(tmp_path, capsys):
-    from delegate.cli import main
+    from delegate.cli.commands import main
 
     assert main(["eval", "content", "--limit", "0", "--out", str(tmp_path)]) != 0
     assert "--limit must be at least 1" in capsys.readouterr().err
@@ -266,7 +266,7 @@ def test_without_review_no_verdict_is_asked_and_each_output_is_written_to_read(t
 
 
 def test_no_review_is_refused_for_the_recommender(capsys):
-    from delegate.cli import main
+    from delegate.cli.commands import main
 
     assert main(["eval", "recommend", "--no-review"]) == 2
     err = capsys.readouterr().err.strip()

@@ -7,18 +7,18 @@ import json
 import pytest
 
 from delegate import Plan, ScriptedModel, UsageError
-from delegate.apps.content import WorkflowResult
-from delegate.apps.content_eval import (
+from delegate.apps._common.content import WorkflowResult
+from delegate.apps.evals.content import (
     ContentCase,
     ContentReport,
     ContentRow,
     run_content_eval,
     score_output,
 )
-from delegate.apps.content_eval_report import Baseline, compare, load_baseline
+from delegate.apps.evals.content_report import Baseline, compare, load_baseline
+from delegate.core.outcomes import RunResult
 from delegate.llm import ScriptedCall
 from delegate.llm.base import Usage
-from delegate.outcomes import RunResult
 
 # --- the reviewer's cost ----------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ def refusing_model(monkeypatch):
 @pytest.mark.parametrize("content", [None, "[]", '{"cases": [{"id": "zz", "wall_seconds": 1}]}'])
 def test_the_cli_refuses_a_bad_baseline_before_anything_runs(tmp_path, capsys, monkeypatch,
                                                              content):
-    from delegate.cli import main
+    from delegate.cli.commands import main
 
     asked = refusing_model(monkeypatch)
     base = tmp_path / "base.json"
@@ -245,7 +245,7 @@ def test_the_cli_refuses_a_bad_baseline_before_anything_runs(tmp_path, capsys, m
 
 
 def test_the_cli_refuses_a_baseline_for_the_recommender(tmp_path, capsys):
-    from delegate.cli import main
+    from delegate.cli.commands import main
 
     code = main(["eval", "recommend", "--baseline", str(tmp_path / "b.json"),
                  "--out", str(tmp_path)])
@@ -253,7 +253,7 @@ def test_the_cli_refuses_a_baseline_for_the_recommender(tmp_path, capsys):
 
 
 def test_the_cli_compares_a_run_with_the_previous_one(tmp_path, capsys, monkeypatch):
-    from delegate.cli import main
+    from delegate.cli.commands import main
 
     refusing_model(monkeypatch)
     before, after = tmp_path / "before", tmp_path / "after"

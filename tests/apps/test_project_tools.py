@@ -7,7 +7,7 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from delegate.apps.project_tools import (
+from delegate.apps.project.tools import (
     Resource,
     TimelineEntry,
     WorkItem,

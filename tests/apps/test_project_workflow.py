@@ -7,8 +7,9 @@ import jsonschema
 import pytest
 
 from delegate import ScriptedModel
-from delegate.apps import project_tools
-from delegate.apps.project import (
+from delegate.apps.project import tools as project_tools
+from delegate.apps.project.tools import Resource, WorkItem
+from delegate.apps.project.workflow import (
     DEFAULT_RESOURCES,
     ESTIMATES,
     EXAMPLE_DESCRIPTION,
@@ -17,7 +18,6 @@ from delegate.apps.project import (
     breakdown_schema,
     run_project,
 )
-from delegate.apps.project_tools import Resource, WorkItem
 from delegate.errors import ModelRequestError, UsageError
 from delegate.llm import ScriptedCall
 
@@ -261,7 +261,7 @@ def test_a_phase_goal_that_copies_a_requirement_is_shown_as_a_reference_to_it():
 
 
 def test_copied_requirement_needs_most_of_the_goals_words_in_one_requirement():
-    from delegate.apps.project import copied_requirement
+    from delegate.apps.project.workflow import copied_requirement
 
     wanted = ["Build a mobile app that lets members renew books",
               "Send due-date reminders by email"]

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from delegate import ScriptedModel
-from delegate.apps.catalog import default_catalog, load_catalog
-from delegate.apps.grounding import grounding
-from delegate.apps.recommend import RoutingOrchestrator, recommend, topic_evidence
-from delegate.apps.recommend_workers import parse_price_ceiling
-from delegate.cli import main
+from delegate.apps.recommend.catalog import default_catalog, load_catalog
+from delegate.apps.recommend.grounding import grounding
+from delegate.apps.recommend.workers import parse_price_ceiling
+from delegate.apps.recommend.workflow import RoutingOrchestrator, recommend, topic_evidence
+from delegate.cli.commands import main
 from delegate.llm import ScriptedCall
 
 CATALOG = load_catalog([
@@ -173,7 +173,7 @@ def test_messy_catalog_loads_what_it_can(tmp_path):
 
 
 def test_fusion_lets_the_model_reorder_near_ties_but_not_discard_the_best_match():
-    from delegate.apps.recommend_workers import _fuse
+    from delegate.apps.recommend.workers import _fuse
 
     catalog = load_catalog([{"id": n, "name": f"Item {n}", "price": 10} for n in range(1, 7)])
     pool = list(catalog.products)  # retrieval order 1..6

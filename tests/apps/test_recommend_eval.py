@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from delegate.apps.catalog import load_catalog
-from delegate.apps.recommend_eval import (
+from delegate.apps.recommend.catalog import load_catalog
+from delegate.apps.recommend.eval import (
     EvalCase,
     EvalReport,
     evaluate,
@@ -14,11 +14,11 @@ from delegate.apps.recommend_eval import (
     load_eval_set,
     naive_prompt,
 )
-from delegate.apps.recommend_types import Recommendation, RecommendedProduct
+from delegate.apps.recommend.results import Recommendation, RecommendedProduct
+from delegate.core.outcomes import RunResult
+from delegate.core.plan import Plan, Task
 from delegate.errors import RunError, UsageError
 from delegate.llm import Usage
-from delegate.outcomes import RunResult
-from delegate.plan import Plan, Task
 
 SHOP = [
     {"id": 1, "name": "Trail Pants", "price": 80},
@@ -302,7 +302,7 @@ def test_type_kit_near_duplicate_and_reason_metrics():
 
 
 def test_the_shipped_sets_label_every_case_and_name_real_categories():
-    from delegate.apps.recommend_eval import shop_catalog
+    from delegate.apps.recommend.eval import shop_catalog
 
     for shop in ("ketlmtn", "unseen"):
         catalog = shop_catalog(shop)
@@ -321,7 +321,7 @@ def test_the_shipped_sets_label_every_case_and_name_real_categories():
 def test_voice_is_kept_only_when_the_models_lines_pass_the_checks_again(shop):
     from dataclasses import replace
 
-    from delegate.apps.recommend_eval import voice_kept
+    from delegate.apps.recommend.eval import voice_kept
 
     rec = replace(_rec(shop, ["3"]), query="a rain shell for hikes")
     good = replace(rec, voice="model", opening="Hiking in the rain? You want a shell.",

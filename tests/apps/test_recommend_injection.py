@@ -12,21 +12,21 @@ import re
 import pytest
 
 from delegate import ScriptedModel
-from delegate.apps.catalog import load_catalog
-from delegate.apps.grounding import (
+from delegate.apps.recommend.catalog import load_catalog
+from delegate.apps.recommend.grounding import (
     claim_problems,
     grounding,
     name_problems,
     offer_claims,
     reason_problems,
 )
-from delegate.apps.recommend import recommend
-from delegate.apps.recommend_reasons import (
+from delegate.apps.recommend.reasons import (
     order_facts,
     plain_reason,
     product_facts,
     render_reason,
 )
+from delegate.apps.recommend.workflow import recommend
 from delegate.llm import ScriptedCall
 from delegate.llm.scripted import minimal_instance
 from delegate.llm.structured import json_schema_of

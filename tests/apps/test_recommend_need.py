@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from delegate import ScriptedModel
-from delegate.apps.catalog import default_catalog, load_catalog
-from delegate.apps.recommend import recommend
-from delegate.apps.recommend_need import ProductTypes, read_need
-from delegate.apps.recommend_reasons import GENERIC_REASON, is_specific, pick_reasons
+from delegate.apps.recommend.catalog import default_catalog, load_catalog
+from delegate.apps.recommend.need import ProductTypes, read_need
+from delegate.apps.recommend.reasons import GENERIC_REASON, is_specific, pick_reasons
+from delegate.apps.recommend.workflow import recommend
 from delegate.errors import OutputValidationError
 from delegate.llm import ScriptedCall
 from delegate.llm.scripted import minimal_instance
@@ -178,7 +178,7 @@ def test_a_kit_whose_words_match_one_kind_widens_to_what_serves_the_same_uses():
 
 
 def test_a_fact_that_only_repeats_the_name_is_not_offered_and_lists_join_with_a_semicolon():
-    from delegate.apps.recommend_reasons import render_reason
+    from delegate.apps.recommend.reasons import render_reason
 
     shell = load_catalog([{"id": 1, "name": "Ridge Rain Jacket", "price": 99,
                            "features": ["rain jacket", "nylon, 67 gsm and taped seams",
@@ -197,7 +197,7 @@ def test_a_fact_that_only_repeats_the_name_is_not_offered_and_lists_join_with_a_
 
 
 def test_the_activity_is_not_said_twice():
-    from delegate.apps.recommend_reasons import render_reason
+    from delegate.apps.recommend.reasons import render_reason
 
     assert render_reason(["moisture wicking", "shorts for hot-weather hiking"], "hiking") == (
         "Moisture wicking and shorts for hot-weather hiking.")
@@ -211,7 +211,7 @@ def test_commas_join_types_and_a_request_that_matches_nothing_gets_nothing():
 
 
 def test_a_kits_words_are_searched_in_their_trimmed_forms_too():
-    from delegate.apps.recommend_need import stems
+    from delegate.apps.recommend.need import stems
 
     assert stems("a rainy weekend of swimming, sunny hiking, and the hills") == [
         "rain", "swim", "sun", "hik"]  # "hills" and "weekend" are left as they are

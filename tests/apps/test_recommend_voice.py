@@ -7,8 +7,8 @@ import jsonschema
 import pytest
 
 from delegate import ScriptedModel
-from delegate.apps.catalog import load_catalog, load_text
-from delegate.apps.recommend_voice import (
+from delegate.apps.recommend.catalog import load_catalog, load_text
+from delegate.apps.recommend.voice import (
     PLAIN_OPENING,
     BrandVoiceSynthesizer,
     activity,
@@ -17,9 +17,9 @@ from delegate.apps.recommend_voice import (
     sentence_schema,
     voice_problems,
 )
+from delegate.core.outcomes import RunResult, TaskOutcome
+from delegate.core.plan import Plan, Task
 from delegate.llm import ScriptedCall
-from delegate.outcomes import RunResult, TaskOutcome
-from delegate.plan import Plan, Task
 
 CATALOG = load_catalog([
     {"id": 1, "name": "Ridge Rain Shell", "price": 149.0, "features": ["waterproof", "hiking"]},

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from delegate import EventLog, ScriptedModel, UsageError
-from delegate.apps._report_data import chart_points, load_inputs
-from delegate.apps.report import EXAMPLE_INPUTS, EXAMPLE_TOPIC, run_report
-from delegate.events import TaskRevised
+from delegate.apps.report.data import chart_points, load_inputs
+from delegate.apps.report.workflow import EXAMPLE_INPUTS, EXAMPLE_TOPIC, run_report
+from delegate.core.events import TaskRevised
 from delegate.llm import ScriptedCall
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -42,6 +42,7 @@ from typing import Any
 
 import pytest
 
+from delegate.core.retry import DEFAULT_MAX_RETRY_AFTER
 from delegate.errors import (
     IncompleteResponseError,
     ModelConnectionError,
@@ -53,7 +54,6 @@ from delegate.errors import (
     is_transient,
 )
 from delegate.llm.openai_compat import OpenAICompatModel
-from delegate.retry import DEFAULT_MAX_RETRY_AFTER
 from tests.llm.fakeserver import ASK, request_once
 
 from .server import FAULTS, PLAN_FAULTS, TRANSPORT_FAULTS, FaultServer, Record
@@ -156,7 +156,8 @@ class Outcome:
 # normal shutdown. Runs pay the run, not the imports, so many fit in the module's time.
 FORK_SERVER = r"""
 import json, os, sys, threading, time, traceback
-import delegate.cli, delegate.apps.general, delegate.apps.recommend, delegate.apps.workflows
+import delegate.cli.commands, delegate.apps.general, delegate.apps.workflows
+import delegate.apps.recommend.workflow
 import delegate.llm.openai_compat, openai
 import asyncio, h11, jiter
 
@@ -196,7 +197,7 @@ def child(job):
     os.environ.update(job["env"])
     sys.argv = ["delegate", *job["argv"]]
     try:
-        return delegate.cli.main(job["argv"])
+        return delegate.cli.commands.main(job["argv"])
     except SystemExit as exc:
         return exc.code
     except BaseException:
@@ -588,7 +589,7 @@ def test_each_fault_reaches_the_provider_as_its_error(fault: str, error: type) -
 @pytest.mark.parametrize("fault", PLAN_FAULTS)
 def test_a_bad_plan_is_refused_by_the_plan_schema(fault: str) -> None:
     from delegate.apps.general import general_workers
-    from delegate.orchestrator import Orchestrator
+    from delegate.core.orchestrator import Orchestrator
 
     schema = Orchestrator(max_plan_tasks=5).schema(general_workers())
     with FaultServer(seed=0, rate=1.0, faults=(fault,)) as server:

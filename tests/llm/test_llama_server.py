@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from delegate.apps.catalog import default_catalog
-from delegate.apps.grounding import grounding
+from delegate.apps.recommend.catalog import default_catalog
+from delegate.apps.recommend.grounding import grounding
 from delegate.llm.local import default_model_path
 
 pytestmark = [pytest.mark.embedded, pytest.mark.real_peer]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from delegate.apps.content_checks import distinct_ngram_ratio
+from delegate.apps._common.checks import distinct_ngram_ratio
 from delegate.llm import Message, ModelSettings, local
 from delegate.llm.local import LocalModel, NoRepeatNGram, default_model_path
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from delegate import Plan, Task, Worker, run
+from delegate.core.retry import RetryPolicy
 from delegate.llm.guard import allow_model_requests
 from delegate.llm.openai_compat import OpenAICompatModel
-from delegate.retry import RetryPolicy
 
 from .fakeserver import FakeServer, openai_chat
 

@@ -10,12 +10,12 @@ import dataclasses
 import pytest
 
 from delegate import Plan, ScriptedModel, Task, run, worker
+from delegate.core.events import ModelCalled
+from delegate.durable.journal import Journal, request_key
+from delegate.durable.store.memory import MemoryStore
 from delegate.errors import UsageError
-from delegate.events import ModelCalled
-from delegate.journal import Journal, request_key
 from delegate.llm.base import Message, ModelSettings
 from delegate.llm.openai_compat import OpenAICompatModel
-from delegate.store.memory import MemoryStore
 
 from .fakeserver import FakeServer, openai_chat, request_once
 

@@ -1,7 +1,7 @@
-"""The contract every :class:`~delegate.store.base.RunStore` passes.
+"""The contract every :class:`~delegate.durable.store.base.RunStore` passes.
 
 Subclass :class:`StoreContract` (as ``TestSomething``) and provide a ``store_url`` fixture: the
-URL of a fresh, empty database that :func:`delegate.store.open_store` opens. A store that
+URL of a fresh, empty database that :func:`delegate.durable.store.open_store` opens. A store that
 cannot be opened twice (an in-memory one) overrides the ``store`` fixture and returns ``None``
 from ``store_url``; the tests that need a second instance or a second process then skip.
 :class:`SqlStoreChecks` adds what only the SQL store promises (schema revisions, the tables,
@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from delegate.durable.store import ModelCallRecord, Owner, RunRecord, open_store
+from delegate.durable.store.base import Batch
 from delegate.errors import RunLocked, RunNotFound, StoreError
-from delegate.store import ModelCallRecord, Owner, RunRecord, open_store
-from delegate.store.base import Batch
 
 ALICE = Owner(token="tok-alice", host="alpha.example", pid=1111)
 BOB = Owner(token="tok-bob", host="bravo.example", pid=2222)
@@ -432,7 +432,7 @@ class SqlStoreChecks:
         """A plain SQLAlchemy engine on the store's database."""
         import sqlalchemy
 
-        from delegate.store import normalize_url
+        from delegate.durable.store import normalize_url
 
         engine = sqlalchemy.create_engine(normalize_url(store_url))
         yield engine
@@ -444,9 +444,9 @@ class SqlStoreChecks:
 
         from alembic.script import ScriptDirectory
 
-        import delegate.store
+        import delegate.durable.store
 
-        migrations = Path(delegate.store.__file__).with_name("migrations")
+        migrations = Path(delegate.durable.store.__file__).with_name("migrations")
         return ScriptDirectory(str(migrations)).get_current_head()
 
     def test_schema_version_is_the_newest_migration(self, store):
@@ -457,7 +457,7 @@ class SqlStoreChecks:
         from alembic.autogenerate import compare_metadata
         from alembic.runtime.migration import MigrationContext
 
-        from delegate.store._tables import metadata
+        from delegate.durable.store._tables import metadata
 
         def compare_type(_context, _column, _meta_column, inspected, declared):
             if database.dialect.name == "sqlite" and type(declared).__name__ == "JSON":

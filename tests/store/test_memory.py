@@ -2,7 +2,7 @@
 
 import pytest
 
-from delegate.store.memory import MemoryStore
+from delegate.durable.store.memory import MemoryStore
 
 from .contract import StoreContract
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from delegate.durable.store import normalize_url, open_store
 from delegate.errors import ConfigurationError, StoreError
-from delegate.store import normalize_url, open_store
 
 from .contract import SqlStoreChecks, StoreContract
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
+from delegate.durable.store import default_store_url, open_store, redact_url
 from delegate.errors import ConfigurationError, StoreError
-from delegate.store import default_store_url, open_store, redact_url
 
 from .contract import ALICE, SqlStoreChecks, StoreContract, run_record
 
@@ -117,14 +117,14 @@ def test_importing_delegate_does_not_import_sqlalchemy():
     import subprocess
     import sys
 
-    code = "import sys, delegate, delegate.store; print('sqlalchemy' in sys.modules)"
+    code = "import sys, delegate, delegate.durable.store; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parent)
     assert out.stdout.strip() == "False"
 
 
 def test_a_cache_miss_takes_no_write_lock(sqlite_url, tmp_path, monkeypatch):
-    from delegate.store import _engine
+    from delegate.durable.store import _engine
 
     monkeypatch.setattr(_engine, "BUSY_TIMEOUT_SECONDS", 0.05)  # a wait for the lock fails fast
     store = open_store(sqlite_url)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..orchestrator import Orchestrator
-from ..outcomes import RunResult
-from ..plan import Plan, Task
-from ..review import Synthesizer
+from ..core.orchestrator import Orchestrator
+from ..core.outcomes import RunResult
+from ..core.plan import Plan, Task
+from ..core.review import Synthesizer
+from ..core.workers import Worker, WorkerRegistry
 from ..runner import run
-from ..workers import Worker, WorkerRegistry
-from ._prompts import prompts
-from ._prose import PROSE_SETTINGS, whole_sentences
+from ._common.prompts import prompts
+from ._common.prose import PROSE_SETTINGS, whole_sentences
 
 __all__ = ["fallback_plan", "general_workers", "run_general"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from .content import WorkflowResult
+from ._common.content import WorkflowResult
 
 __all__ = ["WORKFLOWS", "Workflow", "pick_workflow", "run_example", "run_workflow"]
 

@@ -62,7 +62,7 @@ class ModelSettings:
     """Sampling settings for one request. ``None`` leaves the provider's default in place.
 
     The settings a call was made with are part of its record: the response-cache and replay
-    key, the journal's stored request and :class:`~delegate.events.ModelCalled` carry every
+    key, the journal's stored request and :class:`~delegate.core.events.ModelCalled` carry every
     field, so two calls that differ only in a penalty are two different requests.
 
     Attributes:
@@ -120,7 +120,7 @@ class Usage:
     """Tokens and calls; adds up with ``+=``. ``cache_hits`` counts the calls answered from
     a run store (the response cache, or a resumed run's own earlier calls) instead of a
     model: they cost no ``model_calls`` and no tokens. ``cost_usd`` is what the priced
-    calls cost (see :mod:`delegate.pricing`); ``unpriced_calls`` counts calls to a model
+    calls cost (see :mod:`delegate.limits.pricing`); ``unpriced_calls`` counts calls to a model
     with no known price, whose cost is not in ``cost_usd``."""
 
     model_calls: int = 0

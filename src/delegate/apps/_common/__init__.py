@@ -1,0 +1,1 @@
+"""What the content workflows share: prompts as data, prose helpers, staged runs, the checks."""

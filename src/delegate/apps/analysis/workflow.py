@@ -1,0 +1,342 @@
+"""The analysis workflow: a CSV file in, a Markdown report out. Python computes, the model explains.
+
+The plan is fixed::
+
+    preprocess ──┬── statistics ──┬── interpretation
+                 └── model ───────┘
+
+``preprocess``, ``statistics`` and ``model`` are function workers over
+:mod:`delegate.apps.analysis.tools`; the cleaned DataFrame travels between them as a task output
+(an in-process object). ``interpretation``, the only model call, is shown the computed results as
+bounded JSON (6 significant digits) and told to use only those numbers. The tables are rendered
+here from the same results (6 significant digits too), so every number outside the
+``Interpretation`` section comes from the tools; numbers in the interpretation that match nothing
+it was shown are listed in ``AnalysisReport.unsupported_numbers`` and under it. Data that cannot
+be analysed raises :class:`~delegate.apps.analysis.tools.DataError` with its one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ...core.events import Subscriber
+from ...core.plan import Plan, Task
+from ...core.render import truncate
+from ...core.workers import TaskContext, Worker, WorkerRegistry
+from ...durable.journal import Journal
+from ...errors import ConfigurationError, UsageError
+from ...limits.budget import Budget
+from ...llm.base import Model
+from ...runner import run
+from .._common.content import WorkflowResult
+from . import _stats as st
+from . import tools
+
+__all__ = ["EXAMPLE_CSV", "AnalysisReport", "analysis_plan", "analysis_workers", "run_analysis",
+           "unsupported_numbers"]
+
+EXAMPLE_CSV: Path = Path(str(
+    resources.files("delegate.apps.data").joinpath("samples").joinpath("sales.csv")))
+"""A small shipped sales table (date, region, units, price, revenue) to try the workflow on."""
+
+MAX_GROUPINGS, MAX_GROUPS, MAX_GROUP_VALUES = 2, 12, 6
+"""Categorical columns grouped by, most groups one may have, numeric columns summarised."""
+MAX_PROMPT_ITEMS, MAX_PROMPT_CHARS = 12, 4_000
+"""Longest list, and most characters per task, the interpretation model is shown."""
+
+INTERPRETATION_INSTRUCTIONS = """\
+You explain the results of a data analysis to a reader who is not a statistician. Every number \
+was computed by code and is given to you as JSON. Use only those numbers, copied exactly; never \
+compute, estimate or invent a number. In 4 to 6 short sentences say what the data holds, which \
+averages and spreads stand out, which correlations are strongest (correlation is not \
+causation), and how well the linear fit explains its target. If a question is given, answer it \
+from the numbers, or say that they cannot answer it."""
+
+
+class AnalysisReport(BaseModel):
+    """The typed result of :func:`run_analysis`; numbers at full precision.
+
+    Attributes:
+        file: the CSV's name. rows, columns: the cleaned shape. steps: what cleaning did.
+        statistics: one :meth:`ColumnProfile.to_dict` per column. groups: per categorical
+            column, each numeric column's mean per group. correlations: strongest first.
+        fit: :meth:`LinearFit.to_dict` with ``sensible: True``, or ``sensible: False, reason``.
+        interpretation: the model's text ("" when it failed; the run says why).
+        unsupported_numbers: numbers in the interpretation found in no computed result.
+    """
+
+    file: str
+    rows: int
+    columns: int
+    steps: list[str]
+    statistics: list[dict[str, Any]]
+    groups: list[dict[str, Any]] = []
+    correlations: list[dict[str, Any]]
+    fit: dict[str, Any]
+    interpretation: str
+    unsupported_numbers: list[str] = []
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The output of ``preprocess``: the cleaned frame, for the other function workers."""
+
+    file: str
+    frame: Any  # pandas.DataFrame
+    steps: tuple[str, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """What a model is shown instead of the frame."""
+        names = [str(c) for c in self.frame.columns]
+        return {"file": self.file, "rows": len(self.frame), "columns": len(names),
+                "column_names": names[:MAX_PROMPT_ITEMS * 2], "steps": list(self.steps)}
+
+
+def analysis_workers(csv_path: str | Path) -> WorkerRegistry:
+    """The four workers; ``preprocess`` reads ``csv_path``."""
+    path = Path(csv_path)
+
+    def prepare() -> Prepared:
+        frame, steps = tools.preprocess(tools.load_csv(path))
+        return Prepared(path.name, frame, tuple(steps))
+
+    async def preprocess(ctx: TaskContext) -> Prepared:
+        return await asyncio.to_thread(prepare)
+
+    async def statistics(ctx: TaskContext) -> dict[str, Any]:
+        return await asyncio.to_thread(_statistics, ctx.result_of("preprocess").frame)
+
+    async def model(ctx: TaskContext) -> dict[str, Any]:
+        return await asyncio.to_thread(_model, ctx.result_of("preprocess").frame)
+
+    return WorkerRegistry([
+        Worker("preprocess", "Loads and cleans the CSV file.", fn=preprocess),
+        Worker("statistics", "Profiles every column and summarises groups.", fn=statistics),
+        Worker("model", "Correlates numeric columns and fits a linear model.", fn=model),
+        _Interpreter("interpretation", "Explains the computed results in plain language.",
+                     INTERPRETATION_INSTRUCTIONS, max_tokens=300),
+    ])
+
+
+def analysis_plan(file_name: str, question: str = "") -> Plan:
+    """The fixed plan (see the module docstring)."""
+    ask = f" Answer the question: {question}" if question else ""
+    return Plan(tasks=(
+        Task(id="preprocess", worker="preprocess", instruction=f"Load and clean {file_name}."),
+        Task(id="statistics", worker="statistics", depends_on=("preprocess",),
+             instruction="Profile every column; summarise numeric columns per category."),
+        Task(id="model", worker="model", depends_on=("preprocess",),
+             instruction="Correlate the numeric columns and fit the last one on the others."),
+        Task(id="interpretation", worker="interpretation",
+             depends_on=("preprocess", "statistics", "model"),
+             instruction=f"Interpret the computed results of {file_name} in plain language.{ask}"),
+    ))
+
+
+class _Interpreter(Worker):
+    """A model worker shown its dependencies' computed results as bounded, rounded JSON."""
+
+    def user_prompt(self, ctx: TaskContext) -> str:
+        parts = [f"Your task: {ctx.task.instruction}", "Computed results (JSON):"]
+        parts += [f"### {d.task_id}\n{_shown(d.output)}" for d in ctx.dependencies]
+        parts.append("Write the interpretation now, using only the numbers above.")
+        return "\n\n".join(parts)
+
+
+def _shown(output: Any) -> str:
+    """JSON text of one result as the model sees it: summaries, short lists, 6 digits."""
+    value = output.summary() if isinstance(output, Prepared) else output
+    return truncate(json.dumps(st.round_sig(_bounded(value)), ensure_ascii=False, default=str),
+                    MAX_PROMPT_CHARS)
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    return [_bounded(v) for v in value[:MAX_PROMPT_ITEMS]] if isinstance(value, list) else value
+
+
+def _statistics(df: Any) -> dict[str, Any]:
+    profiles = [p.to_dict() for p in tools.profile_columns(df)]
+    numeric = [p["name"] for p in profiles if p["kind"] == "numeric"][:MAX_GROUP_VALUES]
+    groupable = [p["name"] for p in profiles
+                 if p["kind"] == "categorical" and p["unique"] <= MAX_GROUPS][:MAX_GROUPINGS]
+    groups = []
+    for by in groupable if numeric else ():
+        sizes = df.groupby(by, dropna=False, sort=True).size()
+        rows = [{by: st.plain_value(key), "rows": int(n)} for key, n in sizes.items()]
+        for value in numeric:
+            for row, stat in zip(rows, tools.group_summary(df, by, value), strict=True):
+                row[value] = stat["mean"]
+        groups.append({"by": by, "agg": "mean", "values": numeric, "rows": rows})
+    return {"columns": profiles, "groups": groups}
+
+
+def _model(df: Any) -> dict[str, Any]:
+    found = [c.to_dict() for c in tools.correlations(df)]
+    numeric = [c for c in df.columns if st.column_kind(df[c]) == "numeric"]
+    if len(numeric) < 2:
+        why = f"{len(numeric)} numeric column{'s' * (len(numeric) != 1)}; a fit needs two"
+        return {"correlations": found, "fit": {"sensible": False, "reason": why}}
+    try:
+        fit = {"sensible": True, **tools.linear_fit(df, numeric[-1], numeric[:-1]).to_dict()}
+    except tools.DataError as exc:
+        fit = {"sensible": False, "reason": str(exc)}
+    return {"correlations": found, "fit": fit}
+
+
+async def run_analysis(
+    csv_path: str | Path,
+    *,
+    question: str = "",
+    model: Model | str | None = None,
+    max_concurrency: int = 4,
+    subscribers: Iterable[Subscriber] = (),
+    journal: Journal | None = None,
+    budget: Budget | None = None,
+) -> WorkflowResult:
+    """Analyse a CSV file: clean it, describe it, model it, and have a model interpret it.
+
+    Args:
+        csv_path: the CSV file (see :data:`EXAMPLE_CSV`).
+        question: what the reader wants to know; the interpretation answers it.
+        model: the interpreting model (``None``: ``DELEGATE_MODEL``, then ``local:default``).
+        max_concurrency: most tasks at once. subscribers: run event subscribers.
+
+    Raises:
+        DataError: the file cannot be read or analysed; the message says why, in one line.
+        UsageError: a bad argument or model name.
+    """
+    name = Path(csv_path).name
+    question = " ".join(question.split())
+    result = await run(
+        question or f"Analyse {name}", workers=analysis_workers(csv_path), model=model,
+        plan=analysis_plan(name, question), synthesize=False, max_concurrency=max_concurrency,
+        subscribers=subscribers, journal=journal, budget=budget,
+    )
+    for o in result.outcomes:
+        if o.ok or o.worker == "interpretation":
+            continue
+        cls = _PROPAGATED.get(o.error_type or "")
+        if cls is not None:  # the tools' refusals reach the caller as they were raised
+            raise cls((o.error or "").removeprefix(f"{o.error_type}: "))
+        return WorkflowResult("analysis", f"Analysis of {name}", f"# Analysis of {name}\n\n"
+                              f"The analysis did not finish: {o.task_id} {o.status}: {o.error}\n",
+                              result)
+    out = result.outputs
+    prepared, stats, fitted = out["preprocess"], out["statistics"], out["model"]
+    text = out.get("interpretation", "")
+    shown = "\n".join(_shown(out[t]) for t in ("preprocess", "statistics", "model"))
+    report = AnalysisReport(
+        file=name, rows=len(prepared.frame), columns=prepared.frame.shape[1],
+        steps=list(prepared.steps), statistics=stats["columns"], groups=stats["groups"],
+        correlations=fitted["correlations"], fit=fitted["fit"], interpretation=text,
+        unsupported_numbers=unsupported_numbers(text, shown),
+    )
+    failed = "" if text else result.outcome("interpretation").error or "no text"
+    return WorkflowResult("analysis", f"Analysis of {name}",
+                          _render(report, question, failed), result, report)
+
+
+_PROPAGATED = {"DataError": tools.DataError, "UsageError": UsageError,
+               "ConfigurationError": ConfigurationError}
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
+
+
+def unsupported_numbers(text: str, source: str) -> list[str]:
+    """Numbers written in ``text`` that match no number in ``source`` at the precision written.
+
+    A written number matches a source number when it equals it rounded to the written number's
+    last digit, or equals it times 100 (a percentage). Whole numbers 0 to 10 always match.
+    """
+    known = [float(m.replace(",", "").rstrip("%")) for m in _NUMBER.findall(source)]
+    odd = []
+    for token in dict.fromkeys(_NUMBER.findall(text)):
+        number = float(token.replace(",", "").rstrip("%"))
+        mantissa, _, exp = token.rstrip("%").lower().partition("e")
+        half = 0.5 * 10.0 ** (int(exp or 0) - len(mantissa.partition(".")[2])) * (1 + 1e-9)
+        small = number.is_integer() and 0 <= number <= 10
+        if not small and all(min(abs(number - k), abs(number - 100 * k)) > half for k in known):
+            odd.append(token)
+    return odd
+
+
+def _render(report: AnalysisReport, question: str, failed: str) -> str:
+    lines = [f"# Analysis of {report.file}", ""]
+    if question:
+        lines += [f"**Question:** {question}", ""]
+    lines += [f"{report.rows} rows and {report.columns} columns after preprocessing.", "",
+              "## Preprocessing", ""]
+    lines += [f"- {s}" for s in report.steps] or ["- Nothing needed cleaning."]
+    numeric = [p for p in report.statistics if p["kind"] == "numeric"]
+    other = [p for p in report.statistics if p["kind"] != "numeric"]
+    lines += ["", "## Statistics", ""]
+    if numeric:
+        keys = ("count", "missing", "mean", "std", "min", "q1", "median", "q3", "max")
+        lines += _table(["Column", "Count", "Missing", "Mean", "Std", "Min", "25%", "Median",
+                         "75%", "Max"], [[p["name"], *(p[k] for k in keys)] for p in numeric])
+    if other:
+        lines += ["", *_table(["Column", "Kind", "Count", "Missing", "Unique", "Most frequent"],
+                              [[p["name"], p["kind"], p["count"], p["missing"], p["unique"],
+                                _top(p)] for p in other])]
+    for group in report.groups:
+        lines += ["", f"### Mean per {group['by']}", ""]
+        lines += _table([group["by"], *group["values"], "Rows"],
+                        [[r[group["by"]], *(r[v] for v in group["values"]), r["rows"]]
+                         for r in group["rows"]])
+    lines += ["", "## Correlations", ""]
+    shown = report.correlations[:tools.MAX_REPORT_CORRELATIONS]
+    lines += _table(["Columns", "Method", "r", "p-value", "Rows"],
+                    [[f"{c['x']} ~ {c['y']}", c["method"], c["r"], c["p_value"], c["n"]]
+                     for c in shown]) if shown else ["No pair of numeric columns correlates."]
+    if len(report.correlations) > len(shown):
+        lines += ["", f"The {len(shown)} strongest of {len(report.correlations)} are shown."]
+    lines += ["", "## Linear fit", ""]
+    fit = report.fit
+    if fit["sensible"]:
+        lines += [f"{fit['target']} fitted on {', '.join(fit['features'])} by least squares, "
+                  f"over {fit['n']} complete rows.", "", *_table(["Term", "Value"], [
+                      ["Intercept", fit["intercept"]],
+                      *([f"{f} coefficient", c] for f, c in fit["coefficients"].items()),
+                      ["R²", fit["r_squared"]]])]
+    else:
+        lines.append(f"No linear fit is sensible here: {fit['reason']}.")
+    lines += ["", "## Interpretation", ""]
+    lines.append(report.interpretation or f"_No interpretation was written: {failed}_")
+    if report.unsupported_numbers:
+        lines += ["", "_Numbers above that match no computed result: "
+                  + ", ".join(report.unsupported_numbers) + "._"]
+    return "\n".join(lines) + "\n"
+
+
+def _top(profile: dict[str, Any]) -> str:
+    if profile["kind"] == "categorical":
+        return ", ".join(f"{t['value']} ({t['count']})" for t in profile["top"][:3])
+    if profile["kind"] == "datetime":
+        return f"{profile['first']} to {profile['last']}"
+    return "-"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """Markdown table lines; columns holding only numbers are right-aligned."""
+    numbers = [all(isinstance(r[i], int | float | None) for r in rows) for i in range(len(header))]
+    rule = "|" + "|".join("---:" if n else "---" for n in numbers) + "|"
+    cells = [" | ".join(_cell(v) for v in row) for row in rows]
+    return ["| " + " | ".join(header) + " |", rule, *(f"| {c} |" for c in cells)]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")

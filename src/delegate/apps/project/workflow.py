@@ -1,0 +1,459 @@
+"""The project workflow: a description in, a scheduled plan out. The model proposes, Python counts.
+
+The plan is fixed::
+
+    requirements -> phases -> breakdown -> schedule -> summary
+
+``requirements``, ``phases`` and ``breakdown`` are model workers with bounded structured output.
+The breakdown's JSON schema (:func:`breakdown_schema`, the technique of
+:func:`delegate.core.orchestrator.draft_schema`) lets a grammar-bound model write only valid work
+items: item ``n`` has id ``wn``, depends only on ``w1`` ... ``w(n-1)`` (so no cycle and no unknown
+id), takes one of :data:`ESTIMATES` days, and needs one of the resources' skills. ``schedule`` is
+a function worker: :func:`~delegate.apps.project.tools.validate_breakdown` and
+:func:`~delegate.apps.project.tools.schedule`, so the critical path and the makespan in the
+report are computed, never written by the model. ``summary`` is a model worker shown the computed
+timeline as JSON. A breakdown that is still invalid (from a provider that does not enforce
+schemas) fails its task with the problems listed; the report says so and ``data`` is ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ...core.events import Subscriber
+from ...core.outcomes import RunResult
+from ...core.plan import Plan, Task
+from ...core.render import truncate
+from ...core.review import CheckResult, Reviewer
+from ...core.schemas import depends_on_schema, fixed_lists
+from ...core.workers import Revision, TaskContext, Worker, WorkerRegistry
+from ...durable.journal import Journal
+from ...errors import PlanError, UsageError
+from ...limits.budget import Budget
+from ...llm.base import Model, ModelSettings
+from ...runner import check_objective, run
+from .._common import checks
+from .._common.content import WorkflowResult
+from .._common.prompts import prompts
+from .._common.prose import PROSE_SETTINGS, drop_echo
+from .tools import Resource, Timeline, WorkItem, schedule, to_markdown, validate_breakdown
+
+__all__ = [
+    "DEFAULT_RESOURCES", "ESTIMATES", "EXAMPLE_DESCRIPTION", "EXAMPLE_RESOURCES", "MAX_ITEMS",
+    "Phase", "Phases", "ProjectPlan", "Requirements", "breakdown_schema", "project_check",
+    "project_plan", "project_workers", "run_project",
+]
+
+ESTIMATES = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
+"""The estimates, in days, a breakdown item may take."""
+MIN_ITEMS, MAX_ITEMS = 3, 8
+#: The schemas' bounds on a phase's and a work item's name (a grammar stops the model there).
+PHASE_NAME_CHARS, ITEM_NAME_CHARS = 40, 60
+"""Fewest and most items in a breakdown."""
+DEFAULT_RESOURCES = (Resource(name="Generalist 1"), Resource(name="Generalist 2"))
+"""Who does the work when no resources are given: two generalists (skill ``general``)."""
+
+EXAMPLE_DESCRIPTION = (
+    "Launch a small online shop for our hand-made hiking gear (backpacks, pouches and wool "
+    "hats) within 8 weeks. We are a team of three: a designer who also takes the product "
+    "photos, a developer who runs operations, and a marketer who writes. The shop needs a "
+    "catalogue of about 20 products, card payments, shipping within the EU, and a launch "
+    "campaign on social media."
+)
+EXAMPLE_RESOURCES = (
+    Resource(name="Ines", skills=("design", "photography")),
+    Resource(name="Jonas", skills=("development", "operations")),
+    Resource(name="Mia", skills=("marketing", "writing", "operations"), capacity=0.8),
+)
+
+PROMPTS = prompts("project")  # the model workers' prompts, as data in prompts/project.toml
+#: The JSON list workers' sampling: the local provider applies no repeat penalty under a
+#: schema by default, and the 135M model then loops ("1.1.1.1..." as every requirement);
+#: with 1.1 the project objectives of the content evaluation went from a minimum distinct
+#: 4-gram ratio of 0.18 to 0.70 (1.3 was no better). The n-gram ban is not for JSON.
+LIST_SETTINGS = ModelSettings(repeat_penalty=1.1)
+_Line = Annotated[str, Field(min_length=3, max_length=100)]
+
+
+class Requirements(BaseModel):
+    """What the project must deliver, as short statements."""
+
+    requirements: list[_Line] = Field(min_length=2, max_length=6)
+
+
+class Phase(BaseModel):
+    """One stage of the project."""
+
+    name: str = Field(min_length=1, max_length=PHASE_NAME_CHARS,
+                      description="two to four words")
+    goal: str = Field(min_length=3, max_length=120)
+
+
+class Phases(BaseModel):
+    """The project's stages, in order."""
+
+    phases: list[Phase] = Field(min_length=2, max_length=4)
+
+
+class ProjectPlan(BaseModel):
+    """The typed result of :func:`run_project`.
+
+    Attributes:
+        requirements, phases: as the model wrote them.
+        items: the work breakdown the model wrote (and the tools accepted).
+        timeline: :meth:`Timeline.to_dict`: entries, makespan, critical path with CPM times.
+        critical_path_days: the longest chain of estimates, computed.
+        makespan_days: when the last item finishes with the resources given, computed.
+    """
+
+    requirements: list[str]
+    phases: list[Phase]
+    items: list[WorkItem]
+    timeline: dict[str, Any]
+    critical_path_days: float
+    makespan_days: float
+
+
+def breakdown_schema(skills: Sequence[str], max_items: int = MAX_ITEMS) -> dict[str, Any]:
+    """The JSON schema of a breakdown of ``MIN_ITEMS`` to ``max_items`` items (see module doc).
+
+    Strings and lists are bounded so the answer fits ``max_tokens``. ``depends_on`` is not
+    marked unique (llama.cpp grammars cannot enforce that); a repeated id counts once.
+    """
+
+    def item(n: int) -> dict[str, Any]:
+        depends_on = depends_on_schema([f"w{k}" for k in range(1, n)])
+        return {
+            "type": "object",
+            "properties": {
+                "id": {"const": f"w{n}"},
+                "name": {"type": "string", "minLength": 3, "maxLength": ITEM_NAME_CHARS},
+                "estimate_days": {"enum": list(ESTIMATES)},
+                "depends_on": depends_on,
+                "skill": {"enum": sorted(set(skills))},
+            },
+            "required": ["id", "name", "estimate_days", "depends_on", "skill"],
+            "additionalProperties": False,
+        }
+
+    items = [item(n) for n in range(1, max_items + 1)]
+    return {
+        "title": "Breakdown",
+        "type": "object",
+        "properties": {"items": {"anyOf": fixed_lists(items, range(MIN_ITEMS, max_items + 1))}},
+        "required": ["items"],
+        "additionalProperties": False,
+    }
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """The output of ``schedule``: the accepted items and their computed timeline."""
+
+    items: tuple[WorkItem, ...]
+    timeline: Timeline
+
+    def summary(self) -> str:
+        """What the summary model is shown: the computed timeline in plain lines, days to 0.01."""
+        names = {i.id: i.name for i in self.items}
+        cp, days = self.timeline.critical_path, self.timeline.makespan_days
+        lines = [f"Critical path: {' -> '.join(names[i] for i in cp.path)}, "
+                 f"{_num(cp.length_days)} days.", f"With this team the project takes "
+                 f"{_num(days)} days.", "Items, in start order:"]
+        return "\n".join(lines + [
+            f"- {names[e.item_id]}: {e.resource}, day {_num(e.start_day)} to {_num(e.finish_day)}"
+            for e in self.timeline.entries])
+
+
+def project_workers(resources: Sequence[Resource]) -> WorkerRegistry:
+    """The five workers; ``schedule`` places the breakdown on ``resources``."""
+
+    async def schedule_items(ctx: TaskContext) -> Scheduled:
+        try:
+            items = tuple(WorkItem.model_validate(i) for i in ctx.result_of("breakdown")["items"])
+        except ValidationError as exc:
+            raise PlanError([f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors()]) from None
+        validate_breakdown(items, resources)
+        return Scheduled(items, schedule(items, resources))
+
+    return WorkerRegistry([
+        _ListWorker("analyst", "Lists what the project must deliver.",
+                    PROMPTS["analyst"].instructions(), output_schema=Requirements,
+                    max_tokens=700, settings=LIST_SETTINGS),
+        _ListWorker("planner", "Splits the project into phases.",
+                    PROMPTS["planner"].instructions(), output_schema=Phases, max_tokens=750,
+                    settings=LIST_SETTINGS),
+        _ListWorker("estimator", "Breaks the phases into estimated work items.",
+                    PROMPTS["estimator"].instructions(), max_tokens=60 + 100 * MAX_ITEMS,
+                    settings=LIST_SETTINGS),
+        Worker("scheduler", "Validates the breakdown and schedules it.", fn=schedule_items),
+        _Summarizer("writer", "Writes a short overview of the scheduled plan.",
+                    PROMPTS["writer"].instructions(), max_tokens=250, settings=PROSE_SETTINGS),
+    ])
+
+
+def project_check_text(output: Any) -> str | None:
+    """The requirements, the phases or the breakdown's item names as the list the report
+    shows, else ``None``."""
+    if isinstance(output, Requirements):
+        return "\n".join(f"- {r}" for r in output.requirements)
+    if isinstance(output, Phases):
+        return "\n".join(f"- {p.name}: {p.goal}" for p in output.phases)
+    if isinstance(output, dict) and isinstance(output.get("items"), list):
+        return "\n".join(f"- {i.get('name', '')}" for i in output["items"]
+                         if isinstance(i, dict))
+    return None
+
+
+class _ListWorker(Worker):
+    """A worker that answers with a list people read (requirements, phases, work items):
+    when the checks find a problem in the list (an item that repeats another), it is asked
+    once more within its task, with the problems named, and the better list is kept, so
+    that the tasks after it build on the mended one."""
+
+    async def run(self, ctx: TaskContext) -> Any:
+        # the project's description and the lists this one builds on, which it may copy
+        others = [ctx.objective, *(t for d in ctx.dependencies
+                                   if (t := project_check_text(d.output)))]
+        first = await super().run(ctx)
+        text = project_check_text(first)
+        found = checks.check_text(text, others=others) if text else None
+        if found is None or not found.problems:
+            return first
+        notes = "Fix these problems of the list: " + "; ".join(found.problems) + "."
+        again = replace(ctx, revision=Revision(notes, first, ctx.attempt))
+        second = await super().run(again)
+        text = project_check_text(second)
+        better = text and checks.check_text(text, others=others).score > found.score
+        return second if better else first
+
+
+def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
+    """The reviewer's checks (see :func:`~delegate.apps._common.checks.check_text`) on the
+    overview, against the lists it may echo. Only the overview: the lists were checked and
+    mended within their own tasks, and a list rewritten after the tasks that read it would
+    leave them stale."""
+    if task.id != "summary" or not isinstance(output, str):
+        return None
+    shown = [project_check_text(v) for k, v in outputs.items() if k != task.id]
+    found = checks.check_text(output, others=[t for t in shown if t])
+    return CheckResult(found.problems, found.score)
+
+
+def project_plan(resources: Sequence[Resource]) -> Plan:
+    """The fixed plan; the breakdown's schema and instruction name the resources' skills."""
+    skills = sorted({s for r in resources for s in r.skills})
+    who = "; ".join(f"{s} ({', '.join(r.name for r in resources if s in r.skills)})"
+                    for s in skills)
+    return Plan(tasks=(
+        Task(id="requirements", worker="analyst",
+             instruction="List the requirements the project must meet (2 to 6)."),
+        Task(id="phases", worker="planner", depends_on=("requirements",),
+             instruction="Split the project into 2 to 4 phases that meet the requirements."),
+        Task(id="breakdown", worker="estimator", depends_on=("phases",),
+             output_schema=breakdown_schema(skills),
+             instruction=f"Break the phases into {MIN_ITEMS} to {MAX_ITEMS} work items w1, w2, "
+             "..., in order. Give each a short name, an estimate in days, the earlier items it "
+             f"needs finished first, and the skill it needs. Skills (who has them): {who}."),
+        Task(id="schedule", worker="scheduler", depends_on=("breakdown",),
+             instruction="Check the breakdown and schedule it on the team."),
+        Task(id="summary", worker="writer", depends_on=("phases", "schedule"),
+             instruction="Write a short overview of the plan and its computed timeline."),
+    ))
+
+
+class _Summarizer(Worker):
+    """A model worker shown the phases and the computed timeline as plain lines; lines it
+    copies back from that prompt are dropped (:func:`~delegate.apps._common.prose.drop_echo`)."""
+
+    async def run(self, ctx: TaskContext) -> Any:
+        text = await super().run(ctx)
+        return drop_echo(text, self.user_prompt(ctx)) or text
+
+    def user_prompt(self, ctx: TaskContext) -> str:
+        phases = [f"{n}. {p.name}: {p.goal}"
+                  for n, p in enumerate(ctx.result_of("phases").phases, 1)]
+        return "\n\n".join([
+            f"Project: {ctx.objective}", "Phases:\n" + "\n".join(phases),
+            "Computed timeline:\n" + truncate(ctx.result_of("schedule").summary()),
+            f"Your task: {ctx.task.instruction} Write prose, not a list.",
+        ])
+
+
+async def run_project(
+    description: str,
+    *,
+    resources: Sequence[Resource] | None = None,
+    model: Model | str | None = None,
+    max_concurrency: int = 4,
+    subscribers: Iterable[Subscriber] = (),
+    journal: Journal | None = None,
+    budget: Budget | None = None,
+    reviewer: Reviewer | bool | None = True,
+) -> WorkflowResult:
+    """Plan a project: requirements, phases, a breakdown, a computed schedule, an overview.
+
+    Args:
+        description: what the project is (see :data:`EXAMPLE_DESCRIPTION`).
+        resources: who does the work (:data:`DEFAULT_RESOURCES` when ``None`` or empty).
+        model: the model (``None``: ``DELEGATE_MODEL``, then ``local:default``).
+        max_concurrency: most tasks at once. subscribers: run event subscribers.
+        reviewer: ``True`` for the default reviewer (the deterministic checks of
+            :func:`project_check` on the overview, two rounds, no model verdict; the lists
+            are checked and mended within their own tasks), a :class:`Reviewer`, or
+            ``False``/``None`` for no review.
+
+    Returns:
+        The plan; when a step failed, ``run.status`` is not ``succeeded``, the Markdown names
+        the step and its error, and ``data`` is ``None`` unless only the summary failed.
+
+    Raises:
+        UsageError: an empty or oversized description, bad resources, a bad model name.
+    """
+    description = check_objective(description, what="project description")
+    resources = _check_resources(resources or DEFAULT_RESOURCES)
+    if reviewer is True:
+        reviewer = Reviewer(checks=project_check, model_verdict=False, max_rounds=2)
+    result = await run(
+        description, workers=project_workers(resources), model=model,
+        plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,
+        subscribers=subscribers, journal=journal, budget=budget,
+        reviewer=reviewer or None,
+    )
+    result = _without_repeats(result)
+    out = result.outputs
+    done: Scheduled | None = out.get("schedule")
+    data = None if done is None else ProjectPlan(
+        requirements=out["requirements"].requirements, phases=out["phases"].phases,
+        items=list(done.items), timeline=done.timeline.to_dict(),
+        critical_path_days=done.timeline.critical_path.length_days,
+        makespan_days=done.timeline.makespan_days,
+    )
+    return WorkflowResult("project", "Project plan", _render(description, resources, result),
+                          result, data)
+
+
+def _without_repeats(result: RunResult) -> RunResult:
+    """The run with requirements and phases that repeat an earlier one (the same words) left
+    out of the plan, each recorded in the run's notes; a list keeps at least two items."""
+    notes = list(result.notes)
+    outcomes = []
+    for outcome in result.outcomes:
+        output = outcome.output
+        if outcome.ok and isinstance(output, Requirements | Phases):
+            field = "requirements" if isinstance(output, Requirements) else "phases"
+            items = getattr(output, field)
+            keys = [checks.normalise(i if isinstance(i, str) else f"{i.name} {i.goal}")
+                    for i in items]
+            kept = [i for n, i in enumerate(items) if keys[n] not in keys[:n]]
+            if 2 <= len(kept) < len(items):
+                notes.append(f"{outcome.task_id}: {len(items) - len(kept)} repeated "
+                             f"{field} left out of the plan")
+                outcome = replace(outcome, output=output.model_copy(update={field: kept}))
+        outcomes.append(outcome)
+    result = replace(result, outcomes=tuple(outcomes), notes=tuple(notes))
+    out = result.outputs
+    if "requirements" in out and "phases" in out:
+        wanted = out["requirements"].requirements
+        copied = [p for p in out["phases"].phases if copied_requirement(p.goal, wanted)]
+        if copied:
+            notes.append(f"phases: {len(copied)} phase goal(s) copy a requirement, shown as "
+                         "a reference to it")
+    return replace(result, notes=tuple(notes))
+
+
+#: A phase goal whose word 4-grams are at least this share of one requirement's copies it.
+COPIED_SHARE = 0.5
+
+
+def copied_requirement(goal: str, requirements: Sequence[str]) -> int | None:
+    """The number (from 1) of the requirement ``goal`` copies (the same words, or at least
+    :data:`COPIED_SHARE` of its word 4-grams found in it), else ``None``."""
+    words = checks.normalise(goal).split()
+    grams = {tuple(words[i:i + 4]) for i in range(len(words) - 3)}
+    for n, requirement in enumerate(requirements, 1):
+        theirs = checks.normalise(requirement).split()
+        if words == theirs:
+            return n
+        found = grams & {tuple(theirs[i:i + 4]) for i in range(len(theirs) - 3)}
+        if grams and len(found) >= COPIED_SHARE * len(grams):
+            return n
+    return None
+
+
+def _check_resources(resources: Sequence[Resource]) -> tuple[Resource, ...]:
+    try:
+        checked = tuple(r if isinstance(r, Resource) else Resource.model_validate(r)
+                        for r in resources)
+    except ValidationError as exc:
+        raise UsageError(f"invalid resource: {exc.errors()[0]['msg']}") from None
+    names = [r.name for r in checked]
+    if len(set(names)) != len(names):
+        raise UsageError(f"resource names must be unique: {', '.join(names)}")
+    return checked
+
+
+def _render(description: str, resources: Sequence[Resource], result: Any) -> str:
+    out = result.outputs
+    lines = ["# Project plan", "", f"**Project:** {description}", "", "## Team", "",
+             "| Resource | Skills | Capacity |", "|---|---|---:|"]
+    lines += [f"| {r.name} | {', '.join(r.skills)} | {r.capacity:g} |" for r in resources]
+    if "requirements" in out:
+        lines += ["", "## Requirements", ""]
+        lines += [f"- {_text(r)}" for r in out["requirements"].requirements]
+    if "phases" in out:
+        lines += ["", "## Phases", ""]
+        wanted = out["requirements"].requirements if "requirements" in out else []
+        for n, p in enumerate(out["phases"].phases, 1):
+            ref = copied_requirement(p.goal, wanted)
+            goal = f"meets requirement {ref}" if ref else _text(p.goal)
+            lines.append(f"{n}. **{_name(p.name, PHASE_NAME_CHARS)}**: {goal}")
+    if "schedule" in out:
+        done: Scheduled = out["schedule"]
+        lines += ["", "## Work breakdown", "", "| Item | Name | Skill | Days | Depends on |",
+                  "|---|---|---|---:|---|"]
+        lines += [f"| {i.id} | {_name(i.name, ITEM_NAME_CHARS)} | {i.skill} | "
+                  f"{i.estimate_days:g} | {', '.join(i.depends_on) or '-'} |"
+                  for i in done.items]
+        lines += ["", "## Timeline", "", to_markdown(done.timeline, done.items)]
+    if "summary" in out:
+        lines += ["", "## Summary", "", out["summary"]]
+    problems = [o for o in result.outcomes if not o.ok]
+    if problems:
+        lines += ["", "## Problems", ""]
+        lines += [f"- {o.task_id} {o.status}: {o.error}" for o in problems]
+    return "\n".join(lines) + "\n"
+
+
+def _text(value: str) -> str:
+    """One line, its own leading "1." dropped (the Markdown numbers lists itself)."""
+    return re.sub(r"^\d+[.)]\s+", "", " ".join(value.split())).replace("|", "\\|")
+
+
+def _name(value: str, limit: int) -> str:
+    """A name as :func:`_text` shows it; one that came within :data:`NAME_SLACK` characters
+    of its schema's ``limit`` (the grammar stopped it, often mid-word: a token that would
+    cross the limit is never chosen) loses its last word, then any dangling small word or
+    punctuation at its end."""
+    text = _text(value)
+    if len(" ".join(value.split())) < limit - NAME_SLACK or " " not in text:
+        return text
+    words = text.rsplit(" ", 1)[0].rstrip(_TRAILING).split(" ")
+    while len(words) > 1 and words[-1].lower() in checks.STOP_WORDS | _SMALL_WORDS:
+        words.pop()
+    return " ".join(words).rstrip(_TRAILING)
+
+
+NAME_SLACK = 6
+_SMALL_WORDS = frozenset(["a", "an", "of", "to", "in", "on", "at", "by", "or", "as", "is"])
+_TRAILING = ",;:-\u2013\u2014"
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")

@@ -1,0 +1,1 @@
+"""Where a task attempt runs: the executor seam (in this process by default)."""

@@ -1,0 +1,187 @@
+"""Files the command line reads and writes, checked before anything is paid for.
+
+Reading (``--prices``, ``--brand-voice``, ``--catalog``, ``--input``): :func:`read_text` takes
+regular files only, checked with ``stat`` before opening (a FIFO with no writer, ``/dev/zero``
+or a directory never blocks or fills memory), opens without blocking, reads at most the cap
+plus one byte, and takes UTF-8 text only (a file holding NUL bytes counts as binary). Every
+refusal is a :class:`~delegate.errors.UsageError` with a one-line message.
+
+Writing (``--out DIR``, ``--report FILE``, ``runs report --out FILE``): :func:`check_out_dir`
+and :func:`check_out_file` say whether the path could be written (an existing directory that
+is writable, or a nearest existing ancestor that is a writable directory; a file that is not
+a directory nor a device), without creating anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from ..errors import UsageError
+
+__all__ = [
+    "CATALOG_MAX_BYTES",
+    "INPUT_MAX_BYTES",
+    "PRICES_MAX_BYTES",
+    "VOICE_MAX_BYTES",
+    "check_out_dir",
+    "check_out_file",
+    "decode_text",
+    "digest",
+    "read_bytes",
+    "read_text",
+]
+
+#: Caps on what the CLI reads. A catalog is data (a few thousand products with long
+#: descriptions fit in a few MB), so it gets the catalog loader's own ceiling.
+PRICES_MAX_BYTES = 1_000_000
+VOICE_MAX_BYTES = 1_000_000
+INPUT_MAX_BYTES = 5_000_000
+CATALOG_MAX_BYTES = 50_000_000
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:g} MB"
+
+
+def read_bytes(path: str | os.PathLike[str], *, what: str, max_bytes: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``max_bytes`` of them.
+
+    Args:
+        path: the file, as the user gave it.
+        what: what the file is for, for messages (``"brand voice"``, ``"prices"``).
+        max_bytes: the cap; a larger file is refused, not truncated.
+
+    Raises:
+        UsageError: missing, unreadable, not a regular file (directory, FIFO, device,
+            socket), or over the cap.
+    """
+    name = os.fspath(path)
+    try:
+        info = os.stat(name)
+    except FileNotFoundError:
+        raise UsageError(f"no {what} file at {name}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the {what} file {name}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    _check_regular(info, name, what, max_bytes)
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what} file {name}: {exc.strerror or exc}") from None
+    try:
+        _check_regular(os.fstat(fd), name, what, max_bytes)  # the file opened is the one checked
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what} file {name}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise UsageError(f"the {what} file {name} is over the {_mb(max_bytes)} limit")
+    return data
+
+
+def _check_regular(info: os.stat_result, name: str, what: str, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"the {what} file {name} is a directory; give a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"the {what} file {name} is not a regular file (a pipe, device or "
+                         "socket); give a file")
+    if info.st_size > max_bytes:
+        raise UsageError(f"the {what} file {name} is {info.st_size / 1e6:.1f} MB; the limit "
+                         f"is {_mb(max_bytes)}")
+
+
+def read_text(path: str | os.PathLike[str], *, what: str, max_bytes: int) -> str:
+    """The UTF-8 text of the file at ``path`` (a leading BOM dropped); see :func:`read_bytes`.
+
+    Raises:
+        UsageError: as :func:`read_bytes`, or the file is not UTF-8 text, holds NUL bytes
+            (a binary file), or is empty.
+    """
+    data = read_bytes(path, what=what, max_bytes=max_bytes)
+    return decode_text(data, path, what=what)
+
+
+def decode_text(data: bytes, path: str | os.PathLike[str], *, what: str) -> str:
+    """``data`` read from ``path`` as UTF-8 text; the checks of :func:`read_text`."""
+    name = os.fspath(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the {what} file {name} is not UTF-8 text (bad byte at offset "
+                         f"{exc.start})") from None
+    if "\x00" in text:
+        raise UsageError(f"the {what} file {name} is binary, not text")
+    if not text.strip():
+        raise UsageError(f"the {what} file {name} is empty")
+    return text
+
+
+def digest(data: bytes) -> str:
+    """The sha256 of ``data``, hex: how a resumed run knows a file is the one it started on."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_out_dir(path: str | os.PathLike[str], *, option: str = "--out") -> Path:
+    """Check that ``path`` is, or could be made, a writable directory; create nothing.
+
+    Raises:
+        UsageError: it is a file, an ancestor is a file, or the directory that would hold it
+            is not writable.
+    """
+    target = Path(os.fspath(path))
+    if not os.fspath(path).strip():
+        raise UsageError(f"{option} is empty; give a directory")
+    try:
+        if target.exists():
+            if not target.is_dir():
+                raise UsageError(f"{option} {target} is a file; give a directory")
+            if not os.access(target, os.W_OK | os.X_OK):
+                raise UsageError(f"{option} {target} is not writable")
+            return target
+        _check_parent(target, option)
+    except OSError as exc:
+        raise UsageError(f"{option} {target} cannot be used: {exc.strerror or exc}") from None
+    return target
+
+
+def check_out_file(path: str | os.PathLike[str], *, option: str = "--report") -> Path:
+    """Check that a file could be written at ``path``; create nothing.
+
+    Raises:
+        UsageError: it is a directory or not a regular file (a FIFO or device), it exists
+            and is read-only, or the directory that would hold it cannot be made or written.
+    """
+    target = Path(os.fspath(path))
+    if not os.fspath(path).strip():
+        raise UsageError(f"{option} is empty; give a file name")
+    try:
+        if target.is_dir():
+            raise UsageError(f"{option} {target} is a directory; give a file name")
+        if target.exists():
+            if not target.is_file():
+                raise UsageError(f"{option} {target} is not a regular file; give a file name")
+            if not os.access(target, os.W_OK):
+                raise UsageError(f"{option} {target} is not writable")
+            return target
+        _check_parent(target, option)
+    except OSError as exc:
+        raise UsageError(f"{option} {target} cannot be used: {exc.strerror or exc}") from None
+    return target
+
+
+def _check_parent(target: Path, option: str) -> None:
+    """The nearest existing ancestor of ``target`` must be a writable directory."""
+    ancestor = target.absolute().parent
+    while not ancestor.exists():
+        if ancestor.is_symlink():  # a dangling link: mkdir would fail
+            raise UsageError(f"{option} {target}: {ancestor} is a broken link")
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {target}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {target}: the directory {ancestor} is not writable")

@@ -1,0 +1,345 @@
+"""The CLI's durable side: recording runs, ``delegate runs list|show|export|resume``.
+
+Every ``run``, ``recommend`` and ``examples`` run is recorded in the run store (``--store``,
+``DELEGATE_STORE``, or ``delegate.db`` in the user's data directory) unless ``--no-store`` is
+given. What is stored to start it again is a typed request (:mod:`delegate.cli.request`), never
+the command line: ``runs resume`` validates it, refuses it if anything in it is unknown or out
+of bounds, rebuilds the run from it and carries the run on with the stored journal
+(see :mod:`delegate.durable.journal`). Where a resumed run writes (``--out``, ``--report``)
+comes from the resume's own command line, never from the store.
+
+``runs list``, ``runs show`` and ``runs resume`` take ``--json``; ``runs resume --json`` prints
+the object the resumed command prints with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import UsageError
+from .files import check_out_dir, check_out_file
+from .request import parse_request
+
+__all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "runs_command",
+           "write_report"]
+
+T = TypeVar("T")
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """``--store``, ``--no-store`` and ``--cache/--no-cache`` for a command that runs."""
+    parser.add_argument("--store", metavar="URL", default=None,
+                        help="run store: a SQLite file or postgresql:// URL "
+                             "(default: $DELEGATE_STORE, else delegate.db in the data dir)")
+    parser.add_argument("--no-store", action="store_true",
+                        help="do not record the run (it cannot be resumed)")
+    parser.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                        help="answer repeated temperature-0 model requests from the store "
+                             "(default on)")
+
+
+def add_runs_parser(sub: Any) -> None:
+    runs = sub.add_parser("runs", help="stored runs: list, show, export, report, resume")
+    verbs = runs.add_subparsers(dest="verb", required=True, metavar="VERB")
+    ls = verbs.add_parser("list", help="the newest runs")
+    ls.add_argument("--limit", type=int, default=20, metavar="N")
+    show = verbs.add_parser("show", help="a run's plan, outcomes, usage and timings")
+    export = verbs.add_parser("export", help="everything stored about a run, as JSON")
+    report = verbs.add_parser("report", help="a run as one self-contained HTML page")
+    report.add_argument("--out", metavar="FILE", default=None,
+                        help="where to write it (default run-ID.html)")
+    resume = verbs.add_parser("resume", help="carry on a run that did not finish")
+    for verb in (show, export, report, resume):
+        verb.add_argument("run_id", help="the run's id (or its first characters)")
+    resume.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                        help="answer repeated temperature-0 requests from the store")
+    resume.add_argument("--out", metavar="DIR", default=None,
+                        help="write the outputs here (never taken from the store)")
+    resume.add_argument("--report", metavar="FILE", default=None,
+                        help="write the HTML run report here when the run ends")
+    resume.add_argument("--quiet", action="store_true", help="no progress lines")
+    for verb in (ls, show, resume):
+        verb.add_argument("--json", action="store_true", help="print one JSON object")
+    for verb in (ls, show, export, report, resume):
+        verb.add_argument("--store", metavar="URL", default=None,
+                          help="run store (default: $DELEGATE_STORE or the data dir)")
+
+
+def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitable[T]],
+              run_setup: Any = None, request: Any = None) -> T:
+    """Run ``work(journal)`` under a journal for ``args`` (``None`` with ``--no-store``);
+    then write the HTML report if ``run_setup`` asks for one.
+
+    Args:
+        request: the run's validated request (a :mod:`delegate.cli.request` model), stored
+            to start the run again; a resumed run (``args.journal``) keeps the one it has.
+    """
+    from ..durable.journal import Journal
+    from ..durable.store import open_store
+
+    journal = getattr(args, "journal", None)
+    resume = getattr(args, "resume", None)
+    if resume is not None:  # taken over only now, when everything was checked
+        store, run_id, describe = resume
+        journal = args.journal = Journal.resume(store, run_id, cache=args.cache)
+        print(f"delegate: resuming run {journal.run_id}: {describe}", file=sys.stderr)
+    elif journal is None and not args.no_store:
+        store = open_store(args.store)
+        stored = request.model_dump(mode="json") if request is not None else {}
+        journal = Journal.start(store, kind=kind, cache=args.cache, request=stored)
+    state = getattr(args, "state", None)
+    if state is not None:
+        state.new_run(journal.run_id if journal is not None else None)
+
+    runtime = getattr(run_setup, "runtime", None)
+
+    async def main() -> T:
+        with runtime.use() if runtime is not None else contextlib.nullcontext():
+            if journal is None:
+                return await work(None)
+            async with journal.running():
+                return await work(journal)
+
+    failed = True
+    try:
+        value = asyncio.run(main())
+        failed = False
+        return value
+    except (KeyboardInterrupt, Exception):
+        if journal is not None and journal.created:
+            print(f"delegate: run {journal.run_id} is stored; carry it on with: delegate runs "
+                  f"resume {journal.run_id}", file=sys.stderr)
+        raise
+    finally:
+        report = getattr(run_setup, "report", None)
+        if report is not None and journal is not None and journal.created:
+            try:
+                write_report(journal.store, journal.run_id, report)
+            except Exception as exc:
+                if not failed:
+                    raise
+                # the run's own error is the one to report
+                print(f"delegate: the run report was not written: {exc}", file=sys.stderr)
+
+
+def runs_command(args: argparse.Namespace,
+                 dispatch: Callable[[argparse.Namespace], int],
+                 parse: Callable[[Sequence[str]], argparse.Namespace]) -> int:
+    from ..durable.store import open_store
+
+    store = open_store(args.store)
+    try:
+        if args.verb == "list":
+            return _list(store, args.limit, as_json=args.json)
+        if args.verb == "show":
+            return _show(store, args.run_id, as_json=args.json)
+        if args.verb == "export":
+            print(json.dumps(export(store, args.run_id), indent=2, ensure_ascii=False))
+            return 0
+        if args.verb == "report":
+            path = check_out_file(args.out, option="--out") if args.out else None
+            write_report(store, args.run_id, path)
+            return 0
+        return _resume(store, args, dispatch, parse)
+    finally:
+        store.close()
+
+
+def write_report(store: Any, run_id: str, path: Path | None) -> Path:
+    """Write the HTML report of a stored run to ``path`` (default ``run-ID.html``)."""
+    from ..observe.report.html import render_report
+
+    data = export(store, run_id)
+    path = check_out_file(path or Path(f"run-{data['run_id'][:8]}.html"), option="the report")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(data), encoding="utf-8")
+    print(f"delegate: wrote the run report {path}", file=sys.stderr)
+    return path
+
+
+def export(store: Any, run_id: str) -> dict[str, Any]:
+    """Everything stored about one run, JSON-ready."""
+    run = store.get_run(run_id)
+    return {
+        "run_id": run.run_id, "kind": run.kind, "objective": run.objective,
+        "status": _status(run), "request": run.request,
+        "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
+        "result": run.result, "plan_versions": store.plan_versions(run.run_id),
+        "outcomes": store.outcomes(run.run_id),
+        "model_calls": [{
+            "seq": c.seq, "task_id": c.task_id, "purpose": c.purpose, "provider": c.provider,
+            "model": c.model, "request_hash": c.request_hash, "request": c.request,
+            "response": c.response, "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens, "latency_seconds": c.latency_seconds,
+            "cost": c.cost, "source": c.source,
+        } for c in store.model_calls(run.run_id)],
+        "events": store.events(run.run_id),
+    }
+
+
+def _status(run: Any) -> str:
+    """The run's status as shown: ``interrupted`` for a run whose owner died running it."""
+    from ..durable.journal import effective_status
+
+    return effective_status(run)
+
+
+def _list(store: Any, limit: int, *, as_json: bool = False) -> int:
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    runs = store.list_runs(limit)
+    if as_json:
+        print(json.dumps({"runs": [{
+            "run_id": run.run_id, "kind": run.kind, "status": _status(run),
+            "objective": run.objective, "created_at": _iso(run.created_at),
+            "updated_at": _iso(run.updated_at)} for run in runs]}, indent=2,
+            ensure_ascii=False))
+        return 0
+    if not runs:
+        print("no runs stored yet")
+        return 0
+    print(f"{'run':<12}  {'started':<19}  {'kind':<9}  {'status':<11}  objective")
+    for run in runs:
+        objective = " ".join(run.objective.split())
+        objective = objective if len(objective) <= 60 else objective[:59] + "…"
+        print(f"{run.run_id[:12]:<12}  {_when(run.created_at):<19}  {run.kind:<9}  "
+              f"{_status(run):<11}  {objective}")
+    return 0
+
+
+def _show(store: Any, run_id: str, *, as_json: bool = False) -> int:
+    run = store.get_run(run_id)
+    versions = store.plan_versions(run.run_id)
+    outcomes = store.outcomes(run.run_id)
+    calls = store.model_calls(run.run_id)
+    real = [c for c in calls if c.source == "model"]
+    usage = {"model_calls": len(real),
+             "prompt_tokens": sum(c.prompt_tokens for c in real),
+             "completion_tokens": sum(c.completion_tokens for c in real),
+             "model_seconds": round(sum(c.latency_seconds for c in real), 3),
+             "from_store": len(calls) - len(real)}
+    if as_json:
+        plan = versions[-1] if versions else None
+        print(json.dumps({
+            "run_id": run.run_id, "kind": run.kind, "status": _status(run),
+            "objective": run.objective, "created_at": _iso(run.created_at),
+            "updated_at": _iso(run.updated_at),
+            "plan": plan["plan"] if plan else None,
+            "plan_version": plan["version"] if plan else None,
+            "outcomes": [{"task_id": tid, "status": o.get("status"),
+                          "attempts": o.get("attempts", 0), "error": o.get("error"),
+                          "started": o.get("started"), "finished": o.get("finished")}
+                         for tid, o in outcomes.items()],
+            "usage": usage,
+        }, indent=2, ensure_ascii=False, default=str))
+        return 0
+    print(f"run {run.run_id}  ({run.kind}, {_status(run)})")
+    print(f"objective: {run.objective}")
+    print(f"started {_when(run.created_at)}, last update {_when(run.updated_at)}")
+    if versions:
+        plan = versions[-1]
+        print(f"\nplan v{plan['version']} ({plan['change'] or 'given'}"
+              + (f": {plan['reason']}" if plan.get("reason") else "") + ")")
+        for task in plan["plan"].get("tasks", []):
+            after = f" after {', '.join(task['depends_on'])}" if task.get("depends_on") else ""
+            print(f"  {task['id']} [{task['worker']}]{after}: {task.get('instruction', '')}")
+    if outcomes:
+        print("\noutcomes")
+        for tid, o in outcomes.items():
+            took = ""
+            if o.get("started") and o.get("finished"):
+                took = f", {o['finished'] - o['started']:.1f}s"
+            error = f": {o['error']}" if o.get("error") else ""
+            print(f"  {tid}: {o['status']} ({o.get('attempts', 0)} attempt(s){took}){error}")
+    print(f"\nusage: {usage['model_calls']} model calls, "
+          f"{usage['prompt_tokens']:,}+{usage['completion_tokens']:,} "
+          f"tokens, {sum(c.latency_seconds for c in real):.1f}s in models; "
+          f"{usage['from_store']} answered from the store")
+    return 0
+
+
+def _resume(store: Any, args: argparse.Namespace,
+            dispatch: Callable[[argparse.Namespace], int],
+            parse: Callable[[Sequence[str]], argparse.Namespace]) -> int:
+    """Validate the stored request, take the run over, and run its command again from the
+    request (outputs where this command line says). The run is taken over only once the
+    rebuilt command has checked everything it reads and writes."""
+    if args.out:
+        check_out_dir(args.out)
+    if args.report:
+        check_out_file(args.report, option="--report")
+    record = store.get_run(args.run_id)
+    request = parse_request(record.request, run_id=record.run_id)
+    if request.redacted:
+        raise UsageError(f"run {record.run_id} was started with credentials in a URL, which "
+                         "are never stored; start the run again")
+    again = rebuild(request, parse)
+    again.out = args.out if args.out else again.out
+    again.report, again.json, again.quiet = args.report, args.json, args.quiet
+    again.state, again.cache = getattr(args, "state", None), args.cache
+    if record.status == "succeeded":
+        raise UsageError(f"run {record.run_id} already succeeded; there is nothing to resume")
+    again.resume = (store, record.run_id, _describe(request))
+    code = dispatch(again)
+    journal = again.journal
+    print(f"delegate: resumed run {journal.run_id}: {len(journal.restored)} task(s) restored, "
+          f"{journal.replayed} model call(s) replayed from the store", file=sys.stderr)
+    return code
+
+
+def rebuild(request: Any, parse: Callable[[Sequence[str]], argparse.Namespace]
+            ) -> argparse.Namespace:
+    """The parsed arguments of the command ``request`` describes: the command's defaults
+    (from its parser), then each field of the validated request. Nothing else is taken from
+    the store: no output path, no store, no tracing."""
+    name = request.command
+    first = {"run": ["run", "-"], "recommend": ["recommend", "-"],
+             "examples": ["examples", "--example", getattr(request, "example", "blog")]}[name]
+    args = parse(first)
+    files: dict[str, str] = {}
+
+    def path(ref: Any) -> str | None:
+        if ref is None:
+            return None
+        files[ref.path] = ref.sha256
+        return ref.path
+
+    args.model, args.on_budget = request.model, request.on_budget
+    args.budget_tokens, args.budget_usd = request.budget_tokens, request.budget_usd
+    args.budget_seconds, args.rate_limit = request.budget_seconds, request.rate_limit
+    args.prices = path(request.prices)
+    if name == "run":
+        args.objective, args.workflow = request.objective, request.workflow
+        args.max_concurrency, args.timeout = request.max_concurrency, request.timeout
+        args.fail_fast, args.strategy = request.fail_fast, request.strategy
+        args.input = [path(ref) for ref in request.inputs]
+        args.out = None
+    elif name == "recommend":
+        args.query, args.top_k, args.max_price = request.query, request.top_k, request.max_price
+        args.catalog, args.brand_voice = path(request.catalog), path(request.brand_voice)
+    args.expect_files = files
+    args.store, args.no_store, args.trace, args.trace_content = None, False, None, False
+    return args
+
+
+def _describe(request: Any) -> str:
+    what = getattr(request, "objective", None) or getattr(request, "query", None) or getattr(
+        request, "example", "")
+    what = " ".join(what.split())
+    return f"{request.command} {what[:80]!r}" + ("…" if len(what) > 80 else "")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

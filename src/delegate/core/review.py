@@ -1,0 +1,272 @@
+"""The reviewer and the synthesizer.
+
+The :class:`Reviewer` judges each result in two steps: its ``checks`` (deterministic, given by
+the workflow) name the exact problems and score the text, then the model's structured verdict
+against a :class:`Rubric` adds its scores and notes. The tasks that fail go back to their
+worker with the problems and notes, for a bounded number of rounds, and only those tasks run
+again; with checks, a rewrite is kept only when the checks score it higher (see
+:mod:`delegate.core.review_rounds`).
+
+The :class:`Synthesizer` sees the objective and the results of the tasks that succeeded, in
+plan order. It is also told which tasks did not succeed and why, and asked to say what is
+missing rather than paper over it. When no task succeeded there is nothing to synthesise: the
+text says so plainly and no model is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..llm.base import Message, Model, ModelSettings
+from .outcomes import RunResult
+from .plan import Task
+from .render import render_value, truncate
+
+__all__ = [
+    "Check",
+    "CheckResult",
+    "DEFAULT_REVIEWER_INSTRUCTIONS",
+    "DEFAULT_SYNTHESIZER_INSTRUCTIONS",
+    "Reviewer",
+    "Rubric",
+    "Synthesizer",
+    "TaskReview",
+]
+
+DEFAULT_SYNTHESIZER_INSTRUCTIONS = """\
+You write the final answer to the user's objective from the work your team produced. Use \
+only what the results support. Write clear Markdown. If some work is missing, say briefly \
+what is missing."""
+
+
+class Synthesizer:
+    """Writes the run's final answer.
+
+    Args:
+        instructions: the system prompt.
+        max_tokens: cap on the answer.
+        max_chars_per_result: how much of each result it reads.
+        settings: sampling settings of its model call (``max_tokens`` above sets the cap).
+    """
+
+    def __init__(
+        self,
+        instructions: str = DEFAULT_SYNTHESIZER_INSTRUCTIONS,
+        *,
+        max_tokens: int = 700,
+        max_chars_per_result: int = 4_000,
+        settings: ModelSettings | None = None,
+    ) -> None:
+        self.instructions = instructions
+        self.max_tokens = max_tokens
+        self.max_chars_per_result = max_chars_per_result
+        self.settings = settings
+
+    def missing(self, result: RunResult) -> list[str]:
+        """One line per task that did not succeed."""
+        return [
+            f"{o.task_id} ({o.worker}): {o.status}" + (f", {o.error}" if o.error else "")
+            for o in result.outcomes if not o.ok
+        ]
+
+    def messages(self, objective: str, result: RunResult) -> list[Message]:
+        sections = [
+            f"### {o.task_id} ({o.worker}): {result.plan.task(o.task_id).instruction}\n"
+            + truncate(render_value(o.output), self.max_chars_per_result)
+            for o in result.outcomes if o.ok
+        ]
+        prompt = f"Objective: {objective}\n\nResults:\n\n" + "\n\n".join(sections)
+        missing = self.missing(result)
+        if missing:
+            prompt += "\n\nWork that did not complete:\n" + "\n".join(f"- {m}" for m in missing)
+        if result.budget_reached:
+            prompt += (f"\n\nThe run stopped early ({result.budget_reached}). Answer from the "
+                       "results above and say plainly what is missing.")
+        return [Message.system(self.instructions), Message.user(prompt)]
+
+    def assemble(self, objective: str, result: RunResult, why: str) -> str:
+        """The answer without a model (when a model call is not allowed, e.g. over budget):
+        the completed results in plan order, then what is missing and why."""
+        parts = [f"The answer to \"{objective}\" was not written by a model: {why}. "
+                 "Here is the work that completed."]
+        for o in result.outcomes:
+            if o.ok:
+                parts.append(f"## {o.task_id}: {result.plan.task(o.task_id).instruction}\n\n"
+                             + truncate(render_value(o.output), self.max_chars_per_result))
+        missing = self.missing(result)
+        if missing:
+            parts.append("## Missing\n\n" + "\n".join(f"- {m}" for m in missing))
+        return "\n\n".join(parts)
+
+    async def synthesize(self, objective: str, result: RunResult, model: Model) -> str:
+        """The final answer for ``result``; no model call when nothing succeeded."""
+        if not any(o.ok for o in result.outcomes):
+            return "No task succeeded, so there is no answer to write. What failed:\n" + "\n".join(
+                f"- {m}" for m in self.missing(result)
+            )
+        settings = (self.settings or ModelSettings()).merged(
+            ModelSettings(max_tokens=self.max_tokens))
+        response = await model.request(self.messages(objective, result), settings=settings)
+        return self.finish(response.text.strip(),
+                           cut=response.usage.completion_tokens >= self.max_tokens)
+
+    def finish(self, text: str, *, cut: bool) -> str:
+        """The model's answer as the run shows it; ``cut`` when the model stopped at
+        ``max_tokens``. Subclasses tidy it here (the default keeps it as it is)."""
+        return text
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """What the reviewer scores, each criterion from 1 to 5, and the pass mark.
+
+    A task passes when every criterion scores at least ``pass_mark``. The scores come from the
+    model's structured verdict; the pass decision is this rule applied to them.
+    """
+
+    criteria: tuple[str, ...] = ("cohesion", "coverage", "accuracy", "tone")
+    pass_mark: int = 3
+    guidance: str = ""
+
+    def schema(self) -> dict[str, Any]:
+        scores = {c: {"enum": [1, 2, 3, 4, 5]} for c in self.criteria}
+        return {
+            "title": "Verdict",
+            "type": "object",
+            # notes come first, so the model says what it found before it scores
+            "properties": {"notes": {"type": "string", "maxLength": 200}, **scores},
+            "required": ["notes", *self.criteria],
+            "additionalProperties": False,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a deterministic check found in one output: the problems, each in words the
+    worker can act on ("lines 2-4 repeat line 1"), and a score from 0 to 1, higher is better,
+    by which two versions of the output are compared."""
+
+    problems: tuple[str, ...] = ()
+    score: float = 1.0
+
+
+Check = Callable[[Task, Any, Mapping[str, Any]], CheckResult | None]
+"""A deterministic check: ``check(task, output, outputs)``, where ``outputs`` holds the
+current outputs of the run's tasks by id (the outline, the other sections); ``None`` when the
+check has nothing to say about this task."""
+
+
+@dataclass(frozen=True)
+class TaskReview:
+    """The reviewer's verdict on one task in one round: the model's ``scores`` and ``notes``
+    (empty when the reviewer asks no model), the checks' ``problems`` and ``check_score``
+    (``None`` without checks). ``passed`` when the checks found nothing and every score
+    reaches the pass mark."""
+
+    task_id: str
+    round: int
+    scores: dict[str, int]
+    passed: bool
+    notes: str
+    problems: tuple[str, ...] = ()
+    check_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "round": self.round, "scores": dict(self.scores),
+                "passed": self.passed, "notes": self.notes, "problems": list(self.problems),
+                "check_score": self.check_score}
+
+
+DEFAULT_REVIEWER_INSTRUCTIONS = """\
+You review one piece of work done for an objective. Score each criterion from 1 (poor) to 5 \
+(excellent): {criteria}. {guidance}In notes, say concretely what must change; leave notes \
+short when the work is good."""
+
+
+class Reviewer:
+    """Scores task outputs against a rubric and sends back only what fails.
+
+    Args:
+        rubric: the criteria and pass mark.
+        max_rounds: most review rounds (default 2); each round judges the pending tasks and
+            sends the failing ones back once, so a task is judged and rewritten at most this
+            many times. ``0`` judges once and sends nothing back.
+        instructions: the reviewer's system prompt; ``{criteria}`` and ``{guidance}`` are
+            filled in from the rubric.
+        max_tokens: cap on each verdict.
+        checks: deterministic checks that run before the model's verdict (see :data:`Check`);
+            with checks, a rewrite is kept only when it scores higher than the version it
+            replaces.
+        model_verdict: ask the model for a verdict too (default); ``False`` judges by the
+            checks alone.
+    """
+
+    def __init__(
+        self,
+        rubric: Rubric | None = None,
+        *,
+        max_rounds: int = 2,
+        instructions: str = DEFAULT_REVIEWER_INSTRUCTIONS,
+        max_tokens: int = 300,
+        checks: Check | None = None,
+        model_verdict: bool = True,
+    ) -> None:
+        if max_rounds < 0:
+            raise ValueError("max_rounds must be 0 or more")
+        if not model_verdict and checks is None:
+            raise ValueError("a reviewer without a model verdict needs checks")
+        self.rubric = rubric or Rubric()
+        self.max_rounds = max_rounds
+        self.instructions = instructions
+        self.max_tokens = max_tokens
+        self.checks = checks
+        self.model_verdict = model_verdict
+
+    def check(self, task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
+        """The deterministic checks on ``output`` (``None`` without checks)."""
+        return None if self.checks is None else self.checks(task, output, outputs)
+
+    async def review(
+        self, objective: str, task: Task, output: Any, model: Model, round: int,
+        check: CheckResult | None = None,
+    ) -> TaskReview:
+        """The verdict on ``output``: the ``check``'s problems, then the model's structured
+        verdict (unless ``model_verdict`` is off)."""
+        problems = check.problems if check is not None else ()
+        score = check.score if check is not None else None
+        if not self.model_verdict:
+            return TaskReview(task.id, round, {}, not problems, "", problems, score)
+        system = self.instructions.format(
+            criteria=", ".join(self.rubric.criteria),
+            guidance=f"{self.rubric.guidance} " if self.rubric.guidance else "",
+        )
+        prompt = (f"Objective: {objective}\n\nTask ({task.worker}): {task.instruction}\n\n"
+                  f"Work to review:\n{truncate(render_value(output))}")
+        response = await model.request(
+            [Message.system(system), Message.user(prompt)], output=self.rubric.schema(),
+            settings=ModelSettings(max_tokens=self.max_tokens),
+        )
+        data = response.data
+        scores = {c: int(data[c]) for c in self.rubric.criteria}
+        passed = not problems and all(s >= self.rubric.pass_mark for s in scores.values())
+        return TaskReview(task.id, round, scores, passed, " ".join(str(data["notes"]).split()),
+                          problems, score)
+
+    def feedback(self, verdict: TaskReview) -> str:
+        """What the worker is told when ``verdict`` sends its work back.
+
+        First the problems the checks named, then the criteria below the pass mark with
+        their scores and the reviewer's notes, so the worker learns what to fix even when
+        the notes say little.
+        """
+        parts = []
+        if verdict.problems:
+            parts.append("Fix these problems: " + "; ".join(verdict.problems) + ".")
+        low = [f"{c} {s}/5" for c, s in verdict.scores.items() if s < self.rubric.pass_mark]
+        if low:
+            parts.append(f"Below the pass mark of {self.rubric.pass_mark}: {', '.join(low)}.")
+        if verdict.notes and (low or not verdict.problems):
+            parts.append(f"Notes: {verdict.notes}")
+        return " ".join(parts) or "Improve the answer."

@@ -1,0 +1,1 @@
+"""Durable runs: the journal (record, replay, resume), the codec and the run store."""

@@ -1,0 +1,284 @@
+"""The run store interface: what a durable run writes, and what resume and history read.
+
+A :class:`RunStore` keeps, per run: the run itself (what was asked, its status, its final
+summary and which process owns it), every plan version, one outcome per task (the latest),
+every model call, and every event. Across runs it keeps the response cache. Everything it
+takes and returns is plain JSON-ready data (``dict``, ``list``, ``str``, numbers, ``None``),
+so implementations need no knowledge of delegate's classes, and the core none of theirs.
+
+Implementations live beside this module (:mod:`delegate.durable.store.sql` over SQLAlchemy, for
+SQLite and PostgreSQL); every one passes the shared contract suite in
+``tests/store/contract.py``.
+
+Ownership: a run in progress is owned by one process (an :class:`Owner`). :meth:`claim`
+takes a run over atomically and refuses (:class:`~delegate.errors.RunLocked`) while another
+owner holds it, unless that owner is known dead or its heartbeat is older than
+``stale_after`` seconds. The journal (:mod:`delegate.durable.journal`) decides who is dead.
+
+Fencing: while a run is in progress its owner writes through :meth:`RunStore.write`, which
+applies a :class:`Batch` in one transaction and only while that owner still owns the run, so
+a process whose run was taken over (its heartbeat went stale, a resume claimed it) cannot
+write into it any more: its next write raises :class:`~delegate.errors.StoreError` and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ...errors import StoreError
+
+__all__ = ["Batch", "ModelCallRecord", "Owner", "RunRecord", "RunStore", "check_owner"]
+
+JSON = Any  # JSON-ready data
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that owns a run: ``token`` is unique per process and claim."""
+
+    token: str
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run as stored.
+
+    Attributes:
+        run_id: the run's id (hex).
+        kind: what ran, e.g. ``"run"``, ``"recommend"``, ``"blog"``.
+        objective: the request, as the user gave it.
+        request: everything needed to start the run again (command, workflow, options,
+            model spec), JSON-ready.
+        status: ``running`` while owned and unfinished; then the run's status
+            (``succeeded``, ``partial``, ``failed``, ``cancelled``).
+        created_at, updated_at: UTC times.
+        result: the final summary (``RunResult.to_dict()`` and the like) once finished.
+        owner: the process that holds the run, or ``None``.
+        heartbeat_at: when the owner last said it is alive.
+    """
+
+    run_id: str
+    kind: str
+    objective: str
+    request: JSON = field(default_factory=dict)
+    status: str = "running"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    result: JSON = None
+    owner: Owner | None = None
+    heartbeat_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCallRecord:
+    """One model call of a run.
+
+    Attributes:
+        seq: order of the call within the run, from 0 (assigned by the caller).
+        task_id: the task it served, or ``""`` for planning, review or synthesis.
+        purpose: ``plan``, ``task``, ``review`` or ``synthesis``.
+        provider, model: who answered.
+        request_hash: sha256 hex of the canonical request (see :mod:`delegate.durable.journal`).
+        request: the request (messages, output schema, settings), JSON-ready.
+        response: the response (text, data, usage, notes), JSON-ready.
+        prompt_tokens, completion_tokens, latency_seconds: as measured.
+        cost: in US dollars, ``None`` when the price is unknown.
+        source: ``model`` (a real call), ``cache`` (from the response cache) or
+            ``journal`` (replayed on resume).
+    """
+
+    seq: int
+    task_id: str
+    purpose: str
+    provider: str
+    model: str
+    request_hash: str
+    request: JSON
+    response: JSON
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_seconds: float = 0.0
+    cost: float | None = None
+    source: str = "model"
+
+
+@dataclass(slots=True)
+class Batch:
+    """Writes to one run that :meth:`RunStore.write` applies as one transaction.
+
+    They are applied in this order: ``create``, ``plans``, ``outcomes`` (a later outcome of a
+    task replaces an earlier one), ``calls``, ``events``, ``cache`` (an existing entry is
+    kept), ``cache_hits``, ``release``. An empty batch writes nothing but the heartbeat.
+
+    Attributes:
+        create: a new run, owned by the writer (as :meth:`RunStore.create_run`).
+        plans: ``{"version", "plan", "change", "reason"}`` per plan version.
+        outcomes: ``(task_id, outcome)`` pairs.
+        calls: model calls.
+        events: ``{"seq", "kind", "data"}`` per event.
+        cache: ``{"key", "provider", "model", "response"}`` per response cache entry.
+        cache_hits: keys of response cache entries that answered a call (hits counted).
+        release: ``{"status", "result"}``: give the run up last (as :meth:`RunStore.release`).
+    """
+
+    create: RunRecord | None = None
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[tuple[str, JSON]] = field(default_factory=list)
+    calls: list[ModelCallRecord] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    cache: list[dict[str, Any]] = field(default_factory=list)
+    cache_hits: list[str] = field(default_factory=list)
+    release: dict[str, Any] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.create or self.plans or self.outcomes or self.calls or self.events
+                    or self.cache or self.cache_hits or self.release)
+
+
+class RunStore(abc.ABC):
+    """Where durable runs live. Every method commits before it returns.
+
+    Raises:
+        RunNotFound: a run id (or prefix) that matches no run, or several.
+        RunLocked: :meth:`claim` while another live owner holds the run.
+        StoreError: the store failed (cannot be reached, schema newer than this version).
+    """
+
+    # runs
+    @abc.abstractmethod
+    def create_run(self, run: RunRecord, owner: Owner) -> None:
+        """Add a new run, owned by ``owner``, status ``running``."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run whose id is ``run_id`` or, failing that, starts with it (4+ characters)."""
+
+    @abc.abstractmethod
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        """The newest runs first."""
+
+    @abc.abstractmethod
+    def claim(self, run_id: str, owner: Owner, *, stale_after: float,
+              dead: Owner | None = None) -> RunRecord:
+        """Make ``owner`` the owner of the run, atomically, set its status back to
+        ``running``, and return the run as it was before (its previous owner and status).
+
+        Succeeds when the run has no owner, when ``owner`` already owns it, when its owner is
+        ``dead`` (the caller checked that process is gone), or when the owner's heartbeat is
+        older than ``stale_after`` seconds. Otherwise raises ``RunLocked``.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, run_id: str, owner: Owner) -> None:
+        """Say ``owner`` is alive; does nothing if it no longer owns the run."""
+
+    @abc.abstractmethod
+    def release(self, run_id: str, owner: Owner, *, status: str, result: JSON = None) -> None:
+        """Give the run up: set its status (and result, if given) and clear its owner, if
+        ``owner`` still owns it."""
+
+    # what a run is made of
+    @abc.abstractmethod
+    def add_plan_version(self, run_id: str, version: int, plan: JSON, change: str,
+                         reason: str) -> None:
+        """Record a plan version; recording the same version again replaces it."""
+
+    @abc.abstractmethod
+    def plan_versions(self, run_id: str) -> list[dict[str, Any]]:
+        """``{"version", "plan", "change", "reason"}`` per version, oldest first."""
+
+    @abc.abstractmethod
+    def save_outcome(self, run_id: str, task_id: str, outcome: JSON) -> None:
+        """Record a task's outcome; a later one for the same task replaces it."""
+
+    @abc.abstractmethod
+    def outcomes(self, run_id: str) -> dict[str, JSON]:
+        """The latest outcome of each task, by task id."""
+
+    @abc.abstractmethod
+    def add_model_call(self, run_id: str, call: ModelCallRecord) -> None:
+        """Record one model call."""
+
+    @abc.abstractmethod
+    def model_calls(self, run_id: str) -> list[ModelCallRecord]:
+        """The run's model calls in ``seq`` order."""
+
+    @abc.abstractmethod
+    def add_event(self, run_id: str, seq: int, kind: str, data: JSON) -> None:
+        """Record one event; ``seq`` orders the run's events (unique per run)."""
+
+    @abc.abstractmethod
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """``{"seq", "kind", "data"}`` per event, in ``seq`` order."""
+
+    # across runs
+    @abc.abstractmethod
+    def cache_get(self, key: str, *, count: bool = True) -> JSON | None:
+        """The cached response for ``key``, or ``None``; a hit is counted when ``count``.
+        A miss only reads (no write, no write lock)."""
+
+    @abc.abstractmethod
+    def cache_put(self, key: str, provider: str, model: str, response: JSON) -> None:
+        """Cache ``response`` under ``key``; an existing entry is kept."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> str:
+        """The migration the store's schema is at."""
+
+    # the owner's writes
+    def write(self, run_id: str, owner: Owner, batch: Batch) -> None:
+        """Apply ``batch`` to the run as one transaction, only while ``owner`` owns it, and
+        refresh the owner's heartbeat (an empty batch is a heartbeat that checks ownership).
+
+        With ``batch.create`` the run is created first, owned by ``owner``.
+
+        This default applies the parts one by one after checking the owner, which is neither
+        atomic nor fenced against a concurrent claim; stores override it with one transaction
+        that checks the owner in it (the SQL and memory stores do).
+
+        Raises:
+            RunNotFound: no run has the id ``run_id``.
+            StoreError: ``owner`` does not own the run (taken over, or released): nothing
+                was written.
+        """
+        if batch.create is not None:
+            self.create_run(batch.create, owner)
+        check_owner(self.get_run(run_id), owner)
+        self.heartbeat(run_id, owner)
+        for plan in batch.plans:
+            self.add_plan_version(run_id, plan["version"], plan["plan"], plan["change"],
+                                  plan["reason"])
+        for task_id, outcome in batch.outcomes:
+            self.save_outcome(run_id, task_id, outcome)
+        for call in batch.calls:
+            self.add_model_call(run_id, call)
+        for event in batch.events:
+            self.add_event(run_id, event["seq"], event["kind"], event["data"])
+        for entry in batch.cache:
+            self.cache_put(entry["key"], entry["provider"], entry["model"], entry["response"])
+        for key in batch.cache_hits:
+            self.cache_get(key)
+        if batch.release is not None:
+            self.release(run_id, owner, status=batch.release["status"],
+                         result=batch.release.get("result"))
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+def check_owner(run: RunRecord, owner: Owner) -> None:
+    """Raise ``StoreError`` unless ``owner`` owns ``run`` (the fence of :meth:`RunStore.write`)."""
+    held = run.owner
+    if held is not None and held.token == owner.token:
+        return
+    if held is None:
+        raise StoreError(f"run {run.run_id} is no longer owned by this process (it was "
+                         f"released as {run.status}); nothing more is written to it")
+    raise StoreError(f"run {run.run_id} was taken over by process {held.pid} on {held.host}; "
+                     "this process no longer writes to it")

@@ -1,0 +1,392 @@
+"""The run store over SQLAlchemy: SQLite (the default, a file per user) and PostgreSQL.
+
+Each method runs one short transaction and commits before it returns. :meth:`SqlStore.write`
+applies a whole :class:`~delegate.durable.store.base.Batch` in one transaction that first
+updates the run's row only where the writer still owns it (the fence), then inserts with one
+``executemany`` per table. :meth:`SqlStore.claim`
+is a single conditional ``UPDATE`` whose row count decides, so two processes claiming one run
+at once cannot both win (SQLite serialises writers with ``BEGIN IMMEDIATE``; PostgreSQL
+re-checks the condition on the locked row). Database errors leave as
+:class:`~delegate.errors.StoreError`, with the URL's password hidden.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, and_, bindparam, exc, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from ...errors import ConfigurationError, RunLocked, RunNotFound, StoreError
+from . import _engine
+from ._tables import events, model_calls, outcomes, plan_versions, response_cache, runs, utcnow
+from ._urls import redact_url
+from .base import JSON, Batch, ModelCallRecord, Owner, RunRecord, RunStore, check_owner
+
+__all__ = ["SqlStore"]
+
+MIN_PREFIX = 4
+_F = TypeVar("_F", bound=Callable[..., Any])
+_CALL_FIELDS = ("seq", "task_id", "purpose", "provider", "model", "request_hash", "request",
+                "response", "prompt_tokens", "completion_tokens", "latency_seconds", "cost",
+                "source")
+
+
+def _translated(method: _F) -> _F:
+    """Turn SQLAlchemy's errors into ``StoreError`` (the driver's text, no password)."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqlStore, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except exc.SQLAlchemyError as error:
+            raise StoreError(_engine.describe_error(error, self.url, self._password)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class SqlStore(RunStore):
+    """A :class:`RunStore` in a SQL database; opening it migrates the schema to head.
+
+    Args:
+        url: a SQLAlchemy URL as :func:`delegate.durable.store._urls.normalize_url` spells it.
+
+    Attributes:
+        url: the URL with its password hidden, safe to show.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = redact_url(url)
+        self._password: str | None = None
+        try:
+            self._password = make_url(url).password
+            self._engine = _engine.connect(url)
+        except (exc.ArgumentError, ValueError) as error:
+            raise self._bad_url(error) from None
+        self._writer = _engine.writer(self._engine)
+        self._upsert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[
+            self._engine.dialect.name]
+        try:
+            _engine.migrate(self._engine, self.url)
+        except exc.ArgumentError as error:  # found on connecting, e.g. sqlite://host/x
+            self._engine.dispose()
+            raise self._bad_url(error) from None
+        except exc.SQLAlchemyError as error:
+            self._engine.dispose()
+            raise StoreError(_engine.describe_error(error, self.url, self._password)) from None
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _bad_url(self, error: Exception) -> ConfigurationError:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        return ConfigurationError(f"bad store URL {self.url!r}: {detail}")
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r})"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # runs
+    @_translated
+    def create_run(self, run: RunRecord, owner: Owner) -> None:
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(runs.insert().values(**_new_run(run, owner)))
+        except exc.IntegrityError:
+            raise StoreError(f"a run with id {run.run_id!r} already exists") from None
+
+    @_translated
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._engine.begin() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is not None:
+                return _run(row)
+            if len(run_id) < MIN_PREFIX:
+                raise RunNotFound(f"no run has id {run_id!r} (a prefix needs at least "
+                                  f"{MIN_PREFIX} characters)")
+            prefixed = func.substr(runs.c.id, 1, len(run_id)) == run_id
+            rows = conn.execute(select(runs).where(prefixed).order_by(runs.c.id).limit(3)).all()
+        if not rows:
+            raise RunNotFound(f"no run has an id starting with {run_id!r}")
+        if len(rows) > 1:
+            some = ", ".join(row.id for row in rows[:2]) + (", ..." if len(rows) > 2 else "")
+            raise RunNotFound(f"{run_id!r} starts several run ids ({some}): give more of it")
+        return _run(rows[0])
+
+    @_translated
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        query = select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        with self._engine.begin() as conn:
+            return [_run(row) for row in conn.execute(query)]
+
+    @_translated
+    def claim(self, run_id: str, owner: Owner, *, stale_after: float,
+              dead: Owner | None = None) -> RunRecord:
+        now = utcnow()
+        free = [runs.c.owner_token.is_(None), runs.c.owner_token == owner.token,
+                runs.c.heartbeat_at <= now - timedelta(seconds=stale_after)]
+        if dead is not None:
+            free.append(runs.c.owner_token == dead.token)
+        with self._writer.begin() as conn:
+            row = conn.execute(
+                select(runs).where(runs.c.id == run_id).with_for_update()).first()
+            if row is None:
+                raise RunNotFound(f"no run has id {run_id!r}")
+            claimed = conn.execute(
+                update(runs).where(and_(runs.c.id == run_id, or_(*free))).values(
+                    owner_token=owner.token, owner_host=owner.host, owner_pid=owner.pid,
+                    heartbeat_at=now, updated_at=now, status="running"))
+            if claimed.rowcount != 1:
+                raise RunLocked(_locked(row))
+        return _run(row)
+
+    @_translated
+    def heartbeat(self, run_id: str, owner: Owner) -> None:
+        with self._writer.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id,
+                                            runs.c.owner_token == owner.token)
+                         .values(heartbeat_at=utcnow()))
+
+    @_translated
+    def release(self, run_id: str, owner: Owner, *, status: str, result: JSON = None) -> None:
+        values: dict[str, Any] = dict(status=status, updated_at=utcnow(), owner_token=None,
+                                      owner_host=None, owner_pid=None, heartbeat_at=None)
+        if result is not None:
+            values["result"] = result
+        with self._writer.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id,
+                                            runs.c.owner_token == owner.token).values(**values))
+
+    # what a run is made of
+    @_translated
+    def add_plan_version(self, run_id: str, version: int, plan: JSON, change: str,
+                         reason: str) -> None:
+        statement = self._upsert(plan_versions).values(
+            run_id=run_id, version=version, plan=plan, change=change, reason=reason)
+        self._write_child(run_id, statement.on_conflict_do_update(
+            index_elements=["run_id", "version"],
+            set_=dict(plan=statement.excluded.plan, change=statement.excluded.change,
+                      reason=statement.excluded.reason)))
+
+    @_translated
+    def plan_versions(self, run_id: str) -> list[dict[str, Any]]:
+        query = (select(plan_versions.c.version, plan_versions.c.plan, plan_versions.c.change,
+                        plan_versions.c.reason)
+                 .where(plan_versions.c.run_id == run_id).order_by(plan_versions.c.version))
+        with self._engine.begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    @_translated
+    def save_outcome(self, run_id: str, task_id: str, outcome: JSON) -> None:
+        statement = self._upsert(outcomes).values(run_id=run_id, task_id=task_id,
+                                                  outcome=outcome, updated_at=utcnow())
+        self._write_child(run_id, statement.on_conflict_do_update(
+            index_elements=["run_id", "task_id"],
+            set_=dict(outcome=statement.excluded.outcome,
+                      updated_at=statement.excluded.updated_at)))
+
+    @_translated
+    def outcomes(self, run_id: str) -> dict[str, JSON]:
+        query = (select(outcomes.c.task_id, outcomes.c.outcome)
+                 .where(outcomes.c.run_id == run_id).order_by(outcomes.c.task_id))
+        with self._engine.begin() as conn:
+            return {row.task_id: row.outcome for row in conn.execute(query)}
+
+    @_translated
+    def add_model_call(self, run_id: str, call: ModelCallRecord) -> None:
+        values = {name: getattr(call, name) for name in _CALL_FIELDS}
+        self._write_child(run_id, model_calls.insert().values(
+            run_id=run_id, created_at=utcnow(), **values))
+
+    @_translated
+    def model_calls(self, run_id: str) -> list[ModelCallRecord]:
+        columns = [model_calls.c[name] for name in _CALL_FIELDS]
+        query = (select(*columns).where(model_calls.c.run_id == run_id)
+                 .order_by(model_calls.c.seq, model_calls.c.id))
+        with self._engine.begin() as conn:
+            return [ModelCallRecord(**row._mapping) for row in conn.execute(query)]
+
+    @_translated
+    def add_event(self, run_id: str, seq: int, kind: str, data: JSON) -> None:
+        self._write_child(run_id, events.insert().values(run_id=run_id, seq=seq, kind=kind,
+                                                         data=data))
+
+    @_translated
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        query = (select(events.c.seq, events.c.kind, events.c.data)
+                 .where(events.c.run_id == run_id).order_by(events.c.seq))
+        with self._engine.begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    # the owner's writes
+    @_translated
+    def write(self, run_id: str, owner: Owner, batch: Batch) -> None:
+        now = utcnow()
+        alive: dict[str, Any] = dict(heartbeat_at=now)
+        if batch:
+            alive["updated_at"] = now
+        try:
+            with self._writer.begin() as conn:
+                if batch.create is not None:
+                    conn.execute(runs.insert().values(**_new_run(batch.create, owner)))
+                fenced = conn.execute(update(runs).where(
+                    runs.c.id == run_id, runs.c.owner_token == owner.token).values(**alive))
+                if fenced.rowcount != 1:
+                    row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+                    if row is None:
+                        raise RunNotFound(f"no run has id {run_id!r}")
+                    check_owner(_run(row), owner)
+                self._write_batch(conn, run_id, batch, now)
+        except exc.IntegrityError as error:
+            if batch.create is not None and self._has_run(batch.create.run_id):
+                raise StoreError(f"a run with id {run_id!r} already exists") from None
+            detail = _engine.describe_error(error, self.url, self._password)
+            raise StoreError(f"{detail} (run {run_id})") from None
+
+    def _write_batch(self, conn, run_id: str, batch: Batch, now) -> None:
+        if batch.plans:
+            statement = self._upsert(plan_versions)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["run_id", "version"],
+                set_=dict(plan=statement.excluded.plan, change=statement.excluded.change,
+                          reason=statement.excluded.reason)),
+                [{"run_id": run_id, **plan} for plan in batch.plans])
+        if batch.outcomes:
+            latest = dict(batch.outcomes)  # a later outcome of a task replaces an earlier one
+            self._insert(conn, outcomes, [
+                {"run_id": run_id, "task_id": task_id, "outcome": outcome, "updated_at": now}
+                for task_id, outcome in latest.items()], replace=("outcome", "updated_at"))
+        if batch.calls:
+            self._insert(conn, model_calls, [
+                {"run_id": run_id, "created_at": now,
+                 **{name: getattr(call, name) for name in _CALL_FIELDS}}
+                for call in batch.calls])
+        if batch.events:
+            self._insert(conn, events, [{"run_id": run_id, **event} for event in batch.events])
+        if batch.cache:
+            conn.execute(self._upsert(response_cache).on_conflict_do_nothing(
+                index_elements=["key"]),
+                [{**entry, "created_at": now, "hits": 0} for entry in batch.cache])
+        if batch.cache_hits:
+            conn.execute(update(response_cache).where(response_cache.c.key == bindparam("k"))
+                         .values(hits=response_cache.c.hits + 1),
+                         [{"k": key} for key in batch.cache_hits])
+        if batch.release is not None:
+            values: dict[str, Any] = dict(status=batch.release["status"], updated_at=now,
+                                          owner_token=None, owner_host=None, owner_pid=None,
+                                          heartbeat_at=None)
+            if batch.release.get("result") is not None:
+                values["result"] = batch.release["result"]
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def _insert(self, conn, table, rows: list[dict[str, Any]],
+                replace: tuple[str, ...] = ()) -> None:
+        """Insert ``rows`` (every row with the same columns) with one ``executemany``; with
+        ``replace``, a row whose primary key exists updates those columns instead.
+
+        On SQLite the rows go straight to the driver's cursor, each value through its
+        column's own bind processor (what SQLAlchemy would do, without its per-row work,
+        which costs more than the insert); elsewhere through SQLAlchemy Core.
+        """
+        columns = list(rows[0])
+        if self._engine.dialect.name != "sqlite":
+            statement: Any = table.insert()
+            if replace:
+                statement = self._upsert(table)
+                statement = statement.on_conflict_do_update(
+                    index_elements=[c.name for c in table.primary_key],
+                    set_={name: statement.excluded[name] for name in replace})
+            conn.execute(statement, rows)
+            return
+        dialect = self._engine.dialect
+        processors = [(name, table.c[name].type.bind_processor(dialect)) for name in columns]
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' * len(columns))})")
+        if replace:
+            keys = ", ".join(c.name for c in table.primary_key)
+            sql += (f" ON CONFLICT ({keys}) DO UPDATE SET "
+                    + ", ".join(f"{name} = excluded.{name}" for name in replace))
+        values = [tuple(row[name] if process is None else process(row[name])
+                        for name, process in processors) for row in rows]
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(sql, values)
+        except sqlite3.Error as error:  # said as SQLAlchemy would, for the callers' handlers
+            raise exc.DBAPIError.instance(sql, None, error, sqlite3.Error) from None
+        finally:
+            cursor.close()
+
+    def _has_run(self, run_id: str) -> bool:
+        with self._engine.begin() as conn:
+            return conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is not None
+
+    # across runs
+    @_translated
+    def cache_get(self, key: str, *, count: bool = True) -> JSON | None:
+        query = select(response_cache.c.response).where(response_cache.c.key == key)
+        with self._engine.begin() as conn:  # a read: a miss takes no write lock
+            response = conn.execute(query).scalar_one_or_none()
+        if response is not None and count:
+            with self._writer.begin() as conn:
+                conn.execute(update(response_cache).where(response_cache.c.key == key)
+                             .values(hits=response_cache.c.hits + 1))
+        return response
+
+    @_translated
+    def cache_put(self, key: str, provider: str, model: str, response: JSON) -> None:
+        statement = self._upsert(response_cache).values(
+            key=key, provider=provider, model=model, response=response, created_at=utcnow(),
+            hits=0).on_conflict_do_nothing(index_elements=["key"])
+        with self._writer.begin() as conn:
+            conn.execute(statement)
+
+    @_translated
+    def schema_version(self) -> str:
+        with self._engine.begin() as conn:
+            return _engine.current_revision(conn) or ""
+
+    # helpers
+    def _write_child(self, run_id: str, statement) -> None:
+        """Run an insert into a table under ``runs``; an unknown run is ``RunNotFound``."""
+        try:
+            with self._writer.begin() as conn:
+                conn.execute(statement)
+        except exc.IntegrityError as error:
+            with self._engine.begin() as conn:
+                known = conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first()
+            if known is None:
+                raise RunNotFound(f"no run has id {run_id!r}") from None
+            detail = _engine.describe_error(error, self.url, self._password)
+            raise StoreError(f"{detail} (run {run_id})") from None
+
+
+def _new_run(run: RunRecord, owner: Owner) -> dict[str, Any]:
+    now = utcnow()
+    created = run.created_at or now
+    return dict(id=run.run_id, kind=run.kind, objective=run.objective, request=run.request,
+                status="running", created_at=created, updated_at=run.updated_at or created,
+                result=run.result, owner_token=owner.token, owner_host=owner.host,
+                owner_pid=owner.pid, heartbeat_at=now)
+
+
+def _locked(row: Row) -> str:
+    beat = f"{row.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if row.heartbeat_at else "never"
+    return (f"run {row.id} is owned by process {row.owner_pid} on {row.owner_host} (last "
+            f"heartbeat {beat}); wait for it to finish, or stop that process first")
+
+
+def _run(row: Row) -> RunRecord:
+    owner = (Owner(token=row.owner_token, host=row.owner_host or "", pid=row.owner_pid or 0)
+             if row.owner_token is not None else None)
+    return RunRecord(run_id=row.id, kind=row.kind, objective=row.objective, request=row.request,
+                     status=row.status, created_at=row.created_at, updated_at=row.updated_at,
+                     result=row.result, owner=owner, heartbeat_at=row.heartbeat_at)

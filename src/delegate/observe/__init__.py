@@ -1,0 +1,1 @@
+"""Watching a run: progress lines, the live tree, OpenTelemetry and the HTML report."""
