@@ -8,7 +8,7 @@ so implementations need no knowledge of delegate's classes, and the core none of
 
 Implementations live beside this module (:mod:`delegate.durable.store.sql` over SQLAlchemy, for
 SQLite and PostgreSQL); every one passes the shared contract suite in
-``tests/store/contract.py``.
+``tests/durable/store/contract.py``.
 
 Ownership: a run in progress is owned by one process (an :class:`Owner`). :meth:`claim`
 takes a run over atomically and refuses (:class:`~delegate.errors.RunLocked`) while another

@@ -365,7 +365,7 @@ def test_screenshot_for_the_docs(browser, tmp_path):
     page, problems, _ = open_report(browser, render_report(run_guide(scale=12)), tmp_path,
                                     device_scale_factor=2)
     bottom = page.locator("#tasks").bounding_box()["y"] - 8
-    target = Path(__file__).resolve().parents[1] / "docs" / "run-report.png"
+    target = Path(__file__).resolve().parents[2] / "docs" / "run-report.png"
     target.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 1120, "height": bottom},
                     full_page=True)

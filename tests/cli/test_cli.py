@@ -11,7 +11,7 @@ import pytest
 
 from delegate.cli.commands import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_models_lists_every_provider(capsys):

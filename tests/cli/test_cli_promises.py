@@ -31,7 +31,7 @@ from delegate.durable.store import default_store_url, open_store
 from delegate.errors import ModelRequestError
 from delegate.llm import ScriptedModel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OBJECTIVE = "Write a short note about knots"
 PLAN = {"tasks": [
     {"id": "t1", "worker": "researcher", "instruction": "Gather facts about knots",

@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from delegate.durable.store import open_store
+from tests.llm.fakeserver import openai_chat
 
-from .llm.fakeserver import openai_chat
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CANARY = "sk-canary-0d1e2a3d4b5e6e7f"
 OBJECTIVE = "Write a short note about knots"
 PLAN = {"tasks": [
