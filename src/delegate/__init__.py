@@ -9,6 +9,7 @@ honest :class:`TaskOutcome`. Start with :func:`run`; pass it a :class:`Journal` 
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .core.config import RunConfig
 from .core.events import Event, EventBus, EventLog
 from .core.orchestrator import Orchestrator
 from .core.outcomes import PlanningReport, RunResult, TaskOutcome
@@ -69,6 +70,7 @@ __all__ = [
     "RetryPolicy",
     "Reviewer",
     "Rubric",
+    "RunConfig",
     "RunError",
     "RunLocked",
     "RunNotFound",

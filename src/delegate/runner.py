@@ -14,21 +14,21 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .core.config import RunConfig, config_from
 from .core.events import EventBus, PlanCreated, Subscriber
 from .core.orchestrator import FallbackPlan, Orchestrator
 from .core.outcomes import PlanningReport, RunResult
-from .core.plan import Plan, PlanLimits, Strategy
+from .core.plan import Plan, Strategy
 from .core.retry import RetryPolicy, call_with_retry
 from .core.review import Reviewer, Synthesizer
 from .core.review_rounds import review_rounds
-from .core.scheduler import FailurePolicy, Scheduler
+from .core.scheduler import Scheduler
 from .core.session import RunSession
 from .core.strategies import PlanVersion, propose_extension
 from .core.workers import Worker, WorkerFunction, WorkerRegistry
 from .durable.journal import Journal
 from .errors import BudgetExceeded, DelegateError, UsageError
-from .limits.budget import Budget
-from .limits.metering import DEFAULT_CALL_TIMEOUT, Meter, MeteredModel
+from .limits.metering import Meter, MeteredModel
 from .llm.base import Model
 from .runtime import Runtime
 
@@ -58,25 +58,17 @@ async def run(
     workers: WorkerRegistry | Iterable[Worker | WorkerFunction],
     model: Model | str | None = None,
     plan: Plan | None = None,
+    config: RunConfig | None = None,
     orchestrator: Orchestrator | None = None,
     fallback_plan: FallbackPlan = None,
     synthesizer: Synthesizer | None = None,
-    synthesize: bool = True,
     reviewer: Reviewer | None = None,
-    strategy: Strategy = "static",
-    max_replans: int = 2,
-    max_concurrency: int = 4,
-    task_timeout: float | None = None,
-    retry: RetryPolicy | None = None,
-    failure_policy: FailurePolicy = "continue",
-    limits: PlanLimits | None = None,
     shared: Mapping[str, Any] | None = None,
     subscribers: Iterable[Subscriber] = (),
     run_id: str | None = None,
     journal: Journal | None = None,
-    budget: Budget | None = None,
     runtime: Runtime | None = None,
-    call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+    **settings: Any,
 ) -> RunResult:
     """Plan ``objective`` over ``workers``, run the plan, and write the answer.
 
@@ -85,53 +77,51 @@ async def run(
         workers: the workers the plan may use.
         model: the default model (``provider:model`` or a :class:`Model`); ``None`` reads
             ``DELEGATE_MODEL`` and then uses ``local:default``. Not loaded when a ``plan`` is
-            given, every worker is a function and ``synthesize`` is off.
+            given, every worker is a function and ``config.synthesize`` is off.
         plan: a ready plan; skips the orchestrator.
+        config: the run's settings (see :class:`~delegate.core.config.RunConfig`):
+            concurrency, timeouts, retries, failure policy, plan limits, strategy, replans,
+            whether to synthesise, the budget. Default ``RunConfig()``.
         orchestrator: planning settings (default :class:`Orchestrator`).
         fallback_plan: what runs when the model produces no valid plan (recorded as such).
         synthesizer: final-answer settings (default :class:`Synthesizer`).
-        synthesize: whether to write a final answer at all.
         reviewer: scores the results and sends failing ones back (``None``: no review).
-        strategy: ``static``, ``dynamic`` or ``hybrid`` (see :mod:`delegate.core.strategies`).
-        max_replans: most new plan versions under ``dynamic`` or ``hybrid``.
-        max_concurrency, task_timeout, retry, failure_policy, limits: see :class:`Scheduler`.
         shared: read-only context every worker receives.
         subscribers: event subscribers (progress display, logs, stores).
         run_id: an id for the run; a random one by default.
         journal: makes the run durable (see :mod:`delegate.durable.journal`): stored as it goes,
             model calls answered from the store where possible; the run takes its id.
-        budget: tokens, dollars and seconds the run may spend (see :mod:`delegate.limits.budget`);
-            the result's ``budget_reached`` says when it stopped for it.
         runtime: where models, rate limiters and prices come from (see
             :mod:`delegate.runtime`); default the current one, else a private runtime that
             the run closes when it ends, with every model it resolved.
-        call_timeout: seconds any one model call may take (planning, workers, review,
-            synthesis); never more than ``task_timeout``. A call that takes longer fails as
-            a transient :class:`~delegate.errors.ModelTimeoutError`.
+        **settings: the settings of ``RunConfig`` as keyword arguments (``max_concurrency=8``),
+            as before ``config`` existed: applied over ``config``, with a
+            :class:`DeprecationWarning`; they go in the next release.
 
     Every path ends the same way (see :class:`~delegate.core.session.RunSession`): one
     ``RunStarted``, one ``RunFinished`` (with the error when the run raised), every task with
     one outcome, nothing left running, the journal released and the run's own models closed.
 
     Raises:
-        UsageError: bad input (empty objective, invalid plan, unknown provider); nothing ran.
+        UsageError: bad input (empty objective, invalid plan or setting, unknown provider);
+            nothing ran.
         PlanningError: no valid plan and no fallback.
         DelegateError: any other error that ended the run (a subscriber's, the store's),
             after the run was wound down.
         asyncio.CancelledError: the run was cancelled; the final events were emitted first.
     """
+    cfg = config_from(config, settings, caller="run")
     objective = check_objective(objective)
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
-    retry = retry or RetryPolicy()
-    orchestrator = orchestrator or Orchestrator(limits=limits, retry=retry)
-    limits = limits or orchestrator.limits
-    if task_timeout is not None and (call_timeout is None or task_timeout < call_timeout):
-        call_timeout = task_timeout  # no model call outlives the attempt it serves
-    session = RunSession(objective, subscribers=subscribers, journal=journal, budget=budget,
-                         runtime=runtime, run_id=run_id, call_timeout=call_timeout)
+    orchestrator = orchestrator or Orchestrator(limits=cfg.limits, retry=cfg.retry)
+    if cfg.limits is None:
+        cfg = cfg.replace(limits=orchestrator.limits)
+    session = RunSession(objective, subscribers=subscribers, journal=journal, budget=cfg.budget,
+                         runtime=runtime, run_id=run_id, call_timeout=cfg.effective_call_timeout)
     try:  # bad configuration is refused before the run starts
-        needs_model = (model is not None or plan is None or synthesize or strategy != "static"
-                       or reviewer is not None or any(w.uses_model for w in registry.values()))
+        needs_model = (model is not None or plan is None or cfg.synthesize
+                       or cfg.strategy != "static" or reviewer is not None
+                       or any(w.uses_model for w in registry.values()))
         default_model = session.model(model) if needs_model else None
         session.check_budget(default_model)
         planner_model = (session.model(orchestrator.model) if orchestrator.model is not None
@@ -141,25 +131,22 @@ async def run(
         raise
     async with session:
         return await _run(
-            session, objective, registry, default_model, planner_model, plan=plan,
+            session, objective, registry, default_model, planner_model, cfg, plan=plan,
             orchestrator=orchestrator, fallback_plan=fallback_plan, synthesizer=synthesizer,
-            synthesize=synthesize, reviewer=reviewer, strategy=strategy,
-            max_replans=max_replans, max_concurrency=max_concurrency,
-            task_timeout=task_timeout, retry=retry, failure_policy=failure_policy,
-            limits=limits, shared=shared,
+            reviewer=reviewer, shared=shared,
         )
 
 
 async def _run(
     session: RunSession, objective: str, registry: WorkerRegistry,
-    default_model: Model | None, planner_model: Model | None, *, plan: Plan | None,
-    orchestrator: Orchestrator, fallback_plan: FallbackPlan, synthesizer: Synthesizer | None,
-    synthesize: bool, reviewer: Reviewer | None, strategy: Strategy, max_replans: int,
-    max_concurrency: int, task_timeout: float | None, retry: RetryPolicy,
-    failure_policy: FailurePolicy, limits: PlanLimits, shared: Mapping[str, Any] | None,
+    default_model: Model | None, planner_model: Model | None, cfg: RunConfig, *,
+    plan: Plan | None, orchestrator: Orchestrator, fallback_plan: FallbackPlan,
+    synthesizer: Synthesizer | None, reviewer: Reviewer | None,
+    shared: Mapping[str, Any] | None,
 ) -> RunResult:
     """The body of :func:`run`, inside its session: plan, schedule, review, synthesise."""
     run_id, bus, meter = session.run_id, session.bus, session.meter
+    strategy, max_replans, retry = cfg.strategy, cfg.max_replans, cfg.retry
     if plan is None:
         assert planner_model is not None
         planner = MeteredModel(planner_model, meter, purpose="plan")
@@ -173,8 +160,8 @@ async def _run(
         bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
 
     scheduler = Scheduler(
-        registry, model=default_model, max_concurrency=max_concurrency, retry=retry,
-        task_timeout=task_timeout, failure_policy=failure_policy, limits=limits,
+        registry, model=default_model, max_concurrency=cfg.max_concurrency, retry=retry,
+        task_timeout=cfg.task_timeout, failure_policy=cfg.failure_policy, limits=cfg.limits,
         subscribers=bus, resolve=session.model,
     )
     result = await scheduler.run(
@@ -211,7 +198,7 @@ async def _run(
                                          plan_versions=tuple(versions))
 
     text, status = "", result.status
-    if synthesize and default_model is not None:
+    if cfg.synthesize and default_model is not None:
         synthesizer = synthesizer or Synthesizer()
         synth_model = MeteredModel(default_model, meter, purpose="synthesis")
         try:

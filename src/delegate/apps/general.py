@@ -83,7 +83,8 @@ def fallback_plan(objective: str) -> Plan:
 
 
 async def run_general(objective: str, **options: Any) -> RunResult:
-    """Run ``objective`` through the general workflow; options go to :func:`delegate.run`."""
+    """Run ``objective`` through the general workflow; options go to :func:`delegate.run`
+    (``config=RunConfig(...)`` for the settings)."""
     options.setdefault("fallback_plan", fallback_plan)
     options.setdefault("orchestrator", Orchestrator(max_plan_tasks=5))
     options.setdefault("synthesizer", _Synthesizer(settings=PROSE_SETTINGS))

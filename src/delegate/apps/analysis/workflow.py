@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ...core.config import RunConfig
 from ...core.events import Subscriber
 from ...core.plan import Plan, Task
 from ...core.render import truncate
@@ -220,8 +221,9 @@ async def run_analysis(
     question = " ".join(question.split())
     result = await run(
         question or f"Analyse {name}", workers=analysis_workers(csv_path), model=model,
-        plan=analysis_plan(name, question), synthesize=False, max_concurrency=max_concurrency,
-        subscribers=subscribers, journal=journal, budget=budget,
+        plan=analysis_plan(name, question),
+        config=RunConfig(synthesize=False, max_concurrency=max_concurrency, budget=budget),
+        subscribers=subscribers, journal=journal,
     )
     for o in result.outcomes:
         if o.ok or o.worker == "interpretation":

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ...core.config import RunConfig
 from ...core.events import Subscriber
 from ...core.outcomes import RunResult
 from ...core.plan import Plan, Task
@@ -322,9 +323,9 @@ async def run_project(
         reviewer = Reviewer(checks=project_check, model_verdict=False, max_rounds=2)
     result = await run(
         description, workers=project_workers(resources), model=model,
-        plan=project_plan(resources), synthesize=False, max_concurrency=max_concurrency,
-        subscribers=subscribers, journal=journal, budget=budget,
-        reviewer=reviewer or None,
+        plan=project_plan(resources),
+        config=RunConfig(synthesize=False, max_concurrency=max_concurrency, budget=budget),
+        subscribers=subscribers, journal=journal, reviewer=reviewer or None,
     )
     result = _without_repeats(result)
     out = result.outputs

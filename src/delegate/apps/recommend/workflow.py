@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ...core.config import RunConfig
 from ...core.events import Subscriber
 from ...core.orchestrator import Orchestrator
 from ...core.outcomes import PlanningReport
@@ -234,8 +235,9 @@ async def recommend(
     ]
     result = await run(
         query, workers=workers, model=model, orchestrator=RoutingOrchestrator(routing, catalog),
-        fallback_plan=products_plan(), synthesizer=voice, max_concurrency=max_concurrency,
-        subscribers=subscribers, journal=journal, budget=budget,
+        fallback_plan=products_plan(), synthesizer=voice,
+        config=RunConfig(max_concurrency=max_concurrency, budget=budget),
+        subscribers=subscribers, journal=journal,
     )
     outputs = result.outputs
     matching: MatchResult | None = outputs.get("matching")

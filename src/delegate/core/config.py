@@ -1,0 +1,141 @@
+"""How a run runs: one frozen :class:`RunConfig` instead of a dozen keyword arguments.
+
+The config holds settings, plain values that can be written down, compared and reused:
+concurrency, timeouts, retries, the failure policy, plan limits, the strategy, the budget. What
+a run is made of (the workers, the model, a plan, subscribers, a journal) is passed beside it.
+Every workflow takes the same config, so a setting means the same thing everywhere::
+
+    config = RunConfig(max_concurrency=8, task_timeout=60, strategy="hybrid")
+    await run("...", workers=workers, config=config)
+    await run_blog("...", config=config)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import UsageError
+from .plan import PlanLimits, Strategy
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:  # a type only: the budget's logic lives in delegate.limits
+    from ..limits.budget import Budget
+
+__all__ = ["DEFAULT_CALL_TIMEOUT", "FailurePolicy", "RunConfig", "config_from"]
+
+FailurePolicy = Literal["continue", "fail_fast"]
+
+#: Seconds one model call may take, waits for a rate limit included, unless the run says.
+DEFAULT_CALL_TIMEOUT = 300.0
+
+_STRATEGIES = ("static", "dynamic", "hybrid")
+_POLICIES = ("continue", "fail_fast")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of a run.
+
+    Attributes:
+        max_concurrency: most tasks running at once.
+        task_timeout: seconds one attempt of a task may take (``None``: no limit).
+        call_timeout: seconds any one model call may take (planning, workers, review,
+            synthesis); never more than ``task_timeout``. ``None``: no limit.
+        retry: retries of transient failures, for tasks and model calls.
+        failure_policy: ``continue`` (a failed task skips only its dependents) or
+            ``fail_fast`` (the first failure stops the run).
+        limits: how big a plan may be (``None``: the orchestrator's).
+        strategy: ``static``, ``dynamic`` or ``hybrid`` (see :mod:`delegate.core.strategies`).
+        max_replans: most new plan versions under ``dynamic`` or ``hybrid``.
+        synthesize: whether to write a final answer at all.
+        budget: tokens, dollars and seconds the run may spend (a
+            :class:`~delegate.limits.budget.Budget`; ``None``: no limit).
+
+    Raises:
+        UsageError: a setting out of range, with the setting's name.
+    """
+
+    max_concurrency: int = 4
+    task_timeout: float | None = None
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    failure_policy: FailurePolicy = "continue"
+    limits: PlanLimits | None = None
+    strategy: Strategy = "static"
+    max_replans: int = 2
+    synthesize: bool = True
+    budget: Budget | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) \
+                or self.max_concurrency < 1:
+            raise UsageError(f"max_concurrency must be a whole number of at least 1, "
+                             f"not {self.max_concurrency!r}")
+        for name in ("task_timeout", "call_timeout"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not math.isfinite(value) or value <= 0):
+                raise UsageError(f"{name} must be a positive number of seconds or None, "
+                                 f"not {value!r}")
+        if self.failure_policy not in _POLICIES:
+            raise UsageError(f"failure_policy must be one of {', '.join(_POLICIES)}, "
+                             f"not {self.failure_policy!r}")
+        if self.strategy not in _STRATEGIES:
+            raise UsageError(f"strategy must be one of {', '.join(_STRATEGIES)}, "
+                             f"not {self.strategy!r}")
+        if isinstance(self.max_replans, bool) or not isinstance(self.max_replans, int) \
+                or self.max_replans < 0:
+            raise UsageError(f"max_replans must be a whole number of at least 0, "
+                             f"not {self.max_replans!r}")
+        if not isinstance(self.retry, RetryPolicy):
+            raise UsageError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
+
+    @property
+    def effective_call_timeout(self) -> float | None:
+        """``call_timeout``, cut to ``task_timeout``: no model call outlives its attempt."""
+        if self.task_timeout is not None and (self.call_timeout is None
+                                              or self.task_timeout < self.call_timeout):
+            return self.task_timeout
+        return self.call_timeout
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` (validated like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig))
+
+
+def config_from(config: RunConfig | None, legacy: Mapping[str, Any], *, caller: str,
+                stacklevel: int = 2) -> RunConfig:
+    # (``caller`` is a coroutine function for most callers: the warning can point at it,
+    # not at the line that awaited it.)
+    """``config`` with the settings a caller still passed as keyword arguments applied on top.
+
+    The keywords keep working for one release: each one given warns with a
+    :class:`DeprecationWarning` that names the ``RunConfig`` field to use instead. A keyword
+    that is not a setting is a :class:`TypeError`, as for any function.
+    """
+    base = config if config is not None else RunConfig()
+    if not isinstance(base, RunConfig):
+        raise UsageError(f"config must be a RunConfig, not {type(base).__name__}")
+    if not legacy:
+        return base
+    unknown = sorted(set(legacy) - _FIELDS)
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    names = sorted(legacy)
+    warnings.warn(
+        f"{caller}(): passing {', '.join(names)} as keyword arguments is deprecated and will "
+        f"be removed in the next release; pass config=RunConfig("
+        f"{', '.join(f'{n}=...' for n in names)}) instead",
+        DeprecationWarning, stacklevel=stacklevel)
+    changes = dict(legacy)
+    if changes.get("retry", base.retry) is None:
+        changes["retry"] = RetryPolicy()
+    return base.replace(**changes)
