@@ -7,8 +7,7 @@ honest :class:`TaskOutcome`. Start with :func:`run`; pass it a :class:`Journal` 
 :func:`open_store` store to make the run durable.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .core.config import RunConfig
 from .core.events import Event, EventBus, EventLog
 from .core.orchestrator import Orchestrator
@@ -40,11 +39,6 @@ from .limits.budget import Budget
 from .llm import Message, Model, ModelResponse, ModelSettings, ScriptedModel, Usage, get_model
 from .runner import run
 from .runtime import Runtime
-
-try:
-    __version__ = version("delegate")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0"
 
 __all__ = [
     "Budget",

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .. import __version__
+from .._version import __version__
 from ..core.events import (
     BudgetReached,
     Event,
