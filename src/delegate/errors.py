@@ -30,16 +30,23 @@ Every error keeps its structured fields as attributes and survives pickling, so 
 process boundary (a Ray worker, a subprocess) intact. Foreign exceptions (from an SDK or from
 llama.cpp) are translated into these at the edge of each provider module: none escapes a
 provider raw, and every message is one line.
+
+:class:`ErrorInfo` is any exception as plain data (its class name, message, whether it is
+transient, its status and ``Retry-After``): what a task outcome keeps and what an attempt run in
+another process sends back, since a foreign exception may not pickle. ``info.exception()``
+turns it back into the exception to raise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 __all__ = [
     "BudgetExceeded",
     "ConfigurationError",
     "DelegateError",
+    "ErrorInfo",
     "IncompleteResponseError",
     "ModelConnectionError",
     "ModelError",
@@ -66,6 +73,8 @@ __all__ = [
 
 class DelegateError(Exception):
     """Base class of every error delegate raises on purpose."""
+
+    message: str = ""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -100,6 +109,8 @@ class PlanError(UsageError):
         problems: every problem found, one sentence each (duplicate ids, unknown workers,
             unknown dependencies, cycles naming their tasks, limits exceeded).
     """
+
+    problems: Sequence[str] = ()
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
@@ -138,6 +149,9 @@ class PlanningError(RunError):
 class TaskTimeout(RunError):
     """One attempt of a task ran past its timeout. Transient: the scheduler may retry it."""
 
+    task_id: str = ""
+    timeout: float = 0.0
+
     def __init__(self, task_id: str, timeout: float) -> None:
         self.task_id = task_id
         self.timeout = timeout
@@ -153,6 +167,10 @@ class ModelError(RunError):
         status: the HTTP status code, where there was one.
     """
 
+    provider: str = ""
+    model: str = ""
+    status: int | None = None
+
     def __init__(
         self, message: str, *, provider: str = "", model: str = "", status: int | None = None
     ) -> None:
@@ -164,6 +182,8 @@ class ModelError(RunError):
 
 class TransientModelError(ModelError):
     """A model call failed in a way that may pass; ``retry_after`` is the server's hint."""
+
+    retry_after: float | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
         super().__init__(message, **kw)
@@ -212,18 +232,99 @@ class OutputValidationError(ModelError):
             that metering still counts them; ``None`` where the provider could not tell.
     """
 
+    output: str = ""
+    usage = None
+
     def __init__(self, message: str, *, output: str = "", usage=None, **kw) -> None:
         super().__init__(message, **kw)
         self.output = output
         self.usage = usage
 
 
-def describe(error: BaseException) -> str:
+def describe(error: BaseException | ErrorInfo) -> str:
     """``Type: message`` on one line, for outcomes, notes and a run's ``error``."""
+    if isinstance(error, ErrorInfo):
+        return error.describe()
     text = " ".join(str(error).split()) or type(error).__name__
     return f"{type(error).__name__}: {text}"
 
 
-def is_transient(error: BaseException) -> bool:
+def is_transient(error: BaseException | ErrorInfo) -> bool:
     """Return True for errors worth retrying: timeouts, connection errors, 429 and 5xx."""
+    if isinstance(error, ErrorInfo):
+        return error.transient
     return isinstance(error, (TransientModelError, TaskTimeout))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """An exception as plain data: picklable, comparable, and the same in every process.
+
+    A task's outcome keeps one (:attr:`~delegate.core.outcomes.TaskOutcome.error_info`), and
+    an attempt run in another process sends one back instead of the exception, which may not
+    pickle (an SDK's, or one holding a socket). The retry policy decides from it as from the
+    exception.
+
+    Attributes:
+        type: the exception's class name (``RateLimitError``, ``ValueError``).
+        message: its message on one line (empty when it had none).
+        transient: whether it is worth another attempt (:func:`is_transient`).
+        status: the HTTP status of a :class:`ModelError`, where there was one.
+        retry_after: the server's ``Retry-After`` in seconds, where it gave one.
+    """
+
+    type: str
+    message: str
+    transient: bool = False
+    status: int | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, error: BaseException) -> ErrorInfo:
+        """The information of ``error``."""
+        status = getattr(error, "status", None)
+        retry_after = getattr(error, "retry_after", None)
+        return cls(
+            type(error).__name__, " ".join(str(error).split()), is_transient(error),
+            status if isinstance(status, int) and not isinstance(status, bool) else None,
+            float(retry_after) if isinstance(retry_after, int | float) else None,
+        )
+
+    def describe(self) -> str:
+        """``Type: message``, as :func:`describe` writes it for the exception."""
+        return f"{self.type}: {self.message or self.type}"
+
+    def exception(self, *classes: type[BaseException]) -> BaseException:
+        """The exception this describes, to raise or to match with ``isinstance``.
+
+        The class is the one named :attr:`type` among ``classes`` (an application's own
+        errors, which win a clash of names) and delegate's public errors. It gets the message,
+        and the ``status`` and ``retry_after`` recorded here; the structured fields an
+        ErrorInfo does not carry (a :class:`PlanError`'s ``problems``, an
+        :class:`OutputValidationError`'s ``output``) keep their class defaults. A type found in
+        neither comes back as a :class:`RunError` whose message is :meth:`describe`, since
+        its class cannot be known here.
+        """
+        cls = {c.__name__: c for c in classes}.get(self.type) or _PUBLIC.get(self.type)
+        if cls is None:
+            return RunError(self.describe())
+        if issubclass(cls, DelegateError):
+            state: dict[str, object] = {"message": self.message}
+            if self.status is not None and issubclass(cls, ModelError):
+                state["status"] = self.status
+            if self.retry_after is not None and issubclass(cls, TransientModelError):
+                state["retry_after"] = self.retry_after
+            return _rebuild(cls, state)
+        try:
+            return cls(self.message)
+        except Exception:  # a constructor that wants more than a message
+            err = cls.__new__(cls)
+            BaseException.__init__(err, self.message)
+            return err
+
+
+#: delegate's public exception classes by name, for :meth:`ErrorInfo.exception`
+_PUBLIC: dict[str, type[DelegateError]] = {
+    name: obj for name, obj in list(globals().items())
+    if isinstance(obj, type) and issubclass(obj, DelegateError)
+}

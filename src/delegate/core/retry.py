@@ -1,9 +1,11 @@
 """When and how long to wait before trying a task again.
 
 Only transient failures are retried (timeouts, connection errors, 429 and 5xx; see
-:func:`delegate.errors.is_transient`). The delay grows exponentially with jitter and never
-falls below the server's ``Retry-After`` hint; a hint longer than
-:attr:`RetryPolicy.max_retry_after` is not waited for: the error is final.
+:func:`delegate.errors.is_transient`). The policy decides from the exception, or from its
+:class:`~delegate.errors.ErrorInfo` when the attempt ran elsewhere and sent back only that.
+The delay grows exponentially with jitter and never falls below the server's ``Retry-After``
+hint; a hint longer than :attr:`RetryPolicy.max_retry_after` is not waited for: the error is
+final.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ..errors import is_transient
+from ..errors import ErrorInfo, is_transient
 
 __all__ = ["DEFAULT_MAX_RETRY_AFTER", "RetryPolicy", "call_with_retry"]
 
@@ -33,7 +35,9 @@ class RetryPolicy:
         base_delay: seconds before the first retry, doubled for each later one.
         max_delay: ceiling on the computed delay (a larger Retry-After still wins).
         jitter: the delay is multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
-        retry_on: which errors are worth another attempt.
+        retry_on: which errors are worth another attempt. Given an :class:`ErrorInfo`, the
+            default (:func:`is_transient`) reads its ``transient`` flag; any other predicate
+            gets the exception rebuilt from it (:meth:`ErrorInfo.exception`).
         max_retry_after: the longest server ``Retry-After`` worth waiting for; an error
             asking for more is not retried (the task fails now rather than sleep past any
             sensible deadline; retrying sooner than the server asked would be refused again).
@@ -53,14 +57,18 @@ class RetryPolicy:
         if not self.max_retry_after >= 0:
             raise ValueError("max_retry_after must not be negative")
 
-    def should_retry(self, error: BaseException, attempt: int) -> bool:
+    def should_retry(self, error: BaseException | ErrorInfo, attempt: int) -> bool:
         """Whether to try again after ``attempt`` (1-based) failed with ``error``."""
-        if attempt >= self.max_attempts or not self.retry_on(error):
+        if attempt >= self.max_attempts:
+            return False
+        judged = (error.exception() if isinstance(error, ErrorInfo)
+                  and self.retry_on is not is_transient else error)
+        if not self.retry_on(judged):  # type: ignore[arg-type]
             return False
         retry_after = getattr(error, "retry_after", None)
         return retry_after is None or float(retry_after) <= self.max_retry_after
 
-    def delay(self, attempt: int, error: BaseException | None = None) -> float:
+    def delay(self, attempt: int, error: BaseException | ErrorInfo | None = None) -> float:
         """Seconds to wait after failed attempt ``attempt``, honouring ``retry_after``."""
         backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         if self.jitter:
