@@ -14,9 +14,10 @@ from .core.orchestrator import Orchestrator
 from .core.outcomes import PlanningReport, RunResult, TaskOutcome
 from .core.plan import Plan, PlanLimits, Task, validate_plan
 from .core.retry import RetryPolicy
-from .core.review import Reviewer, Rubric, Synthesizer, TaskReview
+from .core.review import Reviewer, Rubric, TaskReview
 from .core.scheduler import Scheduler
 from .core.session import RunSession
+from .core.synthesis import Synthesizer
 from .core.workers import DependencyResult, TaskContext, Worker, WorkerRegistry, worker
 from .durable.journal import Journal
 from .durable.store import RunStore, open_store

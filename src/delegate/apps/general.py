@@ -14,7 +14,7 @@ from typing import Any
 from ..core.orchestrator import Orchestrator
 from ..core.outcomes import RunResult
 from ..core.plan import Plan, Task
-from ..core.review import Synthesizer
+from ..core.synthesis import Synthesizer
 from ..core.workers import Worker, WorkerRegistry
 from ..runner import run
 from ._common.prompts import prompts

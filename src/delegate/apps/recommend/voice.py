@@ -40,7 +40,7 @@ from importlib import resources
 from typing import Any
 
 from ...core.outcomes import RunResult
-from ...core.review import Synthesizer
+from ...core.synthesis import Synthesizer
 from ...errors import OutputValidationError
 from ...llm.base import Message, Model, ModelSettings
 from .catalog import Catalog, load_text, tokenize
