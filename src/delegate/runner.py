@@ -2,7 +2,7 @@
 
 :func:`run` validates the objective, asks the :class:`~delegate.core.orchestrator.Orchestrator`
 for a plan (or takes the one given), hands it to the :class:`~delegate.core.scheduler.Scheduler`,
-and lets the :class:`~delegate.core.review.Synthesizer` write the answer. The run's events go to
+and lets the :class:`~delegate.core.synthesis.Synthesizer` write the answer. The run's events go to
 every subscriber; its usage counts planning, every worker and synthesis.
 """
 
@@ -20,11 +20,12 @@ from .core.orchestrator import FallbackPlan, Orchestrator
 from .core.outcomes import PlanningReport, RunResult
 from .core.plan import Plan, Strategy
 from .core.retry import RetryPolicy, call_with_retry
-from .core.review import Reviewer, Synthesizer
+from .core.review import Reviewer
 from .core.review_rounds import review_rounds
 from .core.scheduler import Scheduler
 from .core.session import RunSession
 from .core.strategies import PlanVersion, propose_extension
+from .core.synthesis import Synthesizer
 from .core.workers import Worker, WorkerFunction, WorkerRegistry
 from .durable.journal import Journal
 from .errors import BudgetExceeded, DelegateError, UsageError
