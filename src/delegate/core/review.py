@@ -18,7 +18,6 @@ from typing import Any
 from ..llm.base import Message, Model, ModelSettings
 from .plan import Task
 from .render import render_value, truncate
-from .synthesis import Synthesizer  # noqa: F401  (until runner.py imports it from .synthesis)
 
 __all__ = [
     "Check",
