@@ -31,7 +31,8 @@ from typing import Any
 
 from delegate.errors import UsageError
 
-from .records import ReadError, flatten, id_key, kind, read_fields, read_json, tokenize, unwrap
+from .record_text import flatten, tokenize
+from .records import ReadError, id_key, kind, read_fields, read_json, unwrap
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
