@@ -188,7 +188,7 @@ Subscriber = Callable[[Event], Any]
 class EventBus:
     """Delivers events to subscribers in order of subscription."""
 
-    __slots__ = ("_quiet", "_subscribers")
+    __slots__ = ("_quiet", "_subscribers", "active", "tracked")
 
     def __init__(self, subscribers: list[Subscriber] | tuple[Subscriber, ...] = (), *,
                  trackers: tuple[Subscriber, ...] = ()) -> None:
@@ -197,22 +197,28 @@ class EventBus:
         the other events (see :attr:`active`)."""
         self._subscribers: list[Subscriber] = [*trackers, *subscribers]
         self._quiet = len(trackers)
+        #: Whether anyone listens to every event (emitters may skip building the others
+        #: when nobody does). A plain attribute, kept up to date by :meth:`subscribe`: the
+        #: engine reads it per task.
+        self.active = False
+        #: Whether anyone listens to task endings and plans (a tracker, or a subscriber).
+        self.tracked = False
+        self._listened()
+
+    def _listened(self) -> None:
+        self.active = len(self._subscribers) > self._quiet
+        self.tracked = bool(self._subscribers)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Add ``subscriber``; returns a function that removes it."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+        self._listened()
 
-    @property
-    def active(self) -> bool:
-        """Whether anyone listens to every event (emitters may skip building the others when
-        nobody does)."""
-        return len(self._subscribers) > self._quiet
+        def unsubscribe() -> None:
+            self._subscribers.remove(subscriber)
+            self._listened()
 
-    @property
-    def tracked(self) -> bool:
-        """Whether anyone listens to task endings and plans (a tracker, or a subscriber)."""
-        return bool(self._subscribers)
+        return unsubscribe
 
     def emit(self, event: Event) -> None:
         for subscriber in self._subscribers:

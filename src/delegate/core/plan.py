@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import PlanError
+from .graph import TaskGraph
 
 __all__ = [
     "HARD_MAX_DEPTH",
@@ -47,6 +48,11 @@ class Task(BaseModel):
         depends_on: ids of tasks whose results this task needs; it starts after they finish.
         priority: higher runs first among ready tasks.
         output_schema: an optional JSON schema the worker's output must match.
+        expected_seconds: how long the task is expected to take, if known. Among ready tasks
+            of equal priority the scheduler starts the one with the longest remaining chain
+            of expected seconds first; a task without an estimate weighs its worker's mean
+            observed time (or the plan's mean estimate). Left out of the task's JSON when
+            not set.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,6 +63,8 @@ class Task(BaseModel):
     depends_on: tuple[str, ...] = ()
     priority: int = 0
     output_schema: dict[str, Any] | None = None
+    expected_seconds: float | None = Field(default=None, gt=0,
+                                           exclude_if=lambda value: value is None)
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -91,9 +99,9 @@ class Plan(BaseModel):
 
     def topological_order(self) -> list[str]:
         """Task ids so that every task comes after its dependencies; ties keep plan order."""
-        graph = _Graph(self.tasks)
-        order = graph.kahn()
-        if len(order) != len(self.tasks):
+        graph = self._graph
+        order = graph.order()
+        if len(order) != len(graph.tasks):
             raise PlanError([_cycle_message(c) for c in graph.cycles()])
         return order
 
@@ -111,16 +119,26 @@ class Plan(BaseModel):
         """
         if cost is None:
             return self._unit_critical_path
-        return remaining_critical_path(self.tasks, cost, self._graph)
+        return self._graph.longest(cost.get)
 
     @functools.cached_property
-    def _graph(self) -> _Graph:
+    def _graph(self) -> TaskGraph:
         """The plan's adjacency, built once (a plan is frozen)."""
-        return _Graph(self.tasks)
+        return TaskGraph(self.tasks)
 
     @functools.cached_property
     def _unit_critical_path(self) -> dict[str, float]:
-        return remaining_critical_path(self.tasks, None, self._graph)
+        return self._graph.longest(None)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """The pickled state leaves out the graph and paths cached on the plan (rebuilt on
+        demand), so a plan pickles the same whether or not it was validated."""
+        state = super().__getstate__()
+        cached = ("_graph", "_unit_critical_path")
+        if any(name in state["__dict__"] for name in cached):
+            state = {**state, "__dict__": {k: v for k, v in state["__dict__"].items()
+                                           if k not in cached}}
+        return state
 
     def depth(self) -> int:
         """The number of tasks on the longest dependency chain."""
@@ -128,12 +146,7 @@ class Plan(BaseModel):
 
     def dependents(self) -> dict[str, list[str]]:
         """For each task id, the ids of tasks that depend on it, in plan order."""
-        out: dict[str, list[str]] = {t.id: [] for t in self.tasks}
-        for t in self.tasks:
-            for dep in t.depends_on:
-                if dep in out:
-                    out[dep].append(t.id)
-        return out
+        return {tid: list(children) for tid, children in self._graph.dependents.items()}
 
 
 @dataclass(frozen=True)
@@ -165,28 +178,22 @@ def validate_plan(
         problems.append("the plan has no tasks")
     if len(plan.tasks) > limits.max_tasks:
         problems.append(f"the plan has {len(plan.tasks)} tasks; the limit is {limits.max_tasks}")
-    seen: set[str] = set()
-    for task in plan.tasks:
-        if task.id in seen:
-            problems.append(f"duplicate task id {task.id!r}")
-        seen.add(task.id)
+    graph = plan._graph  # one pass over the tasks and their edges, kept for the run
+    problems.extend(f"duplicate task id {tid!r}" for tid in graph.duplicates)
     if workers is not None:
-        known = ", ".join(sorted(workers)) or "none"
-        for task in plan.tasks:
-            if task.worker not in workers:
-                problems.append(
-                    f"task {task.id!r} names unknown worker {task.worker!r} (known: {known})"
-                )
-    for task in plan.tasks:
-        for dep in task.depends_on:
-            if dep not in seen:
-                problems.append(f"task {task.id!r} depends on unknown task {dep!r}")
-            elif dep == task.id:
-                problems.append(f"task {task.id!r} depends on itself")
-    graph = plan._graph
-    if len(graph.kahn()) != len(graph.ids):
+        named = graph.workers if not graph.duplicates else {t.worker for t in plan.tasks}
+        unknown = named.difference(workers)
+        if unknown:
+            known = ", ".join(sorted(workers)) or "none"
+            problems.extend(
+                f"task {task.id!r} names unknown worker {task.worker!r} (known: {known})"
+                for task in plan.tasks if task.worker in unknown)
+    for tid, dep in graph.strays:
+        problems.append(f"task {tid!r} depends on itself" if dep == tid
+                        else f"task {tid!r} depends on unknown task {dep!r}")
+    if len(graph.order()) != len(graph.tasks):
         problems.extend(_cycle_message(c) for c in graph.cycles() if len(c) > 1)
-    elif plan.tasks:
+    elif len(graph.indegree) >= limits.max_depth:  # a chain of n tasks has n - 1 with deps
         depth = plan.depth()
         if depth > limits.max_depth:
             problems.append(f"the plan is {depth} tasks deep; the limit is {limits.max_depth}")
@@ -225,114 +232,18 @@ def merge_repeated_tasks(plan: Plan) -> tuple[Plan, dict[str, str]]:
     tasks = tuple(t.model_copy(update={"depends_on": tuple(deps[t.id])})
                   for t in plan.tasks if t.id not in merged)
     candidate = Plan(tasks=tasks, version=plan.version, strategy=plan.strategy)
-    if len(candidate._graph.kahn()) != len(candidate._graph.ids):
+    if len(candidate._graph.order()) != len(candidate._graph.tasks):
         return plan, {}
     return candidate, merged
 
 
 def remaining_critical_path(
-    tasks: Iterable[Task], cost: dict[str, float] | None = None, graph: _Graph | None = None
+    tasks: Iterable[Task], cost: dict[str, float] | None = None, graph: TaskGraph | None = None
 ) -> dict[str, float]:
     """Longest cost from each task to a sink, itself included (tasks must form a DAG)."""
-    graph = graph or _Graph(tuple(tasks))
-    order = graph.kahn()
-    longest: dict[str, float] = {}
-    for tid in reversed(order):
-        tail = max((longest[d] for d in graph.dependents[tid]), default=0.0)
-        longest[tid] = (cost.get(tid, 1.0) if cost else 1.0) + tail
-    return longest
+    graph = graph or TaskGraph(tuple(tasks))
+    return graph.longest(cost.get if cost else None)
 
 
 def _cycle_message(cycle: list[str]) -> str:
     return "dependency cycle: " + " -> ".join(cycle + cycle[:1])
-
-
-class _Graph:
-    """Adjacency of a task tuple that tolerates duplicates and unknown ids (for validation)."""
-
-    def __init__(self, tasks: tuple[Task, ...]) -> None:
-        self.ids: list[str] = list(dict.fromkeys(t.id for t in tasks))
-        self.deps: dict[str, list[str]] = {i: [] for i in self.ids}
-        self.dependents: dict[str, list[str]] = {i: [] for i in self.ids}
-        for t in tasks:
-            seen: set[str] = set()
-            for d in t.depends_on:
-                if d in self.deps and d not in seen:
-                    seen.add(d)
-                    self.deps[t.id].append(d)
-                    self.dependents[d].append(t.id)
-
-    def kahn(self) -> list[str]:
-        """Topological order, plan order among equals; omits tasks on or behind a cycle."""
-        indegree = {i: len(self.deps[i]) for i in self.ids}
-        position = {i: n for n, i in enumerate(self.ids)}
-        import heapq
-
-        heap = [(position[i], i) for i in self.ids if indegree[i] == 0]
-        heapq.heapify(heap)
-        order: list[str] = []
-        while heap:
-            _, tid = heapq.heappop(heap)
-            order.append(tid)
-            for nxt in self.dependents[tid]:
-                indegree[nxt] -= 1
-                if indegree[nxt] == 0:
-                    heapq.heappush(heap, (position[nxt], nxt))
-        return order
-
-    def cycles(self) -> list[list[str]]:
-        """One cycle per strongly connected component that has one (Tarjan, iterative)."""
-        index: dict[str, int] = {}
-        low: dict[str, int] = {}
-        on_stack: set[str] = set()
-        stack: list[str] = []
-        found: list[list[str]] = []
-        counter = 0
-        for root in self.ids:
-            if root in index:
-                continue
-            work = [(root, iter(self.deps[root]))]
-            index[root] = low[root] = counter
-            counter += 1
-            stack.append(root)
-            on_stack.add(root)
-            while work:
-                node, children = work[-1]
-                child = next(children, None)
-                if child is not None:
-                    if child not in index:
-                        index[child] = low[child] = counter
-                        counter += 1
-                        stack.append(child)
-                        on_stack.add(child)
-                        work.append((child, iter(self.deps[child])))
-                    elif child in on_stack:
-                        low[node] = min(low[node], index[child])
-                    continue
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.append(member)
-                        if member == node:
-                            break
-                    if len(component) > 1 or node in self.deps[node]:
-                        found.append(self._cycle_within(set(component)))
-        return found
-
-    def _cycle_within(self, members: set[str]) -> list[str]:
-        """A concrete cycle inside a strongly connected component, in dependency order."""
-        start = next(i for i in self.ids if i in members)
-        path, seen = [start], {start}
-        node = start
-        while True:
-            nxt = next(d for d in self.dependents[node] if d in members)
-            if nxt in seen:
-                return path[path.index(nxt):]
-            path.append(nxt)
-            seen.add(nxt)
-            node = nxt
