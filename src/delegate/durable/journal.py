@@ -65,7 +65,7 @@ import re
 import socket
 import uuid
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,7 +85,8 @@ from ..core.events import (
 from ..core.outcomes import TaskOutcome
 from ..core.plan import Task
 from ..errors import DelegateError, OutputValidationError, StoreError, UsageError, describe
-from ..llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
+from ..llm.base import ModelResponse, ModelSettings, OutputType, Usage
+from ..llm.keys import deterministic, request_key
 from .codec import NotStorable, decode, encode
 from .store._writer import BatchWriter, store_error
 from .store.base import ModelCallRecord, Owner, RunRecord, RunStore
@@ -119,23 +120,6 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-def request_key(model: Model, messages: Sequence[Message], output: OutputType,
-                settings: ModelSettings | None) -> tuple[str, dict[str, Any]]:
-    """The cache and replay key of a request, and the request as JSON."""
-    if isinstance(output, type) and issubclass(output, BaseModel):
-        schema: Any = output.model_json_schema()
-    else:
-        schema = output
-    request = {
-        "provider": model.provider, "model": model.model_name,
-        "messages": [{"role": m.role, "content": m.content} for m in messages],
-        "output": schema,
-        "settings": dataclasses.asdict(ModelSettings().merged(settings)),
-    }
-    canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest(), request
-
-
 def effective_status(record: RunRecord, *, stale_after: float = STALE_AFTER) -> str:
     """The status to show for a stored run: its stored status, except that a run still
     marked ``running`` whose owner is gone (a process of this host that no longer exists, no
@@ -149,11 +133,6 @@ def effective_status(record: RunRecord, *, stale_after: float = STALE_AFTER) -> 
     if beat is None or beat < datetime.now(UTC) - timedelta(seconds=stale_after):
         return "interrupted"
     return "running"
-
-
-def _deterministic(settings: ModelSettings | None) -> bool:
-    merged = ModelSettings().merged(settings)
-    return merged.temperature == 0 or merged.seed is not None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -346,7 +325,7 @@ class Journal:
         if stored:
             self.replayed += 1
             return _hit(stored.popleft(), output, "journal")
-        if self.cache and _deterministic(settings):
+        if self.cache and deterministic(settings):
             hit = await self._wait(self._writer.put("read", lambda: self.store.cache_get(
                 key, count=False), wait=True))
             if hit is not None:
@@ -386,7 +365,7 @@ class Journal:
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             latency_seconds=usage.latency_seconds, cost=cost, source=source))
         self._call_seq += 1
-        if (source == "model" and error is None and self.cache and _deterministic(settings)
+        if (source == "model" and error is None and self.cache and deterministic(settings)
                 and (response.text.strip() or response.data is not None)):
             self._writer.put("cache", {"key": key, "provider": request["provider"],
                                        "model": request["model"], "response": stored})

@@ -32,22 +32,14 @@ from typing import Literal, TypeVar
 
 from ..errors import BudgetExceeded, UsageError
 from ..llm.base import Message, Model, ModelSettings, Usage
+from ..llm.tokens import DEFAULT_COMPLETION_RESERVE, reserve_tokens
 from .pricing import PriceTable
-from .ratelimit import DEFAULT_COMPLETION_RESERVE, estimate_tokens
 
 __all__ = ["DEFAULT_RESERVE", "Budget", "BudgetGuard", "Reservation", "reserve_tokens"]
 
 #: Completion tokens reserved for a call that sets no ``max_tokens``.
 DEFAULT_RESERVE = DEFAULT_COMPLETION_RESERVE
 T = TypeVar("T")
-
-
-def reserve_tokens(model: Model, messages: Sequence[Message],
-                   settings: ModelSettings | None) -> tuple[int, int]:
-    """The most a call can cost in tokens: (prompt, completion), reckoned as the rate
-    limiter reckons it (:func:`delegate.limits.ratelimit.estimate_tokens`)."""
-    completion = settings.max_tokens if settings and settings.max_tokens else DEFAULT_RESERVE
-    return estimate_tokens(model, messages), completion
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..core.events import BudgetReached, EventBus, ModelCalled
-from ..durable.journal import request_key
 from ..errors import ModelTimeoutError, OutputValidationError
 from ..llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, WrapperModel
+from ..llm.keys import request_key
 from .budget import Budget, BudgetGuard
 from .pricing import PriceTable, default_prices
 from .ratelimit import WAIT_GUARD

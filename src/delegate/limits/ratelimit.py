@@ -1,9 +1,10 @@
-"""Requests-per-minute and tokens-per-minute limits, shared by every worker of a process.
+"""Requests-per-minute and tokens-per-minute limits, shared by every worker of a runtime.
 
 A :class:`RateLimit` comes from a spec such as ``openai:gpt-4o-mini=500rpm/200000tpm,groq=30rpm``
-(:func:`parse_rate_limits`). :func:`rate_limited` wraps a model in a :class:`RateLimitedModel`
-whose :class:`RateLimiter` comes from a process-wide registry (:func:`limiter_for`), so every
-concurrent worker calling the same ``provider:model`` (or provider) draws from one window.
+(:func:`parse_rate_limits`, in :mod:`delegate.limits.ratespec`). A runtime's :class:`Limiters`
+hold one :class:`RateLimiter` per limit key, so every concurrent worker calling the same
+``provider:model`` (or provider) draws from one window; a run's model stack puts a
+:class:`RateLimitedModel` over each model it calls, below the budget and above metering.
 
 The limiter keeps a sliding-window log: each admission is an entry ``(time, tokens, 1 request)``
 that counts against the limits until ``time + 60``. A request is admitted at the earliest
@@ -24,90 +25,38 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import OutputValidationError, RateLimitError, UsageError
 from ..llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, WrapperModel
+from ..llm.tokens import DEFAULT_COMPLETION_RESERVE, estimate_tokens, reserve_tokens
+from .ratespec import MAX_PER_MINUTE, RateLimit, parse_rate_limits
 
 __all__ = [
     "DEFAULT_COMPLETION_RESERVE",
     "MAX_PER_MINUTE",
     "WINDOW_SECONDS",
-    "WAIT_GUARD",
     "Limiters",
     "RateLimit",
     "RateLimitedModel",
     "RateLimiter",
     "Reservation",
+    "WAIT_GUARD",
+    "Wait",
     "estimate_tokens",
     "parse_rate_limits",
 ]
 
 WINDOW_SECONDS = 60.0
-#: Tokens reserved for the answer of a call whose settings give no ``max_tokens``.
-DEFAULT_COMPLETION_RESERVE = 512
-#: Largest limit a spec may give (a larger number is a typo, not a limit).
-MAX_PER_MINUTE = 1_000_000_000
-_LIMIT = re.compile(r"(\d[\d_]*)\s*(rpm|tpm)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """Requests and tokens per minute; ``None`` leaves that dimension unlimited."""
-
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("requests_per_minute", "tokens_per_minute"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or not 0 < value <= MAX_PER_MINUTE):
-                raise UsageError(f"{name} must be a whole number from 1 to {MAX_PER_MINUTE:,}; "
-                                 f"got {value!r}")
-        if self.requests_per_minute is None and self.tokens_per_minute is None:
-            raise UsageError("a rate limit needs requests_per_minute, tokens_per_minute or both")
-
-
-def parse_rate_limits(text: str) -> dict[str, RateLimit]:
-    """Parse ``KEY=LIMIT[/LIMIT],...`` where KEY is ``provider:model`` or ``provider`` (all
-    its models, sharing one window) and LIMIT is ``<n>rpm`` or ``<n>tpm``; blank text is none.
-
-    Raises:
-        UsageError: one line naming the faulty part (empty part, unknown unit, duplicate
-            key or unit, zero or a number above :data:`MAX_PER_MINUTE`).
-    """
-    limits: dict[str, RateLimit] = {}
-    for part in (p.strip() for p in text.split(",")) if text.strip() else ():
-        if not part:
-            raise UsageError(f"empty entry in rate limits {text!r}; use e.g. groq=30rpm/6000tpm")
-        key, sep, spec = (s.strip() for s in part.partition("="))
-        provider, colon, name = key.partition(":")
-        if not sep or not provider or (colon and not name) or any(c.isspace() for c in key):
-            raise UsageError(f"rate limit {part!r} needs PROVIDER[:MODEL]=LIMITS, e.g. groq=30rpm")
-        key = f"{provider.lower()}:{name}" if colon else provider.lower()
-        if key in limits:
-            raise UsageError(f"rate limits give {key!r} twice")
-        found: dict[str, int] = {}
-        for item in (s.strip() for s in spec.split("/")):
-            match = _LIMIT.fullmatch(item)
-            if match is None:
-                raise UsageError(f"rate limit {item!r} for {key!r} is not <number>rpm or "
-                                 "<number>tpm")
-            unit, number = match[2].lower(), int(match[1].replace("_", ""))
-            if unit in found:
-                raise UsageError(f"rate limits for {key!r} give {unit} twice")
-            if not 0 < number <= MAX_PER_MINUTE:
-                raise UsageError(f"rate limit {item!r} for {key!r} must be from 1 to "
-                                 f"{MAX_PER_MINUTE:,}")
-            found[unit] = number
-        limits[key] = RateLimit(found.get("rpm"), found.get("tpm"))
-    return limits
+#: How a caller's wait for room may be interrupted: awaits its argument unless something
+#: (a run's budget, :meth:`delegate.limits.budget.BudgetGuard.wait`) stops it first.
+Wait = Callable[[Awaitable[Any]], Awaitable[Any]]
+#: How a run interrupts waits when the model was not given a ``wait``: set by the run's meter
+#: around each model call; ``None`` outside a run with a budget.
+WAIT_GUARD: ContextVar[Wait | None] = ContextVar("delegate_wait_guard", default=None)
 
 
 class Reservation:
@@ -258,12 +207,6 @@ class RateLimiter:
             self._dispatch()
 
 
-#: How a run interrupts waits: set by the run's meter around each model call to a function
-#: that awaits its argument unless the run's budget stops first (see
-#: :meth:`delegate.limits.budget.BudgetGuard.wait`); ``None`` outside a run with a budget.
-WAIT_GUARD: ContextVar[Callable[[Awaitable[Any]], Awaitable[Any]] | None] = ContextVar(
-    "delegate_wait_guard", default=None)
-
 class Limiters:
     """The rate limiters of one application (a :class:`~delegate.runtime.Runtime` holds
     one): one :class:`RateLimiter` per limit key, shared by every model and run under it.
@@ -285,43 +228,38 @@ class Limiters:
             limiter = self._by_key[key] = RateLimiter(limit, key)
         return limiter
 
-    def wrap(self, model: Model) -> Model:
+    def wrap(self, model: Model, wait: Wait | None = None) -> Model:
         """``model`` wrapped in a :class:`RateLimitedModel` under the most specific limit that
-        names it (``provider:model``, else ``provider``); unchanged when none does."""
+        names it (``provider:model``, else ``provider``); unchanged when none does. ``wait``
+        interrupts its waits for room (a run passes its budget's)."""
         if isinstance(model, RateLimitedModel) or not self.limits:
             return model
         provider = model.provider.lower()
         for key in (f"{provider}:{model.model_name}", provider):
             if key in self.limits:
-                return RateLimitedModel(model, self.limiter(key, self.limits[key]))
+                return RateLimitedModel(model, self.limiter(key, self.limits[key]), wait)
         return model
 
     def clear(self) -> None:
         self._by_key.clear()
 
 
-def estimate_tokens(model: Model, messages: Sequence[Message]) -> int:
-    """Prompt tokens of ``messages``: ``model.count_tokens`` over each content where the model
-    can count, else one token per four characters, rounded up."""
-    try:
-        return sum(model.count_tokens(m.content) for m in messages)
-    except NotImplementedError:
-        return sum(math.ceil(len(m.content) / 4) for m in messages)
-
-
 class RateLimitedModel(WrapperModel):
-    """A model whose calls wait for room in ``limiter``.
+    """A model whose calls wait for room in ``limiter``; the one thing this layer of a run's
+    model stack does.
 
     Each call reserves one request and its prompt tokens (:func:`estimate_tokens`) plus
     ``max_tokens`` (:data:`DEFAULT_COMPLETION_RESERVE` when unset), then settles to the usage
     the response reports. A :class:`RateLimitError` with ``retry_after`` pauses the limiter,
     so every caller of it waits, and is re-raised for the retry policy. A call that fails in
-    another way keeps its reservation: what the provider counted is unknown.
+    another way keeps its reservation: what the provider counted is unknown. The wait for
+    room goes through ``wait`` when one is given, so that it can be interrupted.
     """
 
-    def __init__(self, wrapped: Model, limiter: RateLimiter) -> None:
+    def __init__(self, wrapped: Model, limiter: RateLimiter, wait: Wait | None = None) -> None:
         super().__init__(wrapped)
         self.limiter = limiter
+        self.wait = wait
 
     async def request(
         self,
@@ -330,13 +268,9 @@ class RateLimitedModel(WrapperModel):
         output: OutputType = None,
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
-        completion = settings.max_tokens if settings is not None else None
-        reserve = estimate_tokens(self.wrapped, messages) + (
-            completion if completion is not None else DEFAULT_COMPLETION_RESERVE
-        )
-        guard = WAIT_GUARD.get()
-        acquire = self.limiter.acquire(reserve)
-        reservation = await (acquire if guard is None else guard(acquire))
+        acquire = self.limiter.acquire(sum(reserve_tokens(self.wrapped, messages, settings)))
+        wait = self.wait or WAIT_GUARD.get()
+        reservation = await (acquire if wait is None else wait(acquire))
         try:
             response = await self.wrapped.request(messages, output=output, settings=settings)
         except RateLimitError as exc:
