@@ -1,41 +1,48 @@
 """The mutable state of one run of one plan, driven by :class:`~delegate.core.scheduler.Scheduler`.
 
-The ready heap is keyed by (-priority, -remaining critical path, plan index). Each running
-task pushes its outcome onto ``finished`` and sets ``wake``; the driver settles outcomes in
-the order they arrive, releases dependents whose last dependency just succeeded, and skips
-the dependents of a task that did not. A budget stop (see :mod:`delegate.limits.budget`) or a
-``fail_fast`` failure stops new starts; whatever never started ends ``skipped``.
+Each running task pushes its outcome onto ``finished`` and wakes the driver; the driver settles
+outcomes in the order they arrive, releases dependents whose last dependency just succeeded,
+and skips the dependents of a task that did not. A budget stop (see
+:mod:`delegate.limits.budget`) or a ``fail_fast`` failure stops new starts; whatever never
+started ends ``skipped``.
+
+Released tasks wait in ``pending`` in the order they became ready. While there are slots for
+all of them they simply start; only when slots are scarce do they go through the ready heap,
+keyed by (-priority, -remaining critical path, plan index), the path weighed in expected
+seconds where the plan or the workers' history gives any (see :meth:`Execution._key`).
+
+A plain function worker with no model, on a run with no timeout, journal, listener or
+remote executor, is awaited directly: one coroutine and two plain dicts per task, nothing
+else. Every other task, and a direct one whose first attempt failed, goes through
+:func:`~delegate.core._attempts.run_attempts`, in this process or sent to the scheduler's
+executor as an :class:`~delegate.core.hooks.AttemptSpec`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import time
 from collections import deque
 from collections.abc import Mapping
+from inspect import CORO_CREATED, getcoroutinestate
+from time import time as _now
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TaskTimeout, describe
-from ..limits.metering import Meter, MeteredModel
-from .events import (
-    TaskCancelled,
-    TaskFailed,
-    TaskFinished,
-    TaskQueued,
-    TaskRetried,
-    TaskSkipped,
-    TaskStarted,
-)
+from ..limits.metering import Meter
+from ._attempts import failed_outcome, run_attempts
+from .events import TaskCancelled, TaskFailed, TaskFinished, TaskQueued, TaskSkipped
 from .outcomes import TaskOutcome
 from .plan import Plan, Task
-from .workers import DependencyResult, Revision, TaskContext
+from .workers import DependencyResult, TaskContext, Worker
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
 __all__ = ["Execution"]
+
+_new = object.__new__
+_set = object.__setattr__
 
 _END_EVENT = {
     "succeeded": TaskFinished, "failed": TaskFailed, "timed_out": TaskFailed,
@@ -47,46 +54,65 @@ class Execution:
     """The mutable state of one run of one plan."""
 
     def __init__(
-        self, sched: Scheduler, plan: Plan, objective: str, shared: Mapping[str, Any],
+        self, scheduler: Scheduler, plan: Plan, objective: str, shared: Mapping[str, Any],
         run_id: str, meter: Meter, done: Mapping[str, TaskOutcome] | None = None,
     ) -> None:
-        self.s = sched
+        self.scheduler = scheduler
+        self.bus = scheduler.bus
         self.plan = plan
         self.objective = objective
-        self.shared = MappingProxyType(dict(shared))
+        self.shared_data = dict(shared)  # plain, for attempts sent elsewhere
+        self.shared = MappingProxyType(self.shared_data)
         self.run_id = run_id
         self.meter = meter
-        self.tasks: dict[str, Task] = {t.id: t for t in plan.tasks}
-        self.index = {t.id: n for n, t in enumerate(plan.tasks)}
-        self.dependents = plan.dependents()
-        self.waiting: dict[str, int] = {}
-        cp = plan.critical_path()
-        self.key = {t.id: (-t.priority, -cp[t.id], self.index[t.id]) for t in plan.tasks}
-        self.ready: list[tuple[tuple[int, float, int], str]] = []
-        self.running: dict[str, asyncio.Task[TaskOutcome]] = {}
+        graph = plan._graph  # built once per plan, by validate_plan
+        self.tasks: dict[str, Task] = graph.tasks
+        self.dependents: dict[str, list[str]] = graph.dependents
+        self.running: dict[str, asyncio.Task[None]] = {}
         self.outcomes: dict[str, TaskOutcome] = {}
         self.results: dict[str, Any] = {}
+        self.pending: list[str] = []
+        self.heap: list[tuple[tuple[int, float, int], str]] = []
         self.finished: deque[TaskOutcome] = deque()
-        self.wake = asyncio.Event()
+        #: what the driver awaits while nothing is finished; set by the first to finish
+        self.waiter: asyncio.Future[None] | None = None
         self.stopping = False
         self.stop_reason = "the run stopped after a failure (fail_fast)"
+        #: tasks cancelled before they started, whose outcome the driver recorded
         self.reported: set[str] = set()
         self.tearing_down = False
         self.teardown_error: Exception | None = None
-        for tid, outcome in (done or {}).items():
-            if tid in self.tasks:
-                self.outcomes[tid] = outcome
-                if outcome.ok:
-                    self.results[tid] = outcome.output
-        for task in plan.tasks:
-            self.waiting[task.id] = sum(d not in self.results for d in set(task.depends_on))
+        self.observed = scheduler.observed
+        self._remaining: dict[str, float] | None = None
+        executor = scheduler.executor
+        self.remote = None if getattr(executor, "in_process", executor is None) else executor
+        #: the worker functions awaited directly (see the module docstring), by worker name
+        self.direct: dict[str, Any] = {}
+        if self.remote is None and scheduler.task_timeout is None and meter.journal is None:
+            for name in graph.workers:
+                worker = scheduler.workers.get(name)
+                if (worker is not None and worker.fn is not None
+                        and type(worker).run is Worker.run
+                        and worker.model is None and scheduler.model is None):
+                    self.direct[name] = worker.fn
+        #: for each task with dependencies, how many of them have yet to succeed
+        self.waiting = dict(graph.indegree)
+        if done:
+            for tid, outcome in done.items():
+                if tid in self.tasks:
+                    self.outcomes[tid] = outcome
+                    if outcome.ok:
+                        self.results[tid] = outcome.output
+            results = self.results
+            for tid in self.waiting:
+                self.waiting[tid] = sum(d not in results for d in self.tasks[tid].depends_on)
 
     def emit(self, event: Any) -> None:
         if not self.tearing_down:
-            self.s.bus.emit(event)
+            self.bus.emit(event)
             return
         try:  # tearing down: every outcome is recorded whatever a subscriber does
-            self.s.bus.emit(event)
+            self.bus.emit(event)
         except Exception as exc:
             self.teardown_error = self.teardown_error or exc
 
@@ -97,7 +123,10 @@ class Execution:
         guard = self.meter.guard
         if guard is not None and guard.budget.on_exceed == "cancel":
             self._cancel_running()
-        self.wake.set()
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.set_result(None)
 
     async def drive(self) -> None:
         guard = self.meter.guard
@@ -109,44 +138,91 @@ class Execution:
                 unlisten()
 
     async def _drive(self) -> None:
-        bus = self.s.bus
-        carried = [tid for tid, o in self.outcomes.items() if not o.ok]
-        for task in self.plan.tasks:
-            if task.id in self.outcomes:
-                continue  # finished under an earlier version of the plan
-            if bus.active:
-                self.emit(TaskQueued(run_id=self.run_id, task_id=task.id, worker=task.worker))
-            if self.waiting[task.id] == 0:
-                heapq.heappush(self.ready, (self.key[task.id], task.id))
-        for tid in carried:
-            self._skip_dependents(tid)
-        limit = self.s.max_concurrency
+        outcomes, waiting = self.outcomes, self.waiting
+        if self.bus.active or outcomes:
+            for tid, task in self.tasks.items():
+                if tid in outcomes:
+                    continue  # finished under an earlier version of the plan
+                if self.bus.active:
+                    self.emit(TaskQueued(run_id=self.run_id, task_id=tid, worker=task.worker))
+                if not waiting.get(tid):
+                    self.pending.append(tid)
+            for tid in [tid for tid, o in outcomes.items() if not o.ok]:
+                self._skip_dependents(tid)
+        else:
+            self.pending = list(self.plan._graph.roots)
+        running, finished = self.running, self.finished
+        new_future = asyncio.get_running_loop().create_future
         while True:
-            while self.ready and len(self.running) < limit and not self.stopping:
-                _, tid = heapq.heappop(self.ready)
-                self.running[tid] = asyncio.create_task(self._execute(self.tasks[tid]))
-            if not self.running:
+            if (self.pending or self.heap) and not self.stopping:
+                self._start()
+            if not running:
                 break
-            await self.wake.wait()
-            self.wake.clear()
-            while self.finished:
-                self._settle(self.finished.popleft())
-        for task in self.plan.tasks:  # whatever never started (fail_fast, budget)
-            if task.id not in self.outcomes:
-                self._end(TaskOutcome(task.id, task.worker, "skipped", error=self.stop_reason))
+            if not finished:
+                self.waiter = new_future()
+                try:
+                    await self.waiter
+                finally:  # woken, or cancelled: nobody may set it any more
+                    self.waiter = None
+            while finished:
+                self._settle(finished.popleft())
+        if len(outcomes) < len(self.tasks):  # whatever never started (fail_fast, budget)
+            for tid, task in self.tasks.items():
+                if tid not in outcomes:
+                    self._end(TaskOutcome(tid, task.worker, "skipped", error=self.stop_reason))
+
+    def _start(self) -> None:
+        """Start ready tasks while there are slots: all of them when they fit, else the best
+        by :meth:`_key`."""
+        running = self.running
+        free = self.scheduler.max_concurrency - len(running)
+        if free <= 0:
+            return
+        pending, heap = self.pending, self.heap
+        if len(pending) + len(heap) <= free:
+            batch = [tid for _, tid in heap] + pending if heap else pending
+            self.pending, heap[:] = [], ()
+        else:
+            key = self._key
+            for tid in pending:
+                heapq.heappush(heap, (key(tid), tid))
+            pending.clear()
+            batch = [heapq.heappop(heap)[1] for _ in range(free)]
+        start, execute, tasks = asyncio.get_running_loop().create_task, self._execute, self.tasks
+        for tid in batch:
+            running[tid] = start(execute(tasks[tid]))
+
+    def _key(self, tid: str) -> tuple[int, float, int]:
+        """Higher priority first, then the longer remaining critical path, then plan order."""
+        if self._remaining is None:
+            self._remaining = self.plan.critical_path(self.scheduler.expected_seconds(self.plan))
+        return (-self.tasks[tid].priority, -self._remaining[tid],
+                self.plan._graph.position[tid])
 
     def _settle(self, outcome: TaskOutcome) -> None:
         tid = outcome.task_id
         del self.running[tid]
-        self._end(outcome)
-        if outcome.ok:
+        self.outcomes[tid] = outcome
+        if self.bus.tracked:
+            self.emit(_END_EVENT[outcome.status](run_id=self.run_id, task_id=tid,
+                                                 outcome=outcome))
+        if outcome.status == "succeeded":
             self.results[tid] = outcome.output
+            started, ended = outcome.started_at, outcome.finished_at
+            if started is not None and ended is not None:  # the worker's time, for _key
+                seen = self.observed.get(outcome.worker)
+                if seen is None:
+                    seen = self.observed[outcome.worker] = [0.0, 0]
+                seen[0] += ended - started
+                seen[1] += 1
+            waiting, outcomes, pending = self.waiting, self.outcomes, self.pending
             for child in self.dependents[tid]:
-                self.waiting[child] -= 1
-                if self.waiting[child] == 0 and child not in self.outcomes:
-                    heapq.heappush(self.ready, (self.key[child], child))
+                left = waiting[child] - 1
+                waiting[child] = left
+                if left == 0 and child not in outcomes:
+                    pending.append(child)
         elif outcome.status != "cancelled":
-            if self.s.failure_policy == "fail_fast":
+            if self.scheduler.failure_policy == "fail_fast":
                 self.stopping = True
                 self._cancel_running()
             else:
@@ -164,7 +240,7 @@ class Execution:
 
     def _end(self, outcome: TaskOutcome) -> None:
         self.outcomes[outcome.task_id] = outcome
-        if self.s.bus.tracked:
+        if self.bus.tracked:
             self.emit(_END_EVENT[outcome.status](
                 run_id=self.run_id, task_id=outcome.task_id, outcome=outcome))
 
@@ -172,89 +248,66 @@ class Execution:
         """Cancel every running task. One cancelled before its first step never enters
         ``_execute`` and so never reports: its outcome is recorded here instead."""
         for tid, job in self.running.items():
-            if tid not in self.reported:
+            if tid not in self.reported and getcoroutinestate(job.get_coro()) == CORO_CREATED:
                 self.reported.add(tid)
-                self.finished.append(TaskOutcome(tid, self.tasks[tid].worker, "cancelled",
-                                                 error="cancelled before it started"))
+                self._report(TaskOutcome(tid, self.tasks[tid].worker, "cancelled",
+                                         error="cancelled before it started"))
             job.cancel()
 
-    async def _execute(self, task: Task) -> TaskOutcome:
-        self.reported.add(task.id)  # from here on, _execute reports how it ended
+    def dependencies(self, task: Task) -> tuple[DependencyResult, ...]:
+        """The results of ``task``'s dependencies, in plan order."""
+        if not task.depends_on:
+            return ()
+        tasks, results, deps = self.tasks, self.results, []
+        for d in sorted(task.depends_on, key=self.plan._graph.position.__getitem__):
+            dep = _new(DependencyResult)  # as its __init__ would, without the frame
+            _set(dep, "__dict__", {"task_id": d, "worker": tasks[d].worker, "output": results[d]})
+            deps.append(dep)
+        return tuple(deps)
+
+    async def _execute(self, task: Task) -> None:
+        tid = task.id  # once here, _execute reports how the task ended (see _cancel_running)
         try:
-            outcome = await self._attempts(task)
+            fn = self.direct.get(task.worker)
+            if fn is None or self.bus.active:
+                outcome = await run_attempts(self, task)
+            else:  # the frozen objects are built as their __init__ would, without its frame
+                started = _now()
+                ctx = _new(TaskContext)
+                _set(ctx, "__dict__", {
+                    "run_id": self.run_id, "objective": self.objective, "task": task,
+                    "dependencies": self.dependencies(task) if task.depends_on else (),
+                    "shared": self.shared, "model": None, "attempt": 1, "revision": None})
+                try:
+                    output = await fn(ctx)
+                except Exception as exc:
+                    outcome = await run_attempts(self, task, failed=exc, first_start=started)
+                else:
+                    outcome = _new(TaskOutcome)
+                    _set(outcome, "__dict__", {
+                        "task_id": tid, "worker": task.worker, "status": "succeeded",
+                        "attempts": 1, "started_at": started, "finished_at": _now(),
+                        "error": None, "error_type": None, "output": output,
+                        "error_info": None})
         except asyncio.CancelledError:
-            outcome = TaskOutcome(task.id, task.worker, "cancelled",
-                                  error="cancelled while running")
-            self.finished.append(outcome)
-            self.wake.set()
+            self._report(TaskOutcome(tid, task.worker, "cancelled",
+                                     error="cancelled while running"))
             raise
         except Exception as exc:  # a step around the attempts failed: the task failed
-            outcome = TaskOutcome(task.id, task.worker, "failed", error=describe(exc),
-                                  error_type=type(exc).__name__)
+            outcome = failed_outcome(task, 0, None, exc)
         self.finished.append(outcome)
-        self.wake.set()
-        return outcome
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.set_result(None)
 
-    async def _attempts(self, task: Task, revision: Revision | None = None) -> TaskOutcome:
-        """Run ``task`` until it succeeds or fails for good. Anything that raises on the way
-        (resolving its model, restoring it, a subscriber) fails the task, never the run."""
-        s = self.s
-        first_start = time.time()
-        try:
-            worker = s.workers[task.worker]
-            model = s.model_for(worker)
-            if model is not None:
-                model = MeteredModel(model, self.meter, task.id,
-                                     purpose="task" if revision is None else "revision")
-            deps = tuple(
-                DependencyResult(d, self.tasks[d].worker, self.results[d])
-                for d in sorted(set(task.depends_on), key=self.index.__getitem__)
-            )
-            journal = self.meter.journal
-            if revision is None and journal is not None:
-                restored = journal.restore(task)  # finished before the run was interrupted
-                if restored is not None:
-                    return restored
-        except Exception as exc:
-            return TaskOutcome(task.id, task.worker, "failed", 0, first_start, time.time(),
-                               describe(exc), type(exc).__name__)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                if s.bus.active:
-                    self.emit(TaskStarted(run_id=self.run_id, task_id=task.id,
-                                          worker=task.worker, attempt=attempt))
-                ctx = TaskContext(self.run_id, self.objective, task, deps, self.shared, model,
-                                  attempt, revision)
-                if s.task_timeout is None:
-                    output = await worker.run(ctx)
-                else:
-                    try:
-                        async with asyncio.timeout(s.task_timeout):
-                            output = await worker.run(ctx)
-                    except TimeoutError:
-                        raise TaskTimeout(task.id, s.task_timeout) from None
-            except Exception as exc:
-                if s.retry.should_retry(exc, attempt):
-                    delay = s.retry.delay(attempt, exc)
-                    try:
-                        if s.bus.active:
-                            self.emit(TaskRetried(run_id=self.run_id, task_id=task.id,
-                                                  attempt=attempt, error=describe(exc),
-                                                  delay=delay))
-                        await self.meter.sleep(delay, s.sleep)
-                    except Exception as stop:  # the budget ran out while waiting
-                        exc = stop
-                    else:
-                        continue
-                return TaskOutcome(
-                    task.id, task.worker,
-                    "timed_out" if isinstance(exc, TaskTimeout) else "failed",
-                    attempt, first_start, time.time(), describe(exc), type(exc).__name__,
-                )
-            return TaskOutcome(task.id, task.worker, "succeeded", attempt, first_start,
-                               time.time(), output=output)
+    def _report(self, outcome: TaskOutcome) -> None:
+        """Hand ``outcome`` to the driver and wake it."""
+        self.finished.append(outcome)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.set_result(None)
 
     async def cancel_all(self) -> None:
         """Cancel running tasks, wait for them, and mark everything unfinished cancelled.
@@ -271,10 +324,14 @@ class Execution:
             outcome = self.finished.popleft()
             self.running.pop(outcome.task_id, None)
             self._end(outcome)
-        for task in self.plan.tasks:
-            if task.id not in self.outcomes:
-                self._end(TaskOutcome(task.id, task.worker, "cancelled",
+        for tid, task in self.tasks.items():
+            if tid not in self.outcomes:
+                self._end(TaskOutcome(tid, task.worker, "cancelled",
                                       error="the run was cancelled before the task started"))
 
     def ordered_outcomes(self) -> tuple[TaskOutcome, ...]:
-        return tuple(self.outcomes[t.id] for t in self.plan.tasks if t.id in self.outcomes)
+        outcomes = self.outcomes
+        if len(outcomes) == len(self.tasks):
+            return tuple(map(outcomes.__getitem__, self.tasks))
+        return tuple(outcomes[tid] for tid in self.tasks if tid in outcomes)
+

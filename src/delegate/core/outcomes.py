@@ -11,16 +11,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..errors import ErrorInfo
 from ..llm.base import Usage
 from .plan import Plan
 
 __all__ = ["PlanningReport", "RunResult", "RunStatus", "TaskOutcome", "TaskStatus"]
 
+_set_dict = object.__setattr__
+
 TaskStatus = Literal["succeeded", "failed", "skipped", "timed_out", "cancelled"]
 RunStatus = Literal["succeeded", "partial", "failed", "cancelled"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class TaskOutcome:
     """How one task ended.
 
@@ -31,8 +34,12 @@ class TaskOutcome:
         attempts: how many times it started (0 when skipped).
         started_at, finished_at: epoch seconds of the first start and of the end.
         error: what went wrong, one line; ``None`` on success.
-        error_type: the exception's class name, where there was one.
+        error_type: the exception's class name, where there was one (deprecated: read
+            ``error_info.type``; kept for one release).
         output: the worker's result on success, else ``None``.
+        error_info: the exception that failed the task, as picklable data (see
+            :class:`~delegate.errors.ErrorInfo`; ``error_info.exception()`` rebuilds it);
+            ``None`` on success, and for a task skipped or cancelled without an exception.
     """
 
     task_id: str
@@ -44,6 +51,18 @@ class TaskOutcome:
     error: str | None = None
     error_type: str | None = None
     output: Any = None
+    error_info: ErrorInfo | None = None
+
+    def __init__(  # one dict, not a frozen assignment per field: outcomes are made per task
+        self, task_id: str, worker: str, status: TaskStatus, attempts: int = 0,
+        started_at: float | None = None, finished_at: float | None = None,
+        error: str | None = None, error_type: str | None = None, output: Any = None,
+        error_info: ErrorInfo | None = None,
+    ) -> None:
+        _set_dict(self, "__dict__", {
+            "task_id": task_id, "worker": worker, "status": status, "attempts": attempts,
+            "started_at": started_at, "finished_at": finished_at, "error": error,
+            "error_type": error_type, "output": output, "error_info": error_info})
 
     @property
     def ok(self) -> bool:

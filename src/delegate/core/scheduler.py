@@ -2,15 +2,20 @@
 
 A task starts as soon as every task it depends on has succeeded, while fewer than
 ``max_concurrency`` tasks run. Among ready tasks the higher ``priority`` goes first, then the
-longer remaining critical path, then plan order. Each attempt may have a timeout; transient
-failures are retried under the :class:`~delegate.core.retry.RetryPolicy`; anything else fails the
-task for good. Under the ``continue`` policy the failed task's dependents are skipped and the
-rest of the plan goes on; under ``fail_fast`` running tasks are cancelled and nothing new
-starts. Cancelling the coroutine (Ctrl-C) cancels running workers, records every unfinished
-task as ``cancelled``, emits the final events and re-raises ``CancelledError``.
+longer remaining critical path, then plan order. The critical path is weighed in seconds where
+anything says how long tasks take (a task's ``expected_seconds``, else the mean time its
+worker took in this scheduler's earlier runs), and in tasks otherwise.
+
+Each attempt may have a timeout; transient failures are retried under the
+:class:`~delegate.core.retry.RetryPolicy`; anything else fails the task for good. Under the
+``continue`` policy the failed task's dependents are skipped and the rest of the plan goes on;
+under ``fail_fast`` running tasks are cancelled and nothing new starts. Cancelling the
+coroutine (Ctrl-C) cancels running workers, records every unfinished task as ``cancelled``,
+emits the final events and re-raises ``CancelledError``.
 
 Completion is pushed to the loop by each task rather than polled, so the cost per task stays
-constant with the size of the plan.
+constant with the size of the plan. Attempts run in this process unless an
+:class:`~delegate.core.hooks.Executor` that runs them elsewhere is given.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from ..errors import UsageError
 from ..limits.metering import Meter
 from ..llm.base import Model
 from ..llm.registry import get_model
+from ._attempts import run_attempts
 from ._execution import Execution
 from .events import (
     EventBus,
@@ -33,6 +39,7 @@ from .events import (
     RunStarted,
     Subscriber,
 )
+from .hooks import Executor
 from .outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from .plan import Plan, PlanLimits, validate_plan
 from .retry import RetryPolicy
@@ -66,6 +73,11 @@ class Scheduler:
         resolve: turns a worker's ``provider:model`` string into a model (the run's
             :class:`~delegate.runtime.Runtime` passes its own, which also closes them);
             :func:`~delegate.llm.registry.get_model` by default.
+        executor: where attempts run; ``None`` (or an executor whose ``in_process`` is true,
+            such as :class:`~delegate.backends.local.LocalExecutor`) runs them in this
+            process with the run's live, metered model. Any other executor is sent an
+            :class:`~delegate.core.hooks.AttemptSpec` per attempt; retries, the timeout and
+            events stay with the scheduler.
     """
 
     def __init__(
@@ -81,6 +93,7 @@ class Scheduler:
         subscribers: Iterable[Subscriber] | EventBus = (),
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         resolve: Callable[[str], Model] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise UsageError("max_concurrency must be at least 1")
@@ -89,6 +102,7 @@ class Scheduler:
         self.workers = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
         self.resolve = resolve or get_model
         self.model = self.resolve(model) if isinstance(model, str) else model
+        self.model_spec = model if isinstance(model, str) else getattr(model, "name", None)
         self.max_concurrency = max_concurrency
         self.retry = retry or RetryPolicy()
         self.task_timeout = task_timeout
@@ -98,7 +112,10 @@ class Scheduler:
             subscribers if isinstance(subscribers, EventBus) else EventBus(tuple(subscribers))
         )
         self.sleep = sleep
+        self.executor = executor
         self._worker_models: dict[str, Model | None] = {}
+        #: per worker, the seconds its succeeded tasks took in all and how many there were
+        self.observed: dict[str, list[float]] = {}
         #: the result of the latest run, also when it was cancelled part way
         self.last_result: RunResult | None = None
 
@@ -110,6 +127,40 @@ class Scheduler:
                 self.resolve(own) if isinstance(own, str) else own if own is not None
                 else self.model)
         return self._worker_models[worker.name]
+
+    def model_spec_for(self, worker: Worker) -> str | None:
+        """The ``provider:model`` string of the model a worker uses, for an attempt run
+        elsewhere: its own (a string as declared, a model's ``name``), else the default's."""
+        own = worker.model
+        if own is None:
+            return self.model_spec
+        return own if isinstance(own, str) else own.name
+
+    def observe(self, outcome: TaskOutcome) -> None:
+        """Count the time a succeeded task took towards its worker's mean."""
+        if outcome.started_at is not None and outcome.finished_at is not None:
+            seen = self.observed.get(outcome.worker)
+            if seen is None:
+                self.observed[outcome.worker] = [outcome.finished_at - outcome.started_at, 1]
+            else:
+                seen[0] += outcome.finished_at - outcome.started_at
+                seen[1] += 1
+
+    def expected_seconds(self, plan: Plan) -> dict[str, float] | None:
+        """How long each task of ``plan`` is expected to take: its ``expected_seconds``, else
+        its worker's mean observed time, else the mean of those known in the plan. ``None``
+        when nothing is known: the critical path then counts tasks."""
+        means = {name: total / count for name, (total, count) in self.observed.items()
+                 if total > 0}
+        known = {t.id: t.expected_seconds if t.expected_seconds is not None
+                 else means[t.worker] for t in plan.tasks
+                 if t.expected_seconds is not None or t.worker in means}
+        if not known:
+            return None
+        if len(known) < len(plan.tasks):
+            fill = sum(known.values()) / len(known)
+            known = {t.id: known.get(t.id, fill) for t in plan.tasks}
+        return known
 
     async def run(
         self,
@@ -151,11 +202,12 @@ class Scheduler:
             await asyncio.shield(execution.cancel_all())
             raise
         finally:
+            outcomes = execution.ordered_outcomes()
             result = RunResult(
                 run_id=run_id,
                 plan=plan,
-                outcomes=execution.ordered_outcomes(),
-                status=run_status(execution.ordered_outcomes(), cancelled=cancelled),
+                outcomes=outcomes,
+                status=run_status(outcomes, cancelled=cancelled),
                 usage=meter.usage,
                 planning=planning or PlanningReport(),
                 wall_seconds=time.perf_counter() - started,
@@ -189,4 +241,4 @@ class Scheduler:
         meter = meter or Meter(run_id, self.bus)
         execution = Execution(self, plan, objective, shared or {}, run_id, meter)
         execution.results.update(outputs)
-        return await execution._attempts(plan.task(task_id), revision)
+        return await run_attempts(execution, plan.task(task_id), revision)
