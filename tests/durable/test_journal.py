@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import BaseModel
 
-import delegate.durable.journal as journal_module
+import delegate.durable.lease as lease_module
 from delegate import Plan, ScriptedModel, Task, Worker, run, worker
 from delegate.core.events import RunFinished, RunStarted, TaskQueued, TaskStarted
 from delegate.durable.journal import Journal, effective_status, redact
@@ -343,7 +343,7 @@ def test_a_run_taken_over_by_another_process_is_not_written_by_its_old_owner(tmp
     async def taken_over_at_c(ctx):
         if ctx.task.id == "c":
             await ctx.model.request([Message.user("written before")])  # committed on return
-            monkeypatch.setattr(journal_module, "STALE_AFTER", 0.0)  # the first owner looks stale
+            monkeypatch.setattr(lease_module, "STALE_AFTER", 0.0)  # the first owner looks stale
             taken.append(Journal.resume(second_store, journal.run_id))
             await ctx.model.request([Message.user("written after the takeover")])
         return ctx.task.id
@@ -390,12 +390,12 @@ def test_a_failing_heartbeat_fails_the_journal_instead_of_dying_silently():
     async def main():
         await journal.open()
         journal(RunStarted(run_id=journal.run_id, objective="Beat"))
-        await asyncio.wait_for(journal._beat, timeout=20)  # it ends, having failed the journal
+        await asyncio.wait_for(journal.lease._beat, timeout=20)  # ends, having failed the journal
         assert isinstance(journal.error, StoreError)
         with pytest.raises(StoreError, match="the disk is full"):  # the next event
             journal(TaskQueued(run_id=journal.run_id, task_id="a", worker="w"))
         with pytest.raises(StoreError, match="the disk is full"):  # every model call
-            await journal.lookup("k" * 64, None, None)
+            await journal.replay.lookup("k" * 64, None, None)
         with pytest.raises(StoreError, match="the disk is full"):
             await journal.close("succeeded")
 

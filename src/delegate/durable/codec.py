@@ -8,17 +8,25 @@ types), so a store's contents can never make delegate import a module. JSON valu
 through; tuples come back as lists. Anything else cannot be stored faithfully:
 :func:`encode` raises :class:`NotStorable` and the journal marks the output so that a resumed
 run runs the task again instead of handing on a copy that is not the real thing.
+
+:func:`event_data` gives an event's fields as JSON-ready data, the form the journal stores
+events in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import sys
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 
-__all__ = ["NotStorable", "decode", "encode"]
+if TYPE_CHECKING:
+    from ..core.events import Event
+
+__all__ = ["NotStorable", "decode", "encode", "event_data", "jsonable"]
 
 _TYPE, _DATA = "$type", "$data"
 
@@ -77,3 +85,40 @@ def decode(data: Any) -> Any:
 
 def _name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def jsonable(value: Any) -> Any:
+    """A model answer's ``data`` as JSON-ready data (a pydantic object dumped)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+_PLAIN = (str, int, float, bool, type(None), list, dict)
+
+
+def event_data(event: Event, known: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's fields as JSON-ready data, but those in ``known``."""
+    fields = _FIELDS.get(type(event))
+    if fields is None:  # content is stored with the model calls
+        names = tuple(f.name for f in dataclasses.fields(event)
+                      if f.name != "run_id" and f.repr)
+        fields = _FIELDS[type(event)] = (names, operator.attrgetter(*names))
+    names, values = fields
+    got = values(event)
+    data = dict(zip(names, got if len(names) > 1 else (got,), strict=True))
+    for name in known:
+        del data[name]
+    for name, value in data.items():
+        if type(value) in _PLAIN:
+            continue
+        if isinstance(value, BaseModel):
+            data[name] = value.model_dump(mode="json")
+        elif hasattr(value, "to_dict"):
+            data[name] = value.to_dict()
+        elif isinstance(value, tuple):
+            data[name] = list(value)
+        elif not isinstance(value, _PLAIN):
+            data[name] = repr(value)
+    return data

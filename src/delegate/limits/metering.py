@@ -158,7 +158,7 @@ class MeteredModel(WrapperModel):
         key, request = "", {}
         if journal is not None:
             key, request = request_key(self.wrapped, messages, output, settings)
-            hit = await journal.lookup(key, output, settings)
+            hit = await journal.replay.lookup(key, output, settings)
             if hit is not None:  # costs nothing, so no budget applies
                 response, source = hit.response, hit.source
                 await journal.record_call(key, request, response, task_id=self.task_id,
