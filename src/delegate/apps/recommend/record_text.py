@@ -2,7 +2,7 @@
 
 :func:`flatten` joins a record's text values (URLs, e-mail addresses and long numeric codes
 left out); :func:`tokenize` splits text into search terms. Like :mod:`.records`, private to
-:mod:`delegate.apps.recommend.catalog`, which re-exports :func:`tokenize`.
+the catalog; :mod:`delegate.apps.recommend.catalog` re-exports :func:`tokenize`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Reading catalog records: the JSON file, the record list, each record's fields.
 
-Private to :mod:`delegate.apps.recommend.catalog`, which turns what these helpers find
-into products and issues. Only :func:`read_json` and :func:`unwrap` raise, with
-:class:`ReadError`, for a catalog that cannot work at all (the catalog re-raises it as
-``CatalogError``); inside a record, a value that cannot be read comes back as ``None`` and
-the caller decides what that means.
+Private to the catalog (:mod:`delegate.apps.recommend.catalog`, which turns what these
+helpers find into products and issues, and :mod:`delegate.apps.recommend.products`). Only
+:func:`read_json` and :func:`unwrap` raise, with :class:`ReadError`, for a catalog that cannot
+work at all (the catalog re-raises it as ``CatalogError``); inside a record, a value that
+cannot be read comes back as ``None`` and the caller decides what that means.
 
 Fields are found by ranked lists of candidate key names (:data:`ID_KEYS`, :data:`NAME_KEYS`,
 ...), compared without case, ``_``, ``-`` or spaces, and searched level by level from the top
