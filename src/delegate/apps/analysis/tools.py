@@ -9,19 +9,21 @@ pandas and scipy are optional (``pip install 'delegate[analysis]'``) and importe
 tool runs; without them a tool raises :class:`~delegate.errors.ConfigurationError`. Data that
 cannot be analysed (a missing, empty, binary or oversized file, a non-numeric target, too few
 rows) raises :class:`DataError` with a message meant to be shown to the user as is.
+
+Loading and cleaning are in :mod:`delegate.apps.analysis.data`, the dataclasses in
+:mod:`delegate.apps.analysis.results`; this module re-exports both.
 """
 
 from __future__ import annotations
 
-import io
-import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from delegate.errors import UsageError
 
 from . import _stats as st
+from .data import DataError, load_csv, preprocess
+from .results import ColumnProfile, Correlation, LinearFit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,150 +51,6 @@ MAX_REPORT_CORRELATIONS = 20
 """Strongest correlations :func:`summary_report` includes."""
 
 
-class DataError(UsageError):
-    """The data cannot be loaded or cannot answer the question asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class ColumnProfile:
-    """What one column holds.
-
-    Attributes:
-        name: the column name.
-        kind: ``"numeric"``, ``"categorical"``, ``"datetime"`` or ``"text"``.
-        dtype: the pandas dtype, as text (``"float64"``).
-        count: non-missing values. missing: missing values. unique: distinct non-missing values.
-        mean, std, min, q1, median, q3, max: numeric columns only (as ``DataFrame.describe``,
-            ``std`` with ``ddof=1``); None where undefined or for other kinds.
-        top: categorical columns only: up to 5 ``(value, count)`` pairs, most frequent first.
-        first, last: datetime columns only: the earliest and latest value, ISO 8601.
-    """
-
-    name: str
-    kind: str
-    dtype: str
-    count: int
-    missing: int
-    unique: int
-    mean: float | None = None
-    std: float | None = None
-    min: float | None = None
-    q1: float | None = None
-    median: float | None = None
-    q3: float | None = None
-    max: float | None = None
-    top: tuple[tuple[Any, int], ...] = ()
-    first: str | None = None
-    last: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields that apply to this kind of column, JSON-ready."""
-        out: dict[str, Any] = {key: getattr(self, key) for key in ("name", "kind", "dtype")}
-        out.update(count=self.count, missing=self.missing, unique=self.unique)
-        if self.kind == "numeric":
-            for key in ("mean", "std", "min", "q1", "median", "q3", "max"):
-                out[key] = getattr(self, key)
-        elif self.kind == "categorical":
-            out["top"] = [{"value": value, "count": count} for value, count in self.top]
-        elif self.kind == "datetime":
-            out.update(first=self.first, last=self.last)
-        return out
-
-
-@dataclass(frozen=True)
-class Correlation:
-    """The correlation of two numeric columns over the ``n`` rows where both are present."""
-
-    x: str
-    y: str
-    method: str
-    r: float
-    p_value: float | None
-    n: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-ready dict."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class LinearFit:
-    """An ordinary least squares fit ``target = intercept + sum(coefficient * feature)``.
-
-    Attributes:
-        target: the column predicted. features: the predictors, in the order given.
-        intercept: the fitted constant. coefficients: the fitted slope of each feature.
-        r_squared: the share of the target's variance the fit explains, on the fitted rows.
-        n: rows used (those with no missing value in the target or any feature).
-    """
-
-    target: str
-    features: tuple[str, ...]
-    intercept: float
-    coefficients: dict[str, float]
-    r_squared: float
-    n: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-ready dict."""
-        return {**asdict(self), "features": list(self.features)}
-
-
-def load_csv(
-    path_or_text: str | os.PathLike[str], *, max_bytes: int = 50_000_000, max_rows: int = 1_000_000
-) -> pd.DataFrame:
-    """Read a comma-separated file, or CSV text, into a DataFrame.
-
-    Args:
-        path_or_text: a path, or the CSV text itself (a ``str`` with a line break in it).
-        max_bytes: largest file or text accepted. max_rows: most data rows accepted.
-
-    Raises:
-        DataError: a missing, empty, binary, oversized or unparseable file, or one with no
-            columns or no data rows.
-        ConfigurationError: pandas is not installed.
-    """
-    pd = st.require_pandas()
-    if isinstance(path_or_text, str) and "\n" in path_or_text:
-        raw, label = path_or_text.encode("utf-8"), "the CSV text"
-    else:
-        raw, label = _read_file(os.fspath(path_or_text), max_bytes), f"{path_or_text!s}"
-    if len(raw) > max_bytes:
-        raise DataError(f"{label} is {len(raw):,} bytes, over the limit of {max_bytes:,} bytes")
-    if not raw.strip():
-        raise DataError(f"{label} is empty")
-    text = st.decode_text(raw)
-    if text is None:
-        raise DataError(f"{label} is binary data, not CSV text")
-    try:
-        df = pd.read_csv(io.StringIO(text), nrows=max_rows + 1, low_memory=False)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{label} has no columns to read") from exc
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"{label} is not readable as CSV: {exc}") from exc
-    if df.shape[1] == 0:
-        raise DataError(f"{label} has no columns to read")
-    if len(df) == 0:
-        raise DataError(f"{label} has a header row but no data rows")
-    if len(df) > max_rows:
-        raise DataError(f"{label} has more than {max_rows:,} data rows (the max_rows limit)")
-    return df
-
-
-def _read_file(path: str, max_bytes: int) -> bytes:
-    if not os.path.exists(path):
-        raise DataError(
-            f"no such file: {path!r} (to pass CSV text instead, include at least one line break)"
-        )
-    if os.path.isdir(path):
-        raise DataError(f"{path!r} is a directory, not a CSV file")
-    size = os.path.getsize(path)
-    if size > max_bytes:
-        raise DataError(f"{path} is {size:,} bytes, over the limit of {max_bytes:,} bytes")
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
 def profile_columns(df: pd.DataFrame) -> list[ColumnProfile]:
     """Describe every column: its kind, counts, and the statistics that suit its kind."""
     profiles = []
@@ -218,21 +76,6 @@ def profile_columns(df: pd.DataFrame) -> list[ColumnProfile]:
             base.update(first=series.min().isoformat(), last=series.max().isoformat())
         profiles.append(ColumnProfile(**base))
     return profiles
-
-
-def preprocess(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Clean a freshly loaded frame, saying in plain words what was done.
-
-    In order: strip spaces from column names (renaming any duplicates this creates), read
-    blank text cells as missing, drop columns and rows that are entirely empty, read number-like
-    text (``"1,234"``, ``"$5.00"``, ``"(12)"``, ``"7%"``) as numbers, and parse ISO 8601 dates.
-    Each change adds one line to the steps; nothing is dropped or converted without one. The
-    input frame is not modified.
-
-    Returns:
-        ``(cleaned, steps)``; ``steps`` is empty when nothing needed doing.
-    """
-    return st.clean(df)
 
 
 def correlations(df: pd.DataFrame, method: str = "pearson") -> list[Correlation]:
