@@ -18,12 +18,11 @@ schemas) fails its task with the problems listed; the report says so and ``data`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from ...core.config import RunConfig
 from ...core.events import Subscriber
@@ -31,7 +30,6 @@ from ...core.outcomes import RunResult
 from ...core.plan import Plan, Task
 from ...core.render import truncate
 from ...core.review import CheckResult, Reviewer
-from ...core.schemas import depends_on_schema, fixed_lists
 from ...core.workers import Revision, TaskContext, Worker, WorkerRegistry
 from ...durable.journal import Journal
 from ...errors import PlanError, UsageError
@@ -42,7 +40,19 @@ from .._common import checks
 from .._common.content import WorkflowResult
 from .._common.prompts import prompts
 from .._common.prose import PROSE_SETTINGS, drop_echo
-from .tools import Resource, Timeline, WorkItem, schedule, to_markdown, validate_breakdown
+from .outputs import (
+    ESTIMATES,
+    MAX_ITEMS,
+    MIN_ITEMS,
+    Phase,
+    Phases,
+    ProjectPlan,
+    Requirements,
+    Scheduled,
+    breakdown_schema,
+)
+from .report import copied_requirement, render_plan
+from .tools import Resource, WorkItem, schedule, validate_breakdown
 
 __all__ = [
     "DEFAULT_RESOURCES", "ESTIMATES", "EXAMPLE_DESCRIPTION", "EXAMPLE_RESOURCES", "MAX_ITEMS",
@@ -50,12 +60,6 @@ __all__ = [
     "project_plan", "project_workers", "run_project",
 ]
 
-ESTIMATES = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
-"""The estimates, in days, a breakdown item may take."""
-MIN_ITEMS, MAX_ITEMS = 3, 8
-#: The schemas' bounds on a phase's and a work item's name (a grammar stops the model there).
-PHASE_NAME_CHARS, ITEM_NAME_CHARS = 40, 60
-"""Fewest and most items in a breakdown."""
 DEFAULT_RESOURCES = (Resource(name="Generalist 1"), Resource(name="Generalist 2"))
 """Who does the work when no resources are given: two generalists (skill ``general``)."""
 
@@ -78,97 +82,6 @@ PROMPTS = prompts("project")  # the model workers' prompts, as data in prompts/p
 #: with 1.1 the project objectives of the content evaluation went from a minimum distinct
 #: 4-gram ratio of 0.18 to 0.70 (1.3 was no better). The n-gram ban is not for JSON.
 LIST_SETTINGS = ModelSettings(repeat_penalty=1.1)
-_Line = Annotated[str, Field(min_length=3, max_length=100)]
-
-
-class Requirements(BaseModel):
-    """What the project must deliver, as short statements."""
-
-    requirements: list[_Line] = Field(min_length=2, max_length=6)
-
-
-class Phase(BaseModel):
-    """One stage of the project."""
-
-    name: str = Field(min_length=1, max_length=PHASE_NAME_CHARS,
-                      description="two to four words")
-    goal: str = Field(min_length=3, max_length=120)
-
-
-class Phases(BaseModel):
-    """The project's stages, in order."""
-
-    phases: list[Phase] = Field(min_length=2, max_length=4)
-
-
-class ProjectPlan(BaseModel):
-    """The typed result of :func:`run_project`.
-
-    Attributes:
-        requirements, phases: as the model wrote them.
-        items: the work breakdown the model wrote (and the tools accepted).
-        timeline: :meth:`Timeline.to_dict`: entries, makespan, critical path with CPM times.
-        critical_path_days: the longest chain of estimates, computed.
-        makespan_days: when the last item finishes with the resources given, computed.
-    """
-
-    requirements: list[str]
-    phases: list[Phase]
-    items: list[WorkItem]
-    timeline: dict[str, Any]
-    critical_path_days: float
-    makespan_days: float
-
-
-def breakdown_schema(skills: Sequence[str], max_items: int = MAX_ITEMS) -> dict[str, Any]:
-    """The JSON schema of a breakdown of ``MIN_ITEMS`` to ``max_items`` items (see module doc).
-
-    Strings and lists are bounded so the answer fits ``max_tokens``. ``depends_on`` is not
-    marked unique (llama.cpp grammars cannot enforce that); a repeated id counts once.
-    """
-
-    def item(n: int) -> dict[str, Any]:
-        depends_on = depends_on_schema([f"w{k}" for k in range(1, n)])
-        return {
-            "type": "object",
-            "properties": {
-                "id": {"const": f"w{n}"},
-                "name": {"type": "string", "minLength": 3, "maxLength": ITEM_NAME_CHARS},
-                "estimate_days": {"enum": list(ESTIMATES)},
-                "depends_on": depends_on,
-                "skill": {"enum": sorted(set(skills))},
-            },
-            "required": ["id", "name", "estimate_days", "depends_on", "skill"],
-            "additionalProperties": False,
-        }
-
-    items = [item(n) for n in range(1, max_items + 1)]
-    return {
-        "title": "Breakdown",
-        "type": "object",
-        "properties": {"items": {"anyOf": fixed_lists(items, range(MIN_ITEMS, max_items + 1))}},
-        "required": ["items"],
-        "additionalProperties": False,
-    }
-
-
-@dataclass(frozen=True)
-class Scheduled:
-    """The output of ``schedule``: the accepted items and their computed timeline."""
-
-    items: tuple[WorkItem, ...]
-    timeline: Timeline
-
-    def summary(self) -> str:
-        """What the summary model is shown: the computed timeline in plain lines, days to 0.01."""
-        names = {i.id: i.name for i in self.items}
-        cp, days = self.timeline.critical_path, self.timeline.makespan_days
-        lines = [f"Critical path: {' -> '.join(names[i] for i in cp.path)}, "
-                 f"{_num(cp.length_days)} days.", f"With this team the project takes "
-                 f"{_num(days)} days.", "Items, in start order:"]
-        return "\n".join(lines + [
-            f"- {names[e.item_id]}: {e.resource}, day {_num(e.start_day)} to {_num(e.finish_day)}"
-            for e in self.timeline.entries])
 
 
 def project_workers(resources: Sequence[Resource]) -> WorkerRegistry:
@@ -336,7 +249,7 @@ async def run_project(
         critical_path_days=done.timeline.critical_path.length_days,
         makespan_days=done.timeline.makespan_days,
     )
-    return WorkflowResult("project", "Project plan", _render(description, resources, result),
+    return WorkflowResult("project", "Project plan", render_plan(description, resources, result),
                           result, data)
 
 
@@ -369,25 +282,6 @@ def _without_repeats(result: RunResult) -> RunResult:
     return replace(result, notes=tuple(notes))
 
 
-#: A phase goal whose word 4-grams are at least this share of one requirement's copies it.
-COPIED_SHARE = 0.5
-
-
-def copied_requirement(goal: str, requirements: Sequence[str]) -> int | None:
-    """The number (from 1) of the requirement ``goal`` copies (the same words, or at least
-    :data:`COPIED_SHARE` of its word 4-grams found in it), else ``None``."""
-    words = checks.normalise(goal).split()
-    grams = {tuple(words[i:i + 4]) for i in range(len(words) - 3)}
-    for n, requirement in enumerate(requirements, 1):
-        theirs = checks.normalise(requirement).split()
-        if words == theirs:
-            return n
-        found = grams & {tuple(theirs[i:i + 4]) for i in range(len(theirs) - 3)}
-        if grams and len(found) >= COPIED_SHARE * len(grams):
-            return n
-    return None
-
-
 def _check_resources(resources: Sequence[Resource]) -> tuple[Resource, ...]:
     try:
         checked = tuple(r if isinstance(r, Resource) else Resource.model_validate(r)
@@ -400,61 +294,3 @@ def _check_resources(resources: Sequence[Resource]) -> tuple[Resource, ...]:
     return checked
 
 
-def _render(description: str, resources: Sequence[Resource], result: Any) -> str:
-    out = result.outputs
-    lines = ["# Project plan", "", f"**Project:** {description}", "", "## Team", "",
-             "| Resource | Skills | Capacity |", "|---|---|---:|"]
-    lines += [f"| {r.name} | {', '.join(r.skills)} | {r.capacity:g} |" for r in resources]
-    if "requirements" in out:
-        lines += ["", "## Requirements", ""]
-        lines += [f"- {_text(r)}" for r in out["requirements"].requirements]
-    if "phases" in out:
-        lines += ["", "## Phases", ""]
-        wanted = out["requirements"].requirements if "requirements" in out else []
-        for n, p in enumerate(out["phases"].phases, 1):
-            ref = copied_requirement(p.goal, wanted)
-            goal = f"meets requirement {ref}" if ref else _text(p.goal)
-            lines.append(f"{n}. **{_name(p.name, PHASE_NAME_CHARS)}**: {goal}")
-    if "schedule" in out:
-        done: Scheduled = out["schedule"]
-        lines += ["", "## Work breakdown", "", "| Item | Name | Skill | Days | Depends on |",
-                  "|---|---|---|---:|---|"]
-        lines += [f"| {i.id} | {_name(i.name, ITEM_NAME_CHARS)} | {i.skill} | "
-                  f"{i.estimate_days:g} | {', '.join(i.depends_on) or '-'} |"
-                  for i in done.items]
-        lines += ["", "## Timeline", "", to_markdown(done.timeline, done.items)]
-    if "summary" in out:
-        lines += ["", "## Summary", "", out["summary"]]
-    problems = [o for o in result.outcomes if not o.ok]
-    if problems:
-        lines += ["", "## Problems", ""]
-        lines += [f"- {o.task_id} {o.status}: {o.error}" for o in problems]
-    return "\n".join(lines) + "\n"
-
-
-def _text(value: str) -> str:
-    """One line, its own leading "1." dropped (the Markdown numbers lists itself)."""
-    return re.sub(r"^\d+[.)]\s+", "", " ".join(value.split())).replace("|", "\\|")
-
-
-def _name(value: str, limit: int) -> str:
-    """A name as :func:`_text` shows it; one that came within :data:`NAME_SLACK` characters
-    of its schema's ``limit`` (the grammar stopped it, often mid-word: a token that would
-    cross the limit is never chosen) loses its last word, then any dangling small word or
-    punctuation at its end."""
-    text = _text(value)
-    if len(" ".join(value.split())) < limit - NAME_SLACK or " " not in text:
-        return text
-    words = text.rsplit(" ", 1)[0].rstrip(_TRAILING).split(" ")
-    while len(words) > 1 and words[-1].lower() in checks.STOP_WORDS | _SMALL_WORDS:
-        words.pop()
-    return " ".join(words).rstrip(_TRAILING)
-
-
-NAME_SLACK = 6
-_SMALL_WORDS = frozenset(["a", "an", "of", "to", "in", "on", "at", "by", "or", "as", "is"])
-_TRAILING = ",;:-\u2013\u2014"
-
-
-def _num(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".")
