@@ -25,9 +25,9 @@ __all__ = [
 ESTIMATES = (0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
 """The estimates, in days, a breakdown item may take."""
 MIN_ITEMS, MAX_ITEMS = 3, 8
-#: The schemas' bounds on a phase's and a work item's name (a grammar stops the model there).
-PHASE_NAME_CHARS, ITEM_NAME_CHARS = 40, 60
 """Fewest and most items in a breakdown."""
+PHASE_NAME_CHARS, ITEM_NAME_CHARS = 40, 60
+"""The schemas' bounds on a phase's and a work item's name (a grammar stops the model there)."""
 _Line = Annotated[str, Field(min_length=3, max_length=100)]
 
 
