@@ -5,7 +5,7 @@ and a rewrite that is no better is discarded."""
 import asyncio
 
 from delegate import EventLog, ScriptedModel
-from delegate.apps._common import checks
+from delegate.apps._common import checks, feedback
 from delegate.apps.blog.workflow import run_blog
 from delegate.core.events import TaskRevised
 from delegate.llm import ScriptedCall
@@ -178,10 +178,10 @@ def test_a_rewrite_that_talks_about_its_own_writing_is_named_and_scores_lower():
     topic = "Grip matters on wet rock. Lugs bite into mud and keep you upright."
     meta = ("The rewritten version is more concise. The original text was written badly. "
             "Lugs bite into mud and keep you upright.")
-    found = checks.check_text(meta)
+    found = feedback.check_text(meta)
     assert found.problems == ("2 sentence(s) talk about the writing instead of the topic, "
                               "e.g. 'The rewritten version is more concise.'",)
-    assert found.score < checks.check_text(topic).score == 1.0
+    assert found.score < feedback.check_text(topic).score == 1.0
 
 
 def test_a_requirement_that_copies_the_project_description_is_asked_for_again():

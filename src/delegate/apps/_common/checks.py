@@ -1,6 +1,7 @@
 """Deterministic checks of a content workflow's output: pure functions of the text.
 
-Used by :mod:`delegate.apps.evals.content`. Definitions:
+Used by :mod:`delegate.apps.evals.content`, and by :mod:`delegate.apps._common.feedback`, which
+names the problems they find for a writer. Definitions:
 
 - **normalised text** (:func:`normalise`): lower case, every run of characters that are not
   letters or digits replaced by one space, stripped. Two headings are *equal* when their
@@ -34,9 +35,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "LIST_ITEM",
+    "RULE_LINE",
+    "STOP_WORDS",
     "HeadingProblems",
-    "TextCheck",
-    "check_text",
     "Section",
     "content_words",
     "distinct_ngram_ratio",
@@ -47,18 +49,18 @@ __all__ = [
     "length_ratio",
     "normalise",
     "prose",
+    "point_shares",
     "repeated_line_ratio",
-    "repeated_lines",
     "split_sections",
-    "top_ngram",
+    "words_of",
 ]
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _WORD = re.compile(r"[0-9a-z]+(?:'[a-z]+)?")
-_RULE = re.compile(r"^\|?[\s:|-]*-[\s:|-]*\|?$")
+RULE_LINE = re.compile(r"^\|?[\s:|-]*-[\s:|-]*\|?$")
 _SENTENCE_END = re.compile("[.!?][\"'\u201d\u2019)\\]*_]*$")
 _NOT_PROSE = re.compile(r"^(\||!\[|#|```)")
-_LIST_ITEM = re.compile(r"^([-*+] |\d+[.)] )")
+LIST_ITEM = re.compile(r"^([-*+] |\d+[.)] )")
 _PLACEHOLDER = re.compile(r"^\*?this (section|part) was not written", re.IGNORECASE)
 _STOP = ("the and for with that this from your you are was were will can how what why when "
          "which who into about their them they its our out not but all any has have had more "
@@ -89,7 +91,8 @@ def normalise(text: str) -> str:
     return _NON_WORD.sub(" ", text.lower()).strip()
 
 
-def _words(text: str) -> list[str]:
+def words_of(text: str) -> list[str]:
+    """The words of ``text``, lower case (a word may hold an apostrophe: "don't")."""
     return _WORD.findall(text.lower())
 
 
@@ -147,7 +150,7 @@ def prose(text: str) -> str:
 def repeated_line_ratio(text: str) -> float:
     """Share of non-empty lines that repeat an earlier one (0.0 for a text with no lines)."""
     lines = [normalise(line) for line in text.splitlines()
-             if line.strip() and not _RULE.match(line.strip())
+             if line.strip() and not RULE_LINE.match(line.strip())
              and not line.lstrip().startswith("#")]
     lines = [line for line in lines if line]
     if not lines:
@@ -158,7 +161,7 @@ def repeated_line_ratio(text: str) -> float:
 def distinct_ngram_ratio(text: str, n: int = 4) -> float | None:
     """Distinct word n-grams over all word n-grams; ``None`` when the text has fewer than n
     words."""
-    words = _words(text)
+    words = words_of(text)
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     return len(set(grams)) / len(grams) if grams else None
 
@@ -166,7 +169,7 @@ def distinct_ngram_ratio(text: str, n: int = 4) -> float | None:
 def content_words(text: str) -> set[str]:
     """Words of three letters or more, not stop words, with a final ``s`` dropped."""
     out = set()
-    for word in _words(text):
+    for word in words_of(text):
         if len(word) >= 3 and word not in STOP_WORDS:
             out.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
     return out
@@ -177,11 +180,11 @@ def key_point_coverage(text: str, key_points: Sequence[str]) -> float | None:
     ``text``; ``None`` with no key points (a point with no content word counts as covered)."""
     if not key_points:
         return None
-    shares = _point_shares(text, key_points)
+    shares = point_shares(text, key_points)
     return sum(shares) / len(shares)
 
 
-def _point_shares(text: str, key_points: Sequence[str]) -> list[float]:
+def point_shares(text: str, key_points: Sequence[str]) -> list[float]:
     """For each key point, the share of its content words found in ``text`` (1.0 for a
     point with none)."""
     have = content_words(text)
@@ -197,7 +200,7 @@ def length_ratio(text: str, target: int) -> float | None:
 def is_empty(text: str) -> bool:
     """No words, or only a "this section was not written" placeholder."""
     stripped = text.strip()
-    return not _words(stripped) or bool(_PLACEHOLDER.match(stripped))
+    return not words_of(stripped) or bool(_PLACEHOLDER.match(stripped))
 
 
 def is_cut_off(text: str) -> bool:
@@ -216,149 +219,5 @@ def is_cut_off(text: str) -> bool:
         last = line
     if fenced:
         return True  # the text stops inside its code
-    return bool(last) and not _LIST_ITEM.match(last) and not _SENTENCE_END.search(last)
+    return bool(last) and not LIST_ITEM.match(last) and not _SENTENCE_END.search(last)
 
-
-# --- naming the problems: what a reviewer tells a writer -----------------------------------
-
-_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
-
-
-def _lines(text: str) -> list[str]:
-    """The prose lines a person reads: non-empty, not headings, tables, images or rules."""
-    return [line.strip() for line in prose(text).splitlines()
-            if line.strip() and not _RULE.match(line.strip())
-            and not line.lstrip().startswith("#")]
-
-
-def repeated_lines(text: str) -> list[tuple[int, list[int], str]]:
-    """Each line (see :func:`repeated_line_ratio`) that later lines repeat: its number
-    (1-based, over the prose lines), the numbers of the lines that repeat it, and its text."""
-    first: dict[str, int] = {}
-    repeats: dict[int, list[int]] = {}
-    lines = _lines(text)
-    for n, line in enumerate(lines, 1):
-        norm = normalise(line)
-        if not norm:
-            continue
-        if norm in first:
-            repeats.setdefault(first[norm], []).append(n)
-        else:
-            first[norm] = n
-    return [(n, later, lines[n - 1]) for n, later in sorted(repeats.items())]
-
-
-def top_ngram(text: str, n: int = 4) -> tuple[str, int] | None:
-    """The word n-gram that occurs most often in ``text`` and its count, when one occurs
-    more than once (the first such in the text on a tie)."""
-    words = _words(text)
-    counts: dict[tuple[str, ...], int] = {}
-    for i in range(len(words) - n + 1):
-        gram = tuple(words[i:i + n])
-        counts[gram] = counts.get(gram, 0) + 1
-    if not counts:
-        return None
-    gram, count = max(counts.items(), key=lambda kv: kv[1])
-    return (" ".join(gram), count) if count > 1 else None
-
-
-def _sentences(text: str) -> list[str]:
-    """The sentences of four words or more, normalised, list markers left out (a line's end
-    counts as a sentence's end)."""
-    return [normalise(m.group()) for line in _lines(text)
-            for m in _SENTENCE.finditer(_LIST_ITEM.sub("", line))
-            if len(_words(m.group())) >= 4]
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[:limit - 1] + "…")
-
-
-def _lines_phrase(numbers: Sequence[int]) -> str:
-    if len(numbers) > 1 and numbers == list(range(numbers[0], numbers[-1] + 1)):
-        return f"lines {numbers[0]}-{numbers[-1]} repeat"
-    return ("line " if len(numbers) == 1 else "lines ") + ", ".join(map(str, numbers)) + (
-        " repeats" if len(numbers) == 1 else " repeat")
-
-
-#: Sentences about the writing rather than the topic: what a small model says when it is
-#: asked to write something again.
-_META = re.compile(
-    r"\b(rewritten|revised (text|version|section)|the reviewer|original (text|version|section"
-    r"|introduction)|first version|previous version|i made (a few |some )?changes|changes to "
-    r"(enhance|improve)|(this|the) (section|text) (has been|was) (edited|rewritten|revised))\b",
-    re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class TextCheck:
-    """What :func:`check_text` found: each problem in words a writer can act on, and a
-    score from 0 to 1 (higher is better) to tell which of two versions is better."""
-
-    problems: tuple[str, ...] = ()
-    score: float = 1.0
-
-
-#: Thresholds above (or below) which :func:`check_text` names a problem.
-MAX_REPEATED_LINES, MIN_DISTINCT_4GRAMS, MIN_POINT_SHARE, MIN_LENGTH = 0.05, 0.8, 0.5, 0.5
-
-
-def check_text(text: str, *, key_points: Sequence[str] = (), word_target: int = 0,
-               others: Sequence[str] = ()) -> TextCheck:
-    """Check one piece of prose (a section, a summary) with the evaluation's checks.
-
-    Problems named: empty; lines that repeat an earlier line ("lines 2-4 repeat line 1");
-    a distinct 4-gram ratio under 0.8 (with the phrase repeated most); sentences also found
-    in ``others`` (the other sections, the prompt); sentences about the writing rather than
-    the topic ("the rewritten version is more concise"); key points with under half their
-    content words in the text; under half the ``word_target``; a cut-off last sentence.
-
-    The score is the mean of: one minus the repeated-line ratio, the distinct 4-gram ratio,
-    one minus the share of sentences found in ``others``, the key-point coverage, the length
-    ratio over half the target (at most 1), and 0 or 1 for a cut-off ending; times one minus
-    the share of sentences about the writing; 0 when empty.
-    """
-    if is_empty(text):
-        return TextCheck(("the text is empty",), 0.0)
-    body = prose(text)
-    problems: list[str] = []
-    rep_ratio = repeated_line_ratio(body)
-    if rep_ratio > MAX_REPEATED_LINES:
-        for n, later, line in repeated_lines(body):
-            problems.append(f"{_lines_phrase(later)} line {n} ({_quote(line)})")
-    distinct = distinct_ngram_ratio(body)
-    if distinct is not None and distinct < MIN_DISTINCT_4GRAMS:
-        top = top_ngram(body)
-        said = f"; \"{top[0]}\" appears {top[1]} times" if top else ""
-        problems.append(f"it repeats itself: only {distinct:.0%} of its 4-word phrases are "
-                        f"distinct{said}")
-    sentences = _sentences(body)
-    elsewhere = {s for other in others for s in _sentences(other)}
-    copied = [s for s in sentences if s in elsewhere]
-    if copied:
-        problems.append(f"{len(copied)} sentence(s) also appear in another section, e.g. "
-                        f"{_quote(copied[0])}")
-    lines = _lines(body)
-    meta = [m.group() for line in lines for m in _SENTENCE.finditer(line)
-            if _META.search(m.group())]
-    if meta:
-        problems.append(f"{len(meta)} sentence(s) talk about the writing instead of the "
-                        f"topic, e.g. {_quote(meta[0])}")
-    shares = _point_shares(body, key_points)
-    problems += [f"it does not cover the key point {_quote(point)}"
-                 for point, share in zip(key_points, shares, strict=True)
-                 if share < MIN_POINT_SHARE]
-    ratio = length_ratio(body, word_target)
-    if ratio is not None and ratio < MIN_LENGTH:
-        problems.append(f"it has {len(body.split())} words; about {word_target} were asked for")
-    cut = is_cut_off(body)
-    if cut:
-        last = lines[-1] if lines else ""
-        problems.append(f"its last sentence is cut off: {_quote(last[-40:])}")
-    parts = [1.0 - rep_ratio, 1.0 if distinct is None else distinct,
-             1.0 - (len(copied) / len(sentences) if sentences else 0.0),
-             sum(shares) / len(shares) if shares else 1.0,
-             1.0 if ratio is None else min(1.0, ratio / MIN_LENGTH), 0.0 if cut else 1.0]
-    about_writing = min(1.0, len(meta) / max(1, len(sentences)))
-    return TextCheck(tuple(problems), sum(parts) / len(parts) * (1.0 - about_writing))

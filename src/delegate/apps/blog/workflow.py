@@ -30,7 +30,7 @@ from ...errors import UsageError
 from ...limits.budget import Budget
 from ...llm.base import Model
 from ...runner import check_objective
-from .._common import checks
+from .._common import feedback
 from .._common.content import WorkflowResult
 from .._common.prompts import prompts
 from .._common.prose import PROSE_SETTINGS, TextWorker, excerpt, section_body
@@ -157,7 +157,7 @@ def blog_workers(max_sections: int = 4) -> WorkerRegistry:
 
 def section_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
     """The reviewer's checks on a written section (see
-    :func:`~delegate.apps._common.checks.check_text`): against its outline entry's key points
+    :func:`~delegate.apps._common.feedback.check_text`): against its outline entry's key points
     and word target, and the other sections' text (and the writer's example, which a small
     model may copy)."""
     outline = outputs.get("outline")
@@ -167,7 +167,7 @@ def section_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckR
     others = [section_body(v) for k, v in outputs.items()
               if k != task.id and k != "outline" and isinstance(v, str)]
     headings = "\n".join(s.heading for s in outline.sections)  # echoes of the prompt count too
-    found = checks.check_text(
+    found = feedback.check_text(
         section_body(str(output)), key_points=entry.key_points if entry else (),
         word_target=entry.word_target if entry else 0,
         others=[*others, PROMPTS["writer"].example, task.instruction, outline.title, headings])

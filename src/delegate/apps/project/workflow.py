@@ -36,7 +36,7 @@ from ...errors import PlanError, UsageError
 from ...limits.budget import Budget
 from ...llm.base import Model, ModelSettings
 from ...runner import check_objective, run
-from .._common import checks
+from .._common import checks, feedback
 from .._common.content import WorkflowResult
 from .._common.prompts import prompts
 from .._common.prose import PROSE_SETTINGS, drop_echo
@@ -137,26 +137,26 @@ class _ListWorker(Worker):
                                    if (t := project_check_text(d.output)))]
         first = await super().run(ctx)
         text = project_check_text(first)
-        found = checks.check_text(text, others=others) if text else None
+        found = feedback.check_text(text, others=others) if text else None
         if found is None or not found.problems:
             return first
         notes = "Fix these problems of the list: " + "; ".join(found.problems) + "."
         again = replace(ctx, revision=Revision(notes, first, ctx.attempt))
         second = await super().run(again)
         text = project_check_text(second)
-        better = text and checks.check_text(text, others=others).score > found.score
+        better = text and feedback.check_text(text, others=others).score > found.score
         return second if better else first
 
 
 def project_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
-    """The reviewer's checks (see :func:`~delegate.apps._common.checks.check_text`) on the
+    """The reviewer's checks (see :func:`~delegate.apps._common.feedback.check_text`) on the
     overview, against the lists it may echo. Only the overview: the lists were checked and
     mended within their own tasks, and a list rewritten after the tasks that read it would
     leave them stale."""
     if task.id != "summary" or not isinstance(output, str):
         return None
     shown = [project_check_text(v) for k, v in outputs.items() if k != task.id]
-    found = checks.check_text(output, others=[t for t in shown if t])
+    found = feedback.check_text(output, others=[t for t in shown if t])
     return CheckResult(found.problems, found.score)
 
 

@@ -33,7 +33,7 @@ from ...errors import UsageError
 from ...limits.budget import Budget
 from ...llm.base import Model
 from ...runner import check_objective
-from .._common import checks
+from .._common import feedback
 from .._common.content import Artifact, WorkflowResult
 from .._common.prompts import prompts
 from .._common.prose import PROSE_SETTINGS, TextWorker, section_body
@@ -110,12 +110,12 @@ def report_workers() -> WorkerRegistry:
 
 def analysis_check(task: Task, output: Any, outputs: Mapping[str, Any]) -> CheckResult | None:
     """The reviewer's checks on an analysis (see
-    :func:`~delegate.apps._common.checks.check_text`), against the other analyses and the
+    :func:`~delegate.apps._common.feedback.check_text`), against the other analyses and the
     analyst's example (which a small model may copy)."""
     if task.worker != "analyst":
         return None
     others = [section_body(v) for k, v in outputs.items() if k != task.id and isinstance(v, str)]
-    found = checks.check_text(section_body(str(output)),
+    found = feedback.check_text(section_body(str(output)),
                               others=[*others, PROMPTS["analyst"].example])
     return CheckResult(found.problems, found.score)
 
