@@ -1,0 +1,95 @@
+"""The engine's choices that the scheduler tests do not pin: the critical path in expected
+seconds, what a run learns of its workers' times, error information on outcomes, and a stop
+that catches tasks started but not yet run. Ordering is forced with one slot; no clocks."""
+
+import asyncio
+
+from delegate import EventLog, Plan, RetryPolicy, Scheduler, Task, Worker
+from delegate.core.events import EventBus, TaskStarted
+from delegate.errors import ErrorInfo, ModelServerError
+from delegate.limits.budget import Budget
+from delegate.limits.metering import Meter
+
+
+def _log_worker(name: str, log: list[str]) -> Worker:
+    async def fn(ctx):
+        log.append(ctx.task.id)
+        return ctx.task.id
+
+    return Worker(name, fn=fn)
+
+
+def test_expected_seconds_weigh_the_critical_path():
+    # by count, 'a' (a chain of two) goes first; by expected seconds, 'b' (one long task)
+    log: list[str] = []
+    plan = Plan(tasks=(Task(id="a", worker="w", expected_seconds=1.0),
+                       Task(id="a2", worker="w", depends_on="a", expected_seconds=1.0),
+                       Task(id="b", worker="w", expected_seconds=5.0)))
+    asyncio.run(Scheduler([_log_worker("w", log)], max_concurrency=1).run(plan))
+    assert log == ["b", "a", "a2"]
+    log.clear()
+    counted = Plan(tasks=tuple(t.model_copy(update={"expected_seconds": None})
+                               for t in plan.tasks))
+    asyncio.run(Scheduler([_log_worker("w", log)], max_concurrency=1).run(counted))
+    assert log == ["a", "a2", "b"]  # then a2 and b tie on one task left: plan order
+
+
+def test_a_worker_s_observed_time_stands_in_for_a_missing_estimate():
+    log: list[str] = []
+    scheduler = Scheduler([_log_worker("quick", log), _log_worker("slow", log)],
+                          max_concurrency=1)
+    scheduler.observed.update({"slow": [30.0, 3], "quick": [2.0, 4]})  # 10 s and 0.5 s
+    plan = Plan(tasks=(Task(id="q1", worker="quick"), Task(id="q2", worker="quick",
+                                                           depends_on="q1"),
+                       Task(id="s", worker="slow"), Task(id="x", worker="other")))
+    assert scheduler.expected_seconds(plan) == {"q1": 0.5, "q2": 0.5, "s": 10.0,
+                                                "x": (0.5 + 0.5 + 10.0) / 3}
+    assert Scheduler([]).expected_seconds(plan) is None  # nothing known: count tasks
+    plan = Plan(tasks=plan.tasks[:3])
+    asyncio.run(scheduler.run(plan))
+    assert log == ["s", "q1", "q2"]
+    assert scheduler.observed["quick"][1] == 6 and scheduler.observed["slow"][1] == 4
+
+
+def test_outcomes_carry_error_info_on_every_path():
+    async def fail(ctx):
+        if ctx.task.id == "transient":
+            raise ModelServerError("busy", status=503)
+        raise ValueError("bad\ninput")
+
+    plan = Plan(tasks=(Task(id="plain", worker="w"), Task(id="transient", worker="w"),
+                       Task(id="after", worker="w", depends_on="plain")))
+    for subscribers in ((), (EventLog(),)):  # awaited directly, and through the attempt loop
+        result = asyncio.run(Scheduler(
+            [Worker("w", fn=fail)], subscribers=subscribers,
+            retry=RetryPolicy(max_attempts=2, base_delay=0, jitter=0)).run(plan))
+        plain, transient, after = result.outcomes
+        assert plain.error_info == ErrorInfo("ValueError", "bad input")
+        assert (plain.error, plain.error_type) == ("ValueError: bad input", "ValueError")
+        assert transient.attempts == 2
+        assert transient.error_info == ErrorInfo("ModelServerError", "busy", True, 503)
+        assert after.status == "skipped" and after.error_info is None
+
+
+def test_a_cancelling_stop_catches_tasks_started_but_not_yet_run():
+    ran: list[str] = []
+    bus = EventBus()
+    meter = Meter("run", bus, budget=Budget(tokens=10, on_exceed="cancel"))
+
+    async def fn(ctx):
+        ran.append(ctx.task.id)
+        if ctx.task.id == "first":  # all three were started; the stop comes before 2 and 3 run
+            meter.guard.stop("token budget reached")
+        return "ok"
+
+    plan = Plan(tasks=tuple(Task(id=t, worker="w") for t in ("first", "second", "third")))
+    events = EventLog()
+    bus.subscribe(events)
+    result = asyncio.run(Scheduler([Worker("w", fn=fn)], subscribers=bus).run(
+        plan, meter=meter))
+    assert ran == ["first"]
+    assert [e.task_id for e in events.of(TaskStarted)] == ["first"]
+    status = {o.task_id: (o.status, o.error) for o in result.outcomes}
+    assert status == {"first": ("succeeded", None),
+                      "second": ("cancelled", "cancelled before it started"),
+                      "third": ("cancelled", "cancelled before it started")}
