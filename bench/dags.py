@@ -155,13 +155,13 @@ def simulate(dag: Dag, concurrency: int, policy: str) -> float:
     """The makespan ``policy`` reaches on ``dag`` with ``concurrency`` slots and no overhead.
 
     Policies (see :data:`POLICIES`): ``fifo`` starts ready tasks in the order they became
-    ready; ``delegate`` orders them as delegate's scheduler does (priority, then the longest
-    remaining chain counted in tasks, then plan order; no priorities here); ``priority`` is
-    delegate's order when each task's priority is its remaining work in milliseconds (the
-    longest chain of durations from it, itself included); ``supersteps``
-    runs the graph in LangGraph's supersteps: a task runs in the step after the last of its
-    dependencies ran, each step is list-scheduled in plan order, and a step starts when the
-    previous one has finished.
+    ready; ``seconds`` orders them as delegate's scheduler does when tasks carry their
+    expected seconds (priority, none here, then the longest remaining chain of durations from
+    the task, itself included, then plan order); ``tasks`` is delegate's order without
+    estimates (the longest remaining chain counted in tasks); ``supersteps`` runs the graph in
+    LangGraph's supersteps: a task runs in the step after the last of its dependencies ran,
+    each step is list-scheduled in plan order, and a step starts when the previous one has
+    finished.
     """
     position = {t: n for n, t in enumerate(dag.tasks)}
     if policy == "fifo":
@@ -173,15 +173,10 @@ def simulate(dag: Dag, concurrency: int, policy: str) -> float:
             return (became_ready[t],)
 
         return max(_list_schedule(dag, dag.tasks, concurrency, fifo_key, 0.0).values())
-    if policy == "delegate":
-        hops = dag.remaining(lambda _t: 1.0)
+    if policy in ("tasks", "seconds"):
+        remaining = dag.remaining(lambda _t: 1.0) if policy == "tasks" else dag.remaining()
         return max(_list_schedule(dag, dag.tasks, concurrency,
-                                  lambda t: (-hops[t], position[t]), 0.0).values())
-    if policy == "priority":
-        remaining = dag.remaining()
-        return max(_list_schedule(dag, dag.tasks, concurrency,
-                                  lambda t: (-round(remaining[t] * 1000), position[t]),
-                                  0.0).values())
+                                  lambda t: (-remaining[t], position[t]), 0.0).values())
     if policy == "supersteps":
         step: dict[str, int] = {}
         for t in dag.tasks:
@@ -196,4 +191,4 @@ def simulate(dag: Dag, concurrency: int, policy: str) -> float:
     raise ValueError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}")
 
 
-POLICIES = ("fifo", "delegate", "priority", "supersteps")
+POLICIES = ("fifo", "tasks", "seconds", "supersteps")

