@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from ..errors import ErrorInfo
@@ -205,10 +206,13 @@ def run_status(outcomes: tuple[TaskOutcome, ...], *, cancelled: bool = False) ->
     """The run's status from its task outcomes (``cancelled`` when the run itself was)."""
     if cancelled:
         return "cancelled"
-    succeeded = sum(o.ok for o in outcomes)
+    succeeded = list(map(_status, outcomes)).count("succeeded")  # no Python call per task
     if outcomes and succeeded == len(outcomes):
         return "succeeded"
     return "partial" if succeeded else "failed"
+
+
+_status = attrgetter("status")
 
 
 def _iso(ts: float | None) -> str | None:
