@@ -29,18 +29,18 @@ Content (the objective, prompts, outputs, review notes, plan reasons) is recorde
 ``capture_content=True``, as JSON strings in ``gen_ai.input.messages`` and
 ``gen_ai.output.messages`` (the current conventions; the older per-message span events are not
 emitted). Token counts, models, settings, statuses and error messages are always recorded.
+
+:func:`make_tracer_provider` (from :mod:`delegate.observe.otel_provider`, re-exported here)
+builds a provider that exports the spans.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..core.events import (
@@ -57,17 +57,15 @@ from ..core.events import (
     TaskStarted,
 )
 from ..errors import ConfigurationError
+from .otel_provider import OTEL_EXTRA, make_tracer_provider
 
 if TYPE_CHECKING:
     from opentelemetry import trace as otel_trace
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, SpanContext
 
     from ..core.outcomes import TaskOutcome
 
 __all__ = ["OTelTracing", "make_tracer_provider"]
-
-_INSTALL = "pip install 'delegate[otel]'"
 
 
 @dataclass
@@ -107,7 +105,7 @@ class OTelTracing:
             from opentelemetry import trace
         except ImportError as exc:
             raise ConfigurationError(
-                f"OpenTelemetry tracing needs the otel extra: {_INSTALL}") from exc
+                f"OpenTelemetry tracing needs the otel extra: {OTEL_EXTRA}") from exc
         self._trace = trace
         self._tracer = trace.get_tracer("delegate", __version__, tracer_provider=tracer_provider)
         self.capture_content = capture_content
@@ -302,56 +300,6 @@ class OTelTracing:
                 span.end(end_time=_ns(at))
         run.planning = None
         run.tasks.clear()
-
-
-def make_tracer_provider(exporter: str = "console", *,
-                         stream: TextIO | None = None) -> TracerProvider:
-    """An SDK ``TracerProvider`` for scripts and the CLI; call its ``shutdown()`` at the end.
-
-    Args:
-        exporter: ``console`` (each span as JSON on ``stream``, stderr by default) or ``otlp``
-            (configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables; needs
-            ``opentelemetry-exporter-otlp-proto-http``, or ``-grpc`` when
-            ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``).
-        stream: where the console exporter writes.
-
-    ``service.name`` is ``delegate`` unless ``OTEL_SERVICE_NAME`` or
-    ``OTEL_RESOURCE_ATTRIBUTES`` set one; ``OTEL_TRACES_SAMPLER`` is honoured by the SDK.
-
-    Raises:
-        ConfigurationError: the SDK or the OTLP exporter is missing, or ``exporter`` is unknown.
-    """
-    try:
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace import export as sdk_export
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"OpenTelemetry tracing needs the otel extra: {_INSTALL}") from exc
-    if exporter == "console":
-        processor: Any = sdk_export.SimpleSpanProcessor(
-            sdk_export.ConsoleSpanExporter(out=stream or sys.stderr))
-    elif exporter == "otlp":
-        env = os.environ
-        protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                    or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
-        kind = "grpc" if protocol == "grpc" else "http"
-        try:
-            module = importlib.import_module(f"opentelemetry.exporter.otlp.proto.{kind}"
-                                             ".trace_exporter")
-        except ImportError:
-            raise ConfigurationError(
-                f"OTLP export over {protocol} needs its exporter: "
-                f"pip install opentelemetry-exporter-otlp-proto-{kind}") from None
-        processor = sdk_export.BatchSpanProcessor(module.OTLPSpanExporter())
-    else:
-        raise ConfigurationError(f"unknown trace exporter {exporter!r}: use console or otlp")
-    resource = Resource.create()
-    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({"service.name": "delegate"}))
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(processor)
-    return provider
 
 
 def _ns(seconds: float) -> int:
