@@ -19,7 +19,7 @@ with the deprecated ``gen_ai.system`` beside it for older backends)::
     │                             linked to the task's first span
     └── chat {model}              review and synthesis calls
 
-A :class:`~delegate.events.ModelCalled` event arrives when its call is over, so a ``chat`` span
+A :class:`~delegate.core.events.ModelCalled` event arrives when its call is over, so a ``chat`` span
 is drawn afterwards from ``at - latency_seconds`` to ``at``. Reviewer verdicts and a reached
 budget are events on the run span (a task's span has ended by the time it is reviewed). A task
 that never started (skipped, cancelled before it ran, restored from a journal) gets a
