@@ -8,6 +8,8 @@ text says so plainly and no model is called.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..llm.base import Message, Model, ModelSettings
 from .outcomes import RunResult
 from .render import render_value, truncate
@@ -85,8 +87,9 @@ class Synthesizer:
             return "No task succeeded, so there is no answer to write. What failed:\n" + "\n".join(
                 f"- {m}" for m in self.missing(result)
             )
-        settings = (self.settings or ModelSettings()).merged(
-            ModelSettings(max_tokens=self.max_tokens))
+        # replace, not merged(): a fresh ModelSettings carries temperature 0.0, which would
+        # override the temperature the settings give
+        settings = replace(self.settings or ModelSettings(), max_tokens=self.max_tokens)
         response = await model.request(self.messages(objective, result), settings=settings)
         return self.finish(response.text.strip(),
                            cut=response.usage.completion_tokens >= self.max_tokens)
