@@ -18,13 +18,11 @@ from .plan import Plan
 
 __all__ = ["PlanningReport", "RunResult", "RunStatus", "TaskOutcome", "TaskStatus"]
 
-_set_dict = object.__setattr__
-
 TaskStatus = Literal["succeeded", "failed", "skipped", "timed_out", "cancelled"]
 RunStatus = Literal["succeeded", "partial", "failed", "cancelled"]
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, slots=True)
 class TaskOutcome:
     """How one task ended.
 
@@ -53,17 +51,6 @@ class TaskOutcome:
     error_type: str | None = None
     output: Any = None
     error_info: ErrorInfo | None = None
-
-    def __init__(  # one dict, not a frozen assignment per field: outcomes are made per task
-        self, task_id: str, worker: str, status: TaskStatus, attempts: int = 0,
-        started_at: float | None = None, finished_at: float | None = None,
-        error: str | None = None, error_type: str | None = None, output: Any = None,
-        error_info: ErrorInfo | None = None,
-    ) -> None:
-        _set_dict(self, "__dict__", {
-            "task_id": task_id, "worker": worker, "status": status, "attempts": attempts,
-            "started_at": started_at, "finished_at": finished_at, "error": error,
-            "error_type": error_type, "output": output, "error_info": error_info})
 
     @property
     def ok(self) -> bool:

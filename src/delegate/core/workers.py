@@ -44,20 +44,13 @@ __all__ = [
 ]
 
 
-_set_dict = object.__setattr__
-
-
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, slots=True)
 class DependencyResult:
     """The result of a task this one depends on."""
 
     task_id: str
     worker: str
     output: Any
-
-    def __init__(self, task_id: str, worker: str, output: Any) -> None:
-        # one dict, not a frozen assignment per field: an aggregator may get thousands
-        _set_dict(self, "__dict__", {"task_id": task_id, "worker": worker, "output": output})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +62,7 @@ class Revision:
     round: int
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, slots=True)
 class TaskContext:
     """What a worker receives for one attempt of one task.
 
@@ -94,16 +87,6 @@ class TaskContext:
     model: Model | None
     attempt: int = 1
     revision: Revision | None = None
-
-    def __init__(  # one dict, not a frozen assignment per field: one context per attempt
-        self, run_id: str, objective: str, task: Task,
-        dependencies: tuple[DependencyResult, ...], shared: Mapping[str, Any],
-        model: Model | None, attempt: int = 1, revision: Revision | None = None,
-    ) -> None:
-        _set_dict(self, "__dict__", {
-            "run_id": run_id, "objective": objective, "task": task,
-            "dependencies": dependencies, "shared": shared, "model": model,
-            "attempt": attempt, "revision": revision})
 
     def result_of(self, task_id: str) -> Any:
         """The output of dependency ``task_id``; ``KeyError`` if it is not a dependency."""
