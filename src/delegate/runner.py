@@ -23,15 +23,14 @@ from .core.retry import RetryPolicy, call_with_retry
 from .core.review import Reviewer
 from .core.review_rounds import review_rounds
 from .core.scheduler import Scheduler
-from .core.session import RunSession
+from .core.session import Meter, RunSession
 from .core.strategies import PlanVersion, propose_extension
 from .core.synthesis import Synthesizer
 from .core.workers import Worker, WorkerFunction, WorkerRegistry
 from .durable.journal import Journal
 from .errors import BudgetExceeded, DelegateError, UsageError
-from .limits.metering import Meter, MeteredModel
 from .llm.base import Model
-from .runtime import Runtime
+from .runtime import Runtime, new_session
 
 __all__ = ["MAX_OBJECTIVE_CHARS", "check_objective", "run"]
 
@@ -117,8 +116,8 @@ async def run(
     orchestrator = orchestrator or Orchestrator(limits=cfg.limits, retry=cfg.retry)
     if cfg.limits is None:
         cfg = cfg.replace(limits=orchestrator.limits)
-    session = RunSession(objective, subscribers=subscribers, journal=journal, budget=cfg.budget,
-                         runtime=runtime, run_id=run_id, call_timeout=cfg.effective_call_timeout)
+    session = new_session(objective, subscribers=subscribers, journal=journal, budget=cfg.budget,
+                          runtime=runtime, run_id=run_id, call_timeout=cfg.effective_call_timeout)
     try:  # bad configuration is refused before the run starts
         needs_model = (model is not None or plan is None or cfg.synthesize
                        or cfg.strategy != "static" or reviewer is not None
@@ -150,7 +149,7 @@ async def _run(
     strategy, max_replans, retry = cfg.strategy, cfg.max_replans, cfg.retry
     if plan is None:
         assert planner_model is not None
-        planner = MeteredModel(planner_model, meter, purpose="plan")
+        planner = meter.wrap(planner_model, purpose="plan")
         plan, planning = await orchestrator.plan(
             objective, registry, planner, fallback=fallback_plan, sleep=meter.sleep)
         session.planning = planning
@@ -173,7 +172,7 @@ async def _run(
     versions = [PlanVersion(plan.version, plan, "initial plan",
                             planning.reason or f"from {planning.source}")]
     if strategy != "static" and not meter.budget_reached:
-        planner = MeteredModel(planner_model, meter, purpose="plan")
+        planner = meter.wrap(planner_model, purpose="plan")
         result = await _replan_rounds(
             strategy, max_replans, orchestrator, registry, planner, scheduler, result,
             objective, shared, meter, bus, versions, notes,
@@ -183,13 +182,13 @@ async def _run(
 
     if reviewer is not None and default_model is not None:
         result = await _review_rounds(
-            reviewer, scheduler, result, objective, shared, MeteredModel(
-                default_model, meter, purpose="review"), meter, bus, retry, notes,
+            reviewer, scheduler, result, objective, shared, meter.wrap(
+                default_model, purpose="review"), meter, bus, retry, notes,
         )
         last = {r.task_id: r for r in result.reviews}
         rejected = [tid for tid, r in last.items() if not r.passed]
         if strategy == "hybrid" and rejected and not meter.budget_reached:
-            planner = MeteredModel(planner_model, meter, purpose="plan")
+            planner = meter.wrap(planner_model, purpose="plan")
             reviews = result.reviews
             result = await _replan_rounds(
                 strategy, max_replans, orchestrator, registry, planner, scheduler, result,
@@ -201,7 +200,7 @@ async def _run(
     text, status = "", result.status
     if cfg.synthesize and default_model is not None:
         synthesizer = synthesizer or Synthesizer()
-        synth_model = MeteredModel(default_model, meter, purpose="synthesis")
+        synth_model = meter.wrap(default_model, purpose="synthesis")
         try:
             text = await call_with_retry(
                 lambda: synthesizer.synthesize(objective, result, synth_model), retry,

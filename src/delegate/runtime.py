@@ -1,4 +1,5 @@
-"""The state an application holds across runs: models, rate limiters, prices.
+"""The state an application holds across runs (models, rate limiters, prices), and the model
+stack each run calls its models through.
 
 A :class:`Runtime` is what a long-lived process (the CLI, a server, a notebook) creates once
 and closes once. It owns:
@@ -8,7 +9,7 @@ and closes once. It owns:
   :meth:`Runtime.aclose`; a :class:`~delegate.llm.base.Model` object handed in by the caller
   stays the caller's to close;
 - **rate limiters**, one per limit key (``provider`` or ``provider:model``), shared by every run
-  of the runtime, on the runtime's event loop;
+  of the runtime, on the runtime's event loop (a run's model stack holds its calls to them);
 - the **price table** runs are metered with;
 - whether real provider requests are **allowed** (the test suites' switch, see
   :mod:`delegate.llm.guard`), for the runs under it.
@@ -17,23 +18,54 @@ Nothing here is process-wide: two runtimes in one process share nothing. ``async
 Runtime(...) as rt:`` also makes ``rt`` the current runtime of the code inside the block, so
 that workflows that take no ``runtime=`` argument use it; a run with no runtime at all makes
 a private one and closes it when it ends, so whatever a run opens, the run closes.
+
+A run calls every model through one stack, built in one order by :class:`ModelStack` (the
+run's meter, which :func:`new_session` gives to the run's
+:class:`~delegate.core.session.RunSession`; :func:`delegate.run` and the staged workflows both
+use it). Each layer does one thing and forwards the rest; from the caller down:
+
+1. replay and the response cache (:class:`~delegate.durable.replay.ReplayModel`, durable runs):
+   an answer from the store costs no budget, no rate-limit room and no tokens;
+2. the budget, reserve then settle (:class:`~delegate.limits.budget.BudgetedModel`): a refused
+   call never waits for the rate limiter;
+3. the call timeout (:class:`~delegate.limits.timeout.TimeoutModel`), which counts the wait
+   for rate-limit room;
+4. the rate limit (:class:`~delegate.limits.ratelimit.RateLimitedModel`), its waits
+   interrupted when the budget stops the run;
+5. metering and pricing (:class:`~delegate.limits.metering.MeteredModel`): usage, cost and
+   the ``ModelCalled`` event, once per call;
+6. output repair (:class:`~delegate.llm.repair.RepairingModel`), for a model that asks for it:
+   an invalid structured answer goes back to the model, every attempt's tokens counted in the
+   one call metering sees;
+7. the provider.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from .core.config import DEFAULT_CALL_TIMEOUT
+from .core.events import BudgetReached, EventBus, Subscriber
+from .core.outcomes import TaskOutcome
+from .core.plan import Task
+from .core.session import Meter, RunSession
+from .durable.journal import Journal
+from .durable.replay import ReplayModel
 from .errors import UsageError
+from .limits.budget import Budget, BudgetedModel, BudgetGuard
+from .limits.metering import MeteredModel
 from .limits.pricing import PriceTable, default_prices
 from .limits.ratelimit import Limiters, RateLimit, RateLimiter
+from .limits.timeout import TimeoutModel
 from .llm.base import Model
 from .llm.guard import MODEL_REQUESTS
 from .llm.registry import get_model
 
-__all__ = ["Runtime", "current_runtime"]
+__all__ = ["ModelStack", "Runtime", "current_runtime", "new_session"]
 
 _CURRENT: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
     "delegate_runtime", default=None)
@@ -69,8 +101,9 @@ class Runtime:
         self.closed = False
 
     def model(self, spec: str | Model | None = None) -> Model:
-        """The model for ``spec`` (``None``: ``DELEGATE_MODEL``, else ``local:default``),
-        under the runtime's rate limits. Strings resolve once per runtime.
+        """The model for ``spec`` (``None``: ``DELEGATE_MODEL``, else ``local:default``); a
+        :class:`Model` is returned as it is. Strings resolve once per runtime. A run holds
+        its calls to the runtime's rate limits (see :class:`ModelStack`).
 
         Raises:
             ConfigurationError: unknown provider, missing key or extra.
@@ -79,12 +112,12 @@ class Runtime:
         if self.closed:
             raise UsageError("this runtime is closed")
         if isinstance(spec, Model):
-            return self._limited(spec)
+            return spec
         key = spec if spec is not None else ""
         model = self._models.get(key)
         if model is None:
             model = self._models[key] = get_model(spec)
-        return self._limited(model)
+        return model
 
     @property
     def rate_limits(self) -> dict[str, RateLimit]:
@@ -93,9 +126,6 @@ class Runtime:
     def limiter(self, key: str, limit: RateLimit) -> RateLimiter:
         """The runtime's limiter for ``key``; a different limit for the key replaces it."""
         return self.limiters.limiter(key, limit)
-
-    def _limited(self, model: Model) -> Model:
-        return self.limiters.wrap(model)
 
     @contextlib.contextmanager
     def use(self) -> Iterator[Runtime]:
@@ -143,3 +173,118 @@ class Runtime:
 
     def __repr__(self) -> str:
         return f"<Runtime models={sorted(self._models)} limits={sorted(self.rate_limits)}>"
+
+
+class ModelStack(Meter):
+    """The model stack of one run, and its meter (see the module docstring for the order).
+
+    Args:
+        run_id, bus: the run, and where its ``ModelCalled`` and ``BudgetReached`` events go.
+        prices: the price table calls are metered with (default: the built-in table).
+        limiters: the rate limiters calls are held to (the runtime's; default: none).
+        journal: makes the run durable: calls are answered from and committed to its store,
+            and finished tasks are restored from it.
+        budget: what the run may spend.
+        call_timeout: seconds any one model call may take (``None``: no limit).
+    """
+
+    def __init__(self, run_id: str, bus: EventBus, *, prices: PriceTable | None = None,
+                 limiters: Limiters | None = None, journal: Journal | None = None,
+                 budget: Budget | None = None,
+                 call_timeout: float | None = DEFAULT_CALL_TIMEOUT) -> None:
+        super().__init__(run_id, bus)
+        self.prices = prices if prices is not None else default_prices()
+        self.limiters = limiters if limiters is not None else Limiters()
+        self.journal = journal
+        self.call_timeout = call_timeout
+        self.guard = BudgetGuard(budget, self.prices) if budget is not None else None
+        if self.guard is not None:
+            self.guard.on_stop(self._announce)
+
+    def wrap(self, model: Model, task_id: str = "", purpose: str = "task") -> Model:
+        """``model`` under every layer of the run's stack that applies, in the one order."""
+        guard, journal = self.guard, self.journal
+        layer = MeteredModel(model, self, prices=self.prices, task_id=task_id,
+                             purpose=purpose)
+        layer = self.limiters.wrap(layer, guard.wait if guard is not None else None)
+        if self.call_timeout is not None:
+            layer = TimeoutModel(layer, self.call_timeout)
+        if guard is not None:
+            layer = BudgetedModel(layer, guard, self)
+        if journal is not None:
+            layer = ReplayModel(layer, journal, self, task_id, purpose)
+        return layer
+
+    @property
+    def budget_reached(self) -> str | None:
+        return self.guard.reached if self.guard is not None else None
+
+    @property
+    def cancel_on_stop(self) -> bool:
+        return self.guard is not None and self.guard.budget.on_exceed == "cancel"
+
+    @property
+    def restores(self) -> bool:
+        return self.journal is not None
+
+    async def sleep(self, seconds: float,
+                    sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+        waiting = (sleep or asyncio.sleep)(seconds)
+        if self.guard is None:
+            await waiting
+        else:
+            await self.guard.wait(waiting)
+
+    def on_stop(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        return self.guard.on_stop(listener) if self.guard is not None else super().on_stop(
+            listener)
+
+    def restore(self, task: Task) -> TaskOutcome | None:
+        return self.journal.restore(task) if self.journal is not None else None
+
+    def check(self, model: Model | None) -> None:
+        if self.guard is not None:
+            self.guard.check(model)
+
+    def start(self) -> None:
+        if self.guard is not None:
+            self.guard.start()
+
+    def close(self) -> None:
+        if self.guard is not None:
+            self.guard.close()
+
+    def _announce(self, reason: str) -> None:
+        if self.bus.active:
+            self.bus.emit(BudgetReached(run_id=self.run_id, reason=reason))
+
+
+def new_session(
+    objective: str, *, subscribers: Iterable[Subscriber] = (), journal: Journal | None = None,
+    budget: Budget | None = None, runtime: Runtime | None = None, run_id: str | None = None,
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+) -> RunSession:
+    """The :class:`~delegate.core.session.RunSession` of one run, with its model stack: the
+    one place where a run is put together, for :func:`delegate.run` and the staged workflows.
+
+    Args:
+        objective: what the run is for.
+        subscribers: event subscribers, called in order (after the journal).
+        journal: makes the run durable; the run takes its id.
+        budget: what the run may spend.
+        runtime: where models, limiters and prices come from; default the current runtime,
+            else a private one that the session closes when the run ends.
+        run_id: the run's id (default: the journal's, else a random one).
+        call_timeout: seconds any one model call may take.
+    """
+    rt = runtime or current_runtime()
+    private = rt is None
+    if rt is None:
+        rt = Runtime()
+
+    def stack(run: str, bus: EventBus) -> ModelStack:
+        return ModelStack(run, bus, prices=rt.prices, limiters=rt.limiters, journal=journal,
+                          budget=budget, call_timeout=call_timeout)
+
+    return RunSession(objective, subscribers=subscribers, journal=journal, run_id=run_id,
+                      meter=stack, resolve=rt.model, close=rt.aclose if private else None)

@@ -363,11 +363,19 @@ def test_runtimes_share_nothing_and_close_what_they_resolved(monkeypatch):
     limit = {"openai": RateLimit(requests_per_minute=10)}
     one, two = Runtime(rate_limits=limit), Runtime(rate_limits=limit)
     a, b = one.model("openai:m"), two.model("openai:m")
-    assert a.limiter is not b.limiter and a.wrapped is not b.wrapped
-    assert one.model("openai:m").wrapped is a.wrapped  # one instance per name
+    assert a is not b and one.model("openai:m") is a  # one instance per name, per runtime
+    held_a, held_b = one.limiters.wrap(a), two.limiters.wrap(b)  # as a run's stack holds them
+    assert held_a.limiter is not held_b.limiter
+    assert one.limiters.wrap(one.model("openai:m")).limiter is held_a.limiter
     asyncio.run(one.aclose())
     with pytest.raises(Exception, match="closed"):
         one.model("openai:m")
+
+
+def innermost(model):
+    while hasattr(model, "wrapped"):
+        model = model.wrapped
+    return model
 
 
 def test_runs_inside_a_runtime_share_its_models_and_leave_closing_to_it(monkeypatch):
@@ -386,7 +394,7 @@ def test_runs_inside_a_runtime_share_its_models_and_leave_closing_to_it(monkeypa
 
     class Recorder(Worker):
         async def run(self, ctx):
-            seen.append(ctx.model.wrapped)  # the metered model's provider instance
+            seen.append(innermost(ctx.model))  # the provider under the run's model stack
             return "ok"
 
     async def main():

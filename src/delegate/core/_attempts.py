@@ -13,7 +13,6 @@ from time import time as _now
 from typing import TYPE_CHECKING
 
 from ..errors import ErrorInfo, TaskTimeout, describe
-from ..limits.metering import MeteredModel
 from .events import TaskRetried, TaskStarted
 from .hooks import AttemptSpec
 from .outcomes import TaskOutcome
@@ -42,8 +41,8 @@ async def run_attempts(ex: Execution, task: Task, revision: Revision | None = No
         else:
             model = scheduler.model_for(worker)
             if model is not None:
-                model = MeteredModel(model, ex.meter, task.id,
-                                     purpose="task" if revision is None else "revision")
+                model = ex.meter.wrap(model, task.id,
+                                      purpose="task" if revision is None else "revision")
         deps = ex.dependencies(task)
         journal = ex.meter.journal
         if revision is None and failed is None and journal is not None:

@@ -29,11 +29,11 @@ from time import time as _now
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..limits.metering import Meter
 from ._attempts import failed_outcome, run_attempts
 from .events import TaskCancelled, TaskFailed, TaskFinished, TaskQueued, TaskSkipped
 from .outcomes import TaskOutcome
 from .plan import Plan, Task
+from .session import Meter
 from .workers import DependencyResult, TaskContext, Worker
 
 if TYPE_CHECKING:

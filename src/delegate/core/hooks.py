@@ -14,19 +14,26 @@ rather than the exception, which may not pickle.
 The default is to run the attempt in this process with the run's live, metered model
 (:class:`delegate.backends.local.LocalExecutor`); the scheduler then builds no spec at all.
 Implementations live in :mod:`delegate.backends`.
+
+Two more plugs face the layers below the engine: a :class:`CallGateway` is how the engine calls
+models and waits (the run's model stack stands behind it), and a :class:`Recorder` records the
+run (the durable layer's journal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ErrorInfo
+from ..llm.base import Model, Usage
+from .events import Event
+from .outcomes import TaskOutcome
 from .plan import Task
 from .workers import DependencyResult, Revision
 
-__all__ = ["AttemptResult", "AttemptSpec", "Executor"]
+__all__ = ["AttemptResult", "AttemptSpec", "CallGateway", "Executor", "Recorder"]
 
 
 @dataclass(frozen=True)
@@ -96,4 +103,107 @@ class Executor(Protocol):
 
     async def run_attempt(self, spec: AttemptSpec) -> AttemptResult:
         """Run ``spec``'s attempt to its end and say how it ended."""
+        ...
+
+
+# -- the model calls of a run, and its recorder (the durable layer's journal) ---------------------
+
+@runtime_checkable
+class CallGateway(Protocol):
+    """The one way a run's engine reaches models and waits: what the scheduler, the review
+    rounds and the session ask of the run's model stack, and nothing of how it is made.
+
+    :class:`delegate.core.session.Meter` is the plain implementation (it counts usage and
+    nothing else, for a scheduler used on its own); the run's composition root puts the
+    whole stack behind the same methods (replay and cache, budget, call timeout, rate limit,
+    metering and pricing, output repair; see :mod:`delegate.runtime`), so the engine never
+    imports limits, durable storage or a provider.
+
+    Attributes:
+        usage: what the run's model calls used so far (one object, added to in place).
+        notes: what the model calls said (a repair, a fallback), for the run's result.
+    """
+
+    usage: Usage
+    notes: list[str]
+
+    @property
+    def budget_reached(self) -> str | None:
+        """Why the run stopped for its budget, or ``None``."""
+        ...
+
+    @property
+    def cancel_on_stop(self) -> bool:
+        """Whether the budget's stop cancels running tasks (else they finish)."""
+        ...
+
+    @property
+    def restores(self) -> bool:
+        """Whether :meth:`restore` can ever give an outcome (a durable run)."""
+        ...
+
+    def wrap(self, model: Model, task_id: str = "", purpose: str = "task") -> Model:
+        """``model`` as the run calls it for ``task_id`` and ``purpose`` (``plan``, ``task``,
+        ``review``, ``revision``, ``synthesis``): every call counted, and held to the run's
+        limits."""
+        ...
+
+    async def sleep(self, seconds: float,
+                    sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+        """Wait ``seconds`` (a retry's back-off) with ``sleep`` (``asyncio.sleep`` by
+        default); the budget's stop interrupts the wait with
+        :class:`~delegate.errors.BudgetExceeded`."""
+        ...
+
+    def on_stop(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(reason)`` when the budget stops the run; returns the function that
+        removes it."""
+        ...
+
+    def restore(self, task: Task) -> TaskOutcome | None:
+        """The outcome ``task`` already has from an earlier life of the run, or ``None``."""
+        ...
+
+    def usage_by_purpose(self) -> dict[str, Usage]:
+        """A copy of :attr:`usage` split by purpose; the parts add up to it."""
+        ...
+
+    def check(self, model: Model | None) -> None:
+        """Refuse, before the run starts, what its limits cannot allow (a dollar budget on a
+        model with no price)."""
+        ...
+
+    def start(self) -> None:
+        """The run started (the budget's clock starts)."""
+        ...
+
+    def close(self) -> None:
+        """The run ended (timers stop); on every path."""
+        ...
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """Records a run as it goes (a :class:`delegate.durable.journal.Journal`): it subscribes
+    to the run's events, and the run's session opens it before ``RunStarted`` and closes it
+    after ``RunFinished`` with the final status, on every path.
+
+    Attributes:
+        run_id: the id the run takes.
+    """
+
+    run_id: str
+
+    def __call__(self, event: Event) -> None:
+        """Record ``event`` (raises :class:`~delegate.errors.StoreError` once the store
+        failed)."""
+        ...
+
+    async def open(self) -> None:
+        """Start recording; idempotent."""
+        ...
+
+    async def close(self, status: str, result: Any = None, error: str | None = None) -> None:
+        """Write what is queued and give the run up with ``status``, ``result`` and ``error``;
+        idempotent (the first status counts)."""
         ...

@@ -25,9 +25,9 @@ from collections.abc import Coroutine, Iterable, Mapping, MutableMapping, Sequen
 from typing import Any, TypeVar
 
 from ..errors import DelegateError
-from ..limits.metering import Meter
 from ..llm.base import Model
 from .events import EventBus, TaskReviewed, TaskRevised
+from .hooks import CallGateway
 from .outcomes import TaskOutcome
 from .plan import Plan
 from .retry import RetryPolicy, call_with_retry
@@ -43,7 +43,7 @@ T = TypeVar("T")
 async def review_rounds(
     reviewer: Reviewer, scheduler: Scheduler, plan: Plan,
     outcomes: MutableMapping[str, TaskOutcome], targets: Sequence[str], *,
-    objective: str, model: Model, meter: Meter, bus: EventBus, retry: RetryPolicy,
+    objective: str, model: Model, meter: CallGateway, bus: EventBus, retry: RetryPolicy,
     run_id: str, notes: list[str], shared: Mapping[str, Any] | None = None,
     limit: asyncio.Semaphore | None = None,
 ) -> list[TaskReview]:
@@ -105,7 +105,7 @@ def _outputs(outcomes: Mapping[str, TaskOutcome]) -> dict[str, Any]:
 async def _rewrite(
     reviewer: Reviewer, scheduler: Scheduler, plan: Plan,
     outcomes: MutableMapping[str, TaskOutcome], failing: list[TaskReview], round_no: int, *,
-    objective: str, meter: Meter, bus: EventBus, run_id: str, notes: list[str],
+    objective: str, meter: CallGateway, bus: EventBus, run_id: str, notes: list[str],
     shared: Mapping[str, Any] | None, limit: asyncio.Semaphore,
 ) -> list[str]:
     """Send ``failing`` back; returns the ids whose rewrite stands."""

@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from ..errors import UsageError
-from ..limits.metering import Meter
 from ..llm.base import Model
 from ..llm.registry import get_model
 from ._attempts import run_attempts
@@ -43,6 +42,7 @@ from .hooks import Executor
 from .outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from .plan import Plan, PlanLimits, validate_plan
 from .retry import RetryPolicy
+from .session import Meter
 from .workers import (
     Revision,
     Worker,

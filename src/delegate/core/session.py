@@ -1,24 +1,29 @@
-"""One owner per run: :class:`RunSession` frames a run from its first event to its last.
+"""One owner per run: :class:`RunSession` frames a run from its first event to its last, and
+:class:`Meter` adds up what the run's model calls used.
 
 :func:`delegate.run` and the staged content workflows both run inside a session. The
-session holds the run's id, event bus, meter (usage, budget, call timeout) and runtime, and
-guarantees, on success, on an error in any step and on cancellation alike:
+session holds the run's id, event bus and meter (the run's
+:class:`~delegate.core.hooks.CallGateway`), and guarantees, on success, on an error in any step
+and on cancellation alike:
 
 - exactly one :class:`~delegate.core.events.RunStarted` and one
   :class:`~delegate.core.events.RunFinished`; on failure the finish carries a result whose
   ``status`` is ``failed`` (or ``cancelled``) and whose ``error`` says why, with every task
   the run knew of accounted for (a task of the current plan that never ended is recorded
   ``cancelled``);
-- the budget's clock is stopped, the journal (if any) is flushed and released with the final
-  status, and the models the run resolved itself are closed;
+- the meter is closed (the budget's clock stops), the journal (if any) is flushed and
+  released with the final status, and whatever the session was given to close (a private
+  runtime and the models it resolved) is closed;
 - an exception from a subscriber while the run winds down does not stop the winding down;
   the run's own error is what propagates.
 
-Usage::
+What the run is made of comes from outside: the composition root
+(:func:`delegate.runtime.new_session`) passes the model stack as ``meter``, the journal as
+``journal``, and how model strings are resolved and closed. The session itself uses nothing
+but the engine.
 
-    async with RunSession(objective, subscribers=subs, journal=journal) as session:
-        ...                                   # plan, schedule, review, synthesise
-        return session.finish(result)         # emits RunFinished once
+Usage: ``async with new_session(objective, ...) as session:`` plan, schedule, review and
+synthesise, then ``return session.finish(result)`` (emits ``RunFinished`` once).
 """
 
 from __future__ import annotations
@@ -27,17 +32,16 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any
 
-from ..errors import describe
-from ..limits.budget import Budget
-from ..limits.metering import DEFAULT_CALL_TIMEOUT, Meter
-from ..llm.base import Model
-from ..runtime import Runtime, current_runtime
+from ..errors import OutputValidationError, UsageError, describe
+from ..llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, WrapperModel
 from .events import (
     Event,
     EventBus,
+    ModelCalled,
     PlanCreated,
     RunFinished,
     RunStarted,
@@ -46,13 +50,150 @@ from .events import (
     TaskEnded,
     TaskRevised,
 )
+from .hooks import Recorder
 from .outcomes import PlanningReport, RunResult, TaskOutcome, run_status
-from .plan import Plan
+from .plan import Plan, Task
 
-if TYPE_CHECKING:
-    from ..durable.journal import Journal
+__all__ = ["CountedModel", "Meter", "RunSession"]
 
-__all__ = ["RunSession"]
+
+class Meter:
+    """Adds up the usage of one run and reports each call on the event bus; the plain
+    :class:`~delegate.core.hooks.CallGateway`.
+
+    On its own (a :class:`~delegate.core.scheduler.Scheduler` given no meter) it counts and
+    nothing else: no prices (every call is unpriced), no budget, no store. The run's model
+    stack (:class:`delegate.runtime.ModelStack`) extends it with all of those.
+
+    Attributes:
+        usage: the run's usage so far; ``by_purpose`` splits it.
+        notes: the notes of the model calls, each prefixed by its task (or purpose).
+        guard, journal: the budget guard and the journal behind a run's stack (``None``
+            here); the engine asks the methods below instead.
+    """
+
+    guard: Any = None
+    journal: Any = None
+
+    def __init__(self, run_id: str, bus: EventBus) -> None:
+        self.run_id = run_id
+        self.bus = bus
+        self.usage = Usage()
+        self.by_purpose: dict[str, Usage] = {}
+        self.notes: list[str] = []
+
+    # the gateway
+    @property
+    def budget_reached(self) -> str | None:
+        return None
+
+    @property
+    def cancel_on_stop(self) -> bool:
+        return False
+
+    @property
+    def restores(self) -> bool:
+        return False
+
+    def wrap(self, model: Model, task_id: str = "", purpose: str = "task") -> Model:
+        """``model`` with its calls counted on this meter."""
+        return CountedModel(model, self, task_id, purpose)
+
+    async def sleep(self, seconds: float,
+                    sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+        await (sleep or asyncio.sleep)(seconds)
+
+    def on_stop(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        return lambda: None  # no budget: never stops
+
+    def restore(self, task: Task) -> TaskOutcome | None:
+        return None
+
+    def check(self, model: Model | None) -> None:  # no limits: nothing to refuse,
+        pass
+
+    def start(self) -> None:  # no clock to start,
+        pass
+
+    def close(self) -> None:  # and none to stop
+        pass
+
+    # the ledger
+    def usage_by_purpose(self) -> dict[str, Usage]:
+        """A copy of the usage so far split by purpose (``plan``, ``task``, ``review``,
+        ``revision``, ``synthesis``, or whatever a caller named); the parts add up to
+        :attr:`usage`."""
+        return {purpose: replace(usage) for purpose, usage in self.by_purpose.items()}
+
+    def record(self, task_id: str, purpose: str, model: str, response: ModelResponse,
+               source: str = "model", messages: Sequence[Message] = (),
+               settings: ModelSettings | None = None) -> None:
+        """Count one call, answered by ``source`` (``model``, ``cache``, ``journal``), and
+        announce it. ``response.usage`` is counted whole, its price included: a call with
+        ``unpriced_calls`` has no known cost."""
+        usage = response.usage
+        self.usage += usage
+        part = self.by_purpose.get(purpose)
+        if part is None:
+            part = self.by_purpose[purpose] = Usage()
+        part += usage
+        for note in response.notes:
+            self.notes.append(f"{task_id or purpose}: {note}")
+        if self.bus.active:
+            self.bus.emit(ModelCalled(
+                run_id=self.run_id, task_id=task_id, purpose=purpose, model=model,
+                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                latency_seconds=usage.latency_seconds, notes=response.notes, source=source,
+                messages=tuple(messages), response=response, settings=settings,
+                cost_usd=None if usage.unpriced_calls else usage.cost_usd))
+
+
+class CountedModel(WrapperModel):
+    """A model whose calls are counted on a :class:`Meter`, attributed to a task and to a
+    purpose: the metering layer of a model stack.
+
+    A call's usage is priced by :meth:`cost` (here: unknown, so the call counts as unpriced;
+    :class:`delegate.limits.metering.MeteredModel` prices it) and the response goes back with
+    that price in its usage. An answer that failed validation still cost its tokens: they are
+    counted, and the error's ``usage`` is priced the same way before it is re-raised.
+    """
+
+    def __init__(self, wrapped: Model, meter: Meter, task_id: str = "",
+                 purpose: str = "task") -> None:
+        super().__init__(wrapped)
+        self.meter = meter
+        self.task_id = task_id
+        self.purpose = purpose
+
+    def cost(self, usage: Usage) -> float | None:
+        """What ``usage`` cost in dollars, or ``None`` when the price is unknown."""
+        return None
+
+    def priced(self, usage: Usage) -> Usage:
+        cost = self.cost(usage)
+        return replace(usage, cost_usd=cost or 0.0, unpriced_calls=int(cost is None))
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        output: OutputType = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        try:
+            response = await self.wrapped.request(messages, output=output, settings=settings)
+        except OutputValidationError as exc:  # the failed attempts still cost tokens
+            if exc.usage is not None:
+                exc.usage = self.priced(exc.usage)
+                failed = ModelResponse(text=exc.output, usage=exc.usage,
+                                       notes=(f"invalid output: {exc.message}",))
+                self.meter.record(self.task_id, self.purpose, self.name, failed,
+                                  messages=messages, settings=settings)
+            raise
+        response = replace(response, usage=self.priced(response.usage))
+        self.meter.record(self.task_id, self.purpose, self.name, response,
+                          messages=messages, settings=settings)
+        return response
 
 
 class RunSession:
@@ -61,34 +202,35 @@ class RunSession:
     Args:
         objective: what the run is for.
         subscribers: event subscribers, called in order.
-        journal: makes the run durable; the run takes its id, opens it when it starts and
-            closes it (flushed, released with the final status) when it ends.
-        budget: what the run may spend.
-        runtime: where models, limiters and prices come from; default the current runtime,
-            else a private one closed with the run.
+        journal: records the run (a :class:`~delegate.core.hooks.Recorder`); the run takes
+            its id, opens it when it starts and closes it (flushed, released with the final
+            status) when it ends.
         run_id: the run's id (default: the journal's, else a random one).
-        call_timeout: seconds any one model call may take.
+        meter: makes the run's meter from its id and event bus (default: a plain
+            :class:`Meter`, which counts usage and nothing else).
+        resolve: turns a ``provider:model`` string (or ``None``, the default model) into a
+            model; default: only :class:`~delegate.llm.base.Model` objects are taken.
+        close: awaited when the run ends, on every path (what the session's maker opened
+            for it: a private runtime and its models).
     """
 
     def __init__(
         self, objective: str, *, subscribers: Iterable[Subscriber] = (),
-        journal: Journal | None = None, budget: Budget | None = None,
-        runtime: Runtime | None = None, run_id: str | None = None,
-        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
+        journal: Recorder | None = None, run_id: str | None = None,
+        meter: Callable[[str, EventBus], Meter] | None = None,
+        resolve: Callable[[str | Model | None], Model] | None = None,
+        close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.objective = objective
         self.journal = journal
-        self.runtime = runtime or current_runtime()
-        self._own_runtime = self.runtime is None
-        if self.runtime is None:
-            self.runtime = Runtime()
+        self._resolve = resolve
+        self._close = close
         self.run_id = journal.run_id if journal is not None else run_id or uuid.uuid4().hex
         # the session listens first, so it knows every plan and outcome even when a later
         # subscriber raises
         self.bus = EventBus((*([journal] if journal is not None else ()), *subscribers),
                             trackers=(self._track,))
-        self.meter = Meter(self.run_id, self.bus, journal, budget=budget,
-                           prices=self.runtime.prices, call_timeout=call_timeout)
+        self.meter = (meter or Meter)(self.run_id, self.bus)
         self.planning = PlanningReport()
         self.plan: Plan | None = None
         self.outcomes: dict[str, TaskOutcome] = {}
@@ -99,14 +241,20 @@ class RunSession:
 
     # models
     def model(self, spec: str | Model | None = None) -> Model:
-        """``spec`` resolved by the session's runtime (closed with it when private)."""
-        assert self.runtime is not None
-        return self.runtime.model(spec)
+        """``spec`` resolved for the run (a string by the session's ``resolve``).
+
+        Raises:
+            UsageError: a string, or no model, and nothing to resolve it with.
+        """
+        if self._resolve is not None:
+            return self._resolve(spec)
+        if isinstance(spec, Model):
+            return spec
+        raise UsageError(f"this session cannot resolve the model {spec!r}; give a Model")
 
     def check_budget(self, model: Model | None) -> None:
         """Refuse before anything runs what the budget cannot allow (an unpriced model)."""
-        if self.meter.guard is not None:
-            self.meter.guard.check(model)
+        self.meter.check(model)
 
     # the frame
     async def __aenter__(self) -> RunSession:
@@ -118,8 +266,7 @@ class RunSession:
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        if self.meter.guard is not None:
-            self.meter.guard.start()
+        self.meter.start()
         return self
 
     def finish(self, result: RunResult) -> RunResult:
@@ -135,10 +282,9 @@ class RunSession:
 
     async def __aexit__(self, kind: Any, error: BaseException | None, tb: Any) -> bool:
         problems: list[BaseException] = []
-        if self.meter.guard is not None:
-            self.meter.guard.close()
+        self.meter.close()
         if not self._entered:  # it never started: only what was resolved is closed
-            await self._close_runtime(problems)
+            await self._close_opened(problems)
             return False
         if self.result is None:
             if error is None:
@@ -154,19 +300,20 @@ class RunSession:
                     result.error if result is not None else None))
             except Exception as exc:
                 problems.append(exc)
-        await self._close_runtime(problems)
+        await self._close_opened(problems)
         if error is None and problems:
             raise problems[0]
         return False
 
     async def close_unstarted(self) -> None:
-        """Close what a session that never entered resolved (its private runtime)."""
+        """Close what a session that never entered was given to close (a private runtime)."""
         await self.__aexit__(None, None, None)
 
-    async def _close_runtime(self, problems: list[BaseException]) -> None:
-        if self._own_runtime and self.runtime is not None:
+    async def _close_opened(self, problems: list[BaseException]) -> None:
+        close, self._close = self._close, None
+        if close is not None:
             try:
-                await asyncio.shield(self.runtime.aclose())
+                await asyncio.shield(close())
             except Exception as exc:
                 problems.append(exc)
 

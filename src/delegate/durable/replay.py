@@ -11,6 +11,11 @@
   the run's writer thread; a miss writes nothing, a hit is counted with the run's next batch;
 - **restore**: on resume, a task whose stored outcome succeeded, for the same task
   definition, is given that outcome instead of being run again.
+
+:class:`ReplayModel` is the top layer of a durable run's model stack: it asks :class:`Replay`
+before a call goes further (so an answer from the store costs no budget and no rate-limit
+room, and counts as a cache hit), and commits every call, answered here or below, to the
+journal before the caller sees it.
 """
 
 from __future__ import annotations
@@ -19,20 +24,32 @@ import dataclasses
 import hashlib
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from ..core.outcomes import TaskOutcome
 from ..core.plan import Task
 from ..errors import OutputValidationError
-from ..llm.base import ModelResponse, ModelSettings, OutputType, Usage
-from ..llm.keys import deterministic
+from ..llm.base import (
+    Message,
+    Model,
+    ModelResponse,
+    ModelSettings,
+    OutputType,
+    Usage,
+    WrapperModel,
+)
+from ..llm.keys import deterministic, request_key
 from .codec import NotStorable, decode
 from .lease import Lease
 from .store.base import ModelCallRecord, RunStore
 
-__all__ = ["Hit", "Replay", "fingerprint"]
+if TYPE_CHECKING:
+    from ..core.session import Meter
+    from .journal import Journal
+
+__all__ = ["Hit", "Replay", "ReplayModel", "fingerprint"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,3 +151,58 @@ def _hit(stored: dict[str, Any], output: OutputType, source: str) -> Hit:
         data = output.model_validate(data)
     return Hit(ModelResponse(text=text, data=data, usage=usage,
                              model=stored.get("model", ""), notes=notes), source)
+
+
+class ReplayModel(WrapperModel):
+    """The replay and cache layer of a durable run's model stack (see the module docstring).
+
+    A call answered from the store is committed with its source (``journal`` or ``cache``)
+    and counted on ``meter`` as a cache hit; one the store had as answered-but-invalid raises
+    that failure again. Any other call goes on down the stack, and its answer (or its invalid
+    answer, with what it cost) is committed before it is returned (or raised).
+    """
+
+    def __init__(self, wrapped: Model, journal: Journal, meter: Meter, task_id: str = "",
+                 purpose: str = "task") -> None:
+        super().__init__(wrapped)
+        self.journal = journal
+        self.meter = meter
+        self.task_id = task_id
+        self.purpose = purpose
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        output: OutputType = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        journal = self.journal
+        key, request = request_key(self.wrapped, messages, output, settings)
+        hit = await journal.replay.lookup(key, output, settings)
+        if hit is not None:  # costs nothing, so no budget and no rate limit apply
+            await self._commit(key, request, hit.response, hit.source, settings, hit.error)
+            self.meter.record(self.task_id, self.purpose, self.name, hit.response, hit.source,
+                              messages, settings)
+            if hit.error is not None:  # answered before, invalid: the same failure
+                raise hit.error
+            return hit.response
+        try:
+            response = await self.wrapped.request(messages, output=output, settings=settings)
+        except OutputValidationError as exc:  # answered: replayed as this failure on resume
+            if exc.usage is not None:
+                failed = ModelResponse(text=exc.output, usage=exc.usage,
+                                       notes=(f"invalid output: {exc.message}",))
+                await self._commit(key, request, failed, "model", settings, exc)
+            raise
+        await self._commit(key, request, response, "model", settings)  # before it is seen
+        return response
+
+    async def _commit(self, key: str, request: dict[str, Any], response: ModelResponse,
+                      source: str, settings: ModelSettings | None,
+                      error: OutputValidationError | None = None) -> None:
+        usage = response.usage  # priced by the metering layer below; nothing for a hit
+        cost = None if usage.unpriced_calls else usage.cost_usd
+        await self.journal.record_call(key, request, response, task_id=self.task_id,
+                                       purpose=self.purpose, source=source, settings=settings,
+                                       cost=cost, error=error)

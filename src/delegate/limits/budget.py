@@ -1,16 +1,18 @@
 """Budgets per run: tokens, dollars and seconds.
 
-A :class:`Budget` is checked before every model call of a run (:meth:`BudgetGuard.admit`).
-The call is admitted when the run's usage so far, plus what the calls still in flight have
-reserved, plus the most this call can add still fits: its prompt (counted with the model's
-tokenizer where it has one, else estimated at four characters a token, as the rate limiter
-does) plus its ``max_tokens`` (or :data:`DEFAULT_RESERVE` where none is set), priced with the
-run's price table for the dollar budget. An admitted call holds that reservation until it
-ends, then settles to what it really used (:meth:`Reservation.release`, after the meter has
-counted the usage), so concurrent calls can never spend more than the budget together. The
-time budget is spent once the run has been going that long, whether or not a call is
-waiting; reaching it interrupts every wait of the run (retry back-offs, rate-limit queues;
-see :meth:`BudgetGuard.wait`).
+A :class:`Budget` is checked before every model call of a run that reaches the budget layer
+of its model stack (:class:`BudgetedModel`: below replay and the cache, so an answer from a
+run store costs nothing, and above the rate limiter, so a refused call never waits for room).
+The call is admitted (:meth:`BudgetGuard.admit`) when the run's usage so far, plus what the
+calls still in flight have reserved, plus the most this call can add still fits: its prompt
+(counted with the model's tokenizer where it has one, else estimated at four characters a
+token, as the rate limiter does) plus its ``max_tokens`` (or :data:`DEFAULT_RESERVE` where
+none is set), priced with the run's price table for the dollar budget. An admitted call holds
+that reservation until it ends, then settles to what it really used
+(:meth:`Reservation.release`, after the metering layer below has counted the usage), so
+concurrent calls can never spend more than the budget together. The time budget is spent once
+the run has been going that long, whether or not a call is waiting; reaching it interrupts
+every wait of the run (retry back-offs, rate-limit queues; see :meth:`BudgetGuard.wait`).
 
 The first call that does not fit, or the end of the time, **stops** the run: no task starts
 after that; tasks already running finish (``on_exceed="finish"``, the default; their further
@@ -30,12 +32,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from ..core.session import Meter
 from ..errors import BudgetExceeded, UsageError
-from ..llm.base import Message, Model, ModelSettings, Usage
+from ..llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, WrapperModel
 from ..llm.tokens import DEFAULT_COMPLETION_RESERVE, reserve_tokens
 from .pricing import PriceTable
 
-__all__ = ["DEFAULT_RESERVE", "Budget", "BudgetGuard", "Reservation", "reserve_tokens"]
+__all__ = ["DEFAULT_RESERVE", "Budget", "BudgetGuard", "BudgetedModel", "Reservation",
+           "reserve_tokens"]
 
 #: Completion tokens reserved for a call that sets no ``max_tokens``.
 DEFAULT_RESERVE = DEFAULT_COMPLETION_RESERVE
@@ -78,7 +82,8 @@ class Reservation:
 
 
 class BudgetGuard:
-    """Holds one run to its budget. The run's meter asks it before every call.
+    """Holds one run to its budget. The run's :class:`BudgetedModel` layers ask it before
+    every call.
 
     Attributes:
         reached: why the run stopped for its budget, or ``None``.
@@ -193,6 +198,34 @@ class BudgetGuard:
         self.reserved_tokens += tokens
         self.reserved_usd += usd
         return Reservation(self, tokens, usd)
+
+
+class BudgetedModel(WrapperModel):
+    """The budget layer of a run's model stack: each call is admitted by ``guard`` (reserving
+    the most it can cost, against what ``meter`` counted so far) before it goes further, and
+    gives the reservation back once the layers below have counted what it used.
+
+    Raises:
+        BudgetExceeded: the call does not fit what is left (the run stops for its budget).
+    """
+
+    def __init__(self, wrapped: Model, guard: BudgetGuard, meter: Meter) -> None:
+        super().__init__(wrapped)
+        self.guard = guard
+        self.meter = meter
+
+    async def request(
+        self,
+        messages: Sequence[Message],
+        *,
+        output: OutputType = None,
+        settings: ModelSettings | None = None,
+    ) -> ModelResponse:
+        reservation = self.guard.admit(self.wrapped, messages, settings, self.meter.usage)
+        try:
+            return await self.wrapped.request(messages, output=output, settings=settings)
+        finally:  # the metering layer below has counted what the call used by now
+            reservation.release()
 
 
 def _close(awaitable: Awaitable[object]) -> None:

@@ -27,7 +27,6 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 from ..errors import OutputValidationError, RateLimitError, UsageError
@@ -44,7 +43,6 @@ __all__ = [
     "RateLimitedModel",
     "RateLimiter",
     "Reservation",
-    "WAIT_GUARD",
     "Wait",
     "estimate_tokens",
     "parse_rate_limits",
@@ -54,9 +52,6 @@ WINDOW_SECONDS = 60.0
 #: How a caller's wait for room may be interrupted: awaits its argument unless something
 #: (a run's budget, :meth:`delegate.limits.budget.BudgetGuard.wait`) stops it first.
 Wait = Callable[[Awaitable[Any]], Awaitable[Any]]
-#: How a run interrupts waits when the model was not given a ``wait``: set by the run's meter
-#: around each model call; ``None`` outside a run with a budget.
-WAIT_GUARD: ContextVar[Wait | None] = ContextVar("delegate_wait_guard", default=None)
 
 
 class Reservation:
@@ -269,8 +264,7 @@ class RateLimitedModel(WrapperModel):
         settings: ModelSettings | None = None,
     ) -> ModelResponse:
         acquire = self.limiter.acquire(sum(reserve_tokens(self.wrapped, messages, settings)))
-        wait = self.wait or WAIT_GUARD.get()
-        reservation = await (acquire if wait is None else wait(acquire))
+        reservation = await (acquire if self.wait is None else self.wait(acquire))
         try:
             response = await self.wrapped.request(messages, output=output, settings=settings)
         except RateLimitError as exc:

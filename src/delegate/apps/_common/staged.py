@@ -28,14 +28,12 @@ from ...core.retry import RetryPolicy
 from ...core.review import Reviewer, TaskReview
 from ...core.review_rounds import review_rounds
 from ...core.scheduler import Scheduler
-from ...core.session import RunSession
 from ...core.strategies import PlanVersion, propose_extension
 from ...core.workers import Revision, WorkerRegistry
 from ...durable.journal import Journal
 from ...limits.budget import Budget
-from ...limits.metering import MeteredModel
 from ...llm.base import Model
-from ...runtime import Runtime
+from ...runtime import Runtime, new_session
 
 __all__ = ["MAX_NEW_TASKS", "MAX_REPLANS", "STRATEGIES", "StagedRun"]
 
@@ -71,8 +69,8 @@ class StagedRun:
     ) -> None:
         self.objective = objective
         self.workers = workers
-        self.session = RunSession(objective, subscribers=subscribers, journal=journal,
-                                  budget=budget, runtime=runtime)
+        self.session = new_session(objective, subscribers=subscribers, journal=journal,
+                                   budget=budget, runtime=runtime)
         self.session.planning = planning
         self.model_spec = model
         self.model: Model | None = None
@@ -143,7 +141,7 @@ class StagedRun:
         assert self.plan is not None and self.scheduler is not None and self.model is not None
         self.reviews += await review_rounds(
             reviewer, self.scheduler, self.plan, self.outcomes, targets,
-            objective=self.objective, model=MeteredModel(self.model, self.meter, purpose="review"),
+            objective=self.objective, model=self.meter.wrap(self.model, purpose="review"),
             meter=self.meter, bus=self.bus, retry=self.retry, run_id=self.run_id,
             notes=self.notes, limit=self._limit,
         )
@@ -178,7 +176,7 @@ class StagedRun:
         if strategy == "static" or self.meter.budget_reached:
             return []
         assert self.plan is not None and self.model is not None
-        planner = MeteredModel(self.model, self.meter, purpose="plan")
+        planner = self.meter.wrap(self.model, purpose="plan")
         room = PlanLimits(max_tasks=self.limits.max_tasks - len(hold),  # the held tasks
                           max_depth=self.limits.max_depth - 1)          # come back after
         orchestrator = Orchestrator(limits=room, retry=self.retry)
