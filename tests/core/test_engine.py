@@ -8,7 +8,7 @@ from delegate import EventLog, Plan, RetryPolicy, Scheduler, Task, Worker
 from delegate.core.events import EventBus, TaskStarted
 from delegate.errors import ErrorInfo, ModelServerError
 from delegate.limits.budget import Budget
-from delegate.limits.metering import Meter
+from delegate.runtime import ModelStack
 
 
 def _log_worker(name: str, log: list[str]) -> Worker:
@@ -74,7 +74,7 @@ def test_outcomes_carry_error_info_on_every_path():
 def test_a_cancelling_stop_catches_tasks_started_but_not_yet_run():
     ran: list[str] = []
     bus = EventBus()
-    meter = Meter("run", bus, budget=Budget(tokens=10, on_exceed="cancel"))
+    meter = ModelStack("run", bus, budget=Budget(tokens=10, on_exceed="cancel"))
 
     async def fn(ctx):
         ran.append(ctx.task.id)
