@@ -4,9 +4,11 @@ that catches tasks started but not yet run. Ordering is forced with one slot; no
 
 import asyncio
 
-from delegate import EventLog, Plan, RetryPolicy, Scheduler, Task, Worker
+import pytest
+
+from delegate import EventLog, Plan, RetryPolicy, Scheduler, ScriptedModel, Task, Worker
 from delegate.core.events import EventBus, TaskStarted
-from delegate.errors import ErrorInfo, ModelServerError
+from delegate.errors import ErrorInfo, ModelServerError, UsageError
 from delegate.limits.budget import Budget
 from delegate.runtime import ModelStack
 
@@ -93,3 +95,13 @@ def test_a_cancelling_stop_catches_tasks_started_but_not_yet_run():
     assert status == {"first": ("succeeded", None),
                       "second": ("cancelled", "cancelled before it started"),
                       "third": ("cancelled", "cancelled before it started")}
+
+
+def test_the_scheduler_resolves_no_model_string_itself():
+    with pytest.raises(UsageError, match="cannot resolve the model 'openai:gpt'"):
+        Scheduler([], model="openai:gpt")
+    model = ScriptedModel(["hi"])
+    assert Scheduler([], model="scripted:x", resolve=lambda spec: model).model is model
+    result = asyncio.run(Scheduler([Worker("w", "d", "x", model="openai:gpt")]).run(
+        Plan(tasks=(Task(id="a", worker="w"),))))
+    assert result.outcome("a").error_info.type == "UsageError"

@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 from ..errors import UsageError
 from ..llm.base import Model
-from ..llm.registry import get_model
 from ._attempts import run_attempts
 from ._execution import Execution
 from .events import (
@@ -55,6 +54,11 @@ __all__ = ["FailurePolicy", "Scheduler"]
 FailurePolicy = Literal["continue", "fail_fast"]
 
 
+def _unresolvable(spec: str) -> Model:
+    raise UsageError(f"this scheduler cannot resolve the model {spec!r}; give a Model, or "
+                     "resolve= (delegate.llm.registry.get_model)")
+
+
 class Scheduler:
     """Runs plans against a set of workers.
 
@@ -70,9 +74,11 @@ class Scheduler:
         subscribers: event subscribers, or an :class:`EventBus` to share.
         sleep: the function used to wait between retries (tests pass a recorder); the
             run's budget interrupts the wait either way.
-        resolve: turns a worker's ``provider:model`` string into a model (the run's
-            :class:`~delegate.runtime.Runtime` passes its own, which also closes them);
-            :func:`~delegate.llm.registry.get_model` by default.
+        resolve: turns a ``provider:model`` string (``model``, or a worker's) into a model:
+            the run's session passes its own, which also closes them; code that gives the
+            scheduler strings passes one too (:func:`delegate.llm.registry.get_model`). The
+            engine resolves no string itself: without ``resolve``, a string ``model`` is a
+            :class:`~delegate.errors.UsageError`, and a worker's string fails its tasks.
         executor: where attempts run; ``None`` (or an executor whose ``in_process`` is true,
             such as :class:`~delegate.backends.local.LocalExecutor`) runs them in this
             process with the run's live, metered model. Any other executor is sent an
@@ -100,7 +106,7 @@ class Scheduler:
         if failure_policy not in ("continue", "fail_fast"):
             raise UsageError(f"unknown failure policy {failure_policy!r}")
         self.workers = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
-        self.resolve = resolve or get_model
+        self.resolve = resolve or _unresolvable
         self.model = self.resolve(model) if isinstance(model, str) else model
         self.model_spec = model if isinstance(model, str) else getattr(model, "name", None)
         self.max_concurrency = max_concurrency
