@@ -3,8 +3,8 @@
 :class:`AnthropicModel` sends system messages as the ``system`` parameter and the rest as the
 conversation. Structured output is a forced tool call: the schema becomes the ``input_schema`` of
 a tool named ``respond`` and ``tool_choice`` names it, so the answer arrives as the tool's input.
-That input is validated by :func:`~delegate.llm.structured.parse_output`; an invalid one goes back
-to the model as an error ``tool_result`` a bounded number of times.
+That input is validated by the one repair loop (:mod:`delegate.llm.repair`); an invalid one goes
+back to the model as an error ``tool_result`` a bounded number of times.
 
 Sampling settings: the Messages API has no ``seed``. API version 2026-10-21, which the SDK's 2.x
 releases speak, refuses ``temperature`` and ``top_p`` at any value, and those SDKs dropped them;
@@ -27,16 +27,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import (
-    ConfigurationError,
-    IncompleteResponseError,
-    ModelError,
-    OutputValidationError,
-)
+from ..errors import ConfigurationError, IncompleteResponseError, ModelError
 from ._http import ClientPerLoop, translate_sdk_error, translated
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
-from .structured import json_schema_of, parse_output, repair_prompt
+from .repair import Answer, answer_with_repairs
+from .structured import json_schema_of
 
 __all__ = ["AnthropicModel", "create"]
 
@@ -123,27 +119,22 @@ class AnthropicModel(Model):
             "input_schema": tool_schema,
         }]
         kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
-        notes: list[str] = []
-        for attempt in range(self.max_repairs + 1):
+
+        async def ask() -> Answer:
             blocks = await self._create(kwargs, convo, usage)
             tool = next((b for b in blocks if b.type == "tool_use"), None)
             if tool is None:
-                text = "".join(b.text for b in blocks if b.type == "text")
-            else:
-                value = tool.input.get("value") if wrapped and isinstance(tool.input, dict) else (
-                    tool.input)
-                text = json.dumps(value)
-            try:
-                data = parse_output(text, output, provider=self.provider, model=self.model_name)
-            except OutputValidationError as err:
-                if attempt == self.max_repairs:
-                    err.usage = usage
-                    raise
-                notes.append(f"repair {attempt + 1}: {err.message}")
-                convo += _repair_turns(tool, text, repair_prompt(err, schema))
-                continue
-            return ModelResponse(text, data, usage, self.name, tuple(notes))
-        raise AssertionError("unreachable")  # pragma: no cover
+                return Answer("".join(b.text for b in blocks if b.type == "text"))
+            value = tool.input.get("value") if wrapped and isinstance(tool.input, dict) else (
+                tool.input)
+            return Answer(json.dumps(value), native=tool)
+
+        def send_back(answer: Answer, prompt: str) -> None:
+            convo.extend(_repair_turns(answer.native, answer.text, prompt))
+
+        return await answer_with_repairs(
+            ask, send_back, output, max_repairs=self.max_repairs, usage=usage, name=self.name,
+            provider=self.provider, model=self.model_name)
 
     def _request_kwargs(self, system: str, settings: ModelSettings) -> dict[str, Any]:
         kwargs: dict[str, Any] = {

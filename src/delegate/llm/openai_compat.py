@@ -18,8 +18,8 @@ rung's type (llama-cpp-python's server answers ``json_schema`` with a 500 and a 
 rung reached is remembered per endpoint (base URL and model) for the whole process, so a second
 instance does not pay the refused request again, and every structured response on a lower rung
 says so in its ``notes`` (``structured output: json_object (json_schema refused: HTTP 500)``),
-which reach the run's notes. On every rung the answer is validated by
-:func:`~delegate.llm.structured.parse_output` and sent back for repair a bounded number of times.
+which reach the run's notes. On every rung the answer is validated and sent back for repair a
+bounded number of times by the one repair loop, :mod:`delegate.llm.repair`.
 
 Sampling: ``temperature``, ``max_tokens``, ``seed``, ``top_p``, ``frequency_penalty`` and
 ``presence_penalty`` are the API's own fields; ``repeat_penalty`` goes as an extra field (which
@@ -47,12 +47,12 @@ from ..errors import (
     IncompleteResponseError,
     ModelError,
     ModelServerError,
-    OutputValidationError,
 )
 from ._http import PLACEHOLDER_KEY, ClientPerLoop, translate_sdk_error, translated
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
-from .structured import json_schema_of, parse_output, repair_prompt, schema_name
+from .repair import Answer, answer_with_repairs
+from .structured import json_schema_of, schema_name
 
 __all__ = ["RUNGS", "OpenAICompatModel", "create", "ollama_base_url"]
 
@@ -141,26 +141,20 @@ class OpenAICompatModel(Model):
                                               provider=self.provider, model=self.model_name)
             return ModelResponse(text=text, usage=usage, model=self.name)
         schema = json_schema_of(output)
-        notes: list[str] = []
-        for attempt in range(self.max_repairs + 1):
-            text, rung = await self._complete_structured(convo, settings, output, schema, usage)
-            try:
-                data = parse_output(text, output, provider=self.provider, model=self.model_name)
-            except OutputValidationError as err:
-                if attempt == self.max_repairs:
-                    err.usage = usage
-                    raise
-                notes.append(f"repair {attempt + 1}: {err.message}")
-                convo += [
-                    {"role": "assistant", "content": text},
-                    {"role": "user", "content": repair_prompt(err, schema)},
-                ]
-                continue
-            level, why = rung
-            if level:
-                notes.insert(0, f"structured output: {RUNGS[level]} ({why})")
-            return ModelResponse(text, data, usage, self.name, tuple(notes))
-        raise AssertionError("unreachable")  # pragma: no cover
+        assert schema is not None
+
+        async def ask() -> Answer:
+            text, (level, why) = await self._complete_structured(
+                convo, settings, output, schema, usage)
+            return Answer(text, (f"structured output: {RUNGS[level]} ({why})",) if level else ())
+
+        def send_back(answer: Answer, prompt: str) -> None:
+            convo.extend(({"role": "assistant", "content": answer.text},
+                          {"role": "user", "content": prompt}))
+
+        return await answer_with_repairs(
+            ask, send_back, output, max_repairs=self.max_repairs, usage=usage, name=self.name,
+            provider=self.provider, model=self.model_name)
 
     def _rung(self) -> tuple[int, str]:
         return self._ladder.get((self.base_url, self.model_name), (0, ""))
