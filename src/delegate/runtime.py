@@ -34,10 +34,13 @@ use it). Each layer does one thing and forwards the rest; from the caller down:
    interrupted when the budget stops the run;
 5. metering and pricing (:class:`~delegate.limits.metering.MeteredModel`): usage, cost and
    the ``ModelCalled`` event, once per call;
-6. output repair (:class:`~delegate.llm.repair.RepairingModel`), for a model that asks for it:
-   an invalid structured answer goes back to the model, every attempt's tokens counted in the
-   one call metering sees;
-7. the provider.
+6. output repair (:mod:`delegate.llm.repair`): a provider's structured request runs the one
+   repair loop around its wire attempts, so an invalid answer goes back to the model and
+   every attempt's tokens are counted in the one call metering sees;
+7. the provider's call on the wire.
+
+The repair loop is the provider's own first step rather than a wrapper, because the way an
+answer is sent back is the provider's (an Anthropic ``tool_result`` answers its ``tool_use``).
 """
 
 from __future__ import annotations
