@@ -431,3 +431,44 @@ def test_with_only_the_session_listening_the_engine_builds_only_the_events_it_ne
     go(Scheduler([w], subscribers=EventBus((full,), trackers=(seen.append,))).run(
         plan, announce=False))
     assert len(full.of(TaskQueued)) == 2 and len(full.of(TaskStarted)) == 2
+
+
+# the session is given what the run is made of; the engine sees only core protocols
+
+def test_a_bare_session_counts_usage_and_resolves_only_model_objects():
+    from delegate.core.hooks import CallGateway
+    from delegate.core.session import Meter, RunSession
+    from delegate.errors import UsageError
+    from delegate.llm.base import Message
+
+    events = EventLog()
+    closed: list[str] = []
+
+    async def close():
+        closed.append("closed")
+
+    async def main():
+        model = ScriptedModel(["hello there"])
+        async with RunSession("x", subscribers=[events], close=close) as session:
+            assert isinstance(session.meter, Meter) and isinstance(session.meter, CallGateway)
+            assert session.model(model) is model
+            with pytest.raises(UsageError, match="cannot resolve"):
+                session.model("openai:gpt-4o-mini")
+            await session.meter.wrap(model, "a").request([Message.user("hi")])
+            return session.finish(session.snapshot(status="succeeded"))
+
+    result = go(main())
+    assert closed == ["closed"] and frame(events) == (1, 1)
+    assert result.usage.model_calls == 1 and result.usage.unpriced_calls == 1  # no prices
+    assert result.usage_by_purpose["task"].model_calls == 1
+
+
+def test_the_runs_stack_and_journal_fit_the_engines_protocols():
+    from delegate.core.events import EventBus
+    from delegate.core.hooks import CallGateway, Recorder
+    from delegate.durable.journal import Journal
+    from delegate.durable.store.memory import MemoryStore
+    from delegate.runtime import ModelStack
+
+    assert isinstance(ModelStack("r", EventBus(), budget=Budget(tokens=10)), CallGateway)
+    assert isinstance(Journal.start(MemoryStore()), Recorder)
