@@ -31,6 +31,12 @@ def test_models_lists_every_provider(capsys):
         (["run", "hi", "--model", "nosuch:thing"], "unknown model provider 'nosuch'"),
         (["run", "hi", "--model", "openai"], "names no model"),
         (["run", "hi", "--timeout", "-1"], "positive"),
+        (["run", "a blog post about owls", "--fail-fast"],
+         "the blog workflow does not take: --fail-fast"),
+        (["run", "a project roadmap for a bakery", "--strategy", "hybrid", "--fail-fast"],
+         "the project workflow does not take: --strategy"),
+        (["run", "explain owls", "--input", "README.md"],
+         "the general workflow does not take: --input"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message):

@@ -8,9 +8,11 @@ draft) runs, and the result's planning report says so.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
+from ..core.config import RunConfig
 from ..core.orchestrator import Orchestrator
 from ..core.outcomes import RunResult
 from ..core.plan import Plan, Task
@@ -19,8 +21,9 @@ from ..core.workers import Worker, WorkerRegistry
 from ..runner import run
 from ._common.prompts import prompts
 from ._common.prose import PROSE_SETTINGS, whole_sentences
+from ._common.settings import workflow_config
 
-__all__ = ["fallback_plan", "general_workers", "run_general"]
+__all__ = ["SETTINGS", "fallback_plan", "general_workers", "run_general"]
 
 
 PROMPTS = prompts("general")  # the workers' prompts, as data in prompts/general.toml
@@ -82,9 +85,17 @@ def fallback_plan(objective: str) -> Plan:
     ))
 
 
-async def run_general(objective: str, **options: Any) -> RunResult:
-    """Run ``objective`` through the general workflow; options go to :func:`delegate.run`
-    (``config=RunConfig(...)`` for the settings)."""
+#: The general workflow applies every setting of a RunConfig (it is :func:`delegate.run`).
+SETTINGS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+async def run_general(objective: str, *, config: RunConfig | None = None,
+                      **options: Any) -> RunResult:
+    """Run ``objective`` through the general workflow; options go to :func:`delegate.run`,
+    the settings as ``config=RunConfig(...)`` (as keywords: deprecated, as for ``run``)."""
+    settings = {k: options.pop(k) for k in SETTINGS if k in options}
+    options["config"] = workflow_config(config, settings, workflow="general",
+                                        supported=SETTINGS, caller="run_general")
     options.setdefault("fallback_plan", fallback_plan)
     options.setdefault("orchestrator", Orchestrator(max_plan_tasks=5))
     options.setdefault("synthesizer", _Synthesizer(settings=PROSE_SETTINGS))

@@ -30,9 +30,15 @@ class Workflow:
     function: str
     summary: str
     words: tuple[str, ...] = ()
+    settings_module: str = ""
 
     def load(self) -> Callable[..., Awaitable[Any]]:
         return getattr(importlib.import_module(self.module), self.function)
+
+    def settings(self) -> tuple[str, ...]:
+        """The settings of a :class:`~delegate.core.config.RunConfig` the workflow applies
+        (its module's ``SETTINGS``)."""
+        return importlib.import_module(self.settings_module or self.module).SETTINGS
 
 
 WORKFLOWS: dict[str, Workflow] = {
@@ -51,7 +57,8 @@ WORKFLOWS: dict[str, Workflow] = {
                  "requirements, phases, a task breakdown and a critical-path timeline",
                  ("project", "roadmap", "milestones", "timeline", "launch", "schedule")),
         Workflow("general", "delegate.apps.workflows", "run_general_workflow",
-                 "any objective, planned over general workers", ()),
+                 "any objective, planned over general workers", (),
+                 settings_module="delegate.apps.general"),
     )
 }
 _WORD = re.compile(r"[a-z]+")
@@ -70,11 +77,14 @@ def pick_workflow(request: str) -> tuple[str, str]:
     return "general", "no workflow's words in the request"
 
 
-async def run_general_workflow(objective: str, **options: Any) -> WorkflowResult:
-    """The general workflow, returned like the others."""
+async def run_general_workflow(objective: str, *, model: Any = None, config: Any = None,
+                               subscribers: Any = (), **options: Any) -> WorkflowResult:
+    """The general workflow, returned like the others; ``options`` go to
+    :func:`~delegate.apps.general.run_general`."""
     from .general import run_general
 
-    result = await run_general(objective, **options)
+    result = await run_general(objective, model=model, config=config, subscribers=subscribers,
+                               **options)
     return WorkflowResult("general", objective[:80], result.text, result)
 
 

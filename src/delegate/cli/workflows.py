@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.config import RunConfig
 from ..errors import UsageError
 from ..llm.registry import DEFAULT_MODEL
 from .files import (
@@ -44,6 +45,15 @@ def run_command(args: argparse.Namespace) -> int:
     if args.out:
         check_out_dir(args.out)
     name, why = pick_workflow(objective) if args.workflow == "auto" else (args.workflow, "asked")
+    # what the workflow would not apply is refused before anything is loaded or paid
+    config = RunConfig(max_concurrency=args.max_concurrency, task_timeout=args.timeout,
+                       failure_policy="fail_fast" if args.fail_fast else "continue",
+                       strategy=args.strategy)
+    ignored = [_FLAGS[k] for k in config.unsupported(WORKFLOWS[name].settings())]
+    if args.input and "inputs" not in _accepted(WORKFLOWS[name].load(), {"inputs": []}):
+        ignored.append("--input")
+    if ignored:
+        raise UsageError(f"the {name} workflow does not take: " + ", ".join(ignored))
     inputs = [read_checked(args, path, what="input", max_bytes=INPUT_MAX_BYTES)
               for path in args.input]
     run_setup = setup(args, quiet=args.quiet)
@@ -55,20 +65,11 @@ def run_command(args: argparse.Namespace) -> int:
                             inputs=[ref for ref, _ in inputs], **common_request(args, run_setup))
     if not args.quiet and getattr(args, "resume", None) is None:
         print(f"delegate: workflow {name} ({why})", file=sys.stderr)
-    options: dict[str, Any] = {
-        "model": model, "max_concurrency": args.max_concurrency,
-        "subscribers": run_setup.subscribers, "strategy": args.strategy,
-        "budget": run_setup.budget,
-        "task_timeout": args.timeout, "inputs": [ref.path for ref, _ in inputs],
-        "failure_policy": "fail_fast" if args.fail_fast else "continue",
-    }
+    config = config.replace(budget=run_setup.budget)
+    options: dict[str, Any] = {"model": model, "config": config,
+                               "subscribers": run_setup.subscribers,
+                               "inputs": [ref.path for ref, _ in inputs]}
     accepted = _accepted(WORKFLOWS[name].load(), options)
-    ignored = [k for k in options if k not in accepted and options[k] not in (None, [], False)
-               and not (k == "strategy" and options[k] == "static")
-               and not (k == "failure_policy" and options[k] == "continue")]
-    if ignored:
-        raise UsageError(f"the {name} workflow does not take: "
-                         + ", ".join("--" + k.replace("_", "-") for k in ignored))
 
     async def work(journal: Any) -> Any:
         result = await run_workflow(name, objective, **accepted,
@@ -85,14 +86,19 @@ def run_command(args: argparse.Namespace) -> int:
     return _exit_code(result.run)
 
 
+#: The flag of each setting ``delegate run`` sets.
+_FLAGS = {"max_concurrency": "--max-concurrency", "task_timeout": "--timeout",
+          "failure_policy": "--fail-fast", "strategy": "--strategy"}
+
+
 def _accepted(function: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """The options ``function`` takes by keyword (a workflow takes the ones that apply)."""
+    """The options ``function`` names among its parameters (a workflow takes the ones that
+    apply; its ``**settings`` are the deprecated keywords, never filled from here)."""
     import inspect
 
     params = inspect.signature(function).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return {k: v for k, v in options.items() if k != "inputs" or v}
-    return {k: v for k, v in options.items() if k in params}
+    return {k: v for k, v in options.items()
+            if k in params and params[k].kind is not params[k].VAR_KEYWORD}
 
 
 def examples_command(args: argparse.Namespace) -> int:
@@ -112,7 +118,7 @@ def examples_command(args: argparse.Namespace) -> int:
 
         async def work(journal: Any, name: str = name) -> Any:
             result = await run_example(name, model=model, subscribers=run_setup.subscribers,
-                                       budget=run_setup.budget,
+                                       config=RunConfig(budget=run_setup.budget),
                                        **({"journal": journal} if journal else {}))
             if journal is not None:
                 journal.summary = result.summary()
@@ -183,7 +189,7 @@ def recommend_command(args: argparse.Namespace) -> int:
         rec = await recommend(
             query, catalog=catalog, brand_voice=voice, model=model, top_k=args.top_k,
             max_price=args.max_price, subscribers=run_setup.subscribers,
-            journal=journal, budget=run_setup.budget,
+            journal=journal, config=RunConfig(budget=run_setup.budget),
         )
         if journal is not None:
             journal.summary = rec.to_dict()

@@ -13,9 +13,10 @@ Every workflow takes the same config, so a setting means the same thing everywhe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -106,6 +107,26 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` (validated like a new config)."""
         return dataclasses.replace(self, **changes)
+
+    def unsupported(self, supported: Collection[str]) -> list[str]:
+        """The settings changed from their defaults that are not in ``supported``: what a
+        workflow that applies only ``supported`` would otherwise ignore."""
+        default = _default()
+        return [f.name for f in dataclasses.fields(self) if f.name not in supported
+                and getattr(self, f.name) != getattr(default, f.name)]
+
+    def check_supported(self, supported: Collection[str], workflow: str) -> RunConfig:
+        """This config, or a :class:`UsageError` naming each changed setting ``workflow``
+        does not apply (a setting is never ignored in silence)."""
+        extra = self.unsupported(supported)
+        if extra:
+            raise UsageError(f"the {workflow} workflow does not take: {', '.join(extra)}")
+        return self
+
+
+@functools.cache
+def _default() -> RunConfig:
+    return RunConfig()
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig))

@@ -20,18 +20,17 @@ import asyncio
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
+from ...core.config import RunConfig
 from ...core.events import PlanCreated, Subscriber, TaskRevised
 from ...core.orchestrator import Orchestrator
 from ...core.outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from ...core.plan import Plan, PlanLimits, Strategy, Task
-from ...core.retry import RetryPolicy
 from ...core.review import Reviewer, TaskReview
 from ...core.review_rounds import review_rounds
 from ...core.scheduler import Scheduler
 from ...core.strategies import PlanVersion, propose_extension
 from ...core.workers import Revision, WorkerRegistry
 from ...durable.journal import Journal
-from ...limits.budget import Budget
 from ...llm.base import Model
 from ...runtime import Runtime, new_session
 
@@ -52,42 +51,44 @@ class StagedRun:
         workers: every worker the run's plans use.
         model: the run's model, a :class:`Model` or a ``provider:model`` string (each call
             is metered under the run; a string is resolved, and closed, by the run).
-        max_concurrency: most tasks at once, rewrites and verdicts included.
+        config: the run's settings: concurrency (rewrites and verdicts included), the task
+            and call timeouts, retries, the failure policy, the budget. Its plan limits and
+            strategy are the workflow's to apply (``limits`` below; :meth:`replan`).
         subscribers: event subscribers.
         limits: plan limits for every version.
         planning: how the first plan came about, for the result.
         journal: makes the run durable (see :mod:`delegate.durable.journal`).
-        budget: what the run may spend (see :mod:`delegate.limits.budget`).
         runtime: where models come from (see :mod:`delegate.runtime`).
     """
 
     def __init__(
         self, objective: str, workers: WorkerRegistry, model: Model | str | None, *,
-        max_concurrency: int, subscribers: Iterable[Subscriber], limits: PlanLimits,
-        planning: PlanningReport, journal: Journal | None = None, budget: Budget | None = None,
-        runtime: Runtime | None = None,
+        config: RunConfig, subscribers: Iterable[Subscriber], limits: PlanLimits,
+        planning: PlanningReport, journal: Journal | None = None, runtime: Runtime | None = None,
     ) -> None:
         self.objective = objective
         self.workers = workers
+        self.config = config
         self.session = new_session(objective, subscribers=subscribers, journal=journal,
-                                   budget=budget, runtime=runtime)
+                                   budget=config.budget, runtime=runtime,
+                                   call_timeout=config.effective_call_timeout)
         self.session.planning = planning
         self.model_spec = model
         self.model: Model | None = None
         self.run_id = self.session.run_id
         self.bus = self.session.bus
         self.meter = self.session.meter
-        self.retry = RetryPolicy()
+        self.retry = config.retry
         self.limits = limits
         self.planning = planning
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = config.max_concurrency
         self.scheduler: Scheduler | None = None
         self.plan: Plan | None = None
         self.outcomes: dict[str, TaskOutcome] = {}
         self.versions: list[PlanVersion] = []
         self.reviews: list[TaskReview] = []
         self.notes = self.session.notes
-        self._limit = asyncio.Semaphore(max_concurrency)
+        self._limit = asyncio.Semaphore(config.max_concurrency)
 
     async def __aenter__(self) -> StagedRun:
         try:  # bad configuration is refused before the run starts
@@ -98,7 +99,8 @@ class StagedRun:
             raise
         self.scheduler = Scheduler(
             self.workers, model=self.model, max_concurrency=self.max_concurrency,
-            retry=self.retry, limits=self.limits, subscribers=self.bus,
+            retry=self.retry, task_timeout=self.config.task_timeout,
+            failure_policy=self.config.failure_policy, limits=self.limits, subscribers=self.bus,
             resolve=self.session.model)
         await self.session.__aenter__()
         return self

@@ -2,6 +2,7 @@
 
 from .workflow import (
     EXAMPLE_CSV,
+    SETTINGS,
     AnalysisReport,
     analysis_plan,
     analysis_workers,
@@ -10,6 +11,7 @@ from .workflow import (
 )
 
 __all__ = [
+    "SETTINGS",
     "EXAMPLE_CSV",
     "AnalysisReport",
     "analysis_plan",

@@ -34,16 +34,20 @@ from ...core.render import truncate
 from ...core.workers import TaskContext, Worker, WorkerRegistry
 from ...durable.journal import Journal
 from ...errors import ConfigurationError, UsageError
-from ...limits.budget import Budget
 from ...llm.base import Model
 from ...runner import run
 from .._common.content import WorkflowResult
+from .._common.settings import ENGINE_SETTINGS, workflow_config
 from . import _stats as st
 from . import tools
 from .report import AnalysisReport, render_report
 
-__all__ = ["EXAMPLE_CSV", "AnalysisReport", "analysis_plan", "analysis_workers", "run_analysis",
-           "unsupported_numbers"]
+__all__ = ["EXAMPLE_CSV", "SETTINGS", "AnalysisReport", "analysis_plan", "analysis_workers",
+           "run_analysis", "unsupported_numbers"]
+
+#: The settings of a RunConfig the analysis applies (its plan is fixed: no strategy, no
+#: limits; the report, not a synthesis, ends it).
+SETTINGS = (*ENGINE_SETTINGS, "failure_policy")
 
 EXAMPLE_CSV: Path = Path(str(
     resources.files("delegate.apps.data").joinpath("samples").joinpath("sales.csv")))
@@ -176,10 +180,10 @@ async def run_analysis(
     *,
     question: str = "",
     model: Model | str | None = None,
-    max_concurrency: int = 4,
+    config: RunConfig | None = None,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
-    budget: Budget | None = None,
+    **settings: Any,
 ) -> WorkflowResult:
     """Analyse a CSV file: clean it, describe it, model it, and have a model interpret it.
 
@@ -187,18 +191,21 @@ async def run_analysis(
         csv_path: the CSV file (see :data:`EXAMPLE_CSV`).
         question: what the reader wants to know; the interpretation answers it.
         model: the interpreting model (``None``: ``DELEGATE_MODEL``, then ``local:default``).
-        max_concurrency: most tasks at once. subscribers: run event subscribers.
+        config: the run's settings (:data:`SETTINGS` apply).
+        subscribers: run event subscribers. journal: makes the run durable.
 
     Raises:
         DataError: the file cannot be read or analysed; the message says why, in one line.
         UsageError: a bad argument or model name.
     """
+    cfg = workflow_config(config, settings, workflow="analysis", supported=SETTINGS,
+                          caller="run_analysis")
     name = Path(csv_path).name
     question = " ".join(question.split())
     result = await run(
         question or f"Analyse {name}", workers=analysis_workers(csv_path), model=model,
         plan=analysis_plan(name, question),
-        config=RunConfig(synthesize=False, max_concurrency=max_concurrency, budget=budget),
+        config=cfg.replace(synthesize=False),
         subscribers=subscribers, journal=journal,
     )
     for o in result.outcomes:

@@ -2,6 +2,7 @@
 
 from .workflow import (
     EXAMPLE_TOPIC,
+    SETTINGS,
     BlogPost,
     BlogSection,
     Outline,
@@ -15,6 +16,7 @@ from .workflow import (
 )
 
 __all__ = [
+    "SETTINGS",
     "EXAMPLE_TOPIC",
     "BlogPost",
     "BlogSection",

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ...core.config import RunConfig
 from ...core.events import Subscriber
 from ...core.outcomes import PlanningReport
 from ...core.plan import Plan, PlanLimits, Strategy, Task
@@ -27,13 +28,13 @@ from ...core.review import CheckResult, Reviewer, Rubric
 from ...core.workers import WorkerRegistry
 from ...durable.journal import Journal
 from ...errors import UsageError
-from ...limits.budget import Budget
 from ...llm.base import Model
 from ...runner import check_objective
 from .._common import feedback
 from .._common.content import WorkflowResult
 from .._common.prose import section_body
-from .._common.staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun
+from .._common.settings import ENGINE_SETTINGS, workflow_config
+from .._common.staged import MAX_NEW_TASKS, MAX_REPLANS, StagedRun
 from .outline import (
     HEADING_CHARS,
     MAX_SECTIONS,
@@ -47,6 +48,7 @@ from .outline import (
 from .workers import PROMPTS, blog_workers
 
 __all__ = [
+    "SETTINGS",
     "EXAMPLE_TOPIC",
     "BlogPost",
     "BlogSection",
@@ -59,6 +61,10 @@ __all__ = [
     "section_check",
     "sections_plan",
 ]
+
+#: The settings of a RunConfig the blog applies (a stage waits on the one before, so the
+#: failure policy does not apply; the outline sets the plan's size).
+SETTINGS = (*ENGINE_SETTINGS, "strategy")
 
 EXAMPLE_TOPIC = "Getting started with trail running"
 REVIEW_GUIDANCE = (
@@ -132,13 +138,12 @@ async def run_blog(
     topic: str,
     *,
     model: Model | str | None = None,
-    strategy: Strategy = "static",
+    config: RunConfig | None = None,
     reviewer: Reviewer | bool | None = True,
-    max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
-    budget: Budget | None = None,
     max_sections: int = 4,
+    **settings: Any,
 ) -> WorkflowResult:
     """Write a blog post on ``topic``.
 
@@ -146,13 +151,15 @@ async def run_blog(
         topic: what the post is about.
         model: ``provider:model`` or a :class:`Model` (default: ``DELEGATE_MODEL``, then
             ``local:default``).
-        strategy: ``static``; ``dynamic`` or ``hybrid`` also let the model add sections
-            after the outlined ones (see :mod:`delegate.core.strategies`).
+        config: the run's settings (:data:`SETTINGS` apply). Its ``strategy``: ``static``;
+            ``dynamic`` or ``hybrid`` also let the model add sections after the outlined
+            ones (see :mod:`delegate.core.strategies`).
         reviewer: ``True`` for the default reviewer (cohesion, coverage, tone; two rounds),
             a :class:`Reviewer`, or ``False``/``None`` for no review.
-        max_concurrency: most tasks at once.
         subscribers: event subscribers (progress display, stores).
+        journal: makes the run durable (see :mod:`delegate.durable.journal`).
         max_sections: most sections the outline may have (1 to 8).
+        **settings: ``RunConfig`` settings as keywords (deprecated; see ``config``).
 
     Returns:
         The post (``markdown``), the typed :class:`BlogPost` (``data``) and the run, whose
@@ -161,18 +168,19 @@ async def run_blog(
     Raises:
         UsageError: an empty or oversized topic, a bad option or model name.
     """
+    cfg = workflow_config(config, settings, workflow="blog", supported=SETTINGS,
+                          caller="run_blog")
+    strategy = cfg.strategy
     topic = check_objective(topic, what="topic")
     if not 1 <= max_sections <= MAX_SECTIONS:
         raise UsageError(f"max_sections must be between 1 and {MAX_SECTIONS}")
-    if strategy not in STRATEGIES:
-        raise UsageError(f"unknown strategy {strategy!r}; use static, dynamic or hybrid")
     if reviewer is True:
         reviewer = blog_reviewer()
     workers = blog_workers(max_sections)
     room = MAX_REPLANS * MAX_NEW_TASKS
     limits = PlanLimits(max_tasks=max_sections + 2 + room, max_depth=max_sections + 2 + room)
-    staged = StagedRun(topic, workers, model, max_concurrency=max_concurrency,
-                       subscribers=subscribers, journal=journal, budget=budget, limits=limits,
+    staged = StagedRun(topic, workers, model, config=cfg,
+                       subscribers=subscribers, journal=journal, limits=limits,
                        planning=PlanningReport(
                            "given", reason="an outline, then one task per outlined section"))
     async with staged:

@@ -6,6 +6,7 @@ from .workflow import (
     EXAMPLE_DESCRIPTION,
     EXAMPLE_RESOURCES,
     MAX_ITEMS,
+    SETTINGS,
     Phase,
     Phases,
     ProjectPlan,
@@ -18,6 +19,7 @@ from .workflow import (
 )
 
 __all__ = [
+    "SETTINGS",
     "DEFAULT_RESOURCES",
     "ESTIMATES",
     "EXAMPLE_DESCRIPTION",

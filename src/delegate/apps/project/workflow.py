@@ -33,13 +33,13 @@ from ...core.review import CheckResult, Reviewer
 from ...core.workers import Revision, TaskContext, Worker, WorkerRegistry
 from ...durable.journal import Journal
 from ...errors import PlanError, UsageError
-from ...limits.budget import Budget
 from ...llm.base import Model, ModelSettings
 from ...runner import check_objective, run
 from .._common import checks, feedback
 from .._common.content import WorkflowResult
 from .._common.prompts import prompts
 from .._common.prose import PROSE_SETTINGS, drop_echo
+from .._common.settings import ENGINE_SETTINGS, workflow_config
 from .outputs import (
     ESTIMATES,
     MAX_ITEMS,
@@ -56,9 +56,14 @@ from .tools import Resource, WorkItem, schedule, validate_breakdown
 
 __all__ = [
     "DEFAULT_RESOURCES", "ESTIMATES", "EXAMPLE_DESCRIPTION", "EXAMPLE_RESOURCES", "MAX_ITEMS",
+    "SETTINGS",
     "Phase", "Phases", "ProjectPlan", "Requirements", "breakdown_schema", "project_check",
     "project_plan", "project_workers", "run_project",
 ]
+
+#: The settings of a RunConfig the project applies (its plan is fixed: no strategy, no
+#: limits; a schedule, not a synthesis, ends it).
+SETTINGS = (*ENGINE_SETTINGS, "failure_policy")
 
 DEFAULT_RESOURCES = (Resource(name="Generalist 1"), Resource(name="Generalist 2"))
 """Who does the work when no resources are given: two generalists (skill ``general``)."""
@@ -205,11 +210,11 @@ async def run_project(
     *,
     resources: Sequence[Resource] | None = None,
     model: Model | str | None = None,
-    max_concurrency: int = 4,
+    config: RunConfig | None = None,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
-    budget: Budget | None = None,
     reviewer: Reviewer | bool | None = True,
+    **settings: Any,
 ) -> WorkflowResult:
     """Plan a project: requirements, phases, a breakdown, a computed schedule, an overview.
 
@@ -217,7 +222,8 @@ async def run_project(
         description: what the project is (see :data:`EXAMPLE_DESCRIPTION`).
         resources: who does the work (:data:`DEFAULT_RESOURCES` when ``None`` or empty).
         model: the model (``None``: ``DELEGATE_MODEL``, then ``local:default``).
-        max_concurrency: most tasks at once. subscribers: run event subscribers.
+        config: the run's settings (:data:`SETTINGS` apply).
+        subscribers: run event subscribers. journal: makes the run durable.
         reviewer: ``True`` for the default reviewer (the deterministic checks of
             :func:`project_check` on the overview, two rounds, no model verdict; the lists
             are checked and mended within their own tasks), a :class:`Reviewer`, or
@@ -230,6 +236,8 @@ async def run_project(
     Raises:
         UsageError: an empty or oversized description, bad resources, a bad model name.
     """
+    cfg = workflow_config(config, settings, workflow="project", supported=SETTINGS,
+                          caller="run_project")
     description = check_objective(description, what="project description")
     resources = _check_resources(resources or DEFAULT_RESOURCES)
     if reviewer is True:
@@ -237,7 +245,7 @@ async def run_project(
     result = await run(
         description, workers=project_workers(resources), model=model,
         plan=project_plan(resources),
-        config=RunConfig(synthesize=False, max_concurrency=max_concurrency, budget=budget),
+        config=cfg.replace(synthesize=False),
         subscribers=subscribers, journal=journal, reviewer=reviewer or None,
     )
     result = _without_repeats(result)

@@ -2,6 +2,7 @@
 
 from .workflow import (
     ROUTING_SCHEMA,
+    SETTINGS,
     RoutingOrchestrator,
     products_plan,
     recommend,
@@ -9,6 +10,7 @@ from .workflow import (
 )
 
 __all__ = [
+    "SETTINGS",
     "ROUTING_SCHEMA",
     "RoutingOrchestrator",
     "products_plan",

@@ -25,9 +25,9 @@ from ...core.plan import Plan, Task, validate_plan
 from ...core.workers import WorkerRegistry
 from ...durable.journal import Journal
 from ...errors import PlanError, UsageError
-from ...limits.budget import Budget
 from ...llm.base import Message, Model
 from ...runner import check_objective, run
+from .._common.settings import ENGINE_SETTINGS, workflow_config
 from .catalog import Catalog, default_catalog, load_text
 from .results import Recommendation, RecommendedProduct
 from .voice import BrandVoiceSynthesizer
@@ -42,12 +42,17 @@ from .workers import (
 )
 
 __all__ = [
+    "SETTINGS",
     "ROUTING_SCHEMA",
     "RoutingOrchestrator",
     "products_plan",
     "recommend",
     "topic_evidence",
 ]
+
+#: The settings of a RunConfig the recommender applies (its router picks the plan: no
+#: strategy or limits of a run's own).
+SETTINGS = (*ENGINE_SETTINGS, "failure_policy")
 
 TOPICS = ("products", "guarantee", "company")
 ROUTING_SCHEMA: dict[str, Any] = {
@@ -191,12 +196,12 @@ async def recommend(
     model: Model | str | None = None,
     top_k: int = 3,
     max_price: float | None = None,
-    max_concurrency: int = 4,
+    config: RunConfig | None = None,
     routing: str = "hybrid",
     model_weight: float = MODEL_WEIGHT,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
-    budget: Budget | None = None,
+    **settings: Any,
 ) -> Recommendation:
     """Answer a customer's request with products from ``catalog`` in the brand's voice.
 
@@ -209,7 +214,7 @@ async def recommend(
             kit gets one product of each kind it needs (at most
             :data:`~delegate.apps.recommend.workers.KIT_MAX`).
         max_price: a price ceiling; by default the one the query states, if any.
-        max_concurrency: most tasks at once.
+        config: the run's settings (:data:`SETTINGS` apply).
         routing: how the plan is chosen; see :class:`RoutingOrchestrator`.
         model_weight: weight of the model's ranking against retrieval's (see
             :data:`~delegate.apps.recommend.workers.MODEL_WEIGHT`).
@@ -218,6 +223,8 @@ async def recommend(
     Raises:
         UsageError: an empty or oversized query, a bad ``top_k``, a bad model name.
     """
+    cfg = workflow_config(config, settings, workflow="recommend", supported=SETTINGS,
+                          caller="recommend")
     query = check_objective(query, what="query")
     if not 1 <= top_k <= 20:
         raise UsageError("top_k must be between 1 and 20")
@@ -236,8 +243,7 @@ async def recommend(
     result = await run(
         query, workers=workers, model=model, orchestrator=RoutingOrchestrator(routing, catalog),
         fallback_plan=products_plan(), synthesizer=voice,
-        config=RunConfig(max_concurrency=max_concurrency, budget=budget),
-        subscribers=subscribers, journal=journal,
+        config=cfg, subscribers=subscribers, journal=journal,
     )
     outputs = result.outputs
     matching: MatchResult | None = outputs.get("matching")

@@ -3,6 +3,7 @@
 from .workflow import (
     EXAMPLE_INPUTS,
     EXAMPLE_TOPIC,
+    SETTINGS,
     Report,
     ReportSection,
     analysis_check,
@@ -13,6 +14,7 @@ from .workflow import (
 )
 
 __all__ = [
+    "SETTINGS",
     "EXAMPLE_INPUTS",
     "EXAMPLE_TOPIC",
     "Report",

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ...core.config import RunConfig
 from ...core.events import Subscriber
 from ...core.outcomes import PlanningReport
 from ...core.plan import Plan, PlanLimits, Strategy, Task
@@ -29,15 +30,14 @@ from ...core.render import truncate
 from ...core.review import CheckResult, Reviewer, Rubric
 from ...core.workers import WorkerRegistry
 from ...durable.journal import Journal
-from ...errors import UsageError
-from ...limits.budget import Budget
 from ...llm.base import Model
 from ...runner import check_objective
 from .._common import feedback
 from .._common.content import Artifact, WorkflowResult
 from .._common.prompts import prompts
 from .._common.prose import PROSE_SETTINGS, TextWorker, section_body
-from .._common.staged import MAX_NEW_TASKS, MAX_REPLANS, STRATEGIES, StagedRun
+from .._common.settings import ENGINE_SETTINGS, workflow_config
+from .._common.staged import MAX_NEW_TASKS, MAX_REPLANS, StagedRun
 from .data import (
     MATPLOTLIB_NOTE,
     Chart,
@@ -49,6 +49,7 @@ from .data import (
 )
 
 __all__ = [
+    "SETTINGS",
     "EXAMPLE_INPUTS",
     "EXAMPLE_TOPIC",
     "Report",
@@ -59,6 +60,10 @@ __all__ = [
     "report_workers",
     "run_report",
 ]
+
+#: The settings of a RunConfig the report applies (the summary waits on every analysis, so
+#: the failure policy does not apply; the inputs set the plan's size).
+SETTINGS = (*ENGINE_SETTINGS, "strategy")
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 EXAMPLE_TOPIC = "Regional sales in the first quarter of 2024"
@@ -161,12 +166,11 @@ async def run_report(
     *,
     inputs: Sequence[str | os.PathLike[str]] = (),
     model: Model | str | None = None,
-    strategy: Strategy = "static",
+    config: RunConfig | None = None,
     reviewer: Reviewer | bool | None = True,
-    max_concurrency: int = 4,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
-    budget: Budget | None = None,
+    **settings: Any,
 ) -> WorkflowResult:
     """Write a report on ``topic`` from ``inputs``.
 
@@ -175,12 +179,14 @@ async def run_report(
         inputs: texts, or paths of ``.txt``, ``.md`` and ``.csv`` files (at most 8, 5 MB each).
         model: ``provider:model`` or a :class:`Model` (default: ``DELEGATE_MODEL``, then
             ``local:default``).
-        strategy: ``static``; ``dynamic`` or ``hybrid`` also let the model add analyses
-            (see :mod:`delegate.core.strategies`).
+        config: the run's settings (:data:`SETTINGS` apply). Its ``strategy``: ``static``;
+            ``dynamic`` or ``hybrid`` also let the model add analyses (see
+            :mod:`delegate.core.strategies`).
         reviewer: ``True`` for the default reviewer (accuracy, coverage, clarity; two
             rounds), a :class:`Reviewer`, or ``False``/``None`` for no review.
-        max_concurrency: most tasks at once.
         subscribers: event subscribers (progress display, stores).
+        journal: makes the run durable (see :mod:`delegate.durable.journal`).
+        **settings: ``RunConfig`` settings as keywords (deprecated; see ``config``).
 
     Returns:
         The report (``markdown``, with charts as ``report_chart_<n>.png`` artifacts), the
@@ -190,17 +196,18 @@ async def run_report(
         UsageError: an empty topic, a missing, unreadable, unsupported or oversized input
             file, a bad option or model name; nothing has run.
     """
+    cfg = workflow_config(config, settings, workflow="report", supported=SETTINGS,
+                          caller="run_report")
+    strategy = cfg.strategy
     topic = check_objective(topic, what="topic")
-    if strategy not in STRATEGIES:
-        raise UsageError(f"unknown strategy {strategy!r}; use static, dynamic or hybrid")
     items = load_inputs(inputs)
     if reviewer is True:
         reviewer = report_reviewer()
     plan, names = report_plan(topic, items, strategy)
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
-    staged = StagedRun(topic, workers, model, max_concurrency=max_concurrency,
-                       subscribers=subscribers, journal=journal, budget=budget, limits=PlanLimits(
+    staged = StagedRun(topic, workers, model, config=cfg,
+                       subscribers=subscribers, journal=journal, limits=PlanLimits(
                            max_tasks=len(plan.tasks) + room, max_depth=2 + room),
                        planning=PlanningReport("given", reason="one analysis per input"))
     async with staged:
