@@ -69,7 +69,7 @@ class Meter:
         usage: the run's usage so far; ``by_purpose`` splits it.
         notes: the notes of the model calls, each prefixed by its task (or purpose).
         guard, journal: the budget guard and the journal behind a run's stack (``None``
-            here); the engine asks the methods below instead.
+            here); the gateway's methods below say all the engine needs of them.
     """
 
     guard: Any = None
