@@ -148,6 +148,10 @@ def render(data: dict[str, Any]) -> str:
     m = data["machine"]
     summaries, sections = summaries_and_sections(data["records"])
     rows = goals.evaluate(summaries)
+    carried = data.get("carried", {})
+    for r in rows:
+        if r["bench"] in carried and r["context"]:
+            r["context"] += f" (run of {carried[r['bench']]['date']})"
     reps = ", ".join(f"{b} {n}" for b, n in data["repeats"].items())
     lines = [
         "# Benchmark results",
@@ -175,10 +179,6 @@ def render(data: dict[str, Any]) -> str:
              for r in rows], align="lrrll"),
         "",
     ]
-    carried = data.get("carried", {})
-    for r in rows:
-        if r["bench"] in carried and r["context"]:
-            r["context"] += f" (run of {carried[r['bench']]['date']})"
     missed = [r for r in rows if r["status"] == "missed"]
     if missed:
         lines += ["### Missed goals: why, and what would close them", ""]
