@@ -21,7 +21,7 @@ from delegate.errors import (
     TransientModelError,
     is_transient,
 )
-from delegate.llm._http import retry_after_seconds
+from delegate.llm._failures import retry_after_seconds
 from delegate.llm.base import Message, ModelSettings
 from delegate.llm.guard import allow_model_requests
 from delegate.llm.openai_compat import OpenAICompatModel, create

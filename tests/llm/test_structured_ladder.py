@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from delegate.errors import ModelRequestError, ModelServerError
-from delegate.llm._http import MESSAGE_LIMIT, one_line
+from delegate.llm._failures import MESSAGE_LIMIT, one_line
 from delegate.llm.guard import allow_model_requests
 from delegate.llm.openai_compat import OpenAICompatModel
 

@@ -14,7 +14,7 @@ Each event loop gets its own SDK client, made on its first request with ``max_re
 scheduler retries); :meth:`AnthropicModel.aclose` closes them. SDK exceptions become
 :mod:`delegate.errors` here, 529 Overloaded among the transient ones; a body cut short or an empty
 text answer is an :class:`~delegate.errors.IncompleteResponseError`; any other exception is
-wrapped by :func:`~delegate.llm._http.unexpected_error` (``asyncio.CancelledError`` passes).
+wrapped by :func:`~delegate.llm._failures.unexpected_error` (``asyncio.CancelledError`` passes).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigurationError, IncompleteResponseError, ModelError
-from ._http import ClientPerLoop, translate_sdk_error, translated
+from ._failures import translate_sdk_error, translated
+from ._http import ClientPerLoop
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
 from .repair import Answer, answer_with_repairs

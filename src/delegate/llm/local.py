@@ -15,7 +15,7 @@ cut off by ``max_tokens``, which is reported as such (an
 :class:`~delegate.errors.OutputValidationError`: asking again repeats it). An empty text answer
 is an :class:`~delegate.errors.IncompleteResponseError` (transient, never cached). A prompt
 longer than the context is a :class:`~delegate.errors.ModelRequestError`; any other exception
-from llama.cpp is wrapped by :func:`~delegate.llm._http.unexpected_error`, never raised raw.
+from llama.cpp is wrapped by :func:`~delegate.llm._failures.unexpected_error`, never raised raw.
 
 Decoding (see :class:`~delegate.llm.base.ModelSettings`): every setting applies to this request
 only, never to the shared instances. ``repeat_penalty`` defaults to 1.1 for text and is off under
@@ -50,7 +50,7 @@ from ..errors import (
     ModelRequestError,
     OutputValidationError,
 )
-from ._http import one_line, unexpected_error
+from ._failures import one_line, unexpected_error
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage
 from .structured import json_schema_of, parse_output
 

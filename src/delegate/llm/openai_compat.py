@@ -27,10 +27,10 @@ llama.cpp's servers take) except to api.openai.com and Groq, which refuse fields
 know; ``no_repeat_ngram`` is the local provider's alone.
 
 Errors: SDK exceptions become :mod:`delegate.errors` classes through
-:func:`~delegate.llm._http.translate_sdk_error` (shared with the Anthropic module); a body cut
+:func:`~delegate.llm._failures.translate_sdk_error` (shared with the Anthropic module); a body cut
 short, or an empty text answer, is an :class:`~delegate.errors.IncompleteResponseError`
 (transient, never cached); any other exception is wrapped by
-:func:`~delegate.llm._http.unexpected_error`. ``asyncio.CancelledError`` passes untouched.
+:func:`~delegate.llm._failures.unexpected_error`. ``asyncio.CancelledError`` passes untouched.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ from ..errors import (
     ModelError,
     ModelServerError,
 )
-from ._http import PLACEHOLDER_KEY, ClientPerLoop, translate_sdk_error, translated
+from ._failures import translate_sdk_error, translated
+from ._http import PLACEHOLDER_KEY, ClientPerLoop
 from .base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, elapsed_since
 from .guard import check_model_requests_allowed
 from .repair import Answer, answer_with_repairs

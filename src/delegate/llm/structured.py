@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import OutputValidationError
-from ._http import one_line
+from ._failures import one_line
 from .base import OutputType
 
 __all__ = ["json_schema_of", "parse_output", "repair_prompt", "schema_name"]
