@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from delegate.apps._common.checks import distinct_ngram_ratio
-from delegate.llm import Message, ModelSettings, local
+from delegate.llm import Message, ModelSettings, local_decoding
 from delegate.llm.local import LocalModel, NoRepeatNGram, default_model_path
 
 EOS = 0
@@ -210,7 +210,7 @@ def test_the_ban_on_the_embedded_model_leaves_no_token_4_gram_twice(monkeypatch)
             seen.append([int(t) for t in ids])
             return super().__call__(ids, scores)
 
-    monkeypatch.setattr(local, "NoRepeatNGram", Recording)
+    monkeypatch.setattr(local_decoding, "NoRepeatNGram", Recording)
     model = LocalModel(default_model_path(), name="default", pool_size=1)
     messages = [Message.user("List ten tips for choosing trail-running shoes.")]
 
