@@ -8,22 +8,27 @@ is a single conditional ``UPDATE`` whose row count decides, so two processes cla
 at once cannot both win (SQLite serialises writers with ``BEGIN IMMEDIATE``; PostgreSQL
 re-checks the condition on the locked row). Database errors leave as
 :class:`~delegate.errors.StoreError`, with the URL's password hidden.
+
+Beside it: :mod:`~delegate.durable.store._engine` makes the engines and migrates the schema,
+:mod:`~delegate.durable.store._batch` writes a batch's rows, and
+:mod:`~delegate.durable.store._rows` turns rows into records and back.
 """
 
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, and_, bindparam, exc, func, or_, select, update
+from sqlalchemy import and_, exc, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from ...errors import ConfigurationError, RunLocked, RunNotFound, StoreError
 from . import _engine
+from ._batch import write_batch
+from ._rows import CALL_FIELDS, locked_message, new_run_row, run_record
 from ._tables import events, model_calls, outcomes, plan_versions, response_cache, runs, utcnow
 from ._urls import redact_url
 from .base import JSON, Batch, ModelCallRecord, Owner, RunRecord, RunStore, check_owner
@@ -32,9 +37,6 @@ __all__ = ["SqlStore"]
 
 MIN_PREFIX = 4
 _F = TypeVar("_F", bound=Callable[..., Any])
-_CALL_FIELDS = ("seq", "task_id", "purpose", "provider", "model", "request_hash", "request",
-                "response", "prompt_tokens", "completion_tokens", "latency_seconds", "cost",
-                "source")
 
 
 def _translated(method: _F) -> _F:
@@ -100,7 +102,7 @@ class SqlStore(RunStore):
     def create_run(self, run: RunRecord, owner: Owner) -> None:
         try:
             with self._writer.begin() as conn:
-                conn.execute(runs.insert().values(**_new_run(run, owner)))
+                conn.execute(runs.insert().values(**new_run_row(run, owner)))
         except exc.IntegrityError:
             raise StoreError(f"a run with id {run.run_id!r} already exists") from None
 
@@ -109,7 +111,7 @@ class SqlStore(RunStore):
         with self._engine.begin() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
             if row is not None:
-                return _run(row)
+                return run_record(row)
             if len(run_id) < MIN_PREFIX:
                 raise RunNotFound(f"no run has id {run_id!r} (a prefix needs at least "
                                   f"{MIN_PREFIX} characters)")
@@ -120,13 +122,13 @@ class SqlStore(RunStore):
         if len(rows) > 1:
             some = ", ".join(row.id for row in rows[:2]) + (", ..." if len(rows) > 2 else "")
             raise RunNotFound(f"{run_id!r} starts several run ids ({some}): give more of it")
-        return _run(rows[0])
+        return run_record(rows[0])
 
     @_translated
     def list_runs(self, limit: int = 20) -> list[RunRecord]:
         query = select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
         with self._engine.begin() as conn:
-            return [_run(row) for row in conn.execute(query)]
+            return [run_record(row) for row in conn.execute(query)]
 
     @_translated
     def claim(self, run_id: str, owner: Owner, *, stale_after: float,
@@ -146,8 +148,8 @@ class SqlStore(RunStore):
                     owner_token=owner.token, owner_host=owner.host, owner_pid=owner.pid,
                     heartbeat_at=now, updated_at=now, status="running"))
             if claimed.rowcount != 1:
-                raise RunLocked(_locked(row))
-        return _run(row)
+                raise RunLocked(locked_message(row))
+        return run_record(row)
 
     @_translated
     def heartbeat(self, run_id: str, owner: Owner) -> None:
@@ -203,13 +205,13 @@ class SqlStore(RunStore):
 
     @_translated
     def add_model_call(self, run_id: str, call: ModelCallRecord) -> None:
-        values = {name: getattr(call, name) for name in _CALL_FIELDS}
+        values = {name: getattr(call, name) for name in CALL_FIELDS}
         self._write_child(run_id, model_calls.insert().values(
             run_id=run_id, created_at=utcnow(), **values))
 
     @_translated
     def model_calls(self, run_id: str) -> list[ModelCallRecord]:
-        columns = [model_calls.c[name] for name in _CALL_FIELDS]
+        columns = [model_calls.c[name] for name in CALL_FIELDS]
         query = (select(*columns).where(model_calls.c.run_id == run_id)
                  .order_by(model_calls.c.seq, model_calls.c.id))
         with self._engine.begin() as conn:
@@ -237,93 +239,20 @@ class SqlStore(RunStore):
         try:
             with self._writer.begin() as conn:
                 if batch.create is not None:
-                    conn.execute(runs.insert().values(**_new_run(batch.create, owner)))
+                    conn.execute(runs.insert().values(**new_run_row(batch.create, owner)))
                 fenced = conn.execute(update(runs).where(
                     runs.c.id == run_id, runs.c.owner_token == owner.token).values(**alive))
                 if fenced.rowcount != 1:
                     row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
                     if row is None:
                         raise RunNotFound(f"no run has id {run_id!r}")
-                    check_owner(_run(row), owner)
-                self._write_batch(conn, run_id, batch, now)
+                    check_owner(run_record(row), owner)
+                write_batch(conn, self._upsert, run_id, batch, now)
         except exc.IntegrityError as error:
             if batch.create is not None and self._has_run(batch.create.run_id):
                 raise StoreError(f"a run with id {run_id!r} already exists") from None
             detail = _engine.describe_error(error, self.url, self._password)
             raise StoreError(f"{detail} (run {run_id})") from None
-
-    def _write_batch(self, conn, run_id: str, batch: Batch, now) -> None:
-        if batch.plans:
-            statement = self._upsert(plan_versions)
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=["run_id", "version"],
-                set_=dict(plan=statement.excluded.plan, change=statement.excluded.change,
-                          reason=statement.excluded.reason)),
-                [{"run_id": run_id, **plan} for plan in batch.plans])
-        if batch.outcomes:
-            latest = dict(batch.outcomes)  # a later outcome of a task replaces an earlier one
-            self._insert(conn, outcomes, [
-                {"run_id": run_id, "task_id": task_id, "outcome": outcome, "updated_at": now}
-                for task_id, outcome in latest.items()], replace=("outcome", "updated_at"))
-        if batch.calls:
-            self._insert(conn, model_calls, [
-                {"run_id": run_id, "created_at": now,
-                 **{name: getattr(call, name) for name in _CALL_FIELDS}}
-                for call in batch.calls])
-        if batch.events:
-            self._insert(conn, events, [{"run_id": run_id, **event} for event in batch.events])
-        if batch.cache:
-            conn.execute(self._upsert(response_cache).on_conflict_do_nothing(
-                index_elements=["key"]),
-                [{**entry, "created_at": now, "hits": 0} for entry in batch.cache])
-        if batch.cache_hits:
-            conn.execute(update(response_cache).where(response_cache.c.key == bindparam("k"))
-                         .values(hits=response_cache.c.hits + 1),
-                         [{"k": key} for key in batch.cache_hits])
-        if batch.release is not None:
-            values: dict[str, Any] = dict(status=batch.release["status"], updated_at=now,
-                                          owner_token=None, owner_host=None, owner_pid=None,
-                                          heartbeat_at=None)
-            if batch.release.get("result") is not None:
-                values["result"] = batch.release["result"]
-            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-
-    def _insert(self, conn, table, rows: list[dict[str, Any]],
-                replace: tuple[str, ...] = ()) -> None:
-        """Insert ``rows`` (every row with the same columns) with one ``executemany``; with
-        ``replace``, a row whose primary key exists updates those columns instead.
-
-        On SQLite the rows go straight to the driver's cursor, each value through its
-        column's own bind processor (what SQLAlchemy would do, without its per-row work,
-        which costs more than the insert); elsewhere through SQLAlchemy Core.
-        """
-        columns = list(rows[0])
-        if self._engine.dialect.name != "sqlite":
-            statement: Any = table.insert()
-            if replace:
-                statement = self._upsert(table)
-                statement = statement.on_conflict_do_update(
-                    index_elements=[c.name for c in table.primary_key],
-                    set_={name: statement.excluded[name] for name in replace})
-            conn.execute(statement, rows)
-            return
-        dialect = self._engine.dialect
-        processors = [(name, table.c[name].type.bind_processor(dialect)) for name in columns]
-        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' * len(columns))})")
-        if replace:
-            keys = ", ".join(c.name for c in table.primary_key)
-            sql += (f" ON CONFLICT ({keys}) DO UPDATE SET "
-                    + ", ".join(f"{name} = excluded.{name}" for name in replace))
-        values = [tuple(row[name] if process is None else process(row[name])
-                        for name, process in processors) for row in rows]
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(sql, values)
-        except sqlite3.Error as error:  # said as SQLAlchemy would, for the callers' handlers
-            raise exc.DBAPIError.instance(sql, None, error, sqlite3.Error) from None
-        finally:
-            cursor.close()
 
     def _has_run(self, run_id: str) -> bool:
         with self._engine.begin() as conn:
@@ -367,26 +296,3 @@ class SqlStore(RunStore):
                 raise RunNotFound(f"no run has id {run_id!r}") from None
             detail = _engine.describe_error(error, self.url, self._password)
             raise StoreError(f"{detail} (run {run_id})") from None
-
-
-def _new_run(run: RunRecord, owner: Owner) -> dict[str, Any]:
-    now = utcnow()
-    created = run.created_at or now
-    return dict(id=run.run_id, kind=run.kind, objective=run.objective, request=run.request,
-                status="running", created_at=created, updated_at=run.updated_at or created,
-                result=run.result, owner_token=owner.token, owner_host=owner.host,
-                owner_pid=owner.pid, heartbeat_at=now)
-
-
-def _locked(row: Row) -> str:
-    beat = f"{row.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if row.heartbeat_at else "never"
-    return (f"run {row.id} is owned by process {row.owner_pid} on {row.owner_host} (last "
-            f"heartbeat {beat}); wait for it to finish, or stop that process first")
-
-
-def _run(row: Row) -> RunRecord:
-    owner = (Owner(token=row.owner_token, host=row.owner_host or "", pid=row.owner_pid or 0)
-             if row.owner_token is not None else None)
-    return RunRecord(run_id=row.id, kind=row.kind, objective=row.objective, request=row.request,
-                     status=row.status, created_at=row.created_at, updated_at=row.updated_at,
-                     result=row.result, owner=owner, heartbeat_at=row.heartbeat_at)
