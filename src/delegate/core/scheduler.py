@@ -121,6 +121,7 @@ class Scheduler:
         self.executor = executor
         self._worker_models: dict[str, Model | None] = {}
         #: per worker, the seconds its succeeded tasks took in all and how many there were
+        #: (added to as each run settles its tasks; read by :meth:`expected_seconds`)
         self.observed: dict[str, list[float]] = {}
         #: the result of the latest run, also when it was cancelled part way
         self.last_result: RunResult | None = None
@@ -141,16 +142,6 @@ class Scheduler:
         if own is None:
             return self.model_spec
         return own if isinstance(own, str) else own.name
-
-    def observe(self, outcome: TaskOutcome) -> None:
-        """Count the time a succeeded task took towards its worker's mean."""
-        if outcome.started_at is not None and outcome.finished_at is not None:
-            seen = self.observed.get(outcome.worker)
-            if seen is None:
-                self.observed[outcome.worker] = [outcome.finished_at - outcome.started_at, 1]
-            else:
-                seen[0] += outcome.finished_at - outcome.started_at
-                seen[1] += 1
 
     def expected_seconds(self, plan: Plan) -> dict[str, float] | None:
         """How long each task of ``plan`` is expected to take: its ``expected_seconds``, else
