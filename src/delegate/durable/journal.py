@@ -7,7 +7,8 @@ providers, workers and the scheduler stay unaware of storage:
 
 - **events** (this module, the recorder): it subscribes to the run's events and stores each
   one, every plan version and the latest outcome of each task (outputs with their types, see
-  :mod:`delegate.durable.codec`);
+  :mod:`delegate.durable.codec`; what a call, an outcome and a run's end are stored as, see
+  :mod:`delegate.durable.stored`);
 - **model calls**: the top layer of the run's model stack
   (:class:`~delegate.durable.replay.ReplayModel`) answers a call from the store where it can
   (:mod:`delegate.durable.replay`: this run's own earlier calls when resuming, then the
@@ -61,11 +62,12 @@ from ..core.plan import Task
 from ..errors import DelegateError, StoreError, UsageError, describe
 from ..llm.base import ModelResponse, ModelSettings
 from ..llm.keys import deterministic, request_key
-from .codec import NotStorable, encode, event_data, jsonable
+from .codec import event_data
 from .lease import HEARTBEAT_EVERY, Lease, effective_status
 from .redact import Redactor, redact
-from .replay import Hit, Replay, fingerprint
+from .replay import Hit, Replay
 from .store.base import ModelCallRecord, Owner, RunRecord, RunStore
+from .stored import call_response, outcome_data, run_summary
 
 __all__ = ["Hit", "Journal", "effective_status", "redact", "request_key"]
 
@@ -244,18 +246,7 @@ class Journal:
         """
         lease = self.lease
         lease.check()
-        stored: dict[str, Any] = {
-            "text": response.text, "data": jsonable(response.data), "model": response.model,
-            "notes": list(response.notes),
-            "usage": {"prompt_tokens": response.usage.prompt_tokens,
-                      "completion_tokens": response.usage.completion_tokens,
-                      "latency_seconds": response.usage.latency_seconds},
-        }
-        if error is not None:
-            stored["error"] = {"type": type(error).__name__, "message": error.message,
-                               "provider": getattr(error, "provider", ""),
-                               "model": getattr(error, "model", "")}
-        stored = self._clean(stored)
+        stored = self._clean(call_response(response, error))
         usage = response.usage
         lease.put("calls", ModelCallRecord(
             seq=self._call_seq, task_id=task_id, purpose=purpose,
@@ -295,15 +286,13 @@ class Journal:
                           "change": event.source, "reason": self._clean(event.reason)})
         elif isinstance(event, TaskEnded | TaskRevised):
             known["outcome"] = self._clean(event.outcome.to_dict())
-            put("outcomes", (event.outcome.task_id, self._outcome(event.outcome,
-                                                                  known["outcome"])))
+            put("outcomes", (event.outcome.task_id, outcome_data(
+                event.outcome, known["outcome"], self._tasks.get(event.outcome.task_id),
+                self._clean)))
         elif isinstance(event, RunFinished):
             self.finished = event
-            result = event.result  # kept whole in the run's row; the event says how it ended
-            known["result"] = self._clean({
-                "status": result.status, "error": result.error,
-                "budget_reached": result.budget_reached, "usage": result.usage.as_dict(),
-                "wall_seconds": round(result.wall_seconds, 3)})
+            # kept whole in the run's row; the event says how it ended
+            known["result"] = self._clean(run_summary(event.result))
         data = self._clean(event_data(event, known))  # the known parts are clean already
         put("events", {"seq": self._event_seq, "kind": event.kind, "data": {**data, **known}})
         self._event_seq += 1
@@ -331,22 +320,6 @@ class Journal:
         if isinstance(caught, asyncio.CancelledError | KeyboardInterrupt):
             return "cancelled", None, "the run was cancelled"
         return "failed", None, describe(caught)
-
-    def _outcome(self, outcome: TaskOutcome, public: dict[str, Any]) -> dict[str, Any]:
-        """The stored outcome: ``public`` (``outcome.to_dict()``, cleaned) and what resume
-        needs to restore the task."""
-        task = self._tasks.get(outcome.task_id)
-        data = {**public, "error_type": outcome.error_type, "started": outcome.started_at,
-                "finished": outcome.finished_at,
-                "task": fingerprint(task) if task else None, "output": None,
-                "restorable": False}
-        if outcome.ok:
-            try:
-                data["output"], data["restorable"] = self._clean(encode(outcome.output)), True
-            except NotStorable as exc:
-                data["output"] = self._clean(repr(outcome.output)[:2000])
-                data["why_not_restorable"] = str(exc)
-        return data
 
     def _clean(self, value: Any) -> Any:
         """``value`` with every secret, URL userinfo and URL token replaced (itself when
