@@ -44,9 +44,8 @@ async def run_attempts(ex: Execution, task: Task, revision: Revision | None = No
                 model = ex.meter.wrap(model, task.id,
                                       purpose="task" if revision is None else "revision")
         deps = ex.dependencies(task)
-        journal = ex.meter.journal
-        if revision is None and failed is None and journal is not None:
-            restored = journal.restore(task)  # finished before the run was interrupted
+        if revision is None and failed is None and ex.meter.restores:
+            restored = ex.meter.restore(task)  # finished before the run was interrupted
             if restored is not None:
                 return restored
     except Exception as exc:

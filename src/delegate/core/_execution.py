@@ -101,7 +101,7 @@ class Execution:
         self.remote = None if getattr(executor, "in_process", executor is None) else executor
         #: the worker functions awaited directly (see the module docstring), by worker name
         self.direct: dict[str, Any] = {}
-        if self.remote is None and scheduler.task_timeout is None and meter.journal is None:
+        if self.remote is None and scheduler.task_timeout is None and not meter.restores:
             for name in graph.workers:
                 worker = scheduler.workers.get(name)
                 if (worker is not None and worker.fn is not None
@@ -133,8 +133,7 @@ class Execution:
         """The budget was reached: start nothing more; cancel running work if so asked."""
         self.stopping = True
         self.stop_reason = f"not started: {reason}"
-        guard = self.meter.guard
-        if guard is not None and guard.budget.on_exceed == "cancel":
+        if self.meter.cancel_on_stop:
             self._cancel_running()
         waiter = self.waiter
         if waiter is not None:
@@ -142,13 +141,11 @@ class Execution:
             waiter.set_result(None)
 
     async def drive(self) -> None:
-        guard = self.meter.guard
-        unlisten = guard.on_stop(self._budget_stop) if guard is not None else None
+        unlisten = self.meter.on_stop(self._budget_stop)
         try:
             await self._drive()
         finally:
-            if unlisten is not None:
-                unlisten()
+            unlisten()
 
     async def _drive(self) -> None:
         outcomes, waiting = self.outcomes, self.waiting
