@@ -24,6 +24,7 @@ from .durable.store import RunStore, open_store
 from .errors import (
     ConfigurationError,
     DelegateError,
+    ErrorInfo,
     ModelError,
     OutputValidationError,
     PlanError,
@@ -45,6 +46,7 @@ __all__ = [
     "Budget",
     "ConfigurationError",
     "DelegateError",
+    "ErrorInfo",
     "DependencyResult",
     "Event",
     "EventBus",

@@ -115,3 +115,13 @@ def test_tool_steps_are_bounded():
     result = asyncio.run(Scheduler([w], model=model).run(one("loop")))
     assert result.outcome("t").status == "failed"
     assert "2 tool calls without giving an answer" in result.outcome("t").error
+
+
+def test_a_workers_settings_keep_their_temperature_under_the_token_cap():
+    from delegate.llm.base import ModelSettings
+
+    warm = Worker("w", "d", "i", max_tokens=50, settings=ModelSettings(temperature=0.7, seed=3))
+    assert warm.model_settings() == ModelSettings(temperature=0.7, seed=3, max_tokens=50)
+    assert warm.model_settings(max_tokens=9).max_tokens == 9
+    capped = Worker("w", "d", "i", max_tokens=None, settings=ModelSettings(max_tokens=40))
+    assert capped.model_settings().max_tokens == 40  # no cap of the worker's: the settings' stays

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -177,8 +177,11 @@ class Worker:
     def model_settings(self, max_tokens: int | None = None) -> ModelSettings:
         """The settings of this worker's calls: its ``settings`` with the token cap
         (``max_tokens``, default the worker's own)."""
-        cap = ModelSettings(max_tokens=max_tokens or self.max_tokens)
-        return (self.settings or ModelSettings()).merged(cap)
+        settings = self.settings or ModelSettings()
+        cap = max_tokens or self.max_tokens
+        # replace, not merged(ModelSettings(...)): a new ModelSettings' temperature of 0.0
+        # would override the worker's own
+        return settings if cap is None else replace(settings, max_tokens=cap)
 
     def system_prompt(self) -> str:
         return self.instructions or f"You are the {self.name} worker. {self.description}"

@@ -211,9 +211,10 @@ async def run_analysis(
     for o in result.outcomes:
         if o.ok or o.worker == "interpretation":
             continue
-        cls = _PROPAGATED.get(o.error_type or "")
-        if cls is not None:  # the tools' refusals reach the caller as they were raised
-            raise cls((o.error or "").removeprefix(f"{o.error_type}: "))
+        info = o.error_info
+        if info is not None and info.type in _PROPAGATED:
+            # the tools' refusals reach the caller as they were raised
+            raise info.exception(*_PROPAGATED.values())
         return WorkflowResult("analysis", f"Analysis of {name}", f"# Analysis of {name}\n\n"
                               f"The analysis did not finish: {o.task_id} {o.status}: {o.error}\n",
                               result)

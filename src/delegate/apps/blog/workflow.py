@@ -216,9 +216,10 @@ async def _an_outline(staged: StagedRun, topic: str) -> bool:
     first = staged.outcomes["outline"]
     if first.ok:
         return True
-    if first.error_type != "OutputValidationError" or staged.meter.budget_reached:
+    info = first.error_info
+    if info is None or info.type != "OutputValidationError" or staged.meter.budget_reached:
         return False
-    error = (first.error or "").removeprefix(f"{first.error_type}: ")
+    error = info.message
     notes = (f"Your answer could not be used: {error}. Answer with a short outline: "
              "a title and 2 to 4 sections, each with a short heading and key points.")
     if await staged.revise("outline", notes, 1, lambda answer: ""):
@@ -231,7 +232,7 @@ async def _an_outline(staged: StagedRun, topic: str) -> bool:
                         "an outline built from the topic, with the sections "
                         + ", ".join(repr(s.heading) for s in outline.sections))
     staged.outcomes["outline"] = replace(first, status="succeeded", output=outline, error=None,
-                                         error_type=None)
+                                         error_type=None, error_info=None)
     return True
 
 
