@@ -16,6 +16,7 @@ from typing import Any
 
 from .core.config import RunConfig, config_from
 from .core.events import EventBus, PlanCreated, Subscriber
+from .core.meter import Meter
 from .core.orchestrator import FallbackPlan, Orchestrator
 from .core.outcomes import PlanningReport, RunResult
 from .core.plan import Plan, Strategy
@@ -23,7 +24,7 @@ from .core.retry import RetryPolicy, call_with_retry
 from .core.review import Reviewer
 from .core.review_rounds import review_rounds
 from .core.scheduler import Scheduler
-from .core.session import Meter, RunSession
+from .core.session import RunSession
 from .core.strategies import PlanVersion, propose_extension
 from .core.synthesis import Synthesizer
 from .core.workers import Worker, WorkerFunction, WorkerRegistry

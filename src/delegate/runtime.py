@@ -53,9 +53,10 @@ from typing import Any
 
 from .core.config import DEFAULT_CALL_TIMEOUT
 from .core.events import BudgetReached, EventBus, Subscriber
+from .core.meter import Meter
 from .core.outcomes import TaskOutcome
 from .core.plan import Task
-from .core.session import Meter, RunSession
+from .core.session import RunSession
 from .durable.journal import Journal
 from .durable.replay import ReplayModel
 from .errors import UsageError

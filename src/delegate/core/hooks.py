@@ -113,7 +113,7 @@ class CallGateway(Protocol):
     """The one way a run's engine reaches models and waits: what the scheduler, the review
     rounds and the session ask of the run's model stack, and nothing of how it is made.
 
-    :class:`delegate.core.session.Meter` is the plain implementation (it counts usage and
+    :class:`delegate.core.meter.Meter` is the plain implementation (it counts usage and
     nothing else, for a scheduler used on its own); the run's composition root puts the
     whole stack behind the same methods (replay and cache, budget, call timeout, rate limit,
     metering and pricing, output repair; see :mod:`delegate.runtime`), so the engine never

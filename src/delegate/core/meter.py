@@ -34,12 +34,7 @@ class Meter:
     Attributes:
         usage: the run's usage so far; ``by_purpose`` splits it.
         notes: the notes of the model calls, each prefixed by its task (or purpose).
-        guard, journal: the budget guard and the journal behind a run's stack (``None``
-            here); the gateway's methods below say all the engine needs of them.
     """
-
-    guard: Any = None
-    journal: Any = None
 
     def __init__(self, run_id: str, bus: EventBus) -> None:
         self.run_id = run_id

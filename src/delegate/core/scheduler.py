@@ -38,10 +38,10 @@ from .events import (
     Subscriber,
 )
 from .hooks import Executor
+from .meter import Meter
 from .outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from .plan import Plan, PlanLimits, validate_plan
 from .retry import RetryPolicy
-from .session import Meter
 from .workers import (
     Revision,
     Worker,

@@ -46,7 +46,7 @@ from .lease import Lease
 from .store.base import ModelCallRecord, RunStore
 
 if TYPE_CHECKING:
-    from ..core.session import Meter
+    from ..core.meter import Meter
     from .journal import Journal
 
 __all__ = ["Hit", "Replay", "ReplayModel", "fingerprint"]

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from ..core.session import Meter
+from ..core.meter import Meter
 from ..errors import BudgetExceeded, UsageError
 from ..llm.base import Message, Model, ModelResponse, ModelSettings, OutputType, Usage, WrapperModel
 from ..llm.tokens import DEFAULT_COMPLETION_RESERVE, reserve_tokens

@@ -3,7 +3,7 @@
 Every model call of a run (planning, each worker, review, synthesis) goes through a
 :class:`MeteredModel` just above the provider (and its output repair): it prices the call with
 the run's :class:`~delegate.limits.pricing.PriceTable`, adds its usage to the run's
-:class:`~delegate.core.session.Meter` and emits a :class:`~delegate.core.events.ModelCalled`
+:class:`~delegate.core.meter.Meter` and emits a :class:`~delegate.core.events.ModelCalled`
 event. A call repaired after an invalid answer is one call here, with every attempt's tokens.
 Calls answered from a run store never get this far (they cost nothing; the replay layer
 counts them). Providers know nothing of this.
@@ -12,7 +12,7 @@ counts them). Providers know nothing of this.
 from __future__ import annotations
 
 from ..core.config import DEFAULT_CALL_TIMEOUT
-from ..core.session import CountedModel, Meter
+from ..core.meter import CountedModel, Meter
 from ..llm.base import Model, Usage
 from .pricing import PriceTable
 

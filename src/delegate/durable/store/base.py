@@ -84,7 +84,8 @@ class ModelCallRecord:
         task_id: the task it served, or ``""`` for planning, review or synthesis.
         purpose: ``plan``, ``task``, ``review`` or ``synthesis``.
         provider, model: who answered.
-        request_hash: sha256 hex of the canonical request (see :mod:`delegate.durable.journal`).
+        request_hash: sha256 hex of the canonical request (see
+            :func:`delegate.llm.keys.request_key`).
         request: the request (messages, output schema, settings), JSON-ready.
         response: the response (text, data, usage, notes), JSON-ready.
         prompt_tokens, completion_tokens, latency_seconds: as measured.
