@@ -105,3 +105,40 @@ def test_the_scheduler_resolves_no_model_string_itself():
     result = asyncio.run(Scheduler([Worker("w", "d", "x", model="openai:gpt")]).run(
         Plan(tasks=(Task(id="a", worker="w"),))))
     assert result.outcome("a").error_info.type == "UsageError"
+
+
+def test_the_hot_path_builds_the_same_records_as_their_constructors():
+    """A plain function worker with no model is awaited directly, its context, dependencies
+    and outcome built field by field (core/_builders.py): each must equal the record the
+    dataclass's own constructor makes, every field set (a field added to the dataclass but
+    not to the hot path would fail here), and stay frozen."""
+    import dataclasses
+
+    from delegate import DependencyResult, TaskContext, TaskOutcome
+
+    seen: list[TaskContext] = []
+
+    async def fn(ctx):
+        seen.append(ctx)
+        return f"out-{ctx.task.id}"
+
+    plan = Plan(tasks=(Task(id="a", worker="w"), Task(id="b", worker="w", depends_on=("a",))))
+    result = asyncio.run(Scheduler([Worker("w", fn=fn)]).run(
+        plan, objective="obj", shared={"k": 1}, run_id="r1"))
+    for ctx in seen:
+        assert type(ctx) is TaskContext
+        assert ctx == TaskContext(**{f.name: getattr(ctx, f.name)
+                                     for f in dataclasses.fields(TaskContext)})
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            ctx.attempt = 2  # type: ignore[misc]
+    second = seen[1]
+    assert second.dependencies == (DependencyResult("a", "w", "out-a"),)
+    assert (second.run_id, second.objective, dict(second.shared), second.model,
+            second.attempt, second.revision) == ("r1", "obj", {"k": 1}, None, 1, None)
+    for outcome in result.outcomes:
+        assert type(outcome) is TaskOutcome
+        fields = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(TaskOutcome)}
+        assert outcome == TaskOutcome(**fields)
+        assert (outcome.status, outcome.attempts, outcome.error, outcome.error_type,
+                outcome.error_info) == ("succeeded", 1, None, None, None)
+    assert result.outputs == {"a": "out-a", "b": "out-b"}

@@ -30,10 +30,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._attempts import failed_outcome, run_attempts
+from ._builders import Context as _Context
+from ._builders import Dependency as _Dependency
+from ._builders import Outcome as _Outcome
 from .events import TaskCancelled, TaskFailed, TaskFinished, TaskQueued, TaskSkipped
+from .meter import Meter
 from .outcomes import TaskOutcome
 from .plan import Plan, Task
-from .session import Meter
 from .workers import DependencyResult, TaskContext, Worker
 
 if TYPE_CHECKING:
@@ -41,21 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Execution"]
 
-_new = object.__new__
+_new = object.__new__  # with the builders of core/_builders.py
 
-
-def _builder(cls: type) -> type:
-    """A plain class with the slots of the frozen, slotted dataclass ``cls``, in the same
-    order. The hot path builds an instance of it with plain attribute stores and then makes
-    it a ``cls`` by assigning ``__class__`` (allowed between classes of the same layout): the
-    object is then exactly what ``cls(...)`` makes, for about a third of the cost of the
-    frozen ``__init__``, which goes through ``object.__setattr__`` once per field."""
-    return type(f"_{cls.__name__}Builder", (), {"__slots__": cls.__slots__})
-
-
-_Context = _builder(TaskContext)
-_Outcome = _builder(TaskOutcome)
-_Dependency = _builder(DependencyResult)
 
 _END_EVENT = {
     "succeeded": TaskFinished, "failed": TaskFailed, "timed_out": TaskFailed,
@@ -274,7 +264,7 @@ class Execution:
             return ()
         tasks, results, deps = self.tasks, self.results, []
         for d in sorted(task.depends_on, key=self.plan._graph.position.__getitem__):
-            dep = _new(_Dependency)  # a DependencyResult, built as _builder says
+            dep = _new(_Dependency)  # a DependencyResult, built as core/_builders.py says
             dep.task_id, dep.worker, dep.output = d, tasks[d].worker, results[d]
             dep.__class__ = DependencyResult
             deps.append(dep)
@@ -286,7 +276,7 @@ class Execution:
             fn = self.direct.get(task.worker)
             if fn is None or self.bus.active:
                 outcome = await run_attempts(self, task)
-            else:  # the context and the outcome are built as _builder says
+            else:  # the context and the outcome are built as core/_builders.py says
                 started = _now()
                 ctx = _new(_Context)
                 ctx.run_id, ctx.objective, ctx.task, ctx.shared = (
