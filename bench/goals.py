@@ -222,28 +222,29 @@ def evaluate(summaries: Summaries, notes: dict[str, tuple[str, str]] | None = No
 
 #: Why a goal is missed and what would close it, from the investigation in bench/README.md
 #: ("What the engine changes bought"); printed only when the goal is missed. Figures from the
-#: runs of 2026-12-01 on the 2-core machine (commit 16028d0).
+#: runs of 2026-12-01 on the 2-core machine (commits 16028d0 and 7a44181).
 NOTES: dict[str, tuple[str, str]] = {
     "efficiency_100": (
-        "The limit sits a whisker above plain asyncio's own ratio (1.112 in this run; 1.154 "
+        "The limit sits a whisker above plain asyncio's own ratio (1.113 in this run; 1.154 "
         "in the run of 2026-11-22). delegate's cost per task, about 6 µs in a fresh process "
         "(half of it building the plan's validated pydantic Tasks), is paid serially before "
-        "the last task starts; the run-to-run spread is of the same size (1.105 to 1.184).",
+        "the last task starts; the run-to-run spread is of the same size (1.105 to 1.184 "
+        "over the day's runs).",
         "The same as for the fan-out of 1,000 below; the limit leaves no room above asyncio "
         "on this machine."),
     "efficiency_1000": (
-        "1,000 tasks cost delegate about 5.9 ms more than asyncio.gather (39.3 against "
-        "33.4 ms), 5.9 µs per task: building the planner step's 1,001 validated pydantic "
-        "Tasks takes about 3 µs per task in a fresh process (a two-field pydantic model costs "
-        "2.7), validation and the run's set-up about 0.5, and the engine's bookkeeping (each "
-        "task's context and outcome, settling it) about 2.5 beyond what gather spends. The "
-        "other run of the same day measured 1.155x (load 3 to 11): the figure sits at the "
-        "limit, within the spread of its repetitions (delegate 1.68-1.99, asyncio 1.51-2.09).",
+        "In this run (nothing else on the machine) 1,000 tasks cost delegate about 6.8 ms more "
+        "than asyncio.gather, 6.8 µs per task; the run of commit 16028d0 measured 1.18x, and "
+        "one under heavy load 1.155x. Measured in one warm process: building the planner "
+        "step's 1,001 validated pydantic Tasks costs 3.1 µs per task (1.7 with the collector "
+        "off: each Task is three tracked objects), the run itself 7.3 µs per task against "
+        "6.0 for asyncio.gather over the same no-op coroutines. So the plan's construction, "
+        "not the engine, is most of what is left.",
         "Only cost per task moves it, and what is left is mostly pydantic's: the tasks of a "
         "plan built from dicts inside one Plan validation cost about 20% less (measured: 2.7 "
         "against 3.4 µs per task), which would be a change of what the bench's planner step "
-        "does, not of the engine. Python 3.12's eager task start would not help: these tasks "
-        "wait on a timer."),
+        "does, not of the engine; a Task that is not a pydantic model would change the public "
+        "API. Python 3.12's eager task start would not help: these tasks wait on a timer."),
     "fifo_16": (
         "With 16 slots both orderings are optimal (1.000 each, simulated); what remains is "
         "engine cost per completion, 0.1% of the makespan here, inside the run-to-run spread "
