@@ -23,7 +23,7 @@ from ._common.prompts import prompts
 from ._common.prose import PROSE_SETTINGS, whole_sentences
 from ._common.settings import workflow_config
 
-__all__ = ["SETTINGS", "fallback_plan", "general_workers", "run_general"]
+__all__ = ["SETTINGS", "GeneralOrchestrator", "fallback_plan", "general_workers", "run_general"]
 
 
 PROMPTS = prompts("general")  # the workers' prompts, as data in prompts/general.toml
@@ -73,6 +73,27 @@ class _Synthesizer(Synthesizer):
         return kept or text
 
 
+class GeneralOrchestrator(Orchestrator):
+    """The orchestrator of the general workflow: a ``critic`` task that depends on nothing has
+    no draft to review, so it is left out of the plan (a small planning model writes such
+    critics beside the writer; what they say then reaches the answer as noise), and the
+    planning report says so. A plan of critics alone stays as it is."""
+
+    def tidy(self, plan: Plan) -> tuple[Plan, list[str]]:
+        plan, notes = super().tidy(plan)
+        idle = [t.id for t in plan.tasks if t.worker == "critic" and not t.depends_on]
+        if not idle or len(idle) == len(plan.tasks):
+            return plan, notes
+        tasks = tuple(t.model_copy(update={"depends_on": tuple(
+                          d for d in t.depends_on if d not in idle)})
+                      for t in plan.tasks if t.id not in idle)
+        plan = Plan(tasks=tasks, version=plan.version, strategy=plan.strategy)
+        what = " and ".join(idle)
+        notes.append(f"{what} (critic) had no draft to review and "
+                     f"{'was' if len(idle) == 1 else 'were'} left out")
+        return plan, notes
+
+
 def fallback_plan(objective: str) -> Plan:
     """Research, analyse, write: what runs when the model gives no valid plan."""
     return Plan(tasks=(
@@ -97,6 +118,6 @@ async def run_general(objective: str, *, config: RunConfig | None = None,
     options["config"] = workflow_config(config, settings, workflow="general",
                                         supported=SETTINGS, caller="run_general")
     options.setdefault("fallback_plan", fallback_plan)
-    options.setdefault("orchestrator", Orchestrator(max_plan_tasks=5))
+    options.setdefault("orchestrator", GeneralOrchestrator(max_plan_tasks=5))
     options.setdefault("synthesizer", _Synthesizer(settings=PROSE_SETTINGS))
     return await run(objective, workers=general_workers(), **options)

@@ -179,10 +179,10 @@ class Orchestrator:
                 except PlanError as exc:
                     problems = exc.problems
                 else:
-                    plan, merged = merge_repeated_tasks(plan)
+                    plan, notes = self.tidy(plan)
                     return plan, PlanningReport(
                         source="model" if repair == 0 else "repaired", repairs=repair,
-                        reason=_merged_note(merged),
+                        reason="; ".join(notes),
                     )
             messages = [
                 *messages,
@@ -203,6 +203,14 @@ class Orchestrator:
         plan = fallback(objective) if callable(fallback) else fallback
         validate_plan(plan, workers, self.limits)
         return plan, PlanningReport(source="fallback_plan", repairs=repairs, reason=reason)
+
+    def tidy(self, plan: Plan) -> tuple[Plan, list[str]]:
+        """The valid plan a model wrote, with what would only repeat work taken out, and a
+        note for each change (the planning report's ``reason``). By default a task that
+        repeats another (same worker, same instruction) is merged into it; a workflow's
+        planner may tidy more."""
+        plan, merged = merge_repeated_tasks(plan)
+        return plan, [_merged_note(merged)] if merged else []
 
     def schema(self, workers: WorkerRegistry) -> dict[str, Any]:
         """The JSON schema the planning model answers in (a hook for other planners)."""

@@ -1,0 +1,44 @@
+"""The general workflow's planner: a critic with no draft to review is left out."""
+
+import asyncio
+
+from delegate import Plan, ScriptedModel, Task
+from delegate.apps.general import GeneralOrchestrator, run_general
+from delegate.core.events import EventLog, PlanCreated
+
+WROTE = {"tasks": [
+    {"id": "t1", "worker": "researcher", "instruction": "Find facts about owls.",
+     "depends_on": []},
+    {"id": "t2", "worker": "critic", "instruction": "Review the guide.", "depends_on": []},
+    {"id": "t3", "worker": "writer", "instruction": "Write the guide.", "depends_on": ["t1"]},
+    {"id": "t4", "worker": "critic", "instruction": "Check the draft.", "depends_on": ["t3"]},
+]}
+
+
+def test_a_critic_with_nothing_to_review_is_left_out_and_the_report_says_so():
+    model = ScriptedModel([WROTE, "owls hunt at night", "A guide to owls.", "Add a source.",
+                           "Owls hunt at night."])
+    events = EventLog()
+    result = asyncio.run(run_general("a short guide to owls", model=model,
+                                     subscribers=[events]))
+    assert [t.id for t in result.plan.tasks] == ["t1", "t3", "t4"]  # t4 reviews t3: kept
+    assert result.outputs == {"t1": "owls hunt at night", "t3": "A guide to owls.",
+                              "t4": "Add a source."}
+    assert len(model.calls) == 5  # plan, three tasks, synthesis: t2 never ran
+    assert "t2 (critic) had no draft to review and was left out" in result.planning.reason
+    (created,) = events.of(PlanCreated)
+    assert created.reason == result.planning.reason
+
+
+def test_a_plan_of_critics_alone_is_kept_and_repeats_are_still_merged():
+    orchestrator = GeneralOrchestrator()
+    alone = Plan(tasks=(Task(id="c", worker="critic", instruction="Review it."),))
+    assert orchestrator.tidy(alone) == (alone, [])
+    repeated = Plan(tasks=(
+        Task(id="a", worker="writer", instruction="Write it."),
+        Task(id="b", worker="writer", instruction="write it."),
+        Task(id="c", worker="critic", instruction="Review it.", depends_on=("b",)),
+    ))
+    tidy, notes = orchestrator.tidy(repeated)
+    assert [(t.id, t.depends_on) for t in tidy.tasks] == [("a", ()), ("c", ("a",))]
+    assert notes == ["b repeated a (same worker and instruction) and was merged into it"]
