@@ -24,12 +24,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import UsageError
 from ..llm.base import Model
 from ._attempts import run_attempts
 from ._execution import Execution
+from .config import FailurePolicy
 from .events import (
     EventBus,
     PlanCreated,
@@ -51,7 +52,6 @@ from .workers import (
 
 __all__ = ["FailurePolicy", "Scheduler"]
 
-FailurePolicy = Literal["continue", "fail_fast"]
 
 
 def _unresolvable(spec: str) -> Model:
