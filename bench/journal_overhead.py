@@ -43,7 +43,7 @@ async def _trivial(ctx: Any) -> str:
 
 def one_run(n: int, concurrency: int, store: Any | None) -> float:
     """Seconds one run of ``n`` trivial tasks takes, journaled in ``store`` if given."""
-    from delegate import PlanLimits, run, worker
+    from delegate import PlanLimits, RunConfig, run, worker
     from delegate.core.plan import HARD_MAX_DEPTH, HARD_MAX_TASKS
     from delegate.durable.journal import Journal
 
@@ -55,8 +55,9 @@ def one_run(n: int, concurrency: int, store: Any | None) -> float:
 
     async def timed() -> float:
         start = time.perf_counter()
-        result = await run("Trivial tasks", workers=[trivial], plan=plan, synthesize=False,
-                           max_concurrency=concurrency, limits=limits, journal=journal)
+        result = await run("Trivial tasks", workers=[trivial], plan=plan, journal=journal,
+                           config=RunConfig(synthesize=False, max_concurrency=concurrency,
+                                            limits=limits))
         elapsed = time.perf_counter() - start
         if result.status != "succeeded" or len(result.outcomes) != n:
             raise RuntimeError(f"the run did not finish its {n} tasks: {result.status}")
