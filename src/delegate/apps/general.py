@@ -12,16 +12,15 @@ import dataclasses
 import re
 from typing import Any
 
-from ..core.config import RunConfig
+from ..core.config import RunConfig, config_from
 from ..core.orchestrator import Orchestrator
 from ..core.outcomes import RunResult
-from ..core.plan import Plan, Task
+from ..core.plan import Plan, Task, without_tasks
 from ..core.synthesis import Synthesizer
 from ..core.workers import Worker, WorkerRegistry
 from ..runner import run
 from ._common.prompts import prompts
 from ._common.prose import PROSE_SETTINGS, whole_sentences
-from ._common.settings import workflow_config
 
 __all__ = ["SETTINGS", "GeneralOrchestrator", "fallback_plan", "general_workers", "run_general"]
 
@@ -84,10 +83,7 @@ class GeneralOrchestrator(Orchestrator):
         idle = [t.id for t in plan.tasks if t.worker == "critic" and not t.depends_on]
         if not idle or len(idle) == len(plan.tasks):
             return plan, notes
-        tasks = tuple(t.model_copy(update={"depends_on": tuple(
-                          d for d in t.depends_on if d not in idle)})
-                      for t in plan.tasks if t.id not in idle)
-        plan = Plan(tasks=tasks, version=plan.version, strategy=plan.strategy)
+        plan = without_tasks(plan, dict.fromkeys(idle))
         what = " and ".join(idle)
         notes.append(f"{what} (critic) had no draft to review and "
                      f"{'was' if len(idle) == 1 else 'were'} left out")
@@ -115,8 +111,7 @@ async def run_general(objective: str, *, config: RunConfig | None = None,
     """Run ``objective`` through the general workflow; options go to :func:`delegate.run`,
     the settings as ``config=RunConfig(...)`` (as keywords: deprecated, as for ``run``)."""
     settings = {k: options.pop(k) for k in SETTINGS if k in options}
-    options["config"] = workflow_config(config, settings, workflow="general",
-                                        supported=SETTINGS, caller="run_general")
+    options["config"] = config_from(config, settings, caller="run_general")
     options.setdefault("fallback_plan", fallback_plan)
     options.setdefault("orchestrator", GeneralOrchestrator(max_plan_tasks=5))
     options.setdefault("synthesizer", _Synthesizer(settings=PROSE_SETTINGS))

@@ -13,12 +13,11 @@ Every workflow takes the same config, so a setting means the same thing everywhe
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ..errors import UsageError
 from .plan import PlanLimits, Strategy
@@ -34,8 +33,8 @@ FailurePolicy = Literal["continue", "fail_fast"]
 #: Seconds one model call may take, waits for a rate limit included, unless the run says.
 DEFAULT_CALL_TIMEOUT = 300.0
 
-_STRATEGIES = ("static", "dynamic", "hybrid")
-_POLICIES = ("continue", "fail_fast")
+_STRATEGIES: tuple[str, ...] = get_args(Strategy)
+_POLICIES: tuple[str, ...] = get_args(FailurePolicy)
 
 
 @dataclass(frozen=True)
@@ -73,10 +72,7 @@ class RunConfig:
     budget: Budget | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) \
-                or self.max_concurrency < 1:
-            raise UsageError(f"max_concurrency must be a whole number of at least 1, "
-                             f"not {self.max_concurrency!r}")
+        _check_whole("max_concurrency", self.max_concurrency, 1)
         for name in ("task_timeout", "call_timeout"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
@@ -89,10 +85,7 @@ class RunConfig:
         if self.strategy not in _STRATEGIES:
             raise UsageError(f"strategy must be one of {', '.join(_STRATEGIES)}, "
                              f"not {self.strategy!r}")
-        if isinstance(self.max_replans, bool) or not isinstance(self.max_replans, int) \
-                or self.max_replans < 0:
-            raise UsageError(f"max_replans must be a whole number of at least 0, "
-                             f"not {self.max_replans!r}")
+        _check_whole("max_replans", self.max_replans, 0)
         if not isinstance(self.retry, RetryPolicy):
             raise UsageError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
 
@@ -111,9 +104,8 @@ class RunConfig:
     def unsupported(self, supported: Collection[str]) -> list[str]:
         """The settings changed from their defaults that are not in ``supported``: what a
         workflow that applies only ``supported`` would otherwise ignore."""
-        default = _default()
         return [f.name for f in dataclasses.fields(self) if f.name not in supported
-                and getattr(self, f.name) != getattr(default, f.name)]
+                and getattr(self, f.name) != getattr(_DEFAULT, f.name)]
 
     def check_supported(self, supported: Collection[str], workflow: str) -> RunConfig:
         """This config, or a :class:`UsageError` naming each changed setting ``workflow``
@@ -124,23 +116,23 @@ class RunConfig:
         return self
 
 
-@functools.cache
-def _default() -> RunConfig:
-    return RunConfig()
+def _check_whole(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UsageError(f"{name} must be a whole number of at least {least}, not {value!r}")
 
 
+_DEFAULT = RunConfig()
 _FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig))
 
 
-def config_from(config: RunConfig | None, legacy: Mapping[str, Any], *, caller: str,
-                stacklevel: int = 2) -> RunConfig:
-    # (``caller`` is a coroutine function for most callers: the warning can point at it,
-    # not at the line that awaited it.)
+def config_from(config: RunConfig | None, legacy: Mapping[str, Any], *,
+                caller: str) -> RunConfig:
     """``config`` with the settings a caller still passed as keyword arguments applied on top.
 
     The keywords keep working for one release: each one given warns with a
-    :class:`DeprecationWarning` that names the ``RunConfig`` field to use instead. A keyword
-    that is not a setting is a :class:`TypeError`, as for any function.
+    :class:`DeprecationWarning` that names the ``RunConfig`` field to use instead (it points
+    at ``caller``, a coroutine function for most callers, not at the line that awaited it).
+    A keyword that is not a setting is a :class:`TypeError`, as for any function.
     """
     base = config if config is not None else RunConfig()
     if not isinstance(base, RunConfig):
@@ -155,7 +147,7 @@ def config_from(config: RunConfig | None, legacy: Mapping[str, Any], *, caller: 
         f"{caller}(): passing {', '.join(names)} as keyword arguments is deprecated and will "
         f"be removed in the next release; pass config=RunConfig("
         f"{', '.join(f'{n}=...' for n in names)}) instead",
-        DeprecationWarning, stacklevel=stacklevel)
+        DeprecationWarning, stacklevel=2)
     changes = dict(legacy)
     if changes.get("retry", base.retry) is None:
         changes["retry"] = RetryPolicy()

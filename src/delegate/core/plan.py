@@ -11,7 +11,7 @@ the scheduler; a new version of a plan is a new object.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ __all__ = [
     "Strategy",
     "Task",
     "merge_repeated_tasks",
+    "without_tasks",
     "validate_plan",
 ]
 
@@ -222,19 +223,29 @@ def merge_repeated_tasks(plan: Plan) -> tuple[Plan, dict[str, str]]:
             kept.setdefault(key, task.id)
     if not merged:
         return plan, {}
-    deps: dict[str, list[str]] = {t.id: [] for t in plan.tasks if t.id not in merged}
-    for task in plan.tasks:
-        into = merged.get(task.id, task.id)
-        for dep in task.depends_on:
-            dep = merged.get(dep, dep)
-            if dep != into and dep not in deps[into]:
-                deps[into].append(dep)
-    tasks = tuple(t.model_copy(update={"depends_on": tuple(deps[t.id])})
-                  for t in plan.tasks if t.id not in merged)
-    candidate = Plan(tasks=tasks, version=plan.version, strategy=plan.strategy)
+    candidate = without_tasks(plan, merged)
     if len(candidate._graph.order()) != len(candidate._graph.tasks):
         return plan, {}
     return candidate, merged
+
+
+def without_tasks(plan: Plan, dropped: Mapping[str, str | None]) -> Plan:
+    """``plan`` without the tasks ``dropped`` names. A dropped task mapped to another id is
+    merged into it: the kept task takes on its dependencies, and a dependency on the dropped
+    task becomes one on the kept task. A task mapped to ``None`` is left out, and a
+    dependency on it goes with it. The result is not validated."""
+    deps: dict[str, list[str]] = {t.id: [] for t in plan.tasks if t.id not in dropped}
+    for task in plan.tasks:
+        owner = dropped.get(task.id, task.id)
+        if owner is None:
+            continue
+        for dep in task.depends_on:
+            dep = dropped.get(dep, dep)
+            if dep is not None and dep != owner and dep not in deps[owner]:
+                deps[owner].append(dep)
+    tasks = tuple(t.model_copy(update={"depends_on": tuple(deps[t.id])})
+                  for t in plan.tasks if t.id not in dropped)
+    return Plan(tasks=tasks, version=plan.version, strategy=plan.strategy)
 
 
 def remaining_critical_path(

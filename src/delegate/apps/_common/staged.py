@@ -34,9 +34,8 @@ from ...durable.journal import Journal
 from ...llm.base import Model
 from ...runtime import Runtime, new_session
 
-__all__ = ["MAX_NEW_TASKS", "MAX_REPLANS", "STRATEGIES", "StagedRun"]
+__all__ = ["MAX_NEW_TASKS", "MAX_REPLANS", "StagedRun"]
 
-STRATEGIES: tuple[Strategy, ...] = ("static", "dynamic", "hybrid")
 #: Rounds of replanning under ``dynamic`` or ``hybrid``, and tasks each round may add.
 MAX_REPLANS = 2
 MAX_NEW_TASKS = 2
