@@ -87,9 +87,8 @@ async def run_attempts(ex: Execution, task: Task, revision: Revision | None = No
             delay = policy.delay(attempt, failure)
             try:
                 if ex.bus.active:
-                    ex.emit(TaskRetried(run_id=ex.run_id, task_id=task.id,
-                                          attempt=attempt, error=describe(failure),
-                                          delay=delay))
+                    ex.emit(TaskRetried(run_id=ex.run_id, task_id=task.id, attempt=attempt,
+                                        error=describe(failure), delay=delay))
                 await ex.meter.sleep(delay, scheduler.sleep)
             except Exception as stop:  # the budget ran out while waiting
                 failure = stop

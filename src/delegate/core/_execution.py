@@ -125,10 +125,7 @@ class Execution:
         self.stop_reason = f"not started: {reason}"
         if self.meter.cancel_on_stop:
             self._cancel_running()
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            waiter.set_result(None)
+        self._wake()
 
     async def drive(self) -> None:
         unlisten = self.meter.on_stop(self._budget_stop)
@@ -301,15 +298,15 @@ class Execution:
             raise
         except Exception as exc:  # a step around the attempts failed: the task failed
             outcome = failed_outcome(task, 0, None, exc)
-        self.finished.append(outcome)
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            waiter.set_result(None)
+        self._report(outcome)
 
     def _report(self, outcome: TaskOutcome) -> None:
         """Hand ``outcome`` to the driver and wake it."""
         self.finished.append(outcome)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the driver if it waits (the first to finish sets its future)."""
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
