@@ -49,8 +49,9 @@ def run_command(args: argparse.Namespace) -> int:
     config = RunConfig(max_concurrency=args.max_concurrency, task_timeout=args.timeout,
                        failure_policy="fail_fast" if args.fail_fast else "continue",
                        strategy=args.strategy)
+    function = WORKFLOWS[name].load()
     ignored = [_FLAGS[k] for k in config.unsupported(WORKFLOWS[name].settings())]
-    if args.input and "inputs" not in _accepted(WORKFLOWS[name].load(), {"inputs": []}):
+    if args.input and not _accepted(function, {"inputs": args.input}):
         ignored.append("--input")
     if ignored:
         raise UsageError(f"the {name} workflow does not take: " + ", ".join(ignored))
@@ -69,7 +70,7 @@ def run_command(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"model": model, "config": config,
                                "subscribers": run_setup.subscribers,
                                "inputs": [ref.path for ref, _ in inputs]}
-    accepted = _accepted(WORKFLOWS[name].load(), options)
+    accepted = _accepted(function, options)
 
     async def work(journal: Any) -> Any:
         result = await run_workflow(name, objective, **accepted,
