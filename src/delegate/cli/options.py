@@ -23,7 +23,7 @@ from ..limits.budget import Budget
 from ..llm.base import Model
 from ..runtime import Runtime
 from .files import PRICES_MAX_BYTES, check_out_file, decode_text, digest, read_bytes
-from .request import FileRef
+from ..run_requests import FileRef
 
 __all__ = ["CliState", "RunSetup", "add_run_options", "common_request", "read_checked",
            "setup"]

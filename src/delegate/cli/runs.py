@@ -2,7 +2,7 @@
 
 Every ``run``, ``recommend`` and ``examples`` run is recorded in the run store (``--store``,
 ``DELEGATE_STORE``, or ``delegate.db`` in the user's data directory) unless ``--no-store`` is
-given. What is stored to start it again is a typed request (:mod:`delegate.cli.request`), never
+given. What is stored to start it again is a typed request (:mod:`delegate.run_requests`), never
 the command line: ``runs resume`` validates it, refuses it if anything in it is unknown or out
 of bounds, rebuilds the run from it and carries the run on with the stored journal
 (see :mod:`delegate.durable.journal`). Where a resumed run writes (``--out``, ``--report``)
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from ..errors import UsageError
 from .files import check_out_dir, check_out_file
-from .request import parse_request
+from ..run_requests import parse_request
 
 __all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "runs_command",
            "write_report"]
@@ -79,7 +79,7 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
     then write the HTML report if ``run_setup`` asks for one.
 
     Args:
-        request: the run's validated request (a :mod:`delegate.cli.request` model), stored
+        request: the run's validated request (a :mod:`delegate.run_requests` model), stored
             to start the run again; a resumed run (``args.journal``) keeps the one it has.
     """
     from ..durable.journal import Journal

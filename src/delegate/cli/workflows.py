@@ -26,7 +26,7 @@ from .files import (
 )
 from .options import common_request, read_checked, setup
 from .parser import EXAMPLE_NAMES
-from .request import ExamplesRequest, RecommendRequest, RunRequest, build_request
+from ..run_requests import ExamplesRequest, RecommendRequest, RunRequest, build_request
 from .runs import journaled
 
 __all__ = ["eval_command", "examples_command", "recommend_command", "run_command"]

@@ -1,4 +1,4 @@
-"""What the CLI stores to start a run again: a typed, validated request, never a command line.
+"""What a run stores to start it again: a typed, validated request, never a command line.
 
 A run started by ``delegate run``, ``recommend`` or ``examples`` stores a :data:`Request`
 (through ``Journal.start(request=...)``): the command, the objective or query, and the options
@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from ..errors import UsageError
+from .errors import UsageError
 
 __all__ = [
     "ExamplesRequest",
