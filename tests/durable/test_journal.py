@@ -210,7 +210,7 @@ def test_secrets_from_the_environment_never_reach_the_store(monkeypatch):
     journal = Journal.start(store, request={"argv": ["run", f"use {canary}"]})
     asyncio.run(run(f"Write a thing with {canary}", workers=[WRITER],
                     model=ScriptedModel(function=leaky), plan=PLAN, journal=journal))
-    from delegate.cli.runs import export
+    from delegate.durable.export import export
 
     dumped = json.dumps(export(store, journal.run_id), default=str)
     assert "[redacted]" in dumped and canary not in dumped
@@ -578,7 +578,7 @@ def test_urls_with_passwords_and_tokens_never_reach_the_store():
                                                      "--base-url", base_url, "Write"]})
     asyncio.run(run(f"Write a thing about {base_url}", workers=[WRITER],
                     model=ScriptedModel(function=leaky), plan=PLAN, journal=journal))
-    from delegate.cli.runs import export
+    from delegate.durable.export import export
 
     dumped = json.dumps(export(store, journal.run_id), default=str)
     assert password not in dumped and token not in dumped

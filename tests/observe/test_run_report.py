@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from delegate import Plan, RetryPolicy, Reviewer, Rubric, ScriptedModel, Task, Worker, run
-from delegate.cli.runs import export
+from delegate.durable.export import export
 from delegate.durable.journal import Journal
 from delegate.durable.store.memory import MemoryStore
 from delegate.errors import RateLimitError

@@ -21,9 +21,9 @@ from ..core.events import Event, RunFinished, RunStarted, Subscriber
 from ..errors import UsageError
 from ..limits.budget import Budget
 from ..llm.base import Model
+from ..run_requests import FileRef
 from ..runtime import Runtime
 from .files import PRICES_MAX_BYTES, check_out_file, decode_text, digest, read_bytes
-from ..run_requests import FileRef
 
 __all__ = ["CliState", "RunSetup", "add_run_options", "common_request", "read_checked",
            "setup"]

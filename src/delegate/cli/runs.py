@@ -24,9 +24,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..durable.export import export
+from ..durable.export import iso as _iso
 from ..errors import UsageError
-from .files import check_out_dir, check_out_file
 from ..run_requests import parse_request
+from .files import check_out_dir, check_out_file
 
 __all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "runs_command",
            "write_report"]
@@ -163,26 +165,6 @@ def write_report(store: Any, run_id: str, path: Path | None) -> Path:
     path.write_text(render_report(data), encoding="utf-8")
     print(f"delegate: wrote the run report {path}", file=sys.stderr)
     return path
-
-
-def export(store: Any, run_id: str) -> dict[str, Any]:
-    """Everything stored about one run, JSON-ready."""
-    run = store.get_run(run_id)
-    return {
-        "run_id": run.run_id, "kind": run.kind, "objective": run.objective,
-        "status": _status(run), "request": run.request,
-        "created_at": _iso(run.created_at), "updated_at": _iso(run.updated_at),
-        "result": run.result, "plan_versions": store.plan_versions(run.run_id),
-        "outcomes": store.outcomes(run.run_id),
-        "model_calls": [{
-            "seq": c.seq, "task_id": c.task_id, "purpose": c.purpose, "provider": c.provider,
-            "model": c.model, "request_hash": c.request_hash, "request": c.request,
-            "response": c.response, "prompt_tokens": c.prompt_tokens,
-            "completion_tokens": c.completion_tokens, "latency_seconds": c.latency_seconds,
-            "cost": c.cost, "source": c.source,
-        } for c in store.model_calls(run.run_id)],
-        "events": store.events(run.run_id),
-    }
 
 
 def _status(run: Any) -> str:
@@ -339,7 +321,3 @@ def _describe(request: Any) -> str:
 
 def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

@@ -17,6 +17,7 @@ from typing import Any
 from ..core.config import RunConfig
 from ..errors import UsageError
 from ..llm.registry import DEFAULT_MODEL
+from ..run_requests import ExamplesRequest, RecommendRequest, RunRequest, build_request
 from .files import (
     CATALOG_MAX_BYTES,
     INPUT_MAX_BYTES,
@@ -26,7 +27,6 @@ from .files import (
 )
 from .options import common_request, read_checked, setup
 from .parser import EXAMPLE_NAMES
-from ..run_requests import ExamplesRequest, RecommendRequest, RunRequest, build_request
 from .runs import journaled
 
 __all__ = ["eval_command", "examples_command", "recommend_command", "run_command"]

@@ -1,6 +1,6 @@
 """A stored run as one self-contained HTML page: ``delegate runs report RUN_ID``.
 
-:func:`render_report` takes what :func:`delegate.cli.runs.export` returns and writes a page
+:func:`render_report` takes what :func:`delegate.durable.export.export` returns and writes a page
 with no external references (inline CSS, inline SVG, one small inline script under a
 Content-Security-Policy that allows nothing else): the run's header, the plan as a graph, a
 timeline of the tasks (attempts, review rewrites, model calls, review verdicts), each task's
@@ -35,7 +35,7 @@ _SCRIPT = ("for(const b of document.querySelectorAll('button[data-open]'))b.addE
 
 
 def render_report(export: Mapping[str, Any]) -> str:
-    """The HTML page for one run, from :func:`delegate.cli.runs.export`'s dict."""
+    """The HTML page for one run, from :func:`delegate.durable.export.export`'s dict."""
     result = export.get("result") if isinstance(export.get("result"), dict) else {}
     versions = list(export.get("plan_versions") or ())
     plan = versions[-1].get("plan") or {} if versions else result.get("plan") or {}
