@@ -1,7 +1,9 @@
 """The errors delegate raises, as one hierarchy.
 
 Usage errors mean the caller asked for something that cannot work; they are never retried.
-Run errors happen while a run is under way; only the transient ones are retried::
+Run errors happen while a run is under way; only the transient ones are retried. A server
+error is what :mod:`delegate.client` raises when a ``delegate serve`` server refuses a request
+or cannot be reached::
 
     DelegateError
     ├── UsageError                    bad input from the caller (CLI exit code 2)
@@ -10,21 +12,23 @@ Run errors happen while a run is under way; only the transient ones are retried:
     │   ├── ModelRequestsDisallowed   a real provider was called inside the test suite
     │   ├── RunNotFound               no stored run has that id (or the prefix is ambiguous)
     │   └── RunLocked                 another live process owns the run (a second resume)
-    └── RunError                      something failed during a run (CLI exit code 1)
-        ├── PlanningError             the orchestrator produced no valid plan and had no fallback
-        ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
-        ├── StoreError                the run store failed (unreachable, corrupt, too new)
-        ├── BudgetExceeded            a model call would go over the run's budget
-        └── ModelError                a model call failed; carries ``provider`` and ``model``
-            ├── TransientModelError   worth retrying; may carry ``retry_after`` seconds
-            │   ├── RateLimitError        HTTP 429
-            │   ├── ModelServerError      HTTP 5xx
-            │   ├── ModelConnectionError  the endpoint could not be reached
-            │   ├── ModelTimeoutError     the endpoint did not answer in time
-            │   └── IncompleteResponseError  the model's answer was empty or cut off
-            ├── ModelRequestError     a permanent refusal (a 4xx but 429, a prompt too long)
-            ├── UnexpectedModelError  the provider failed in a way it has no class for
-            └── OutputValidationError the output did not match the schema after repairs
+    ├── RunError                      something failed during a run (CLI exit code 1)
+    │   ├── PlanningError             the orchestrator produced no valid plan and had no fallback
+    │   ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
+    │   ├── StoreError                the run store failed (unreachable, corrupt, too new)
+    │   ├── BudgetExceeded            a model call would go over the run's budget
+    │   └── ModelError                a model call failed; carries ``provider`` and ``model``
+    │       ├── TransientModelError   worth retrying; may carry ``retry_after`` seconds
+    │       │   ├── RateLimitError        HTTP 429
+    │       │   ├── ModelServerError      HTTP 5xx
+    │       │   ├── ModelConnectionError  the endpoint could not be reached
+    │       │   ├── ModelTimeoutError     the endpoint did not answer in time
+    │       │   └── IncompleteResponseError  the model's answer was empty or cut off
+    │       ├── ModelRequestError     a permanent refusal (a 4xx but 429, a prompt too long)
+    │       ├── UnexpectedModelError  the provider failed in a way it has no class for
+    │       └── OutputValidationError the output did not match the schema after repairs
+    └── ServerError                   a delegate server refused a request or could not be
+                                      reached; carries ``code`` and ``status``
 
 Every error keeps its structured fields as attributes and survives pickling, so it can cross a
 process boundary (a Ray worker, a subprocess) intact. Foreign exceptions (from an SDK or from
@@ -61,6 +65,7 @@ __all__ = [
     "RunLocked",
     "RunNotFound",
     "RunError",
+    "ServerError",
     "StoreError",
     "TaskTimeout",
     "TransientModelError",
@@ -239,6 +244,27 @@ class OutputValidationError(ModelError):
         super().__init__(message, **kw)
         self.output = output
         self.usage = usage
+
+
+class ServerError(DelegateError):
+    """A ``delegate serve`` server answered a request with an error, or could not be reached.
+
+    Attributes:
+        code: the server's stable error code (``not_found``, ``unauthorized``,
+            ``invalid_request``, ``run_not_active``, ...), or the client's own for a request
+            that got no error answer: ``unreachable`` (the connection was refused or failed),
+            ``timeout`` (no answer in time), ``connection_lost`` (the connection dropped and
+            could not be made again), ``bad_response`` (an answer that is not the API's).
+        status: the HTTP status of the answer; ``None`` when there was no answer.
+    """
+
+    code: str = ""
+    status: int | None = None
+
+    def __init__(self, message: str, *, code: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 def describe(error: BaseException | ErrorInfo) -> str:

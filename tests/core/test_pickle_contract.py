@@ -30,6 +30,7 @@ ERRORS = {
     "PlanningError": errors.PlanningError("no plan"),
     "TaskTimeout": errors.TaskTimeout("t1", 2.5),
     "StoreError": errors.StoreError("unreachable"),
+    "ServerError": errors.ServerError("no run 'abc'", code="not_found", status=404),
     "BudgetExceeded": errors.BudgetExceeded("over 1000 tokens"),
     "ModelError": errors.ModelError("failed", provider="openai", model="m", status=418),
     "TransientModelError": errors.TransientModelError("again", retry_after=1.5, status=502),
