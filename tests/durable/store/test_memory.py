@@ -5,9 +5,10 @@ import pytest
 from delegate.durable.store.memory import MemoryStore
 
 from .contract import StoreContract
+from .reads import ReadContract
 
 
-class TestMemoryStore(StoreContract):
+class TestMemoryStore(StoreContract, ReadContract):
     @pytest.fixture
     def store_url(self):
         return None

@@ -14,11 +14,12 @@ from delegate.durable.store import normalize_url, open_store
 from delegate.errors import ConfigurationError, StoreError
 
 from .contract import SqlStoreChecks, StoreContract
+from .reads import ReadContract
 
 SECRET = "pw-Zq8!never-shown"
 
 
-class TestPostgresStore(StoreContract, SqlStoreChecks):
+class TestPostgresStore(StoreContract, ReadContract, SqlStoreChecks):
     @pytest.fixture
     def store_url(self, postgres_url):
         return postgres_url

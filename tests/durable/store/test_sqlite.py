@@ -13,9 +13,10 @@ from delegate.durable.store import default_store_url, open_store, redact_url
 from delegate.errors import ConfigurationError, StoreError
 
 from .contract import ALICE, SqlStoreChecks, StoreContract, run_record
+from .reads import ReadContract
 
 
-class TestSqliteStore(StoreContract, SqlStoreChecks):
+class TestSqliteStore(StoreContract, ReadContract, SqlStoreChecks):
     @pytest.fixture
     def store_url(self, sqlite_url):
         return sqlite_url

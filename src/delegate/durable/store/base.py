@@ -6,6 +6,11 @@ every model call, and every event. Across runs it keeps the response cache. Ever
 takes and returns is plain JSON-ready data (``dict``, ``list``, ``str``, numbers, ``None``),
 so implementations need no knowledge of delegate's classes, and the core none of theirs.
 
+Reads for a server: :meth:`RunStore.events` pages a run's events by ``seq``,
+:meth:`RunStore.list_runs` pages the runs newest first with a cursor (:func:`encode_cursor`,
+:func:`decode_cursor`), and :meth:`RunStore.run_stats` sums the tasks and usage of many runs
+at once.
+
 Implementations live beside this module (:mod:`delegate.durable.store.sql` over SQLAlchemy, for
 SQLite and PostgreSQL); every one passes the shared contract suite in
 ``tests/durable/store/contract.py``.
@@ -25,13 +30,16 @@ writes nothing.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ...errors import StoreError
+from ._reads import check_limit, decode_cursor, encode_cursor, run_stats_of
 
-__all__ = ["Batch", "ModelCallRecord", "Owner", "RunRecord", "RunStore", "check_owner"]
+__all__ = ["Batch", "ModelCallRecord", "Owner", "RunRecord", "RunStore", "check_limit",
+           "check_owner", "decode_cursor", "encode_cursor", "run_stats_of"]
 
 JSON = Any  # JSON-ready data
 
@@ -161,8 +169,22 @@ class RunStore(abc.ABC):
         """The run whose id is ``run_id`` or, failing that, starts with it (4+ characters)."""
 
     @abc.abstractmethod
-    def list_runs(self, limit: int = 20) -> list[RunRecord]:
-        """The newest runs first."""
+    def list_runs(self, limit: int = 20, *, status: str | None = None,
+                  before: tuple[datetime, str] | None = None) -> list[RunRecord]:
+        """At most ``limit`` runs, newest first (by ``created_at``, ties by ``run_id``, both
+        descending).
+
+        Args:
+            limit: how many runs at most (0 or more).
+            status: only runs whose *stored* status is this (a run stored as ``running``
+                whose owner died is still ``running`` here; the caller decides whether it
+                is interrupted).
+            before: ``(created_at, run_id)`` of a run, from :func:`decode_cursor`: only the
+                runs after it in this order (the next page).
+
+        Raises:
+            UsageError: a negative ``limit``.
+        """
 
     @abc.abstractmethod
     def claim(self, run_id: str, owner: Owner, *, stale_after: float,
@@ -215,8 +237,38 @@ class RunStore(abc.ABC):
         """Record one event; ``seq`` orders the run's events (unique per run)."""
 
     @abc.abstractmethod
-    def events(self, run_id: str) -> list[dict[str, Any]]:
-        """``{"seq", "kind", "data"}`` per event, in ``seq`` order."""
+    def events(self, run_id: str, after: int | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        """``{"seq", "kind", "data"}`` per event with ``seq`` greater than ``after`` (every
+        event when ``None``), in ``seq`` order, at most ``limit`` of them (no limit when
+        ``None``). A run without events, or an unknown run id, has none.
+
+        Raises:
+            UsageError: a negative ``limit``.
+        """
+
+    def last_event_seq(self, run_id: str) -> int | None:
+        """The highest event ``seq`` of the run, or ``None`` when it has no events (or is
+        unknown). This default reads every event; stores override it with one query."""
+        stored = self.events(run_id)
+        return stored[-1]["seq"] if stored else None
+
+    def run_stats(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """What each run is made of, for listing many runs without reading them whole:
+        ``{run_id: {"tasks": {status: n}, "prompt_tokens", "completion_tokens", "cost",
+        "model_calls"}}`` with an entry for every id given (exact ids; an unknown one has
+        zeros).
+
+        ``tasks`` counts the stored outcomes by their ``status`` (an outcome without a
+        string status is not counted). Usage sums the run's real model calls only (source
+        ``model``; answers from the journal or the cache cost nothing); ``cost`` is ``None``
+        when one of them has no known price, as a run's own usage says it.
+
+        This default reads each run's outcomes and calls; the SQL store overrides it with
+        grouped queries.
+        """
+        return {run_id: run_stats_of(self.outcomes(run_id).values(), self.model_calls(run_id))
+                for run_id in dict.fromkeys(run_ids)}
 
     # across runs
     @abc.abstractmethod

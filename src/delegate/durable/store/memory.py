@@ -11,7 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...errors import RunLocked, RunNotFound
-from .base import JSON, Batch, ModelCallRecord, Owner, RunRecord, RunStore, check_owner
+from .base import (
+    JSON,
+    Batch,
+    ModelCallRecord,
+    Owner,
+    RunRecord,
+    RunStore,
+    check_limit,
+    check_owner,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -30,19 +39,24 @@ class MemoryStore(RunStore):
 
     def create_run(self, run: RunRecord, owner: Owner) -> None:
         now = datetime.now(UTC)
+        created = run.created_at or now  # as the SQL store: a given time is kept
         with self._lock:
             self._runs[run.run_id] = replace(
-                run, request=copy.deepcopy(run.request), status="running", created_at=now,
-                updated_at=now, owner=owner, heartbeat_at=now)
+                run, request=copy.deepcopy(run.request), status="running", created_at=created,
+                updated_at=run.updated_at or created, owner=owner, heartbeat_at=now)
 
     def get_run(self, run_id: str) -> RunRecord:
         with self._lock:
             return self._find(run_id)
 
-    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+    def list_runs(self, limit: int = 20, *, status: str | None = None,
+                  before: tuple[datetime, str] | None = None) -> list[RunRecord]:
+        check_limit(limit)
         with self._lock:
-            runs = sorted(self._runs.values(), key=lambda r: r.created_at or datetime.min,
-                          reverse=True)
+            runs = [run for run in self._runs.values()
+                    if (status is None or run.status == status)
+                    and (before is None or (run.created_at, run.run_id) < before)]
+        runs.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return runs[:limit]
 
     def claim(self, run_id: str, owner: Owner, *, stale_after: float,
@@ -111,10 +125,17 @@ class MemoryStore(RunStore):
             self._events.setdefault(run_id, {})[seq] = {
                 "seq": seq, "kind": kind, "data": copy.deepcopy(data)}
 
-    def events(self, run_id: str) -> list[dict[str, Any]]:
+    def events(self, run_id: str, after: int | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        check_limit(limit)
         with self._lock:
             events = self._events.get(run_id, {})
-            return [copy.deepcopy(events[s]) for s in sorted(events)]
+            seqs = sorted(s for s in events if after is None or s > after)[:limit]
+            return [copy.deepcopy(events[s]) for s in seqs]
+
+    def last_event_seq(self, run_id: str) -> int | None:
+        with self._lock:
+            return max(self._events.get(run_id, {}), default=None)
 
     def cache_get(self, key: str, *, count: bool = True) -> JSON | None:
         with self._lock:

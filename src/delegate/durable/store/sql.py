@@ -10,15 +10,16 @@ re-checks the condition on the locked row). Database errors leave as
 :class:`~delegate.errors.StoreError`, with the URL's password hidden.
 
 Beside it: :mod:`~delegate.durable.store._engine` makes the engines and migrates the schema,
-:mod:`~delegate.durable.store._batch` writes a batch's rows, and
+:mod:`~delegate.durable.store._batch` writes a batch's rows,
+:mod:`~delegate.durable.store._queries` builds the paged and grouped reads a server makes, and
 :mod:`~delegate.durable.store._rows` turns rows into records and back.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, exc, func, or_, select, update
@@ -28,10 +29,20 @@ from sqlalchemy.engine import make_url
 from ...errors import ConfigurationError, RunLocked, RunNotFound, StoreError
 from . import _engine
 from ._batch import write_batch
+from ._queries import event_page, run_page, stats_of_runs
 from ._rows import CALL_FIELDS, locked_message, new_run_row, run_record
 from ._tables import events, model_calls, outcomes, plan_versions, response_cache, runs, utcnow
 from ._urls import redact_url
-from .base import JSON, Batch, ModelCallRecord, Owner, RunRecord, RunStore, check_owner
+from .base import (
+    JSON,
+    Batch,
+    ModelCallRecord,
+    Owner,
+    RunRecord,
+    RunStore,
+    check_limit,
+    check_owner,
+)
 
 __all__ = ["SqlStore"]
 
@@ -125,10 +136,11 @@ class SqlStore(RunStore):
         return run_record(rows[0])
 
     @_translated
-    def list_runs(self, limit: int = 20) -> list[RunRecord]:
-        query = select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+    def list_runs(self, limit: int = 20, *, status: str | None = None,
+                  before: tuple[datetime, str] | None = None) -> list[RunRecord]:
+        check_limit(limit)
         with self._engine.begin() as conn:
-            return [run_record(row) for row in conn.execute(query)]
+            return [run_record(row) for row in conn.execute(run_page(limit, status, before))]
 
     @_translated
     def claim(self, run_id: str, owner: Owner, *, stale_after: float,
@@ -223,11 +235,22 @@ class SqlStore(RunStore):
                                                          data=data))
 
     @_translated
-    def events(self, run_id: str) -> list[dict[str, Any]]:
-        query = (select(events.c.seq, events.c.kind, events.c.data)
-                 .where(events.c.run_id == run_id).order_by(events.c.seq))
+    def events(self, run_id: str, after: int | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        check_limit(limit)
         with self._engine.begin() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            return [dict(row._mapping) for row in conn.execute(event_page(run_id, after, limit))]
+
+    @_translated
+    def last_event_seq(self, run_id: str) -> int | None:
+        query = select(func.max(events.c.seq)).where(events.c.run_id == run_id)
+        with self._engine.begin() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    @_translated
+    def run_stats(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        with self._engine.begin() as conn:
+            return stats_of_runs(conn, run_ids)
 
     # the owner's writes
     @_translated
