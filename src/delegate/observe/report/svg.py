@@ -5,17 +5,25 @@ draws the plan as a layered DAG (a task's layer is the longest path to it from a
 dependencies), :func:`timeline` draws a Gantt chart of what ran when. Every task gets an
 element with ``data-task="<id>"`` in each drawing; every piece of text is escaped here.
 :data:`CSS` styles them and the rest of the page.
+
+The live dashboard (``delegate serve``) asks :func:`graph_svg` for its plan drawing: the same
+graph up to :data:`LANES_ABOVE` tasks, above that :func:`plan_lanes`, one lane per worker,
+which stays readable and cheap at a thousand tasks. Each task's element carries its status as
+a class (:func:`status_class`), so the page recolours it from the run's events with a style
+sheet rule instead of asking for a new drawing.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-__all__ = ["COLOURS", "CSS", "Mark", "Row", "Segment", "layers", "plan_graph", "timeline"]
+__all__ = ["COLOURS", "CSS", "LANES_ABOVE", "Mark", "Row", "Segment", "graph_svg", "layers",
+           "plan_graph", "plan_lanes", "status_class", "timeline"]
 
 #: Fill colour of each status; the report's legend and CSS use the same table.
 COLOURS = {
@@ -144,7 +152,8 @@ def plan_graph(tasks: Sequence[Mapping[str, Any]], status: Mapping[str, str]) ->
         worker = str(t.get("worker", ""))
         tip = f"{tid} [{worker}] {state}\n{_cut(str(t.get('instruction', '')), 400)}"
         out.append(
-            f'<a href="#task-{escape(tid)}"><g class="node" data-task="{escape(tid)}" '
+            f'<a href="#task-{escape(tid)}"><g class="node {status_class(state)}" '
+            f'data-task="{escape(tid)}" '
             f'data-status="{escape(state)}"><title>{escape(tip)}</title>'
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{_NODE_W}" height="{_NODE_H}" rx="7" '
             f'fill="{COLOURS.get(state, "#cbd5e1")}"/>'
@@ -182,6 +191,95 @@ def _edge(source: str, target: str, pos: Mapping[str, tuple[float, float]],
         else:
             path.append(f"L{bx:.1f},{by:.1f}")
     return " ".join(path)
+
+
+#: Above this many tasks :func:`graph_svg` draws lanes instead of the node graph.
+LANES_ABOVE = 300
+_CELL, _CELL_GAP, _LANE_COLS, _LANE_LABEL_W = 12, 3, 64, 150
+
+
+def graph_svg(tasks: list[dict], status: dict[str, str]) -> tuple[str, bool]:
+    """The plan drawing of the live dashboard, and whether it is lanes.
+
+    Up to :data:`LANES_ABOVE` tasks this is :func:`plan_graph`, the report's graph; above it,
+    :func:`plan_lanes`. A plan with no tasks is a small drawing that says so. ``status`` maps
+    task ids to statuses (keys of :data:`COLOURS`; a task not in it has not started)."""
+    if not tasks:
+        return ('<svg class="graph empty" xmlns="http://www.w3.org/2000/svg" width="240" '
+                'height="30" viewBox="0 0 240 30" role="img" aria-label="no plan yet">'
+                '<text class="note" x="6" y="19">No plan stored yet.</text></svg>', False)
+    if len(tasks) > LANES_ABOVE:
+        return plan_lanes(tasks, status), True
+    return plan_graph(tasks, status), False
+
+
+def plan_lanes(tasks: Sequence[Mapping[str, Any]], status: Mapping[str, str]) -> str:
+    """The plan as one lane per worker (in order of first appearance), each task a small
+    square coloured by ``status``, in order of layer then plan order, wrapped every
+    :data:`_LANE_COLS` squares. No edges: at this size they would be ink, not information;
+    a task's dependencies are in its tooltip and the dashboard's task drawer."""
+    layer = layers(_dependencies_first(tasks))
+    lanes: dict[str, list[tuple[int, int, Mapping[str, Any]]]] = {}
+    for i, t in enumerate(tasks):
+        lanes.setdefault(str(t.get("worker", "")), []).append((layer[t["id"]], i, t))
+    step = _CELL + _CELL_GAP
+    width = _LANE_LABEL_W + _LANE_COLS * step + _PAD
+    out, y = [], _PAD
+    for worker, members in lanes.items():
+        members.sort(key=lambda m: (m[0], m[1]))
+        lines = -(-len(members) // _LANE_COLS)
+        out.append(f'<g class="lane" data-worker="{escape(worker)}"><text class="label" '
+                   f'x="{_LANE_LABEL_W - 10}" y="{y + _CELL - 1}">'
+                   f'{escape(_cut(worker, 18))} ({len(members)})</text>')
+        for n, (_, _, t) in enumerate(members):
+            tid = t["id"]
+            state = status.get(tid, "not started")
+            deps = ", ".join(map(str, t.get("depends_on") or ())) or "none"
+            tip = (f"{tid} [{worker}] {state}\ndepends on: {_cut(deps, 120)}\n"
+                   f"{_cut(str(t.get('instruction', '')), 160)}")
+            x = _LANE_LABEL_W + (n % _LANE_COLS) * step
+            cy = y + (n // _LANE_COLS) * step
+            out.append(f'<g class="node cell {status_class(state)}" data-task="{escape(tid)}" '
+                       f'data-status="{escape(state)}"><title>{escape(tip)}</title>'
+                       f'<rect x="{x}" y="{cy}" width="{_CELL}" height="{_CELL}" rx="2" '
+                       f'fill="{COLOURS.get(state, "#cbd5e1")}"/></g>')
+        out.append("</g>")
+        y += lines * step + 2 * _CELL_GAP + 6
+    height = y + _PAD
+    return (f'<svg class="graph lanes" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            'aria-label="the plan, one lane per worker">' + "".join(out) + "</svg>")
+
+
+def status_class(state: str) -> str:
+    """The class a task's element carries for ``state``: ``st-`` then the status in lower
+    case, each run of characters other than ASCII letters and digits one hyphen
+    (``st-not-started``, ``st-timed-out``)."""
+    return "st-" + (re.sub(r"[^a-z0-9]+", "-", state.lower()).strip("-") or "unknown")
+
+
+def _dependencies_first(tasks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``tasks`` reordered so that each comes after the tasks it depends on (plan order
+    otherwise; tasks on a cycle last), so that :func:`layers` never recurses deeply."""
+    ids = {t["id"] for t in tasks}
+    waiting = {t["id"]: {d for d in t.get("depends_on") or () if d in ids and d != t["id"]}
+               for t in tasks}
+    needed_by: dict[str, list[str]] = {}
+    for tid, deps in waiting.items():
+        for d in deps:
+            needed_by.setdefault(d, []).append(tid)
+    ready = [t["id"] for t in tasks if not waiting[t["id"]]]
+    order: list[str] = []
+    while ready:
+        tid = ready.pop()
+        order.append(tid)
+        for later in needed_by.get(tid, ()):
+            waiting[later].discard(tid)
+            if not waiting[later]:
+                ready.append(later)
+    placed = set(order)
+    by_id = {t["id"]: t for t in tasks}
+    return [by_id[tid] for tid in order] + [t for t in tasks if t["id"] not in placed]
 
 
 def timeline(rows: Sequence[Row], start: float, end: float) -> str:
