@@ -4,10 +4,14 @@
 the user data directory; ``open_store("postgresql://user:pw@host/db")`` opens PostgreSQL (with
 the ``postgres`` extra). Opening migrates the schema to the newest version this code knows.
 SQLAlchemy is imported by :func:`open_store` only, so ``import delegate`` stays light.
+
+:data:`commit_listeners` (a set of ``(run_id) -> None``) hears each batch of a run's events
+that this process's journals commit (see :mod:`~delegate.durable.store._commits`).
 """
 
 from __future__ import annotations
 
+from ._commits import commit_listeners
 from ._urls import default_store_url, normalize_url, redact_url
 from .base import ModelCallRecord, Owner, RunRecord, RunStore
 
@@ -16,6 +20,7 @@ __all__ = [
     "Owner",
     "RunRecord",
     "RunStore",
+    "commit_listeners",
     "default_store_url",
     "open_store",
     "redact_url",

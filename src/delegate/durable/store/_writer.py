@@ -13,6 +13,10 @@ Once a write failed, later writes are dropped (their futures get the failure), e
 ``release``, which is still tried. The thread ends after :data:`IDLE_SECONDS` without work
 and starts again with the next operation.
 
+After a committed batch that wrote events, created the run or gave it up, and before its
+futures are settled, the thread calls ``on_commit`` and every listener of
+:data:`~delegate.durable.store._commits.commit_listeners` with the run's id.
+
 Operations that nobody waits for (events) are collected on the event loop and handed to the
 thread together, :data:`HANDOFF_SECONDS` after the first of them or with the next operation
 that is waited for: waking the thread for each event would make it and the loop take turns at
@@ -30,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import DelegateError, StoreError
+from ._commits import notify_commit
 from .base import Batch, Owner, RunStore
 
 __all__ = ["BatchWriter", "store_error"]
@@ -50,16 +55,20 @@ class BatchWriter:
         store, run_id, owner: where, what, and as whom every batch is written.
         on_failure: called on the thread with the ``StoreError`` of a failed write.
         name: the thread's name.
+        on_commit: called on the thread with ``run_id`` after each committed batch that
+            wrote events, created the run or gave it up (as the module's listeners are).
 
     Attributes:
         error: the first failed write's error, or ``None``.
     """
 
     def __init__(self, store: RunStore, run_id: str, owner: Owner,
-                 on_failure: Callable[[StoreError], None], *, name: str = "") -> None:
+                 on_failure: Callable[[StoreError], None], *, name: str = "",
+                 on_commit: Callable[[str], None] | None = None) -> None:
         self.store, self.run_id, self.owner = store, run_id, owner
         self.error: StoreError | None = None
         self._on_failure = on_failure
+        self._on_commit = on_commit
         self._name = name or f"delegate-writer-{run_id[:8]}"
         self._queue: queue.SimpleQueue[list[Op]] = queue.SimpleQueue()
         self._pending: list[Op] = []
@@ -144,6 +153,8 @@ class BatchWriter:
             else:
                 if batch.release is not None:
                     failure = None  # given up as asked; an earlier failure is the caller's
+                if batch.events or batch.create is not None or batch.release is not None:
+                    notify_commit(self.run_id, self._on_commit)
         for future in waiters:
             _settle(future, error=failure)
         for read, future in reads:
