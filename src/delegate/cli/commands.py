@@ -2,8 +2,8 @@
 
 ``main(argv) -> int`` parses arguments, runs the library, prints, and turns every error into
 one line on stderr and an exit code: 0 success, 1 the run failed or finished partly, 2 bad
-input or configuration, 130 cancelled (Ctrl-C). No traceback reaches the user unless
-``DELEGATE_DEBUG=1`` is set.
+input or configuration (or a request a ``delegate serve`` server refused), 130 cancelled
+(Ctrl-C). No traceback reaches the user unless ``DELEGATE_DEBUG=1`` is set.
 
 With ``--json`` (``run``, ``recommend``, ``examples``, ``runs resume``) standard output holds
 exactly one JSON object on every exit path: the run's summary when it ends, and otherwise an
@@ -26,11 +26,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ..errors import DelegateError, UsageError
+from ..errors import DelegateError, ServerError, UsageError
 from ..llm.registry import DEFAULT_MODEL, PROVIDERS
 from .options import CliState
 from .parser import ArgumentError, build_parser
 from .runs import runs_command
+from .serve import serve_command
 from .workflows import eval_command, examples_command, recommend_command, run_command
 
 __all__ = ["main"]
@@ -63,7 +64,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> int:
     command = {"models": lambda _: _models(), "run": run_command,
                "recommend": recommend_command, "eval": eval_command,
-               "examples": examples_command, "chat": _chat,
+               "examples": examples_command, "chat": _chat, "serve": serve_command,
                "runs": lambda a: runs_command(a, _dispatch, build_parser().parse_args)}
     return command[args.command](args)
 
@@ -100,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except UsageError as exc:
         return state.fail(str(exc), 2)
+    except ServerError as exc:  # a request the server refused is the caller's to fix
+        return state.fail(str(exc), 2 if exc.status is not None and exc.status < 500 else 1)
     except DelegateError as exc:
         return state.fail(str(exc), 1)
     except KeyboardInterrupt:

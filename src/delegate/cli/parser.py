@@ -13,6 +13,7 @@ from ..llm.registry import DEFAULT_MODEL
 from .files import CATALOG_MAX_BYTES, INPUT_MAX_BYTES, VOICE_MAX_BYTES
 from .options import add_run_options
 from .runs import add_runs_parser, add_store_options
+from .serve import add_serve_parser
 
 __all__ = ["EXAMPLE_NAMES", "WORKFLOW_NAMES", "ArgumentError", "build_parser"]
 
@@ -123,5 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "reviewer, to see what it buys")
 
     add_runs_parser(sub)
+    add_serve_parser(sub)
     sub.add_parser("models", help="list model providers and how to configure each")
     return parser

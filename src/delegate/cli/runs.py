@@ -1,4 +1,4 @@
-"""The CLI's durable side: recording runs, ``delegate runs list|show|export|resume``.
+"""The CLI's durable side: recording runs, ``delegate runs list|show|export|report|resume``.
 
 Every ``run``, ``recommend`` and ``examples`` run is recorded in the run store (``--store``,
 ``DELEGATE_STORE``, or ``delegate.db`` in the user's data directory) unless ``--no-store`` is
@@ -10,6 +10,10 @@ comes from the resume's own command line, never from the store.
 
 ``runs list``, ``runs show`` and ``runs resume`` take ``--json``; ``runs resume --json`` prints
 the object the resumed command prints with ``--json``.
+
+With ``--server URL`` (and ``--token``, default ``$DELEGATE_TOKEN``), ``runs list`` and ``runs
+show`` ask a ``delegate serve`` server instead of a store and print the same, and ``runs
+cancel`` and ``runs follow`` act on the server's runs (see :mod:`delegate.cli.remote`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +32,7 @@ from ..durable.export import iso as _iso
 from ..errors import UsageError
 from ..run_requests import parse_request
 from .files import check_out_dir, check_out_file
+from .listing import print_run, print_runs
 
 __all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "runs_command",
            "write_report"]
@@ -49,7 +53,8 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runs_parser(sub: Any) -> None:
-    runs = sub.add_parser("runs", help="stored runs: list, show, export, report, resume")
+    runs = sub.add_parser("runs", help="stored runs: list, show, export, report, resume; "
+                          "cancel, follow (on a server)")
     verbs = runs.add_subparsers(dest="verb", required=True, metavar="VERB")
     ls = verbs.add_parser("list", help="the newest runs")
     ls.add_argument("--limit", type=int, default=20, metavar="N")
@@ -59,7 +64,10 @@ def add_runs_parser(sub: Any) -> None:
     report.add_argument("--out", metavar="FILE", default=None,
                         help="where to write it (default run-ID.html)")
     resume = verbs.add_parser("resume", help="carry on a run that did not finish")
-    for verb in (show, export, report, resume):
+    cancel = verbs.add_parser("cancel", help="stop a run a server is running (needs --server)")
+    follow = verbs.add_parser("follow", help="a server's run as it happens, one line per "
+                              "event (needs --server); exit 0 if it succeeds")
+    for verb in (show, export, report, resume, cancel, follow):
         verb.add_argument("run_id", help="the run's id (or its first characters)")
     resume.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
                         help="answer repeated temperature-0 requests from the store")
@@ -68,11 +76,17 @@ def add_runs_parser(sub: Any) -> None:
     resume.add_argument("--report", metavar="FILE", default=None,
                         help="write the HTML run report here when the run ends")
     resume.add_argument("--quiet", action="store_true", help="no progress lines")
-    for verb in (ls, show, resume):
+    for verb in (ls, show, resume, cancel):
         verb.add_argument("--json", action="store_true", help="print one JSON object")
     for verb in (ls, show, export, report, resume):
         verb.add_argument("--store", metavar="URL", default=None,
                           help="run store (default: $DELEGATE_STORE or the data dir)")
+    for verb in (ls, show, cancel, follow):
+        verb.add_argument("--server", metavar="URL", default=None,
+                          help="ask this delegate serve server (http://HOST:PORT) instead of "
+                               "a store")
+        verb.add_argument("--token", default=None,
+                          help="the server's token (default: $DELEGATE_TOKEN)")
 
 
 def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitable[T]],
@@ -135,6 +149,10 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
 def runs_command(args: argparse.Namespace,
                  dispatch: Callable[[argparse.Namespace], int],
                  parse: Callable[[Sequence[str]], argparse.Namespace]) -> int:
+    if getattr(args, "server", None) is not None or args.verb in ("cancel", "follow"):
+        from .remote import remote_command
+
+        return remote_command(args)
     from ..durable.store import open_store
 
     store = open_store(args.store)
@@ -177,74 +195,23 @@ def _status(run: Any) -> str:
 def _list(store: Any, limit: int, *, as_json: bool = False) -> int:
     if limit < 1:
         raise UsageError("--limit must be at least 1")
-    runs = store.list_runs(limit)
-    if as_json:
-        print(json.dumps({"runs": [{
-            "run_id": run.run_id, "kind": run.kind, "status": _status(run),
-            "objective": run.objective, "created_at": _iso(run.created_at),
-            "updated_at": _iso(run.updated_at)} for run in runs]}, indent=2,
-            ensure_ascii=False))
-        return 0
-    if not runs:
-        print("no runs stored yet")
-        return 0
-    print(f"{'run':<12}  {'started':<19}  {'kind':<9}  {'status':<11}  objective")
-    for run in runs:
-        objective = " ".join(run.objective.split())
-        objective = objective if len(objective) <= 60 else objective[:59] + "…"
-        print(f"{run.run_id[:12]:<12}  {_when(run.created_at):<19}  {run.kind:<9}  "
-              f"{_status(run):<11}  {objective}")
+    print_runs([{"run_id": run.run_id, "kind": run.kind, "status": _status(run),
+                 "objective": run.objective, "created_at": _iso(run.created_at),
+                 "updated_at": _iso(run.updated_at)} for run in store.list_runs(limit)],
+               as_json=as_json)
     return 0
 
 
 def _show(store: Any, run_id: str, *, as_json: bool = False) -> int:
     run = store.get_run(run_id)
-    versions = store.plan_versions(run.run_id)
-    outcomes = store.outcomes(run.run_id)
-    calls = store.model_calls(run.run_id)
-    real = [c for c in calls if c.source == "model"]
-    usage = {"model_calls": len(real),
-             "prompt_tokens": sum(c.prompt_tokens for c in real),
-             "completion_tokens": sum(c.completion_tokens for c in real),
-             "model_seconds": round(sum(c.latency_seconds for c in real), 3),
-             "from_store": len(calls) - len(real)}
-    if as_json:
-        plan = versions[-1] if versions else None
-        print(json.dumps({
-            "run_id": run.run_id, "kind": run.kind, "status": _status(run),
-            "objective": run.objective, "created_at": _iso(run.created_at),
-            "updated_at": _iso(run.updated_at),
-            "plan": plan["plan"] if plan else None,
-            "plan_version": plan["version"] if plan else None,
-            "outcomes": [{"task_id": tid, "status": o.get("status"),
-                          "attempts": o.get("attempts", 0), "error": o.get("error"),
-                          "started": o.get("started"), "finished": o.get("finished")}
-                         for tid, o in outcomes.items()],
-            "usage": usage,
-        }, indent=2, ensure_ascii=False, default=str))
-        return 0
-    print(f"run {run.run_id}  ({run.kind}, {_status(run)})")
-    print(f"objective: {run.objective}")
-    print(f"started {_when(run.created_at)}, last update {_when(run.updated_at)}")
-    if versions:
-        plan = versions[-1]
-        print(f"\nplan v{plan['version']} ({plan['change'] or 'given'}"
-              + (f": {plan['reason']}" if plan.get("reason") else "") + ")")
-        for task in plan["plan"].get("tasks", []):
-            after = f" after {', '.join(task['depends_on'])}" if task.get("depends_on") else ""
-            print(f"  {task['id']} [{task['worker']}]{after}: {task.get('instruction', '')}")
-    if outcomes:
-        print("\noutcomes")
-        for tid, o in outcomes.items():
-            took = ""
-            if o.get("started") and o.get("finished"):
-                took = f", {o['finished'] - o['started']:.1f}s"
-            error = f": {o['error']}" if o.get("error") else ""
-            print(f"  {tid}: {o['status']} ({o.get('attempts', 0)} attempt(s){took}){error}")
-    print(f"\nusage: {usage['model_calls']} model calls, "
-          f"{usage['prompt_tokens']:,}+{usage['completion_tokens']:,} "
-          f"tokens, {sum(c.latency_seconds for c in real):.1f}s in models; "
-          f"{usage['from_store']} answered from the store")
+    calls = [{"source": c.source, "prompt_tokens": c.prompt_tokens,
+              "completion_tokens": c.completion_tokens, "latency_seconds": c.latency_seconds}
+             for c in store.model_calls(run.run_id)]
+    print_run({"run_id": run.run_id, "kind": run.kind, "status": _status(run),
+               "objective": run.objective, "created_at": _iso(run.created_at),
+               "updated_at": _iso(run.updated_at),
+               "plan_versions": store.plan_versions(run.run_id),
+               "outcomes": store.outcomes(run.run_id), "model_calls": calls}, as_json=as_json)
     return 0
 
 
@@ -317,7 +284,3 @@ def _describe(request: Any) -> str:
         request, "example", "")
     what = " ".join(what.split())
     return f"{request.command} {what[:80]!r}" + ("…" if len(what) > 80 else "")
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
