@@ -38,8 +38,9 @@ def run_page(limit: int, status: str | None, before: tuple[datetime, str] | None
         query = query.where(runs.c.status == status)
     if before is not None:
         at, run_id = before
-        query = query.where(or_(runs.c.created_at < at,
-                                and_(runs.c.created_at == at, runs.c.id < run_id)))
+        # (created_at, id) < (at, run_id), said so that created_at <= at bounds the index scan
+        query = query.where(and_(runs.c.created_at <= at,
+                                 or_(runs.c.created_at < at, runs.c.id < run_id)))
     return query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
 
 
