@@ -83,8 +83,8 @@ def add_runs_parser(sub: Any) -> None:
                           help="run store (default: $DELEGATE_STORE or the data dir)")
     for verb in (ls, show, cancel, follow):
         verb.add_argument("--server", metavar="URL", default=None,
-                          help="ask this delegate serve server (http://HOST:PORT) instead of "
-                               "a store")
+                          help="the delegate serve server to ask (http://HOST:PORT), "
+                               "instead of a store")
         verb.add_argument("--token", default=None,
                           help="the server's token (default: $DELEGATE_TOKEN)")
 

@@ -3,8 +3,8 @@
 Everything is checked before anything listens: the port (1 to 65535), ``--max-runs`` (at
 least 1), a token for any address that is not a loopback one (``--token`` or
 ``DELEGATE_TOKEN``: a server reachable from other machines runs only with a token its owner
-chose), and the ``server`` extra (fastapi, uvicorn, sse-starlette). A failed check is one line
-and exit code 2.
+chose), the ``server`` extra (fastapi, uvicorn, sse-starlette), and that the address can be
+listened on (not taken by another server). A failed check is one line and exit code 2.
 
 The token is ``--token``, else ``DELEGATE_TOKEN``, else a new random one. The address to open
 (with the token, which the page turns into a cookie) is printed once on standard error; the
@@ -18,6 +18,7 @@ import importlib
 import ipaddress
 import os
 import secrets
+import socket
 import sys
 from typing import Any
 
@@ -35,7 +36,7 @@ def add_serve_parser(sub: Any) -> None:
     serve = sub.add_parser("serve", help="an HTTP API and live dashboard over the run store")
     serve.add_argument("--host", default=DEFAULT_HOST,
                        help=f"address to listen on (default {DEFAULT_HOST}; any other than a "
-                            "loopback address needs --token)")
+                            "loopback address needs --token or $DELEGATE_TOKEN)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT,
                        help=f"port to listen on (default {DEFAULT_PORT})")
     serve.add_argument("--store", metavar="URL", default=None,
@@ -95,7 +96,24 @@ def check(args: argparse.Namespace) -> str:
     if missing:
         raise ConfigurationError(f"delegate serve needs the server extra ({', '.join(missing)} "
                                  "missing): pip install 'delegate[server]'")
+    check_free(args.host, args.port)
     return chosen or secrets.token_urlsafe(24)
+
+
+def check_free(host: str, port: int) -> None:
+    """Fail now, in one line, if ``host:port`` cannot be listened on (taken, or not an
+    address of this machine), rather than after the address was printed.
+
+    Raises:
+        UsageError: the address cannot be bound.
+    """
+    host = host.strip("[]")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        socket.create_server((host, port), family=family).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {url_host(host)}:{port}: {reason}") from None
 
 
 def url_host(host: str) -> str:
