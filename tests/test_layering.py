@@ -15,7 +15,8 @@ The rules (the README's Layout section draws the tree):
    ``apps/workflows.py`` (the index of the apps) and ``apps/evals/`` (evaluations across them)
    may import the apps; nothing in an app imports them.
 6. ``cli/`` and ``server/`` may import anything below them; nothing imports them (but
-   ``__main__``); no module imports the package root.
+   ``__main__``, and ``cli/serve.py``, the command that starts the server); no module imports
+   the package root.
 
 An import under ``if TYPE_CHECKING:`` runs only for the type checker and is not checked.
 A violation names its file, line and rule.
@@ -133,7 +134,8 @@ def rule_violations(imp: Import) -> list[str]:
         return []
     to = _layer(dst)
     problems: list[str] = []
-    if to in INTERFACES and own != to and own != "main":
+    serve = imp.module == "delegate.cli.serve" and to == "server"  # the command that starts it
+    if to in INTERFACES and own != to and own != "main" and not serve:
         problems.append(f"{where} (rule 6: nothing imports {to}/)")
     if own == "errors" or own == "version":
         if to != own:
@@ -245,6 +247,7 @@ def test_each_rule_catches_its_own_kind_of_import(module, source, rule):
     ("delegate.apps.workflows", "from .blog import run_blog"),
     ("delegate.cli.commands", "from ..apps.workflows import run_workflow\nfrom .runs import x"),
     ("delegate.__main__", "from .cli import main"),
+    ("delegate.cli.serve", "from ..server import create_app"),
 ])
 def test_what_the_layers_allow_passes(module, source):
     assert [p for imp in imports_of(source, module, False) for p in rule_violations(imp)] == []

@@ -123,6 +123,20 @@ class Runtime:
             model = self._models[key] = get_model(spec)
         return model
 
+    def add_model(self, spec: str, model: Model) -> None:
+        """Answer ``spec`` with ``model`` from now on (a server's runs name models by string:
+        this is how an application, or a test, gives one a model object). The runtime closes
+        it with the others.
+
+        Raises:
+            UsageError: the runtime is closed, or ``spec`` is empty.
+        """
+        if self.closed:
+            raise UsageError("this runtime is closed")
+        if not spec.strip():
+            raise UsageError("a model's name must not be empty")
+        self._models[spec] = model
+
     @property
     def rate_limits(self) -> dict[str, RateLimit]:
         return self.limiters.limits

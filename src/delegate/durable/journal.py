@@ -139,6 +139,15 @@ class Journal:
                                  default=-1) + 1
         return journal
 
+    def create(self, objective: str) -> None:
+        """Store the run now, before it starts, under this journal's owner (a server stores
+        a run it queues the moment it accepts it, so a crash cannot lose it). Needs a
+        running event loop (the heartbeat starts). Idempotent."""
+        if not self.lease.held:
+            self.lease.create(RunRecord(run_id=self.run_id, kind=self.kind,
+                                        objective=self._clean(objective),
+                                        request=self._clean(self.request)))
+
     # what the parts know
     @property
     def owner(self) -> Owner:

@@ -1,0 +1,124 @@
+"""The server's gate, in front of every route (the dashboard, its files, the API and the
+stream): one ASGI middleware, so that no route can forget it.
+
+In order, for each HTTP request:
+
+1. the ``Host`` header must name an allowed host and port (loopback names and the ``--host``
+   the server binds), else 421: a DNS-rebinding page cannot reach the server under another name;
+2. ``GET /?token=T`` with the right token sets the ``delegate_token`` cookie (HttpOnly,
+   SameSite=Strict, so the browser's EventSource carries it) and redirects to ``/``; the token
+   leaves the address bar;
+3. the token, from ``Authorization: Bearer T`` or the cookie, must match (compared in constant
+   time), else 401;
+4. a request that may change something (not GET, HEAD or OPTIONS) that carries an ``Origin``
+   must come from the server's own origin, else 403: another site's page cannot post to it.
+   (A client that is not a browser sends no Origin; the token still applies.)
+
+No CORS headers are ever sent, and the token is never written into a page or an answer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from .errors import error_body
+
+__all__ = ["COOKIE", "Gate", "allowed_hosts"]
+
+COOKIE = "delegate_token"
+_SAFE = {"GET", "HEAD", "OPTIONS"}
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> set[str]:
+    """The ``Host`` values the server answers: loopback names and ``host``, with the port."""
+    bound = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    names = {*_LOOPBACK, bound, *extra}
+    names.discard("0.0.0.0")
+    names.discard("[::]")
+    return {f"{name}:{port}" for name in names}
+
+
+class Gate:
+    """The ASGI middleware of the module docstring."""
+
+    def __init__(self, app: Any, *, token: str, hosts: set[str]) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.hosts = {h.lower() for h in hosts}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", ())}
+        host = headers.get("host", "").lower()
+        if host not in self.hosts:
+            await _deny(send, 421, "misdirected_host",
+                        f"this server does not answer for host {host[:100]!r}")
+            return
+        method, path = scope["method"], scope["path"]
+        if path == "/" and method == "GET":
+            given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+            if given:
+                if self._ok(given[0]):
+                    await _login(send, given[0])
+                else:
+                    await _deny(send, 401, "unauthorized", "the token is wrong", html=True)
+                return
+        if not self._ok(_token(headers)):
+            await _deny(send, 401, "unauthorized",
+                        "a token is needed: open the URL `delegate serve` printed, or send "
+                        "Authorization: Bearer TOKEN", html=not path.startswith("/api/"))
+            return
+        origin = headers.get("origin")
+        if method not in _SAFE and origin is not None and \
+                origin.lower().removeprefix("http://") not in self.hosts:
+            await _deny(send, 403, "forbidden_origin",
+                        f"requests from origin {origin[:100]!r} are refused")
+            return
+        await self.app(scope, receive, send)
+
+    def _ok(self, given: str | None) -> bool:
+        return given is not None and hmac.compare_digest(given.encode(), self.token)
+
+
+def _token(headers: dict[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    cookie = SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie", ""))
+    except Exception:
+        return None
+    morsel = cookie.get(COOKIE)
+    return morsel.value if morsel is not None else None
+
+
+async def _login(send: Any, token: str) -> None:
+    await send({"type": "http.response.start", "status": 303, "headers": [
+        (b"location", b"/"), (b"cache-control", b"no-store"),
+        (b"set-cookie", f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/".encode()),
+        (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _deny(send: Any, status: int, code: str, message: str, *, html: bool = False) -> None:
+    if html:
+        body = (f"<!doctype html><meta charset=utf-8><title>delegate</title>"
+                f"<p>{status}: {message.replace('<', '&lt;')}</p>").encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps(error_body(code, message)).encode()
+        kind = b"application/json"
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": body})
