@@ -1024,19 +1024,26 @@ function taskList(box, st, open) {
     requestAnimationFrame(() => { pending = false; windowed(); });
   });
 
+  /** A row's cells are made once; filling it sets their text and classes only. */
   function fill(row, t) {
     const started = t.segments[0]?.start ?? t.open?.start;
     const ended = t.open ? null : t.segments[t.segments.length - 1]?.end;
+    const [state, id, worker, attempts, took, instruction] = row.children;
     row.setAttribute('data-task', t.id);
     row.classList.toggle('selected', st.selected === t.id);
-    const status = t.status === 'not started' && t.queued ? 'queued' : t.status;
-    row.replaceChildren(h('span', {}, pill(t.status, status)), h('span', { class: 'id' }, t.id),
-      h('span', {}, t.worker), h('span', { class: 'n' }, String(t.attempts || '')),
-      h('span', { class: 'n' }, started && ended ? secs(ended - started) : t.open ? '…' : ''),
-      h('span', { class: 'muted' }, cut(t.instruction, 200)));
+    state.firstChild.className = `pill ${statusClass(t.status)}`;
+    state.firstChild.textContent = t.status === 'not started' && t.queued ? 'queued' : t.status;
+    id.textContent = t.id;
+    worker.textContent = t.worker;
+    attempts.textContent = String(t.attempts || '');
+    took.textContent = started && ended ? secs(ended - started) : t.open ? '…' : '';
+    instruction.textContent = cut(t.instruction, 200);
   }
 
-  const make = () => h('div', { class: 'trow', tabindex: -1, role: 'button' });
+  const make = () => h('div', { class: 'trow', tabindex: -1, role: 'button' },
+    h('span', {}, h('span', { class: 'pill' })), h('span', { class: 'id' }), h('span'),
+    h('span', { class: 'n' }), h('span', { class: 'n' }), h('span', { class: 'muted' }));
+  const pool = []; // the rows of the virtual list, reused as it scrolls
 
   function windowed() {
     const n = st.order.length;
@@ -1044,14 +1051,14 @@ function taskList(box, st, open) {
     const top = viewport.scrollTop;
     const first = Math.max(0, Math.floor(top / ROW_H) - 8);
     const last = Math.min(n, Math.ceil((top + viewport.clientHeight) / ROW_H) + 8);
-    const shown = [];
+    while (pool.length < last - first) pool.push(make());
     for (let i = first; i < last; i += 1) {
-      const row = make();
+      const row = pool[i - first];
       row.style.top = `${i * ROW_H}px`;
       fill(row, st.byId.get(st.order[i]));
-      shown.push(row);
+      if (row.parentNode !== spacer) spacer.append(row);
     }
-    spacer.replaceChildren(...shown);
+    for (const row of pool.slice(Math.max(last - first, 0))) row.remove();
   }
 
   return {
