@@ -475,7 +475,7 @@ function runView(root, runId) {
     graphIds: null, graphLoading: false, lanes: false, runStart: null, runEnd: null,
     first: null, last: null, lastSeq: null, es: null, ended: false, dirty: new Set(),
     listAll: true, frame: 0, disposed: false, exported: null, budgetNote: null,
-    refreshTimer: 0, selected: null, calls: 0,
+    refreshTimer: 0, selected: null, drawerSeen: '', missing: false,
   };
   const base = `/api/runs/${enc(runId)}`;
 
@@ -622,8 +622,7 @@ function runView(root, runId) {
       task(id, d).reviews.push({ at, ...(d.review ?? {}) });
       touch(id);
     } else if (kind === 'ModelCalled' || kind === 'ModelCallFinished') {
-      st.calls += 1;
-      refreshSoon();
+      refreshSoon(); // the run's tokens and cost
     } else if (kind === 'BudgetReached') {
       st.budgetNote = d.reason ?? 'the budget was reached';
       renderNotes();
@@ -681,15 +680,19 @@ function runView(root, runId) {
       schedule();
     } catch (err) {
       graphBox.replaceChildren(errorBox(err));
+      return;
     } finally {
       st.graphLoading = false;
     }
-    if (!st.disposed && st.planIds.length && !sameIds(st.graphIds ?? [], st.planIds)) loadGraph();
+    // the plan changed while the drawing was on its way: draw the new one
+    if (!st.disposed && st.planIds.length && !sameIds(st.graphIds, st.planIds)) loadGraph();
   }
 
-  /** The run object again, at most once every 1.5 s while events arrive. */
+  /** The run object again, at most once every 1.5 s while events arrive (every 10 s above
+   *  VIRTUAL_ABOVE tasks, where it carries a thousand outcomes). */
   function refreshSoon() {
-    if (!st.refreshTimer) st.refreshTimer = setTimeout(refresh, 1500);
+    const wait = st.byId.size > VIRTUAL_ABOVE ? 10000 : 1500;
+    if (!st.refreshTimer) st.refreshTimer = setTimeout(refresh, wait);
   }
 
   async function refresh() {
@@ -715,10 +718,11 @@ function runView(root, runId) {
       renderVersions();
       renderAnswer();
       schedule();
-      if (st.selected && drawerFor() === st.selected) renderDrawer(st.selected);
+      if (st.selected && drawerFor() === st.selected) renderDrawer(st.selected, true);
     } catch (err) {
       if (!st.run) {
-        head.replaceChildren(err.code === 'not_found'
+        st.missing = err.code === 'not_found';
+        head.replaceChildren(st.missing
           ? h('div', { class: 'error' }, `No run ${runId} in this server's store.`)
           : errorBox(err));
       } else notes.replaceChildren(errorBox(err));
@@ -859,9 +863,16 @@ function runView(root, runId) {
     if (!st.disposed && drawerFor() === id) renderDrawer(id);
   }
 
-  function renderDrawer(id) {
+  /** The drawer of task ``id``; with ``unlessSame``, left as it is (folds and scroll kept)
+   *  when nothing it shows has changed. */
+  function renderDrawer(id, unlessSame = false) {
     const t = st.byId.get(id) ?? newTask(id);
     const outcome = st.run?.outcomes?.[id] ?? null;
+    const drawer = document.getElementById('drawer');
+    const seen = JSON.stringify([id, t.status, t.attempts, t.segments.length, t.reviews.length,
+      t.retries.length, t.revisions.length, outcome, st.exported?.seq, st.exported?.ended]);
+    if (unlessSame && st.drawerSeen === seen) return;
+    st.drawerSeen = seen;
     const neededBy = [...st.byId.values()].filter((o) => o.deps.includes(id)).map((o) => o.id);
     const link = (other) => h('button', { on: { click: () => openTask(other) } }, other);
     const started = t.segments[0]?.start ?? t.open?.start;
@@ -911,7 +922,6 @@ function runView(root, runId) {
         : !st.exported ? h('p', { class: 'muted' }, 'Loading…')
           : calls.length ? calls.map(callBox) : h('p', { class: 'muted' }, 'no model calls stored'),
     ];
-    const drawer = document.getElementById('drawer');
     drawer.dataset.task = id;
     drawer.replaceChildren(...body.flat().filter(Boolean));
     drawer.hidden = false;
@@ -925,12 +935,22 @@ function runView(root, runId) {
   const resize = new ResizeObserver(() => drawTimeline(canvas, st));
   resize.observe(canvas.parentElement);
 
-  (async () => {
+  let tries = 0;
+  async function start() {
     await refresh();
-    if (st.disposed || !st.run) return;
+    if (st.disposed) return;
+    if (!st.run) {
+      // a run just accepted may reach the store a moment after the answer: ask again
+      if (st.missing && tries < 5) {
+        head.replaceChildren(h('p', { class: 'muted' }, 'Loading the run…'));
+        setTimeout(start, 400 * ++tries);
+      }
+      return;
+    }
     loadGraph();
     stream();
-  })();
+  }
+  start();
 
   return { dispose() {
     st.disposed = true;
