@@ -42,7 +42,8 @@ class Gates:
             self.calls.append(call.last_user)
             if "HOLD" in call.last_user:
                 self.held.set()
-                await asyncio.to_thread(self.gate.wait)
+                while not self.gate.is_set():  # cancellable, unlike a thread blocked on it
+                    await asyncio.sleep(0.005)
             return "Owls hunt at night and see well in the dark."
 
         return ScriptedModel(function=answer)

@@ -227,3 +227,35 @@ def _ended(client, run_id):
             if line == "event: end":
                 break
     return client.get(f"/api/runs/{run_id}").json()
+
+
+def test_a_model_that_fails_every_call_ends_the_run_failed_with_one_end(store_url):
+    from delegate.errors import ModelRequestError
+    from delegate.llm.scripted import ScriptedModel
+
+    def refuse(call):
+        return ModelRequestError("the provider refused the request", provider="scripted",
+                                 model="broken")
+
+    runtime = runtime_with(broken=ScriptedModel(function=refuse))
+    app = create_app(store_url, token=TOKEN, recover=False, runtime=runtime)
+    with TestClient(app, base_url="http://127.0.0.1:8765", headers=AUTH) as client:
+        run = wait(client, {**GENERAL, "model": "scripted:broken"})
+        assert run["status"] == "failed"
+        assert run["tasks"]["succeeded"] == 0
+        with client.stream("GET", f"/api/runs/{run['run_id']}/stream") as stream:
+            lines = list(stream.iter_lines())
+        assert lines.count("event: end") == 1 and "event: RunFinished" in lines
+        assert client.get("/api/health").json()["active"] == 0
+
+
+def test_a_server_that_stops_cancels_its_runs_and_they_resume(store_url, gates):
+    with make_client(store_url, gates) as client:
+        run_id = client.post("/api/runs", json={**GENERAL, "model": "scripted:held"}).json()[
+            "run_id"]
+        assert gates.held.wait(30)
+    assert open_store(store_url).get_run(run_id).status == "cancelled"  # nothing left running
+    gates.open()
+    with make_client(store_url, gates) as client:
+        assert client.post(f"/api/runs/{run_id}/resume").status_code == 202
+        assert _ended(client, run_id)["status"] == "succeeded"

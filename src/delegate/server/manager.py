@@ -65,7 +65,10 @@ class RunManager:
         self.running = 0
         self.closing = False
         self._changed: dict[str, set[asyncio.Event]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        try:  # the loop the streams wait on (the server's); set again on each submit
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     # what the routes ask
     def state(self, run_id: str) -> str | None:
@@ -81,6 +84,7 @@ class RunManager:
         self._check_open()
         journal = Journal.start(self.store, kind=kind, request=request.model_dump(mode="json"))
         journal.create(objective)
+        await journal.lease.flush()  # in the store before the client hears of it
         return self._enqueue(LocalRun(journal.run_id, request, journal))
 
     async def resume(self, run_id: str) -> LocalRun:
@@ -135,8 +139,8 @@ class RunManager:
         """Claim and carry on every stored run whose owner died; return their ids. A run the
         server cannot rebuild, or that another process took first, is left as it is (logged)."""
         taken = []
-        for record in self.store.list_runs(10_000):
-            if record.status != "running" or effective_status(record) != "interrupted":
+        for record in self.store.list_runs(10_000, status="running"):
+            if effective_status(record) != "interrupted":
                 continue
             try:
                 await self.resume(record.run_id)

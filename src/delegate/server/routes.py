@@ -26,6 +26,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api")
 
+#: How many Idempotency-Keys the server remembers (in memory, for this process).
+IDEMPOTENCY_KEYS = 10_000
 _STATUSES = ("queued", "running", "interrupted", "succeeded", "partial", "failed",
              "cancelled")
 
@@ -72,6 +74,8 @@ async def _submit(request: Request, body: RunBody, key: str | None) -> tuple[int
     run = await manager.submit(run_request, kind=body.workflow, objective=objective or "")
     answer = {"run_id": run.run_id, "status": run.state, "url": f"/api/runs/{run.run_id}"}
     if key is not None:
+        if len(state.idempotency) >= IDEMPOTENCY_KEYS:  # the oldest key is forgotten first
+            del state.idempotency[next(iter(state.idempotency))]
         state.idempotency[key] = (digest, answer)
     return 202, answer
 
