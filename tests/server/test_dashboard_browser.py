@@ -46,23 +46,25 @@ BIG = 1000
 
 
 class Gate:
-    """A step that awaits an ``asyncio.Event`` of the server's loop until :meth:`open`
-    (from the test's thread); :attr:`reached` says a task is waiting at it."""
+    """A step that awaits an ``asyncio.Event`` on the server's loop until :meth:`open` (from
+    the test's thread); :attr:`reached` says a task came to it. Once open it stays open."""
 
     def __init__(self) -> None:
         self.reached = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
+        self._opened = threading.Event()
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     async def wait(self) -> None:
-        if self._event is None:
-            self._loop, self._event = asyncio.get_running_loop(), asyncio.Event()
         self.reached.set()
-        await self._event.wait()
+        event = asyncio.Event()
+        self._waiting.append((asyncio.get_running_loop(), event))
+        if not self._opened.is_set():  # set after the append: open() sees this event
+            await event.wait()
 
     def open(self) -> None:
-        if self._loop is not None and self._event is not None:
-            self._loop.call_soon_threadsafe(self._event.set)
+        self._opened.set()
+        for loop, event in list(self._waiting):
+            loop.call_soon_threadsafe(event.set)
 
 
 def scripted(plan: dict, outputs: dict[str, str], gated: str, gate: Gate,
