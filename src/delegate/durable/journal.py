@@ -135,8 +135,8 @@ class Journal:
         calls = store.model_calls(record.run_id)
         journal.replay.load(calls)
         journal._call_seq = max((c.seq for c in calls), default=-1) + 1
-        journal._event_seq = max((e["seq"] for e in store.events(record.run_id)),
-                                 default=-1) + 1
+        last = store.last_event_seq(record.run_id)
+        journal._event_seq = 0 if last is None else last + 1
         return journal
 
     def create(self, objective: str) -> None:

@@ -17,7 +17,9 @@ Beside it: :mod:`~delegate.durable.store._engine` makes the engines and migrates
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -51,12 +53,14 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _translated(method: _F) -> _F:
-    """Turn SQLAlchemy's errors into ``StoreError`` (the driver's text, no password)."""
+    """Turn SQLAlchemy's errors into ``StoreError`` (the driver's text, no password); on an
+    in-memory database, one thread at a time (see :attr:`SqlStore._serial`)."""
 
     @functools.wraps(method)
     def wrapper(self: SqlStore, *args, **kwargs):
         try:
-            return method(self, *args, **kwargs)
+            with self._serial:
+                return method(self, *args, **kwargs)
         except exc.SQLAlchemyError as error:
             raise StoreError(_engine.describe_error(error, self.url, self._password)) from None
 
@@ -82,6 +86,11 @@ class SqlStore(RunStore):
         except (exc.ArgumentError, ValueError) as error:
             raise self._bad_url(error) from None
         self._writer = _engine.writer(self._engine)
+        #: an in-memory SQLite database is one connection: two threads' transactions on it
+        #: (a server reading while the journal's writer writes) would fail, so they take turns
+        memory = self._engine.dialect.name == "sqlite" and self._engine.url.database in (
+            None, "", ":memory:")
+        self._serial = threading.RLock() if memory else contextlib.nullcontext()
         self._upsert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[
             self._engine.dialect.name]
         try:
