@@ -259,3 +259,106 @@ def test_a_server_that_stops_cancels_its_runs_and_they_resume(store_url, gates):
     with make_client(store_url, gates) as client:
         assert client.post(f"/api/runs/{run_id}/resume").status_code == 202
         assert _ended(client, run_id)["status"] == "succeeded"
+
+
+def _dead_owner():
+    """An owner whose process has exited (this host, a pid that is gone)."""
+    import socket
+    import subprocess
+    import sys
+
+    from delegate.durable.store.base import Owner
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return Owner("dead-owner", socket.gethostname(), proc.pid)
+
+
+def _stored_run(store_url, request, *, status=None):
+    """A run in the store, owned by a process that died (or given up with ``status``)."""
+    import uuid
+
+    from delegate.durable.store.base import RunRecord
+
+    store = open_store(store_url)
+    owner = _dead_owner()
+    run_id = uuid.uuid4().hex
+    store.create_run(RunRecord(run_id=run_id, kind="general", objective="Owls",
+                               request=request), owner)
+    if status is not None:
+        store.release(run_id, owner, status=status)
+    store.close()
+    return run_id
+
+
+REQUEST = {"command": "run", "objective": "Owls", "workflow": "general",
+           "model": "scripted:owls"}
+
+
+@pytest.mark.parametrize("recover", [True, False])
+def test_a_run_whose_owner_died_is_carried_on_at_start_unless_told_not_to(store_url, gates,
+                                                                          recover):
+    run_id = _stored_run(store_url, REQUEST)
+    runtime = runtime_with(owls=gates.model())
+    app = create_app(store_url, token=TOKEN, recover=recover, runtime=runtime)
+    with TestClient(app, base_url="http://127.0.0.1:8765", headers=AUTH) as client:
+        if recover:
+            assert _ended(client, run_id)["status"] == "succeeded"
+        else:
+            assert client.get(f"/api/runs/{run_id}").json()["status"] == "interrupted"
+            assert client.get("/api/runs", params={"status": "interrupted"}).json()["runs"][0][
+                "run_id"] == run_id
+    assert bool(gates.calls) is recover
+
+
+def test_a_run_that_read_files_is_not_resumed_by_the_server(client, store_url):
+    with_inputs = {**REQUEST, "inputs": [{"path": "/data/sales.csv", "sha256": "0" * 64}]}
+    run_id = _stored_run(store_url, with_inputs, status="failed")
+    message = error_of(client.post(f"/api/runs/{run_id}/resume"), 409, "not_resumable")
+    assert "delegate runs resume" in message
+    broken = _stored_run(store_url, {"argv": ["run", "x"]}, status="failed")
+    error_of(client.post(f"/api/runs/{broken}/resume"), 409, "not_resumable")
+
+
+def test_a_failing_route_is_500_and_a_failing_store_is_503(store_url, gates, monkeypatch):
+    from delegate.errors import StoreError
+    from delegate.server import routes
+
+    def broken(name):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(routes, "input_schema", broken)
+    app = create_app(store_url, token=TOKEN, recover=False, runtime=runtime_with())
+    with TestClient(app, base_url="http://127.0.0.1:8765", headers=AUTH,
+                    raise_server_exceptions=False) as client:
+        message = error_of(client.get("/api/workflows"), 500, "internal")
+        assert "a bug" not in message
+        store = app.state.store
+
+        def down(*args, **kwargs):
+            raise StoreError("run store sqlite:///x failed: disk I/O error")
+
+        monkeypatch.setattr(store, "list_runs", down)
+        error_of(client.get("/api/runs"), 503, "store_unavailable")
+
+
+def test_a_quiet_stream_sends_keep_alive_comments(store_url, gates, monkeypatch):
+    from delegate.server import routes
+
+    monkeypatch.setattr(routes, "KEEP_ALIVE", 0.05)
+    with make_client(store_url, gates) as client:
+        run_id = client.post("/api/runs", json={**GENERAL, "model": "scripted:held"}).json()[
+            "run_id"]
+        assert gates.held.wait(30)
+        comments = []
+        bound = threading.Timer(30, gates.open)  # without keep-alives the run ends, unseen
+        bound.start()
+        with client.stream("GET", f"/api/runs/{run_id}/stream") as stream:
+            for line in stream.iter_lines():
+                if line.startswith(":"):
+                    comments.append(line)
+                    break
+        bound.cancel()
+        assert comments == [": keep-alive"]
+        gates.open()
+        assert _ended(client, run_id)["status"] == "succeeded"

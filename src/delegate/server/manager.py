@@ -7,7 +7,7 @@ with the heartbeat going), so a server killed while runs wait in its queue leave
 store as ``interrupted``, and the next server start claims and runs them. The queue itself is
 in memory: ``queued`` is what this server says of a run it holds but has not started.
 
-Streams wait on :meth:`RunManager.changed`; the store's commit listeners (see
+Streams wait on :meth:`RunManager.watch`; the store's commit listeners (see
 :mod:`delegate.durable.store`) wake them when a batch with events is committed, and a run's
 end wakes them too.
 """
@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,15 +163,16 @@ class RunManager:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     # streams
-    async def changed(self, run_id: str, timeout: float) -> None:
-        """Wait until something may have changed for ``run_id`` (events committed, the run
-        ended), or ``timeout`` seconds."""
+    @contextlib.contextmanager
+    def watch(self, run_id: str) -> Iterator[asyncio.Event]:
+        """An event set whenever something may have changed for ``run_id`` (events
+        committed, the run ended), for as long as the block lasts. A stream clears it before
+        each read of the store, so a change during the read is not missed."""
         event = asyncio.Event()
         waiters = self._changed.setdefault(run_id, set())
         waiters.add(event)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+            yield event
         finally:
             waiters.discard(event)
             if not waiters:

@@ -10,13 +10,14 @@ server on the same PostgreSQL). When the run has ended and everything stored was
 carries on where it stopped.
 
 The stream wakes when the store commits events of the run (the manager's
-:meth:`~delegate.server.manager.RunManager.changed`) and otherwise looks again every
+:meth:`~delegate.server.manager.RunManager.watch`) and otherwise looks again every
 :data:`POLL` seconds, which is how it follows a run another process writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,22 +38,25 @@ async def run_events(store: Any, manager: Any, run_id: str, after: int | None,
                      ) -> AsyncIterator[dict[str, Any]]:
     """The stream's messages (for ``sse_starlette``), from the event after ``after``."""
     last = -1 if after is None else after
-    while True:
-        events = await asyncio.to_thread(store.events, run_id, after=last, limit=BATCH)
-        for event in events:
-            last = event["seq"]
-            yield {"id": str(last), "event": event["kind"],
-                   "data": json.dumps(event["data"], ensure_ascii=False, default=str)}
-        if events:
-            continue
-        status = await asyncio.to_thread(_status, store, manager, run_id)
-        if status not in ("running", "queued"):
-            # the run was given up after its last events were committed: one more look
-            if not await asyncio.to_thread(store.events, run_id, after=last, limit=1):
-                yield {"event": "end", "data": json.dumps({"status": status})}
-                return
-            continue
-        await manager.changed(run_id, POLL)
+    with manager.watch(run_id) as changed:
+        while True:
+            changed.clear()  # before the read: a commit during it wakes the wait below
+            events = await asyncio.to_thread(store.events, run_id, after=last, limit=BATCH)
+            for event in events:
+                last = event["seq"]
+                yield {"id": str(last), "event": event["kind"],
+                       "data": json.dumps(event["data"], ensure_ascii=False, default=str)}
+            if events:
+                continue
+            status = await asyncio.to_thread(_status, store, manager, run_id)
+            if status not in ("running", "queued"):
+                # the run was given up after its last events were committed: one more look
+                if not await asyncio.to_thread(store.events, run_id, after=last, limit=1):
+                    yield {"event": "end", "data": json.dumps({"status": status})}
+                    return
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), POLL)
 
 
 def _status(store: Any, manager: Any, run_id: str) -> str:
