@@ -11,7 +11,9 @@ or cannot be reached::
     │   ├── PlanError                 an invalid plan; ``problems`` lists every one found
     │   ├── ModelRequestsDisallowed   a real provider was called inside the test suite
     │   ├── RunNotFound               no stored run has that id (or the prefix is ambiguous)
-    │   └── RunLocked                 another live process owns the run (a second resume)
+    │   ├── RunLocked                 another live process owns the run (a second resume)
+    │   ├── InterruptNotFound         the run has no interrupt (a question to a person) by that id
+    │   └── InterruptAnswered         the interrupt was answered already; carries ``answered_by``
     ├── RunError                      something failed during a run (CLI exit code 1)
     │   ├── PlanningError             the orchestrator produced no valid plan and had no fallback
     │   ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
@@ -52,6 +54,8 @@ __all__ = [
     "DelegateError",
     "ErrorInfo",
     "IncompleteResponseError",
+    "InterruptAnswered",
+    "InterruptNotFound",
     "ModelConnectionError",
     "ModelError",
     "ModelRequestError",
@@ -132,6 +136,33 @@ class RunNotFound(UsageError):
 
 class RunLocked(UsageError):
     """The run is owned by another live process, for instance one already resuming it."""
+
+
+class InterruptNotFound(UsageError):
+    """The run has no interrupt (a question put to a person) with that id, or no such run."""
+
+
+class InterruptAnswered(UsageError):
+    """The interrupt is no longer pending: someone answered it first, or its deadline passed.
+
+    Attributes:
+        run_id, interrupt_id: the interrupt.
+        status: its status now, ``answered`` or ``expired``.
+        answered_by: who answered it (``"deadline"`` when it expired).
+    """
+
+    run_id: str = ""
+    interrupt_id: str = ""
+    status: str = ""
+    answered_by: str | None = None
+
+    def __init__(self, message: str, *, run_id: str = "", interrupt_id: str = "",
+                 status: str = "", answered_by: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.interrupt_id = interrupt_id
+        self.status = status
+        self.answered_by = answered_by
 
 
 class RunError(DelegateError):

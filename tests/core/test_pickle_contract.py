@@ -26,6 +26,10 @@ ERRORS = {
     "ModelRequestsDisallowed": errors.ModelRequestsDisallowed("no real calls in tests"),
     "RunNotFound": errors.RunNotFound("no run 'abc'"),
     "RunLocked": errors.RunLocked("owned by another process"),
+    "InterruptNotFound": errors.InterruptNotFound("no interrupt 'plan:1' in run 'abc'"),
+    "InterruptAnswered": errors.InterruptAnswered(
+        "answered by ann", run_id="abc", interrupt_id="plan:1", status="answered",
+        answered_by="ann"),
     "RunError": errors.RunError("failed"),
     "PlanningError": errors.PlanningError("no plan"),
     "TaskTimeout": errors.TaskTimeout("t1", 2.5),
