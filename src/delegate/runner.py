@@ -15,10 +15,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .core.config import RunConfig, config_from
-from .core.events import EventBus, PlanCreated, Subscriber
+from .core.events import (
+    EventBus,
+    InterruptAnswered,
+    InterruptRaised,
+    PlanCreated,
+    Subscriber,
+    TaskSkipped,
+)
+from .core.interrupts import InterruptHandler, PlanDecision, decide_plan, plan_interrupt
 from .core.meter import Meter
 from .core.orchestrator import FallbackPlan, Orchestrator
-from .core.outcomes import PlanningReport, RunResult
+from .core.outcomes import PlanningReport, RunResult, TaskOutcome
 from .core.plan import Plan, Strategy
 from .core.retry import RetryPolicy, call_with_retry
 from .core.review import Reviewer
@@ -69,6 +77,7 @@ async def run(
     run_id: str | None = None,
     journal: Journal | None = None,
     runtime: Runtime | None = None,
+    on_interrupt: InterruptHandler | None = None,
     **settings: Any,
 ) -> RunResult:
     """Plan ``objective`` over ``workers``, run the plan, and write the answer.
@@ -95,6 +104,9 @@ async def run(
         runtime: where models, rate limiters and prices come from (see
             :mod:`delegate.runtime`); default the current one, else a private runtime that
             the run closes when it ends, with every model it resolved.
+        on_interrupt: answers the run's questions to a person (``config.approve_plan``):
+            called with each :class:`~delegate.core.interrupts.Interrupt`, returns the
+            answer (see :mod:`delegate.core.interrupts`).
         **settings: the settings of ``RunConfig`` as keyword arguments (``max_concurrency=8``),
             as before ``config`` existed: applied over ``config``, with a
             :class:`DeprecationWarning`; they go in the next release.
@@ -113,6 +125,9 @@ async def run(
     """
     cfg = config_from(config, settings, caller="run")
     objective = check_objective(objective)
+    if cfg.approve_plan and on_interrupt is None:
+        raise UsageError("approve_plan needs someone to ask: pass on_interrupt= (a function "
+                         "that returns the person's answer)")
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
     orchestrator = orchestrator or Orchestrator(limits=cfg.limits, retry=cfg.retry)
     if cfg.limits is None:
@@ -134,7 +149,7 @@ async def run(
         return await _run(
             session, objective, registry, default_model, planner_model, cfg, plan=plan,
             orchestrator=orchestrator, fallback_plan=fallback_plan, synthesizer=synthesizer,
-            reviewer=reviewer, shared=shared,
+            reviewer=reviewer, shared=shared, on_interrupt=on_interrupt,
         )
 
 
@@ -143,9 +158,10 @@ async def _run(
     default_model: Model | None, planner_model: Model | None, cfg: RunConfig, *,
     plan: Plan | None, orchestrator: Orchestrator, fallback_plan: FallbackPlan,
     synthesizer: Synthesizer | None, reviewer: Reviewer | None,
-    shared: Mapping[str, Any] | None,
+    shared: Mapping[str, Any] | None, on_interrupt: InterruptHandler | None = None,
 ) -> RunResult:
-    """The body of :func:`run`, inside its session: plan, schedule, review, synthesise."""
+    """The body of :func:`run`, inside its session: plan, (approve,) schedule, review,
+    synthesise."""
     run_id, bus, meter = session.run_id, session.bus, session.meter
     strategy, max_replans, retry = cfg.strategy, cfg.max_replans, cfg.retry
     if plan is None:
@@ -159,6 +175,17 @@ async def _run(
     else:
         planning = session.planning = PlanningReport(source="given")
         bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
+    if cfg.approve_plan:
+        assert on_interrupt is not None
+        decision = await _approve_plan(session, plan, registry, cfg, on_interrupt)
+        if decision.plan is None:
+            return _rejected(session, plan, planning, decision)
+        if decision.edited:
+            plan = decision.plan
+            who = f" by {decision.by}" if decision.by else ""
+            bus.emit(PlanCreated(run_id=run_id, plan=plan, source="human",
+                                 reason=f"edited{who}" + (f": {decision.reason}"
+                                                          if decision.reason else "")))
 
     scheduler = Scheduler(
         registry, model=default_model, max_concurrency=cfg.max_concurrency, retry=retry,
@@ -221,6 +248,53 @@ async def _run(
         notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - session.started,
         budget_reached=meter.budget_reached,
     ))
+
+
+#: How many refused answers to one approval before the run gives up.
+MAX_REFUSED_ANSWERS = 5
+
+
+async def _approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry,
+                        cfg: RunConfig, ask: InterruptHandler) -> PlanDecision:
+    """Ask for ``plan``'s approval until the answer is one the run can act on; an edited
+    plan that fails validation is refused (the validator's message goes back with the
+    question) and nothing runs on it.
+
+    Raises:
+        UsageError: :data:`MAX_REFUSED_ANSWERS` answers in a row were refused.
+    """
+    bus, error = session.bus, ""
+    for _ in range(MAX_REFUSED_ANSWERS):
+        interrupt = plan_interrupt(plan, error)
+        bus.emit(InterruptRaised(run_id=session.run_id, interrupt=interrupt))
+        answer = await ask(interrupt)
+        by = str(answer.get("by") or "") if isinstance(answer, dict) else ""
+        bus.emit(InterruptAnswered(run_id=session.run_id, interrupt_id=interrupt.id,
+                                   answer=answer, by=by))
+        try:
+            return decide_plan(plan, answer, registry, cfg.limits)
+        except UsageError as exc:
+            error = str(exc)
+            session.notes.append(f"plan approval: an answer was refused: {error}")
+    raise UsageError(f"{MAX_REFUSED_ANSWERS} answers to the plan's approval were refused; "
+                     f"the last: {error}")
+
+
+def _rejected(session: RunSession, plan: Plan, planning: PlanningReport,
+              decision: PlanDecision) -> RunResult:
+    """The result of a run whose plan was rejected: nothing ran, every task skipped."""
+    who = f" by {decision.by}" if decision.by else ""
+    why = f"the plan was rejected{who}: {decision.reason}"
+    outcomes = tuple(TaskOutcome(t.id, t.worker, "skipped", error=f"not started: {why}")
+                     for t in plan.tasks)
+    for outcome in outcomes:
+        session.bus.emit(TaskSkipped(run_id=session.run_id, task_id=outcome.task_id,
+                                     outcome=outcome))
+    meter = session.meter
+    return session.finish(RunResult(
+        run_id=session.run_id, plan=plan, outcomes=outcomes, status="cancelled",
+        usage=meter.usage, planning=planning, notes=(*meter.notes, *session.notes, why),
+        wall_seconds=time.perf_counter() - session.started))
 
 
 async def _replan_rounds(

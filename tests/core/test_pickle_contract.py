@@ -12,6 +12,7 @@ from delegate.core import events
 from delegate.core.hooks import AttemptResult, AttemptSpec
 from delegate.core.outcomes import PlanningReport, RunResult, TaskOutcome
 from delegate.core.plan import Plan, Task, validate_plan
+from delegate.core.interrupts import plan_interrupt
 from delegate.core.review import TaskReview
 from delegate.core.strategies import PlanVersion
 from delegate.core.workers import DependencyResult, Revision
@@ -75,6 +76,9 @@ FIELDS = {
     "settings": ModelSettings(max_tokens=5), "outcome": FAILED,
     "review": TaskReview("a", 1, {}, False, "redo", ("short",), 0.5), "round": 1,
     "kept": False, "note": "not better", "result": RESULT,
+    "interrupt": plan_interrupt(PLAN), "interrupt_id": "plan:1",
+    "answer": {"action": "edit", "plan": {"tasks": [{"id": "a", "worker": "w"}]}},
+    "by": "ana",
 }
 
 

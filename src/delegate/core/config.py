@@ -55,6 +55,9 @@ class RunConfig:
         synthesize: whether to write a final answer at all.
         budget: tokens, dollars and seconds the run may spend (a
             :class:`~delegate.limits.budget.Budget`; ``None``: no limit).
+        approve_plan: ask a person to approve, edit or reject the plan before any worker
+            starts (see :mod:`delegate.core.interrupts`); the run needs a way to ask (an
+            ``on_interrupt`` handler, or a journal to wait in).
 
     Raises:
         UsageError: a setting out of range, with the setting's name.
@@ -70,6 +73,7 @@ class RunConfig:
     max_replans: int = 2
     synthesize: bool = True
     budget: Budget | None = None
+    approve_plan: bool = False
 
     def __post_init__(self) -> None:
         _check_whole("max_concurrency", self.max_concurrency, 1)

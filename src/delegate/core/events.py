@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..llm.base import Message, ModelResponse, ModelSettings
+    from .interrupts import Interrupt
     from .outcomes import RunResult, TaskOutcome
     from .plan import Plan
 
@@ -28,6 +29,8 @@ __all__ = [
     "Event",
     "EventBus",
     "EventLog",
+    "InterruptAnswered",
+    "InterruptRaised",
     "ModelCalled",
     "PlanCreated",
     "RunFinished",
@@ -71,6 +74,22 @@ class PlanCreated(Event):
     plan: Plan
     source: str = "given"
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptRaised(Event):
+    """The run asks a person (see :mod:`delegate.core.interrupts`); what asked waits."""
+
+    interrupt: Interrupt
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptAnswered(Event):
+    """A person answered interrupt ``interrupt_id`` with ``answer``."""
+
+    interrupt_id: str
+    answer: Any
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

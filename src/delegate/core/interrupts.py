@@ -1,0 +1,148 @@
+"""A run that stops to ask a person: the interrupt, its answer, and plan approval.
+
+An :class:`Interrupt` is one question a run puts to a person: approve the plan, answer a
+task's question, approve a tool call. Its id is deterministic (``plan:1`` is the approval of
+plan version 1), so a run carried on after a stop asks the same question under the same id
+and gets the stored answer instead of asking again. The answer's shape is given by the
+interrupt's JSON Schema.
+
+Who answers is an :class:`InterruptHandler`: a function of the application's (a terminal
+prompt, a web form, a test's script) that returns the answer. The run store keeps each
+interrupt as a durable record (see :mod:`delegate.durable.store`), so that a question can
+outlive the process that asked it.
+
+Plan approval: after the plan is validated and repaired, before any worker starts, the run
+asks ``plan_approval``. The answers (:data:`PLAN_ANSWER_SCHEMA`):
+
+- ``{"action": "approve"}``: the plan runs as it is;
+- ``{"action": "reject", "reason": "..."}``: nothing runs; the run ends ``cancelled`` with the
+  reason;
+- ``{"action": "edit", "plan": {...}, "reason": "..."}``: the edited plan passes the same
+  validation as a model's plan (unknown worker, missing dependency, cycle, limits); a plan that
+  does not is refused with the validator's message and the question is asked again; one that
+  does becomes a new plan version from the ``human`` source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from ..errors import PlanError, UsageError
+from .plan import Plan, PlanLimits, validate_plan
+
+__all__ = [
+    "PLAN_ANSWER_SCHEMA",
+    "Interrupt",
+    "InterruptHandler",
+    "PlanDecision",
+    "decide_plan",
+    "plan_interrupt",
+]
+
+InterruptKind = Literal["plan_approval", "question", "tool_approval"]
+#: What happens when an interrupt's deadline passes with no answer.
+OnTimeout = Literal["reject", "approve", "fail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """One question a run puts to a person.
+
+    Attributes:
+        id: unique within the run and deterministic (the same question after a resume has
+            the same id).
+        kind: ``plan_approval``, ``question`` or ``tool_approval``.
+        payload: what the person is shown (JSON-ready): the plan, the question, the call.
+        schema: the JSON Schema the answer must match.
+        task_id: the task that asks, or ``""`` for the run itself.
+        deadline: epoch seconds after which ``on_timeout`` applies, or ``None``.
+        on_timeout: ``reject``, ``approve`` or ``fail`` at the deadline.
+        error: why the previous answer to this question was refused, if it was.
+    """
+
+    id: str
+    kind: InterruptKind
+    payload: dict[str, Any]
+    schema: dict[str, Any]
+    task_id: str = ""
+    deadline: float | None = None
+    on_timeout: OnTimeout | None = None
+    error: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The interrupt as JSON-ready data (as the run store keeps it)."""
+        return {"id": self.id, "kind": self.kind, "task_id": self.task_id,
+                "payload": self.payload, "schema": self.schema, "deadline": self.deadline,
+                "on_timeout": self.on_timeout, "error": self.error}
+
+
+#: Answers a run's interrupts: returns the answer (JSON-ready).
+InterruptHandler = Callable[[Interrupt], Awaitable[Any]]
+
+PLAN_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {"enum": ["approve", "reject", "edit"]},
+        "reason": {"type": "string", "maxLength": 2000},
+        "plan": {"type": "object", "description": "the edited plan (action edit)"},
+        "by": {"type": "string", "maxLength": 200},
+    },
+    "additionalProperties": False,
+}
+
+
+def plan_interrupt(plan: Plan, error: str = "") -> Interrupt:
+    """The approval of ``plan`` (id ``plan:<version>``)."""
+    return Interrupt(id=f"plan:{plan.version}", kind="plan_approval",
+                     payload={"plan": plan.model_dump(mode="json")},
+                     schema=PLAN_ANSWER_SCHEMA, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDecision:
+    """What a person decided about a plan: ``plan`` to run (the same or an edited one, with
+    ``edited``), or ``None`` when rejected; ``reason`` and ``by`` as they said."""
+
+    plan: Plan | None
+    edited: bool = False
+    reason: str = ""
+    by: str = ""
+
+
+def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits) -> PlanDecision:
+    """Read ``answer`` to the approval of ``plan``.
+
+    Raises:
+        UsageError: the answer is malformed, or the edited plan fails validation (the
+            message is the validator's); nothing should run on it.
+    """
+    if not isinstance(answer, dict) or answer.get("action") not in ("approve", "reject",
+                                                                    "edit"):
+        raise UsageError("an answer to a plan approval is {\"action\": \"approve\"}, "
+                         "{\"action\": \"reject\", \"reason\": ...} or {\"action\": \"edit\", "
+                         "\"plan\": {...}}")
+    reason, by = str(answer.get("reason") or ""), str(answer.get("by") or "")
+    if answer["action"] == "approve":
+        return PlanDecision(plan, reason=reason, by=by)
+    if answer["action"] == "reject":
+        return PlanDecision(None, reason=reason or "the plan was rejected", by=by)
+    data = answer.get("plan")
+    if not isinstance(data, dict):
+        raise UsageError("an edit answers with the edited plan under \"plan\"")
+    try:
+        edited = Plan.model_validate({**data, "version": plan.version + 1,
+                                      "strategy": data.get("strategy", plan.strategy)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"the edited plan is invalid: {where}: {first['msg']}") from None
+    try:
+        validate_plan(edited, workers, limits)
+    except PlanError as exc:
+        raise UsageError(f"the edited plan is invalid: {exc}") from None
+    return PlanDecision(edited, edited=True, reason=reason, by=by)
