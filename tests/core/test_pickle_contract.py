@@ -10,9 +10,9 @@ import pytest
 from delegate import errors
 from delegate.core import events
 from delegate.core.hooks import AttemptResult, AttemptSpec
+from delegate.core.interrupts import plan_interrupt
 from delegate.core.outcomes import PlanningReport, RunResult, TaskOutcome
 from delegate.core.plan import Plan, Task, validate_plan
-from delegate.core.interrupts import plan_interrupt
 from delegate.core.review import TaskReview
 from delegate.core.strategies import PlanVersion
 from delegate.core.workers import DependencyResult, Revision
