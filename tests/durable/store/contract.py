@@ -450,7 +450,7 @@ class SqlStoreChecks:
         return ScriptDirectory(str(migrations)).get_current_head()
 
     def test_schema_version_is_the_newest_migration(self, store):
-        assert self.head() == "0001"
+        assert self.head() == "0002"
         assert store.schema_version() == self.head()
 
     def test_the_tables_match_the_migrations(self, store, database):

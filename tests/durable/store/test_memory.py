@@ -5,10 +5,11 @@ import pytest
 from delegate.durable.store.memory import MemoryStore
 
 from .contract import StoreContract
+from .interrupts import InterruptContract
 from .reads import ReadContract
 
 
-class TestMemoryStore(StoreContract, ReadContract):
+class TestMemoryStore(StoreContract, ReadContract, InterruptContract):
     @pytest.fixture
     def store_url(self):
         return None

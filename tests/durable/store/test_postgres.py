@@ -14,12 +14,13 @@ from delegate.durable.store import normalize_url, open_store
 from delegate.errors import ConfigurationError, StoreError
 
 from .contract import SqlStoreChecks, StoreContract
+from .interrupts import InterruptContract
 from .reads import ReadContract
 
 SECRET = "pw-Zq8!never-shown"
 
 
-class TestPostgresStore(StoreContract, ReadContract, SqlStoreChecks):
+class TestPostgresStore(StoreContract, ReadContract, InterruptContract, SqlStoreChecks):
     @pytest.fixture
     def store_url(self, postgres_url):
         return postgres_url

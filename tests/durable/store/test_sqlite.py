@@ -13,10 +13,11 @@ from delegate.durable.store import default_store_url, open_store, redact_url
 from delegate.errors import ConfigurationError, StoreError
 
 from .contract import ALICE, SqlStoreChecks, StoreContract, run_record
+from .interrupts import InterruptContract
 from .reads import ReadContract
 
 
-class TestSqliteStore(StoreContract, ReadContract, SqlStoreChecks):
+class TestSqliteStore(StoreContract, ReadContract, InterruptContract, SqlStoreChecks):
     @pytest.fixture
     def store_url(self, sqlite_url):
         return sqlite_url
@@ -52,7 +53,7 @@ def test_a_bare_path_is_a_sqlite_file(tmp_path, monkeypatch):
 def test_an_in_memory_store_works_across_threads(url):
     store = open_store(url)
     try:
-        assert store.schema_version() == "0001"
+        assert store.schema_version() == "0002"
         worker = threading.Thread(target=store.create_run, args=(run_record("run-mem"), ALICE))
         worker.start()
         worker.join()

@@ -9,8 +9,11 @@ reads. Use :func:`writer` for an engine whose transactions write.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, exc, text
@@ -19,13 +22,14 @@ from sqlalchemy.pool import StaticPool
 
 from ...errors import ConfigurationError, StoreError
 
-__all__ = ["connect", "current_revision", "describe_error", "migrate", "writer"]
+__all__ = ["connect", "current_revision", "describe_error", "migrate", "translated", "writer"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10
 _WRITE = "delegate_write"
 _MIGRATION_LOCK = 0x64656C65  # pg_advisory_xact_lock key: "dele"
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def connect(url: str) -> Engine:
@@ -135,3 +139,19 @@ def describe_error(error: BaseException, shown_url: str, password: str | None) -
         for secret in {password, quote(password, safe=""), quote(password)}:
             detail = detail.replace(secret, "***")
     return f"run store {shown_url} failed: {type(cause).__name__}: {detail}"
+
+
+def translated(method: _F) -> _F:
+    """Decorate a method of :class:`~delegate.durable.store.sql.SqlStore`: turn SQLAlchemy's
+    errors into ``StoreError`` (the driver's text, no password); on an in-memory database, one
+    thread at a time (see ``SqlStore._serial``)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            with self._serial:
+                return method(self, *args, **kwargs)
+        except exc.SQLAlchemyError as error:
+            raise StoreError(describe_error(error, self.url, self._password)) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -22,11 +22,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["events", "metadata", "model_calls", "outcomes", "plan_versions", "response_cache",
-           "runs", "utcnow"]
+__all__ = ["events", "interrupts", "metadata", "model_calls", "outcomes", "plan_versions",
+           "response_cache", "runs", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -141,4 +142,26 @@ response_cache = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("hits", Integer, nullable=False, server_default="0"),
+)
+
+#: One row per question a run puts to a person (see
+#: :mod:`~delegate.durable.store._interrupts`); ``id`` keeps the order they were added in.
+interrupts = Table(
+    "interrupts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("interrupt_id", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("task_id", String, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("status", String, nullable=False),
+    Column("answer", JSON(none_as_null=True), nullable=True),
+    Column("answered_by", String, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Column("deadline", UtcDateTime, nullable=True),
+    Column("on_timeout", String, nullable=True),
+    UniqueConstraint("run_id", "interrupt_id"),
+    Index(None, "status", "deadline"),
 )

@@ -2,9 +2,11 @@
 
 A :class:`RunStore` keeps, per run: the run itself (what was asked, its status, its final
 summary and which process owns it), every plan version, one outcome per task (the latest),
-every model call, and every event. Across runs it keeps the response cache. Everything it
-takes and returns is plain JSON-ready data (``dict``, ``list``, ``str``, numbers, ``None``),
-so implementations need no knowledge of delegate's classes, and the core none of theirs.
+every model call, every event, and every interrupt (a question put to a person, with its
+answer: :mod:`~delegate.durable.store._interrupts`). Across runs it keeps the response cache.
+Everything it takes and returns is plain JSON-ready data (``dict``, ``list``, ``str``,
+numbers, ``None``) or a UTC ``datetime``, so implementations need no knowledge of delegate's
+classes, and the core none of theirs.
 
 Reads for a server: :meth:`RunStore.events` pages a run's events by ``seq``,
 :meth:`RunStore.list_runs` pages the runs newest first with a cursor (:func:`encode_cursor`,
@@ -36,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from ...errors import StoreError
+from ._interrupts import InterruptStore
 from ._reads import check_limit, decode_cursor, encode_cursor, run_stats_of
 
 __all__ = ["Batch", "ModelCallRecord", "Owner", "RunRecord", "RunStore", "check_limit",
@@ -63,8 +66,9 @@ class RunRecord:
         objective: the request, as the user gave it.
         request: everything needed to start the run again (command, workflow, options,
             model spec), JSON-ready.
-        status: ``running`` while owned and unfinished; then the run's status
-            (``succeeded``, ``partial``, ``failed``, ``cancelled``).
+        status: ``running`` while owned and unfinished; ``waiting`` when it stopped for a
+            person's answer (an interrupt); then the run's status (``succeeded``,
+            ``partial``, ``failed``, ``cancelled``). Free text: the store checks none.
         created_at, updated_at: UTC times.
         result: the final summary (``RunResult.to_dict()`` and the like) once finished.
         owner: the process that holds the run, or ``None``.
@@ -150,12 +154,13 @@ class Batch:
                     or self.cache or self.cache_hits or self.release)
 
 
-class RunStore(abc.ABC):
+class RunStore(InterruptStore):
     """Where durable runs live. Every method commits before it returns.
 
     Raises:
         RunNotFound: a run id (or prefix) that matches no run, or several.
         RunLocked: :meth:`claim` while another live owner holds the run.
+        InterruptNotFound, InterruptAnswered: see :class:`InterruptStore`.
         StoreError: the store failed (cannot be reached, schema newer than this version).
     """
 
@@ -321,7 +326,7 @@ class RunStore(abc.ABC):
             self.release(run_id, owner, status=batch.release["status"],
                          result=batch.release.get("result"))
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
 
 

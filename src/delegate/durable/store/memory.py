@@ -11,6 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...errors import RunLocked, RunNotFound
+from ._interrupts import (
+    already_answered,
+    check_answer_status,
+    new_interrupt,
+    not_found,
+    timeout_answer,
+    utc,
+)
 from .base import (
     JSON,
     Batch,
@@ -36,6 +44,8 @@ class MemoryStore(RunStore):
         self._calls: dict[str, list[ModelCallRecord]] = {}
         self._events: dict[str, dict[int, dict[str, Any]]] = {}
         self._cache: dict[str, dict[str, Any]] = {}
+        #: by (run_id, interrupt_id), in the order they were added
+        self._interrupts: dict[tuple[str, str], dict[str, Any]] = {}
 
     def create_run(self, run: RunRecord, owner: Owner) -> None:
         now = datetime.now(UTC)
@@ -149,6 +159,52 @@ class MemoryStore(RunStore):
         with self._lock:
             self._cache.setdefault(key, {"provider": provider, "model": model,
                                          "response": copy.deepcopy(response), "hits": 0})
+
+    def add_interrupt(self, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            if run_id not in self._runs:
+                raise RunNotFound(f"no run has id {run_id!r}")
+            new = new_interrupt(run_id, record, datetime.now(UTC))
+            stored = self._interrupts.setdefault((run_id, new["interrupt_id"]), new)
+            return copy.deepcopy(stored)
+
+    def interrupts(self, run_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(record) for record in self._interrupts.values()
+                    if record["run_id"] == run_id
+                    and (status is None or record["status"] == status)]
+
+    def get_interrupt(self, run_id: str, interrupt_id: str) -> dict[str, Any]:
+        with self._lock:
+            record = self._interrupts.get((run_id, interrupt_id))
+            if record is None:
+                raise not_found(run_id, interrupt_id)
+            return copy.deepcopy(record)
+
+    def answer_interrupt(self, run_id: str, interrupt_id: str, answer: Any, *, by: str,
+                         status: str = "answered") -> dict[str, Any]:
+        check_answer_status(status)
+        with self._lock:
+            record = self._interrupts.get((run_id, interrupt_id))
+            if record is None:
+                raise not_found(run_id, interrupt_id)
+            if record["status"] != "pending":
+                raise already_answered(record)
+            record.update(status=status, answer=copy.deepcopy(answer), answered_by=by,
+                          answered_at=datetime.now(UTC))
+            return copy.deepcopy(record)
+
+    def expire_interrupts(self, now: datetime) -> list[dict[str, Any]]:
+        now = utc(now)
+        expired = []
+        with self._lock:
+            for record in self._interrupts.values():
+                if (record["status"] == "pending" and record["deadline"] is not None
+                        and record["deadline"] <= now):
+                    record.update(status="expired", answered_by="deadline", answered_at=now,
+                                  answer=timeout_answer(record["on_timeout"]))
+                    expired.append(copy.deepcopy(record))
+        return expired
 
     def write(self, run_id: str, owner: Owner, batch: Batch) -> None:
         with self._lock:  # one lock: the check and the writes are one step

@@ -11,18 +11,18 @@ re-checks the condition on the locked row). Database errors leave as
 
 Beside it: :mod:`~delegate.durable.store._engine` makes the engines and migrates the schema,
 :mod:`~delegate.durable.store._batch` writes a batch's rows,
-:mod:`~delegate.durable.store._queries` builds the paged and grouped reads a server makes, and
-:mod:`~delegate.durable.store._rows` turns rows into records and back.
+:mod:`~delegate.durable.store._queries` builds the paged and grouped reads a server makes,
+:mod:`~delegate.durable.store._rows` turns rows into records and back, and
+:mod:`~delegate.durable.store._interrupt_sql` keeps the interrupts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, exc, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from ...errors import ConfigurationError, RunLocked, RunNotFound, StoreError
 from . import _engine
 from ._batch import write_batch
+from ._interrupt_sql import SqlInterrupts
 from ._queries import event_page, run_page, stats_of_runs
 from ._rows import CALL_FIELDS, locked_message, new_run_row, run_record
 from ._tables import events, model_calls, outcomes, plan_versions, response_cache, runs, utcnow
@@ -49,25 +50,10 @@ from .base import (
 __all__ = ["SqlStore"]
 
 MIN_PREFIX = 4
-_F = TypeVar("_F", bound=Callable[..., Any])
+_translated = _engine.translated
 
 
-def _translated(method: _F) -> _F:
-    """Turn SQLAlchemy's errors into ``StoreError`` (the driver's text, no password); on an
-    in-memory database, one thread at a time (see :attr:`SqlStore._serial`)."""
-
-    @functools.wraps(method)
-    def wrapper(self: SqlStore, *args, **kwargs):
-        try:
-            with self._serial:
-                return method(self, *args, **kwargs)
-        except exc.SQLAlchemyError as error:
-            raise StoreError(_engine.describe_error(error, self.url, self._password)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-class SqlStore(RunStore):
+class SqlStore(SqlInterrupts, RunStore):
     """A :class:`RunStore` in a SQL database; opening it migrates the schema to head.
 
     Args:
