@@ -1,5 +1,7 @@
 """Everything stored about one run, as one JSON-ready dict: what ``delegate runs export``
-prints, what the HTML report is drawn from and what the server's export route answers."""
+prints, what the HTML report is drawn from and what the server's export route answers.
+Its interrupts (the questions put to a person, with their answers) come in the order they were
+asked, their times in ISO 8601."""
 
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ def export(store: RunStore, run_id: str) -> dict[str, Any]:
             "cost": c.cost, "source": c.source,
         } for c in store.model_calls(run.run_id)],
         "events": store.events(run.run_id),
+        "interrupts": [{
+            **record, "created_at": iso(record["created_at"]),
+            "answered_at": iso(record["answered_at"]), "deadline": iso(record["deadline"]),
+        } for record in store.interrupts(run.run_id)],
     }
 
 

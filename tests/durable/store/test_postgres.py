@@ -15,12 +15,14 @@ from delegate.errors import ConfigurationError, StoreError
 
 from .contract import SqlStoreChecks, StoreContract
 from .interrupts import InterruptContract
+from .migrations import MigrationChecks
 from .reads import ReadContract
 
 SECRET = "pw-Zq8!never-shown"
 
 
-class TestPostgresStore(StoreContract, ReadContract, InterruptContract, SqlStoreChecks):
+class TestPostgresStore(StoreContract, ReadContract, InterruptContract,
+                        SqlStoreChecks, MigrationChecks):
     @pytest.fixture
     def store_url(self, postgres_url):
         return postgres_url

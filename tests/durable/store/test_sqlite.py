@@ -14,10 +14,12 @@ from delegate.errors import ConfigurationError, StoreError
 
 from .contract import ALICE, SqlStoreChecks, StoreContract, run_record
 from .interrupts import InterruptContract
+from .migrations import MigrationChecks
 from .reads import ReadContract
 
 
-class TestSqliteStore(StoreContract, ReadContract, InterruptContract, SqlStoreChecks):
+class TestSqliteStore(StoreContract, ReadContract, InterruptContract,
+                      SqlStoreChecks, MigrationChecks):
     @pytest.fixture
     def store_url(self, sqlite_url):
         return sqlite_url
