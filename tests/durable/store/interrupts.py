@@ -184,11 +184,15 @@ class InterruptContract:
         assert store.add_interrupt(run, plan_question())["answered_by"] == "ann"
 
 
-    def test_concurrent_answers_have_one_winner(self, store, store_url, another):
+    def test_concurrent_answers_have_one_winner(self, store, store_url, request):
         """Two answers at once from two threads (on two instances of the store where it can
         be opened twice): exactly one wins, the other learns who did."""
         store.create_run(run_record("run-race"), ALICE)
-        stores = [store, store] if store_url is None else [another(), another()]
+        if store_url is None:  # one instance, shared by both threads
+            stores = [store, store]
+        else:
+            another = request.getfixturevalue("another")
+            stores = [another(), another()]
         for round_ in range(5):
             interrupt_id = f"plan:{round_}"
             store.add_interrupt("run-race", plan_question(interrupt_id))
