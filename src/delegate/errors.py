@@ -13,7 +13,7 @@ or cannot be reached::
     │   ├── RunNotFound               no stored run has that id (or the prefix is ambiguous)
     │   ├── RunLocked                 another live process owns the run (a second resume)
     │   ├── InterruptNotFound         the run has no interrupt (a question to a person) by that id
-    │   └── InterruptAnswered         the interrupt was answered already; carries ``answered_by``
+    │   └── AlreadyAnswered           the interrupt was answered already; carries ``answered_by``
     ├── RunError                      something failed during a run (CLI exit code 1)
     │   ├── PlanningError             the orchestrator produced no valid plan and had no fallback
     │   ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
@@ -49,12 +49,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "AlreadyAnswered",
     "BudgetExceeded",
     "ConfigurationError",
     "DelegateError",
     "ErrorInfo",
     "IncompleteResponseError",
-    "InterruptAnswered",
     "InterruptNotFound",
     "ModelConnectionError",
     "ModelError",
@@ -142,7 +142,7 @@ class InterruptNotFound(UsageError):
     """The run has no interrupt (a question put to a person) with that id, or no such run."""
 
 
-class InterruptAnswered(UsageError):
+class AlreadyAnswered(UsageError):
     """The interrupt is no longer pending: someone answered it first, or its deadline passed.
 
     Attributes:

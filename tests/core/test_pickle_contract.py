@@ -28,7 +28,7 @@ ERRORS = {
     "RunNotFound": errors.RunNotFound("no run 'abc'"),
     "RunLocked": errors.RunLocked("owned by another process"),
     "InterruptNotFound": errors.InterruptNotFound("no interrupt 'plan:1' in run 'abc'"),
-    "InterruptAnswered": errors.InterruptAnswered(
+    "AlreadyAnswered": errors.AlreadyAnswered(
         "answered by ann", run_id="abc", interrupt_id="plan:1", status="answered",
         answered_by="ann"),
     "RunError": errors.RunError("failed"),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from delegate.errors import InterruptAnswered, InterruptNotFound, RunNotFound, UsageError
+from delegate.errors import AlreadyAnswered, InterruptNotFound, RunNotFound, UsageError
 
 from .contract import ALICE, TRICKY, run_record
 
@@ -105,7 +105,7 @@ class InterruptContract:
     def test_a_second_answer_names_who_answered_first(self, store, run):
         store.add_interrupt(run, plan_question())
         store.answer_interrupt(run, "plan:1", {"action": "approve"}, by="ann")
-        with pytest.raises(InterruptAnswered, match="ann") as error:
+        with pytest.raises(AlreadyAnswered, match="ann") as error:
             store.answer_interrupt(run, "plan:1", {"action": "reject"}, by="bob")
         assert (error.value.run_id, error.value.interrupt_id, error.value.status,
                 error.value.answered_by) == (run, "plan:1", "answered", "ann")
@@ -115,7 +115,7 @@ class InterruptContract:
         store.add_interrupt(run, plan_question())
         expired = store.answer_interrupt(run, "plan:1", None, by="deadline", status="expired")
         assert (expired["status"], expired["answer"]) == ("expired", None)
-        with pytest.raises(InterruptAnswered, match="deadline"):
+        with pytest.raises(AlreadyAnswered, match="deadline"):
             store.answer_interrupt(run, "plan:1", {"action": "approve"}, by="ann")
         with pytest.raises(UsageError, match="answered or expired"):
             store.answer_interrupt(run, "plan:1", {}, by="ann", status="pending")
@@ -215,7 +215,7 @@ class InterruptContract:
             for thread in threads:
                 thread.join()
             won = [who for who, got in results.items() if isinstance(got, dict)]
-            lost = [got for got in results.values() if isinstance(got, InterruptAnswered)]
+            lost = [got for got in results.values() if isinstance(got, AlreadyAnswered)]
             assert len(won) == 1 and len(lost) == 1, results
             assert lost[0].answered_by == won[0]
             stored = store.get_interrupt("run-race", interrupt_id)

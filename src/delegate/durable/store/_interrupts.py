@@ -30,7 +30,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import InterruptAnswered, InterruptNotFound, UsageError
+from ...errors import AlreadyAnswered, InterruptNotFound, UsageError
 
 __all__ = ["FIELDS", "INPUT_KEYS", "KINDS", "ON_TIMEOUT", "STATUSES", "InterruptStore",
            "already_answered", "check_answer_status", "new_interrupt", "not_found",
@@ -52,7 +52,7 @@ class InterruptStore(abc.ABC):
 
     Raises:
         InterruptNotFound: no such interrupt in the run.
-        InterruptAnswered: an answer to an interrupt that is no longer pending.
+        AlreadyAnswered: an answer to an interrupt that is no longer pending.
         RunNotFound: :meth:`add_interrupt` to a run that does not exist.
         UsageError: a malformed record, kind, status or ``on_timeout``.
     """
@@ -85,7 +85,7 @@ class InterruptStore(abc.ABC):
         """Answer a pending interrupt, atomically, and return it answered.
 
         Only a pending interrupt takes an answer: of two answers at once exactly one wins,
-        and the other raises ``InterruptAnswered`` naming who answered first (as does any
+        and the other raises ``AlreadyAnswered`` naming who answered first (as does any
         answer to an interrupt answered or expired before).
 
         Args:
@@ -161,11 +161,11 @@ def not_found(run_id: str, interrupt_id: str) -> InterruptNotFound:
     return InterruptNotFound(f"run {run_id} has no interrupt {interrupt_id!r}")
 
 
-def already_answered(record: dict[str, Any]) -> InterruptAnswered:
+def already_answered(record: dict[str, Any]) -> AlreadyAnswered:
     """The error for an answer to ``record``, which is no longer pending."""
     how = ("expired at its deadline" if record["answered_by"] == "deadline"
            else f"{record['status']} by {record['answered_by']}")
-    return InterruptAnswered(
+    return AlreadyAnswered(
         f"interrupt {record['interrupt_id']!r} of run {record['run_id']} was already {how}",
         run_id=record["run_id"], interrupt_id=record["interrupt_id"], status=record["status"],
         answered_by=record["answered_by"])

@@ -160,7 +160,7 @@ class RunStore(InterruptStore):
     Raises:
         RunNotFound: a run id (or prefix) that matches no run, or several.
         RunLocked: :meth:`claim` while another live owner holds the run.
-        InterruptNotFound, InterruptAnswered: see :class:`InterruptStore`.
+        InterruptNotFound, AlreadyAnswered: see :class:`InterruptStore`.
         StoreError: the store failed (cannot be reached, schema newer than this version).
     """
 
