@@ -17,6 +17,7 @@ or cannot be reached::
     ├── RunError                      something failed during a run (CLI exit code 1)
     │   ├── PlanningError             the orchestrator produced no valid plan and had no fallback
     │   ├── TaskTimeout               one attempt of a task ran past its timeout (transient)
+    │   ├── RunWaiting                the run stopped to wait for a person's answer
     │   ├── StoreError                the run store failed (unreachable, corrupt, too new)
     │   ├── BudgetExceeded            a model call would go over the run's budget
     │   └── ModelError                a model call failed; carries ``provider`` and ``model``
@@ -69,6 +70,7 @@ __all__ = [
     "RunLocked",
     "RunNotFound",
     "RunError",
+    "RunWaiting",
     "ServerError",
     "StoreError",
     "TaskTimeout",
@@ -172,6 +174,17 @@ class RunError(DelegateError):
 class BudgetExceeded(RunError):
     """A model call was refused because it would go over the run's budget; the run stops
     starting work (see :mod:`delegate.limits.budget`)."""
+
+
+class RunWaiting(RunError):
+    """The run stopped to wait for a person's answer to interrupt ``interrupt_id`` (see
+    :mod:`delegate.core.interrupts`); it ends ``waiting`` and is carried on once answered."""
+
+    interrupt_id: str = ""
+
+    def __init__(self, message: str, *, interrupt_id: str = "") -> None:
+        super().__init__(message)
+        self.interrupt_id = interrupt_id
 
 
 class StoreError(RunError):

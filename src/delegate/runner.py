@@ -36,8 +36,9 @@ from .core.session import RunSession
 from .core.strategies import PlanVersion, propose_extension
 from .core.synthesis import Synthesizer
 from .core.workers import Worker, WorkerFunction, WorkerRegistry
+from .durable.interrupts import stored_answers
 from .durable.journal import Journal
-from .errors import BudgetExceeded, DelegateError, UsageError
+from .errors import BudgetExceeded, DelegateError, RunWaiting, UsageError
 from .llm.base import Model
 from .runtime import Runtime, new_session
 
@@ -126,8 +127,11 @@ async def run(
     cfg = config_from(config, settings, caller="run")
     objective = check_objective(objective)
     if cfg.approve_plan and on_interrupt is None:
-        raise UsageError("approve_plan needs someone to ask: pass on_interrupt= (a function "
-                         "that returns the person's answer)")
+        if journal is None:
+            raise UsageError("approve_plan needs someone to ask: pass on_interrupt= (a "
+                             "function that returns the person's answer) or a journal (the "
+                             "run then waits in the store for the answer)")
+        on_interrupt = stored_answers(journal)
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
     orchestrator = orchestrator or Orchestrator(limits=cfg.limits, retry=cfg.retry)
     if cfg.limits is None:
@@ -177,9 +181,14 @@ async def _run(
         bus.emit(PlanCreated(run_id=run_id, plan=plan, source="given"))
     if cfg.approve_plan:
         assert on_interrupt is not None
-        decision = await _approve_plan(session, plan, registry, cfg, on_interrupt)
+        try:
+            decision = await _approve_plan(session, plan, registry, cfg, on_interrupt)
+        except RunWaiting as exc:  # nobody has answered yet: the run stops, to be carried on
+            return _nothing_ran(session, plan, planning, "waiting", str(exc))
         if decision.plan is None:
-            return _rejected(session, plan, planning, decision)
+            who = f" by {decision.by}" if decision.by else ""
+            return _nothing_ran(session, plan, planning, "cancelled",
+                                f"the plan was rejected{who}: {decision.reason}")
         if decision.edited:
             plan = decision.plan
             who = f" by {decision.by}" if decision.by else ""
@@ -264,8 +273,8 @@ async def _approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistr
         UsageError: :data:`MAX_REFUSED_ANSWERS` answers in a row were refused.
     """
     bus, error = session.bus, ""
-    for _ in range(MAX_REFUSED_ANSWERS):
-        interrupt = plan_interrupt(plan, error)
+    for asked in range(1, MAX_REFUSED_ANSWERS + 1):
+        interrupt = plan_interrupt(plan, error, asked)
         bus.emit(InterruptRaised(run_id=session.run_id, interrupt=interrupt))
         answer = await ask(interrupt)
         by = str(answer.get("by") or "") if isinstance(answer, dict) else ""
@@ -280,11 +289,10 @@ async def _approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistr
                      f"the last: {error}")
 
 
-def _rejected(session: RunSession, plan: Plan, planning: PlanningReport,
-              decision: PlanDecision) -> RunResult:
-    """The result of a run whose plan was rejected: nothing ran, every task skipped."""
-    who = f" by {decision.by}" if decision.by else ""
-    why = f"the plan was rejected{who}: {decision.reason}"
+def _nothing_ran(session: RunSession, plan: Plan, planning: PlanningReport, status: str,
+                 why: str) -> RunResult:
+    """The result of a run that stopped before any worker started (its plan rejected, or
+    waiting for an answer): every task skipped, saying why."""
     outcomes = tuple(TaskOutcome(t.id, t.worker, "skipped", error=f"not started: {why}")
                      for t in plan.tasks)
     for outcome in outcomes:
@@ -292,7 +300,7 @@ def _rejected(session: RunSession, plan: Plan, planning: PlanningReport,
                                      outcome=outcome))
     meter = session.meter
     return session.finish(RunResult(
-        run_id=session.run_id, plan=plan, outcomes=outcomes, status="cancelled",
+        run_id=session.run_id, plan=plan, outcomes=outcomes, status=status,  # type: ignore[arg-type]
         usage=meter.usage, planning=planning, notes=(*meter.notes, *session.notes, why),
         wall_seconds=time.perf_counter() - session.started))
 

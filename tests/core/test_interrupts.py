@@ -122,7 +122,7 @@ def test_a_broken_edit_is_refused_with_the_validators_message_and_nothing_runs(t
     model = Model()
     result, seen, _ = go([{"action": "edit", "plan": {"tasks": tasks}}, check_then_approve],
                          model=model)
-    assert [i.id for i in seen] == ["plan:1", "plan:1"]
+    assert [i.id for i in seen] == ["plan:1", "plan:1:2"]  # asked again, under its own id
     assert result.status == "succeeded" and result.plan.version == 1
     assert any("answer was refused" in n and message in n for n in result.notes)
 
@@ -196,3 +196,58 @@ def test_a_journaled_run_stores_the_question_the_answer_and_the_persons_plan():
     versions = store.plan_versions(journal.run_id)
     assert [(v["version"], v["change"], v["reason"]) for v in versions] == [
         (1, "model", ""), (2, "human", "edited by ana: one task")]
+
+
+def durable_go(store, journal, model):
+    return asyncio.run(run("Tell me about owls", workers=[RESEARCHER, WRITER],
+                           model=model.model, config=RunConfig(approve_plan=True),
+                           journal=journal))
+
+
+def test_with_nobody_to_ask_a_durable_run_waits_in_the_store_and_carries_on_once_answered(
+        tmp_path):
+    from delegate.durable.journal import Journal
+    from delegate.durable.store import open_store
+
+    store = open_store(str(tmp_path / "runs.db"))
+    model = Model()
+    first = durable_go(store, Journal.start(store), model)
+    assert first.status == "waiting"
+    assert [o.status for o in first.outcomes] == ["skipped"] * 3
+    assert all("waiting for an answer to plan:1" in o.error for o in first.outcomes)
+    assert model.tasks == []
+    run_id = first.run_id
+    record = store.get_run(run_id)
+    assert record.status == "waiting" and record.owner is None  # nobody holds it
+    [pending] = store.interrupts(run_id, status="pending")
+    assert pending["interrupt_id"] == "plan:1" and pending["kind"] == "plan_approval"
+    assert [t["id"] for t in pending["payload"]["plan"]["tasks"]] == ["t1", "t2", "t3"]
+    planning_calls = len(model.model.calls)
+
+    store.answer_interrupt(run_id, "plan:1", {"action": "approve"}, by="ana")
+    again = durable_go(store, Journal.resume(store, run_id), model)
+    assert again.status == "succeeded" and again.run_id == run_id
+    assert len(model.model.calls) - planning_calls == 4  # the workers and the synthesis only
+    assert store.get_run(run_id).status == "succeeded"
+
+
+def test_a_stored_edit_the_run_cannot_take_is_refused_and_asked_again(tmp_path):
+    from delegate.core.interrupts import check_answer
+    from delegate.durable.journal import Journal
+    from delegate.durable.store import open_store
+
+    store = open_store(str(tmp_path / "runs.db"))
+    model = Model()
+    run_id = durable_go(store, Journal.start(store), model).run_id
+    pending = store.get_interrupt(run_id, "plan:1")
+    poet = {"action": "edit", "plan": {"tasks": [{"id": "a", "worker": "poet"}]}}
+    check_answer(pending, poet)  # the shape is fine; only the run knows its workers
+    with pytest.raises(UsageError, match="cycle"):
+        check_answer(pending, {"action": "edit", "plan": {"tasks": [
+            {"id": "a", "worker": "w", "depends_on": ["b"]},
+            {"id": "b", "worker": "w", "depends_on": ["a"]}]}})
+    store.answer_interrupt(run_id, "plan:1", poet, by="ana")
+    again = durable_go(store, Journal.resume(store, run_id), model)
+    assert again.status == "waiting" and model.tasks == []
+    asked = store.get_interrupt(run_id, "plan:1:2")
+    assert asked["status"] == "pending" and "unknown worker 'poet'" in asked["payload"]["error"]

@@ -35,6 +35,7 @@ ERRORS = {
     "PlanningError": errors.PlanningError("no plan"),
     "TaskTimeout": errors.TaskTimeout("t1", 2.5),
     "StoreError": errors.StoreError("unreachable"),
+    "RunWaiting": errors.RunWaiting("waiting for an answer", interrupt_id="plan:1"),
     "ServerError": errors.ServerError("no run 'abc'", code="not_found", status=404),
     "BudgetExceeded": errors.BudgetExceeded("over 1000 tokens"),
     "ModelError": errors.ModelError("failed", provider="openai", model="m", status=418),

@@ -25,7 +25,7 @@ asks ``plan_approval``. The answers (:data:`PLAN_ANSWER_SCHEMA`):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from .plan import Plan, PlanLimits, validate_plan
 
 __all__ = [
     "PLAN_ANSWER_SCHEMA",
+    "check_answer",
     "Interrupt",
     "InterruptHandler",
     "PlanDecision",
@@ -96,9 +97,11 @@ PLAN_ANSWER_SCHEMA: dict[str, Any] = {
 }
 
 
-def plan_interrupt(plan: Plan, error: str = "") -> Interrupt:
-    """The approval of ``plan`` (id ``plan:<version>``)."""
-    return Interrupt(id=f"plan:{plan.version}", kind="plan_approval",
+def plan_interrupt(plan: Plan, error: str = "", asked: int = 1) -> Interrupt:
+    """The approval of ``plan``: id ``plan:<version>``, or ``plan:<version>:<n>`` when it is
+    asked the ``n``-th time (an earlier answer was refused)."""
+    suffix = f":{asked}" if asked > 1 else ""
+    return Interrupt(id=f"plan:{plan.version}{suffix}", kind="plan_approval",
                      payload={"plan": plan.model_dump(mode="json")},
                      schema=PLAN_ANSWER_SCHEMA, error=error)
 
@@ -146,3 +149,23 @@ def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits) -> Pl
     except PlanError as exc:
         raise UsageError(f"the edited plan is invalid: {exc}") from None
     return PlanDecision(edited, edited=True, reason=reason, by=by)
+
+
+def check_answer(record: Mapping[str, Any], answer: Any) -> None:
+    """Check ``answer`` to a stored interrupt ``record`` (the store's form: ``kind``,
+    ``payload``, ...) as far as it can be without the run: a plan approval's action, and an
+    edited plan's shape (ids, dependencies, cycles, limits); the worker names are checked
+    by the run when it carries on (a wrong one is refused there and the question asked
+    again).
+
+    Raises:
+        UsageError: one line saying what is wrong.
+    """
+    if record.get("kind") != "plan_approval":
+        return
+    stored = (record.get("payload") or {}).get("plan") or {}
+    try:
+        plan = Plan.model_validate(stored)
+    except ValidationError:
+        plan = Plan(tasks=())
+    decide_plan(plan, answer, None, PlanLimits())

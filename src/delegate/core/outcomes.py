@@ -19,7 +19,7 @@ from .plan import Plan
 __all__ = ["PlanningReport", "RunResult", "RunStatus", "TaskOutcome", "TaskStatus"]
 
 TaskStatus = Literal["succeeded", "failed", "skipped", "timed_out", "cancelled"]
-RunStatus = Literal["succeeded", "partial", "failed", "cancelled"]
+RunStatus = Literal["succeeded", "partial", "failed", "cancelled", "waiting"]
 
 
 @dataclass(frozen=True, slots=True)
