@@ -1,0 +1,340 @@
+"""The terminal approver: a person at the terminal approves, edits or rejects a run's plan.
+
+:class:`TerminalApprover` is an ``on_interrupt`` handler (see
+:mod:`delegate.core.interrupts`). For a plan approval it prints the plan as a tree (each task
+under the task it waits for last, with its id, worker, dependencies and instruction), then asks
+``[a]pprove, [e]dit, [r]eject?``:
+
+- ``a`` approves; ``r`` asks for a reason and rejects;
+- ``e`` opens ``$EDITOR`` (else ``nano`` when installed, else ``vi``) on the plan as JSON in a
+  temporary file and sends what was saved as the edited plan; a file that is not a JSON
+  object is refused in one line and the question is asked again (the next edit starts from
+  what was saved, so nothing typed is lost). The run validates the edited plan and asks again,
+  with the validator's message, when it is wrong.
+
+End of input or Ctrl-C at a prompt rejects the plan with :data:`NO_ANSWER`. The lines are read
+in a thread of their own, never on the event loop, so the run's journal goes on saying its
+owner is alive while the person thinks.
+
+``delegate run --approve-plan`` uses it when standard input and output are a terminal;
+``delegate chat`` uses it with the chat's own input, so the question is asked in the
+conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..core.interrupts import Interrupt
+from ..errors import UsageError
+
+__all__ = ["MAX_PLAN_BYTES", "NO_ANSWER", "LineReader", "TerminalApprover", "editor_command",
+           "parse_plan", "plan_tree", "read_plan_file", "run_editor", "user_name"]
+
+#: The reason of the rejection sent when nobody answered at the terminal.
+NO_ANSWER = "no answer in the terminal"
+#: The largest edited plan read back from the editor (or from ``runs answer --edit``).
+MAX_PLAN_BYTES = 1_000_000
+
+#: Reads one line after showing a prompt; raises EOFError at the end of input (or
+#: KeyboardInterrupt). Called in a thread of its own.
+ReadLine = Callable[[str], str]
+
+
+def plan_tree(plan: dict[str, Any], width: int = 100) -> str:
+    """The plan (as a plan interrupt's payload carries it) as a tree of text lines.
+
+    Each task stands under the dependency listed last in plan order (a tree needs one parent;
+    every dependency is named after ``needs``), with its instruction wrapped below it.
+    """
+    tasks = [t for t in plan.get("tasks", []) if isinstance(t, dict)]
+    order = {t.get("id"): i for i, t in enumerate(tasks)}
+    children: dict[Any, list[dict[str, Any]]] = {}
+    for task in tasks:
+        deps = [d for d in task.get("depends_on") or [] if d in order]
+        parent = max(deps, key=order.__getitem__) if deps else None
+        children.setdefault(parent, []).append(task)
+    count = len(tasks)
+    lines = [f"plan v{plan.get('version', 1)}: {count} task{'s' if count != 1 else ''}"]
+
+    def draw(parent: Any, prefix: str) -> None:
+        kids = children.get(parent, [])
+        for n, task in enumerate(kids):
+            last = n == len(kids) - 1
+            deps = list(task.get("depends_on") or [])
+            needs = f"  needs {', '.join(deps)}" if deps else ""
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{task.get('id')} "
+                         f"[{task.get('worker')}]{needs}")
+            below = prefix + ("   " if last else "│  ")
+            body = "│  " if children.get(task.get("id")) else "   "
+            text = " ".join(str(task.get("instruction", "")).split())
+            lines.extend(textwrap.wrap(text, max(40, width - len(below) - 3),
+                                       initial_indent=below + body,
+                                       subsequent_indent=below + body) or [below + body])
+            draw(task.get("id"), below)
+
+    draw(None, "")
+    return "\n".join(lines)
+
+
+def editor_command() -> list[str]:
+    """The editor to run: ``$EDITOR`` (split like a shell would), else ``nano`` when it is
+    installed, else ``vi``."""
+    spec = os.environ.get("EDITOR", "").strip()
+    if spec:
+        return shlex.split(spec)
+    return ["nano"] if shutil.which("nano") else ["vi"]
+
+
+class TerminalApprover:
+    """Answers plan approvals from a person at a terminal (see the module).
+
+    Args:
+        read: reads one line after showing its prompt (``input`` at a terminal), or the
+            chat's :class:`LineReader`; EOFError or KeyboardInterrupt means no answer.
+        write: shows text (a line or more, without the final newline).
+        by: who answers, stored with the answer (default: the user's login name).
+        edit: edits a file in place (default: runs :func:`editor_command` on it); raises
+            UsageError when the editor cannot run or fails.
+    """
+
+    def __init__(self, read: ReadLine | LineReader, write: Callable[[str], None], *,
+                 by: str | None = None, edit: Callable[[str], None] | None = None) -> None:
+        self.lines = read if isinstance(read, LineReader) else LineReader(read)
+        self.write = write
+        self.by = by if by is not None else user_name()
+        self.edit = edit or run_editor
+
+    async def __call__(self, interrupt: Interrupt) -> dict[str, Any]:
+        if interrupt.kind != "plan_approval":
+            raise UsageError(f"the terminal answers plan approvals, not {interrupt.kind}")
+        plan = interrupt.payload.get("plan") or {}
+        self.write(plan_tree(plan))
+        if interrupt.error:
+            self.write(f"the last answer was refused: {interrupt.error}")
+        draft: str | None = None
+        while True:
+            choice = await self.ask("[a]pprove, [e]dit, [r]eject? ")
+            if choice is None:
+                return self._answer("reject", reason=NO_ANSWER)
+            choice = choice.strip().lower()
+            if choice in ("a", "approve"):
+                return self._answer("approve")
+            if choice in ("r", "reject"):
+                reason = await self.ask("reason: ")
+                if reason is None:
+                    return self._answer("reject", reason=NO_ANSWER)
+                return self._answer("reject", reason=" ".join(reason.split())
+                                    or "rejected in the terminal")
+            if choice in ("e", "edit"):
+                draft = draft or json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
+                edited, draft = await asyncio.to_thread(self._edited, draft)
+                if edited is not None:
+                    return self._answer("edit", plan=edited)
+                continue
+            self.write("answer a (approve), e (edit) or r (reject)")
+
+    def _answer(self, action: str, **fields: Any) -> dict[str, Any]:
+        self.write({"approve": "approved", "reject": "rejected",
+                    "edit": "sent the edited plan"}[action])
+        return {"action": action, **fields, **({"by": self.by} if self.by else {})}
+
+    def _edited(self, draft: str) -> tuple[dict[str, Any] | None, str]:
+        """Edit ``draft`` in a temporary file: the plan read back (``None`` after saying in
+        one line why it cannot be used) and the text saved."""
+        fd, path = tempfile.mkstemp(prefix="delegate-plan-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(draft)
+            try:
+                self.edit(path)
+            except UsageError as exc:
+                self.write(f"the plan was not edited: {exc}")
+                return None, draft
+            try:
+                text = read_plan_file(path)
+            except UsageError as exc:
+                self.write(str(exc))
+                return None, draft
+            try:
+                return parse_plan(text, "the edited plan"), text
+            except UsageError as exc:
+                self.write(f"{exc}; edit it again or answer a or r")
+                return None, text
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    async def ask(self, prompt: str) -> str | None:
+        """One line (``None``: end of input or Ctrl-C), read off the event loop."""
+        return await self.lines.ask(prompt)
+
+
+class LineReader:
+    """Reads lines with a blocking ``read(prompt)``, one read at a time.
+
+    :meth:`ask` reads in a thread, so the event loop runs on; Ctrl-C while it waits stands
+    for no answer (instead of cancelling the run) and leaves the read waiting: the next
+    :meth:`ask` or :meth:`line` takes its line, so two readers never share one input.
+    """
+
+    def __init__(self, read: ReadLine) -> None:
+        self.read = read
+        self._pending: concurrent.futures.Future[str | None] | None = None
+        self._lock = threading.Lock()
+
+    def _call(self, prompt: str) -> str | None:
+        try:
+            return self.read(prompt)
+        except (EOFError, KeyboardInterrupt, OSError, ValueError):
+            return None
+
+    def _start(self, prompt: str) -> concurrent.futures.Future[str | None]:
+        with self._lock:
+            if self._pending is None:
+                future: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+                self._pending = future
+
+                def work() -> None:
+                    future.set_result(self._call(prompt))
+
+                threading.Thread(target=work, name="delegate reader", daemon=True).start()
+            return self._pending
+
+    def _taken(self, future: concurrent.futures.Future[str | None]) -> str | None:
+        with self._lock:
+            if self._pending is future:
+                self._pending = None
+        return future.result()
+
+    def line(self, prompt: str) -> str:
+        """One line read here (or the line of a read left waiting).
+
+        Raises:
+            EOFError, KeyboardInterrupt: as ``read`` raised them.
+        """
+        with self._lock:
+            pending = self._pending
+        if pending is None:
+            return self.read(prompt)
+        value = self._taken(pending)
+        if value is None:
+            raise EOFError
+        return value
+
+    async def ask(self, prompt: str) -> str | None:
+        """One line read in a thread; ``None`` at the end of input or on Ctrl-C."""
+        loop = asyncio.get_running_loop()
+        future = self._start(prompt)
+        read: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed after a Ctrl-C
+                loop.call_soon_threadsafe(_settle, read, None)
+
+        future.add_done_callback(wake)
+        with _ctrl_c_settles(loop) as interrupted:
+            await asyncio.wait([read, interrupted], return_when=asyncio.FIRST_COMPLETED)
+        if not future.done():
+            return None
+        return self._taken(future)
+
+
+@contextlib.contextmanager
+def _ctrl_c_settles(loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.Future[None]]:
+    """A future settled by Ctrl-C (SIGINT) while the block runs, instead of the run being
+    cancelled; outside the main thread it is never settled."""
+    interrupted: asyncio.Future[None] = loop.create_future()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(_settle, interrupted, None)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if not interrupted.done():
+            interrupted.cancel()
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def run_editor(path: str) -> None:
+    """Run the editor (:func:`editor_command`) on ``path`` at the terminal.
+
+    Raises:
+        UsageError: the editor is not installed or exited with an error.
+    """
+    command = editor_command()
+    try:
+        code = subprocess.run([*command, path], check=False).returncode
+    except OSError as exc:
+        raise UsageError(f"the editor {command[0]!r} cannot run: {exc.strerror or exc}; "
+                         "set EDITOR") from None
+    if code != 0:
+        raise UsageError(f"the editor {command[0]!r} exited with status {code}")
+
+
+def read_plan_file(path: str, *, max_bytes: int = MAX_PLAN_BYTES) -> str:
+    """The text of an edited plan file, at most ``max_bytes``.
+
+    Raises:
+        UsageError: not a regular file, too big, unreadable or not UTF-8 (one line).
+    """
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a folder, not a JSON file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise UsageError(f"{path} is over {max_bytes:,} bytes; a plan is smaller")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text") from None
+
+
+def parse_plan(text: str, where: str) -> dict[str, Any]:
+    """``text`` as a JSON object (one line of UsageError when it is not)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}") from None
+    except RecursionError:
+        raise UsageError(f"{where} is JSON nested too deeply to read") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} holds no JSON object (a plan is {{\"tasks\": [...]}})")
+    return data
+
+
+def user_name() -> str:
+    """The login name of the person at the terminal, or ``""`` when it cannot be told."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name and no variable naming one
+        return ""
