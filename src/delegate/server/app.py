@@ -32,6 +32,7 @@ from .auth import Gate, allowed_hosts
 from .errors import ApiError, error_body
 from .manager import RunManager
 from .routes import router
+from .routes_interrupts import router as interrupts_router
 
 __all__ = ["create_app"]
 
@@ -101,6 +102,7 @@ def create_app(store: Any = None, *, token: str | None = None, host: str = "127.
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     app.state.token = token
     app.include_router(router)
+    app.include_router(interrupts_router)
     static = files("delegate.server") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
