@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop the run at the first failed task")
     run_p.add_argument("--strategy", choices=["static", "dynamic", "hybrid"], default="static",
                        help="plan once, grow the plan after each wave, or replan on failure")
+    run_p.add_argument("--approve-plan", action="store_true",
+                       help="ask before any worker starts: approve, edit or reject the plan "
+                            "(at a terminal: here; else the run waits, exit 3, for delegate "
+                            "runs answer and runs resume); general workflow")
     run_p.add_argument("--workflow", choices=["auto", *WORKFLOW_NAMES], default="auto",
                        help="which workflow (default: picked from the request's words)")
     run_p.add_argument("--input", action="append", default=[], metavar="FILE",

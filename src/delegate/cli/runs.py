@@ -31,6 +31,7 @@ from ..durable.export import export
 from ..durable.export import iso as _iso
 from ..errors import UsageError
 from ..run_requests import parse_request
+from .answer import add_answer_parser, answer_command, pending_lines
 from .files import check_out_dir, check_out_file
 from .listing import print_run, print_runs
 
@@ -67,6 +68,7 @@ def add_runs_parser(sub: Any) -> None:
     cancel = verbs.add_parser("cancel", help="stop a run a server is running (needs --server)")
     follow = verbs.add_parser("follow", help="a server's run as it happens, one line per "
                               "event (needs --server); exit 0 if it succeeds")
+    add_answer_parser(verbs)
     for verb in (show, export, report, resume, cancel, follow):
         verb.add_argument("run_id", help="the run's id (or its first characters)")
     resume.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
@@ -161,6 +163,8 @@ def runs_command(args: argparse.Namespace,
             return _list(store, args.limit, as_json=args.json)
         if args.verb == "show":
             return _show(store, args.run_id, as_json=args.json)
+        if args.verb == "answer":
+            return answer_command(store, args)
         if args.verb == "export":
             print(json.dumps(export(store, args.run_id), indent=2, ensure_ascii=False))
             return 0
@@ -212,6 +216,9 @@ def _show(store: Any, run_id: str, *, as_json: bool = False) -> int:
                "updated_at": _iso(run.updated_at),
                "plan_versions": store.plan_versions(run.run_id),
                "outcomes": store.outcomes(run.run_id), "model_calls": calls}, as_json=as_json)
+    waiting = [] if as_json else pending_lines(store, run.run_id)
+    if waiting:
+        print("\nwaiting for an answer\n" + "\n".join(waiting))
     return 0
 
 
