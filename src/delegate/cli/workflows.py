@@ -18,6 +18,7 @@ from ..core.config import RunConfig
 from ..errors import UsageError
 from ..llm.registry import DEFAULT_MODEL
 from ..run_requests import ExamplesRequest, RecommendRequest, RunRequest, build_request
+from .ask import at_terminal, recorded, terminal_approver
 from .files import (
     CATALOG_MAX_BYTES,
     INPUT_MAX_BYTES,
@@ -72,9 +73,15 @@ def run_command(args: argparse.Namespace) -> int:
                                "inputs": [ref.path for ref, _ in inputs]}
     accepted = _accepted(function, options)
 
+    # at a terminal the person is asked here; else a stored run waits for an answer
+    asker = (terminal_approver(run_setup.subscribers, stream=sys.stderr if args.json else None)
+             if config.approve_plan and at_terminal() else None)
+
     async def work(journal: Any) -> Any:
-        result = await run_workflow(name, objective, **accepted,
-                                    **({"journal": journal} if journal else {}))
+        extra: dict[str, Any] = {"journal": journal} if journal else {}
+        if asker is not None:
+            extra["on_interrupt"] = recorded(asker, journal)
+        result = await run_workflow(name, objective, **accepted, **extra)
         if journal is not None:
             journal.summary = result.summary()
         return result
