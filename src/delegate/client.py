@@ -164,7 +164,7 @@ class Client:
                           params={k: v for k, v in params.items() if v is not None})
 
     def follow(self, run_id: str, after: int | None = None, *,
-               reconnects: int = 5) -> Iterator[dict[str, Any]]:
+               reconnects: int = 40) -> Iterator[dict[str, Any]]:
         """``GET /api/runs/{id}/stream``: yield each event after ``after`` as it happens,
         ``{"seq", "kind", "data"}``, and last ``{"kind": "end", "data": {"status": ...}}``
         once the run has ended.
@@ -174,7 +174,8 @@ class Client:
         and none is skipped. The first connection is not retried (an unreachable server
         raises at once); after ``reconnects`` failed connections in a row without a new
         event, :class:`~delegate.errors.ServerError` ``connection_lost`` is raised. Waits
-        between attempts grow from none to 4 s.
+        between attempts grow from none to 4 s, so the default 40 tries ride out a server
+        that is restarted (about two and a half minutes).
         """
         httpx = self._httpx
         read = None if self.timeout is None else max(self.timeout, 3 * KEEPALIVE_SECONDS)

@@ -122,3 +122,14 @@ def test_a_token_the_server_refuses_is_one_line_before_anything_listens(served, 
 ])
 def test_loopback_addresses(host, loopback):
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("store", ["DIR", "junk://foo", "NOTDB"])
+def test_a_store_that_cannot_be_opened_is_one_line_before_any_address(served, capsys, tmp_path,
+                                                                     store):
+    (tmp_path / "notdb.db").write_bytes(b"this is not a database at all" * 100)
+    store = {"DIR": str(tmp_path), "NOTDB": str(tmp_path / "notdb.db")}.get(store, store)
+    assert main(["serve", "--store", store]) in (1, 2)
+    err = _one_line(capsys.readouterr().err)
+    assert "serving on" not in err and "store" in err
+    assert served == []

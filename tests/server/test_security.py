@@ -97,3 +97,41 @@ def test_an_unsafe_start_is_refused():
         create_app(":memory:", token="x" * 20 + ";path=/")
     with pytest.raises(UsageError, match="port"):
         create_app(":memory:", port=70000)
+
+
+def test_a_model_that_names_a_file_on_the_server_is_refused(client):
+    for spec in ("local:/etc/passwd", "local:../../etc/shadow", "LOCAL:/x.gguf"):
+        answer = client.post("/api/runs", json={**BODY, "model": spec}, headers=AUTH)
+        assert answer.status_code == 422, spec
+        assert "does not load model files" in answer.json()["error"]["message"]
+    assert client.get("/api/runs", headers=AUTH).json()["runs"] == []
+
+
+def test_a_wrong_token_is_told_apart_from_a_missing_one(client):
+    wrong = client.get("/api/health", headers={"Authorization": "Bearer " + "x" * 26})
+    assert wrong.json()["error"]["message"].startswith("the token is wrong")
+    missing = client.get("/api/health")
+    assert missing.json()["error"]["message"].startswith("a token is needed")
+
+
+def test_a_huge_body_is_refused_before_it_is_read_and_junk_is_invalid(client):
+    big = client.post("/api/runs", content=b"x" * (1024 * 1024 + 1),
+                      headers={**AUTH, "Content-Type": "application/json"})
+    assert big.status_code == 413 and code(big) == "too_large"
+    junk = client.post("/api/runs", content=b"\xff\xfe\x00garbage",
+                       headers={**AUTH, "Content-Type": "application/json"})
+    assert junk.status_code in (400, 422) and code(junk) == "invalid_request"
+    blank = client.post("/api/runs", json={**BODY, "objective": "   "}, headers=AUTH)
+    assert blank.status_code == 422 and "empty" in blank.json()["error"]["message"]
+
+
+def test_sequence_numbers_out_of_range_are_422_not_500(client):
+    client.post("/api/runs/wait", json=BODY, headers=AUTH)
+    run_id = client.get("/api/runs", headers=AUTH).json()["runs"][0]["run_id"]
+    huge = "99999999999999999999999"
+    answer = client.get(f"/api/runs/{run_id}/events", params={"after": huge}, headers=AUTH)
+    assert answer.status_code == 422 and code(answer) == "invalid_request"
+    for value in (huge, "-7", "banana"):
+        answer = client.get(f"/api/runs/{run_id}/stream",
+                            headers={**AUTH, "Last-Event-ID": value})
+        assert answer.status_code == 422 and code(answer) == "invalid_request", value

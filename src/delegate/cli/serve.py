@@ -127,11 +127,16 @@ def serve_command(args: argparse.Namespace) -> int:
     token = check(args)
     import uvicorn
 
+    from ..durable.store import open_store
     from ..server import create_app
 
-    app = create_app(store=args.store, token=token, host=args.host, port=args.port,
-                     max_runs=args.max_runs, recover=args.recover)
-    print(f"delegate: serving on http://{url_host(args.host)}:{args.port}/?token={token}",
-          file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host.strip("[]"), port=args.port, log_level="warning")
+    store = open_store(args.store)  # a bad store is one line, before any address is printed
+    try:
+        app = create_app(store=store, token=token, host=args.host, port=args.port,
+                         max_runs=args.max_runs, recover=args.recover)
+        print(f"delegate: serving on http://{url_host(args.host)}:{args.port}/?token={token}",
+              file=sys.stderr, flush=True)
+        uvicorn.run(app, host=args.host.strip("[]"), port=args.port, log_level="warning")
+    finally:
+        store.close()
     return 0

@@ -145,7 +145,8 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "internal")
+        code = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(exc.status_code, "internal")
         return answer(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -10,7 +10,8 @@ In order, for each HTTP request:
    leaves the address bar;
 3. the token, from ``Authorization: Bearer T`` or the cookie, must match (compared in constant
    time), else 401;
-4. a request that may change something (not GET, HEAD or OPTIONS) that carries an ``Origin``
+4. a body larger than :data:`MAX_BODY` is refused (413) before it is read;
+5. a request that may change something (not GET, HEAD or OPTIONS) that carries an ``Origin``
    must come from the server's own origin, else 403: another site's page cannot post to it.
    (A client that is not a browser sends no Origin; the token still applies.)
 
@@ -28,9 +29,11 @@ from urllib.parse import parse_qs
 
 from .errors import error_body
 
-__all__ = ["COOKIE", "Gate", "allowed_hosts"]
+__all__ = ["COOKIE", "MAX_BODY", "Gate", "allowed_hosts"]
 
 COOKIE = "delegate_token"
+#: The largest request body the server reads, in bytes.
+MAX_BODY = 1024 * 1024
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
@@ -72,10 +75,16 @@ class Gate:
                 else:
                     await _deny(send, 401, "unauthorized", "the token is wrong", html=True)
                 return
-        if not self._ok(_token(headers)):
-            await _deny(send, 401, "unauthorized",
-                        "a token is needed: open the URL `delegate serve` printed, or send "
-                        "Authorization: Bearer TOKEN", html=not path.startswith("/api/"))
+        given = _token(headers)
+        if not self._ok(given):
+            why = ("the token is wrong" if given else "a token is needed") + (
+                ": open the URL `delegate serve` printed, or send Authorization: Bearer TOKEN")
+            await _deny(send, 401, "unauthorized", why, html=not path.startswith("/api/"))
+            return
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY:
+            await _deny(send, 413, "too_large",
+                        f"a request body is at most {MAX_BODY // 1024} KiB")
             return
         origin = headers.get("origin")
         if method not in _SAFE and origin is not None and \

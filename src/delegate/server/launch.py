@@ -22,7 +22,8 @@ from ..errors import UsageError
 from ..limits.budget import Budget
 from ..run_requests import RecommendRequest, RunRequest, parse_request
 
-__all__ = ["SERVED", "RunBody", "execute", "input_schema", "servable", "to_request"]
+__all__ = ["SERVED", "RunBody", "check_model", "execute", "input_schema", "servable",
+           "to_request"]
 
 #: The workflows the server runs, and what each is for.
 SERVED: dict[str, str] = {
@@ -54,6 +55,7 @@ class ContentOptions(_Body):
     timeout: Annotated[float, Field(gt=0, le=1e7)] | None = None
     fail_fast: bool = False
     strategy: Literal["static", "dynamic", "hybrid"] = "static"
+    approve_plan: bool = False
 
 
 class RecommendOptions(_Body):
@@ -106,6 +108,7 @@ def to_request(body: RunBody) -> RunRequest | RecommendRequest:
         UsageError: one line naming the problem (a missing objective, an option the workflow
             does not take, a setting it would not apply).
     """
+    check_model(body.model)
     budget = body.budget.model_dump()
     common = {"model": body.model, "budget_tokens": budget["tokens"],
               "budget_usd": budget["usd"], "budget_seconds": budget["seconds"],
@@ -113,10 +116,14 @@ def to_request(body: RunBody) -> RunRequest | RecommendRequest:
     if body.workflow == "recommend":
         if body.query is None or body.objective is not None:
             raise UsageError("the recommend workflow takes a 'query' (and no 'objective')")
+        if not body.query.strip():
+            raise UsageError("query: empty; say what the customer wants")
         options = _options(RecommendOptions, body.options)
         return RecommendRequest(command="recommend", query=body.query, **options, **common)
     if body.objective is None or body.query is not None:
         raise UsageError(f"the {body.workflow} workflow takes an 'objective' (and no 'query')")
+    if not body.objective.strip():
+        raise UsageError("objective: empty; say what you want")
     options = _options(ContentOptions, body.options)
     request = RunRequest(command="run", objective=body.objective, workflow=body.workflow,
                          **options, **common)
@@ -125,6 +132,22 @@ def to_request(body: RunBody) -> RunRequest | RecommendRequest:
         raise UsageError(f"the {request.workflow} workflow does not take: "
                          + ", ".join(_OPTION[k] for k in ignored))
     return request
+
+
+def check_model(spec: str | None) -> None:
+    """Refuse a model that names a file: a client may pick a provider's model
+    (``openai:gpt-4o-mini``) or the embedded default, never a path on the server
+    (``local:/path/model.gguf`` would have the server open any file it is given).
+
+    Raises:
+        UsageError: ``spec`` names a local file.
+    """
+    if spec is None:
+        return
+    provider, _, name = spec.partition(":")
+    if provider.strip().lower() == "local" and name.strip() not in ("", "default"):
+        raise UsageError(f"model {spec[:80]!r}: the server runs the embedded model as "
+                         "local:default only; it does not load model files named by a client")
 
 
 def servable(stored: Any, run_id: str = "") -> RunRequest | RecommendRequest:
@@ -146,6 +169,10 @@ def servable(stored: Any, run_id: str = "") -> RunRequest | RecommendRequest:
     else:
         raise UsageError(f"{of} is a 'delegate examples' run; resume it with delegate runs "
                          "resume")
+    try:
+        check_model(request.model)
+    except UsageError as exc:
+        raise UsageError(f"{of}: {exc}; resume it with delegate runs resume") from None
     if files or request.rate_limit:
         raise UsageError(f"{of} read files or set rate limits of its own on the machine that "
                          "started it; resume it there with delegate runs resume")
@@ -190,7 +217,7 @@ def _options(kind: type[_Body], given: dict[str, Any]) -> dict[str, Any]:
 def _config(request: RunRequest) -> RunConfig:
     return RunConfig(max_concurrency=request.max_concurrency, task_timeout=request.timeout,
                      failure_policy="fail_fast" if request.fail_fast else "continue",
-                     strategy=request.strategy)
+                     strategy=request.strategy, approve_plan=request.approve_plan)
 
 
 def _budget(request: RunRequest | RecommendRequest) -> Budget | None:
@@ -203,4 +230,5 @@ def _budget(request: RunRequest | RecommendRequest) -> Budget | None:
 
 #: The option of the body that sets each RunConfig setting.
 _OPTION = {"max_concurrency": "options.max_concurrency", "task_timeout": "options.timeout",
-           "failure_policy": "options.fail_fast", "strategy": "options.strategy"}
+           "failure_policy": "options.fail_fast", "strategy": "options.strategy",
+           "approve_plan": "options.approve_plan"}

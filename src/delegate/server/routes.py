@@ -26,6 +26,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api")
 
+#: The highest event sequence number a client may name (a store's integers are 64-bit).
+MAX_SEQ = 2**62
 #: How many Idempotency-Keys the server remembers (in memory, for this process).
 IDEMPOTENCY_KEYS = 10_000
 _STATUSES = ("queued", "running", "interrupted", "succeeded", "partial", "failed",
@@ -137,7 +139,7 @@ async def get_run(request: Request, run_id: str) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}/events")
 async def get_events(request: Request, run_id: str,
-                     after: Annotated[int | None, Query(ge=-1)] = None,
+                     after: Annotated[int | None, Query(ge=-1, le=MAX_SEQ)] = None,
                      limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000) -> dict[str, Any]:
     """The run's stored events after ``after``, oldest first."""
     store = _state(request).store
@@ -148,7 +150,7 @@ async def get_events(request: Request, run_id: str,
 
 @router.get("/runs/{run_id}/stream")
 async def stream(request: Request, run_id: str,
-                 after: Annotated[int | None, Query(ge=-1)] = None,
+                 after: Annotated[int | None, Query(ge=-1, le=MAX_SEQ)] = None,
                  last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
     """The run's events as Server-Sent Events (see :mod:`delegate.server.stream`)."""
     state = _state(request)
@@ -157,6 +159,8 @@ async def stream(request: Request, run_id: str,
         try:
             after = int(last_event_id)
         except ValueError:
+            after = None
+        if after is None or not -1 <= after <= MAX_SEQ:
             raise ApiError(422, "invalid_request",
                            "Last-Event-ID: an event's sequence number") from None
     return EventSourceResponse(

@@ -142,3 +142,13 @@ def test_a_cache_miss_takes_no_write_lock(sqlite_url, tmp_path, monkeypatch):
         other.execute("ROLLBACK")
         other.close()
         store.close()
+
+
+def test_a_store_error_hides_the_password_but_leaves_the_words_around_it():
+    from delegate.durable.store._engine import describe_error
+
+    said = describe_error(Exception('at "127.0.0.1", port 1 failed: password=p; u:p@h is up'),
+                          "postgresql://u:***@h/db", "p")
+    assert said.endswith('at "127.0.0.1", port 1 failed: password=***; u:***@h is up')
+    assert "s3cr3t" not in describe_error(Exception("no auth for s3cr3t%21x or s3cr3t!x"),
+                                          "x", "s3cr3t!x")

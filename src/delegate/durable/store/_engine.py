@@ -135,9 +135,10 @@ def describe_error(error: BaseException, shown_url: str, password: str | None) -
     detail = re.sub(r"\s+", " ", str(cause)).strip() or type(cause).__name__
     if isinstance(error, exc.SQLAlchemyError) and not isinstance(error, exc.DBAPIError):
         detail = detail.split(" (Background on this error", 1)[0]
-    if password:
+    if password:  # wherever it stands apart from letters and digits ("p" leaves "port" be)
         for secret in {password, quote(password, safe=""), quote(password)}:
-            detail = detail.replace(secret, "***")
+            detail = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***",
+                            detail)
     return f"run store {shown_url} failed: {type(cause).__name__}: {detail}"
 
 
