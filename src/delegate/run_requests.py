@@ -80,6 +80,7 @@ class RunRequest(_Common):
     fail_fast: bool = False
     strategy: Literal["static", "dynamic", "hybrid"] = "static"
     inputs: Annotated[list[FileRef], Field(max_length=100)] = []
+    approve_plan: bool = False
 
 
 class RecommendRequest(_Common):

@@ -276,6 +276,7 @@ def rebuild(request: Any, parse: Callable[[Sequence[str]], argparse.Namespace]
         args.objective, args.workflow = request.objective, request.workflow
         args.max_concurrency, args.timeout = request.max_concurrency, request.timeout
         args.fail_fast, args.strategy = request.fail_fast, request.strategy
+        args.approve_plan = request.approve_plan
         args.input = [path(ref) for ref in request.inputs]
         args.out = None
     elif name == "recommend":

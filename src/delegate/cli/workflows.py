@@ -49,7 +49,8 @@ def run_command(args: argparse.Namespace) -> int:
     # what the workflow would not apply is refused before anything is loaded or paid
     config = RunConfig(max_concurrency=args.max_concurrency, task_timeout=args.timeout,
                        failure_policy="fail_fast" if args.fail_fast else "continue",
-                       strategy=args.strategy)
+                       strategy=args.strategy,
+                       approve_plan=getattr(args, "approve_plan", False))
     function = WORKFLOWS[name].load()
     ignored = [_FLAGS[k] for k in config.unsupported(WORKFLOWS[name].settings())]
     if args.input and not _accepted(function, {"inputs": args.input}):
@@ -64,7 +65,8 @@ def run_command(args: argparse.Namespace) -> int:
     request = build_request(RunRequest, command="run", objective=objective, workflow=name,
                             max_concurrency=args.max_concurrency, timeout=args.timeout,
                             fail_fast=args.fail_fast, strategy=args.strategy,
-                            inputs=[ref for ref, _ in inputs], **common_request(args, run_setup))
+                            inputs=[ref for ref, _ in inputs], approve_plan=config.approve_plan,
+                            **common_request(args, run_setup))
     if not args.quiet and getattr(args, "resume", None) is None:
         print(f"delegate: workflow {name} ({why})", file=sys.stderr)
     config = config.replace(budget=run_setup.budget)
@@ -96,7 +98,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 #: The flag of each setting ``delegate run`` sets.
 _FLAGS = {"max_concurrency": "--max-concurrency", "task_timeout": "--timeout",
-          "failure_policy": "--fail-fast", "strategy": "--strategy"}
+          "failure_policy": "--fail-fast", "strategy": "--strategy",
+          "approve_plan": "--approve-plan"}
 
 
 def _accepted(function: Any, options: dict[str, Any]) -> dict[str, Any]:
@@ -248,9 +251,19 @@ def eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The exit code of a run that stopped to wait for a person's answer.
+WAITING = 3
+
+
 def _exit_code(result) -> int:
     if result.status == "succeeded":
         return 0
+    if result.status == "waiting":
+        print(f"delegate: run {result.run_id} is waiting for an answer: {result.notes[-1]}; "
+              f"answer with: delegate runs answer {result.run_id} --approve (or --reject "
+              f"REASON, --edit FILE), then: delegate runs resume {result.run_id}",
+              file=sys.stderr)
+        return WAITING
     failed = [o for o in result.outcomes if not o.ok]
     detail = f"; first: {failed[0].task_id}: {failed[0].error}" if failed else ""
     notes = f"; {result.notes[-1]}" if result.notes else ""
