@@ -21,7 +21,7 @@ from ..core.interrupts import Interrupt, InterruptHandler
 from ..errors import AlreadyAnswered, RunWaiting
 from .approve import TerminalApprover
 
-__all__ = ["at_terminal", "recorded", "terminal_approver"]
+__all__ = ["at_terminal", "paused", "recorded", "terminal_approver"]
 
 
 def at_terminal() -> bool:
@@ -57,14 +57,14 @@ def terminal_approver(subscribers: Iterable[Any] = (), *, stream: Any = None
     approver = TerminalApprover(read, write)
 
     async def ask(interrupt: Interrupt) -> Any:
-        with _paused(shown):
+        with paused(shown):
             return await approver(interrupt)
 
     return ask
 
 
 @contextlib.contextmanager
-def _paused(subscribers: list[Any]) -> Iterator[None]:
+def paused(subscribers: list[Any]) -> Iterator[None]:
     """Stop the rich live displays among ``subscribers`` (their ``live``) for the block, so
     that a prompt is not drawn over; they start again after it."""
     stopped = []
