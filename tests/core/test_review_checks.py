@@ -126,3 +126,42 @@ def test_every_round_is_announced_with_the_round_number_at_most_max_rounds():
     assert max(rounds) == 3 and len(events.of(TaskRevised)) == 3
     assert all(e.kept for e in events.of(TaskRevised))  # each draft scored higher
     assert [r.round for r in result.reviews if r.task_id == "body"] == [1, 2, 3]
+
+
+def test_a_rewrite_cancelled_with_its_run_still_ends_its_task_in_the_log():
+    """Cancelled while a rewrite runs: the rewrite's start has an end (TaskRevised, the
+    earlier output kept), so no display shows the task running after the run ended."""
+    log = EventLog()
+    rewriting = asyncio.Event()
+    drafts = {"intro": REPEATED, "body": "A fine body."}
+    written: dict[str, int] = {}
+
+    async def answer(call: ScriptedCall):
+        task_id = next(t.id for t in PLAN.tasks if t.instruction in call.last_user)
+        if call.output is not None:
+            return {"notes": "fine", "coverage": 5}
+        written[task_id] = written.get(task_id, 0) + 1
+        if written[task_id] > 1:  # the rewrite: hold it until the run is cancelled
+            rewriting.set()
+            await asyncio.Event().wait()
+        return drafts[task_id]
+
+    async def main():
+        job = asyncio.ensure_future(run(
+            "Write a guide", workers=[Worker("writer", "writes", "You write.")], plan=PLAN,
+            model=ScriptedModel(function=answer), synthesize=False, subscribers=[log],
+            reviewer=Reviewer(RUBRIC, checks=repeats, model_verdict=False)))
+        await rewriting.wait()
+        job.cancel()
+        try:
+            await job
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+    starts = [e for e in log.events if e.kind == "TaskStarted" and e.task_id == "intro"]
+    assert len(starts) == 2  # the first draft and the rewrite
+    revised = log.of(TaskRevised)
+    assert [(r.task_id, r.kept) for r in revised] == [("intro", False)]
+    assert "cancelled" in revised[0].note and revised[0].outcome.output == REPEATED
+    assert [e.kind for e in log.events].count("RunFinished") == 1

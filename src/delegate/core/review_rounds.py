@@ -116,12 +116,18 @@ async def _rewrite(
         tid = verdict.task_id
         await asyncio.gather(*(jobs[d] for d in plan.task(tid).depends_on if d in jobs))
         earlier = outcomes[tid]
-        async with limit:
-            outcome = await scheduler.revise(
-                plan, tid, _outputs(outcomes),
-                Revision(reviewer.feedback(verdict), earlier.output, round_no),
-                objective=objective, shared=shared, run_id=run_id, meter=meter,
-            )
+        try:
+            async with limit:
+                outcome = await scheduler.revise(
+                    plan, tid, _outputs(outcomes),
+                    Revision(reviewer.feedback(verdict), earlier.output, round_no),
+                    objective=objective, shared=shared, run_id=run_id, meter=meter,
+                )
+        except asyncio.CancelledError:  # the rewrite that started ends too: the earlier stands
+            bus.emit(TaskRevised(run_id=run_id, task_id=tid, round=round_no, outcome=earlier,
+                                 kept=False, note=f"revision {round_no} of {tid} cancelled, "
+                                 "earlier output kept"))
+            raise
         why = ""
         if not outcome.ok:
             why = f"revision {round_no} of {tid} failed, earlier output kept: {outcome.error}"
