@@ -6,6 +6,8 @@
 // (textContent, or the text nodes `h` makes); the plan's SVG, drawn and escaped by the
 // server (delegate/observe/report/svg.py), is the only markup inserted.
 
+import { interruptsPanel } from './interrupts.js';
+
 /** Fill colour of each task status, as in the report (svg.py's COLOURS). */
 const COLOURS = {
   succeeded: '#2f9e5b', failed: '#d64545', timed_out: '#e0792b', skipped: '#9aa3ad',
@@ -16,9 +18,10 @@ const ENDED = { TaskFinished: 'succeeded', TaskFailed: 'failed', TaskSkipped: 's
 /** Every event kind the stream may name (the core's event classes), each listened to. */
 const KINDS = ['RunStarted', 'PlanCreated', 'TaskQueued', 'TaskStarted', 'TaskRetried',
   'TaskRetrying', 'ModelCalled', 'ModelCallFinished', 'BudgetReached', 'TaskFinished',
-  'TaskFailed', 'TaskSkipped', 'TaskCancelled', 'TaskReviewed', 'TaskRevised', 'RunFinished'];
-const RUN_STATUSES = ['queued', 'running', 'interrupted', 'succeeded', 'partial', 'failed',
-  'cancelled'];
+  'TaskFailed', 'TaskSkipped', 'TaskCancelled', 'TaskReviewed', 'TaskRevised', 'RunFinished',
+  'InterruptRaised', 'InterruptAnswered'];
+const RUN_STATUSES = ['queued', 'running', 'waiting', 'interrupted', 'succeeded', 'partial',
+  'failed', 'cancelled'];
 const ACTIVE = new Set(['queued', 'running', 'cancelling']);
 const RESUMABLE = new Set(['interrupted', 'failed', 'partial', 'cancelled']);
 const OUTCOMES = ['succeeded', 'failed', 'timed_out', 'skipped', 'cancelled', 'running'];
@@ -475,13 +478,14 @@ function runView(root, runId) {
     graphIds: null, graphLoading: false, lanes: false, runStart: null, runEnd: null,
     first: null, last: null, lastSeq: null, es: null, ended: false, dirty: new Set(),
     listAll: true, frame: 0, disposed: false, exported: null, budgetNote: null,
-    refreshTimer: 0, selected: null, drawerSeen: '', missing: false,
+    refreshTimer: 0, selected: null, drawerSeen: '', missing: false, planVersion: null,
   };
   const base = `/api/runs/${enc(runId)}`;
 
   // the page's parts
   const head = h('div', { class: 'run-head' }, h('p', { class: 'muted' }, 'Loading the run…'));
   const notes = h('div');
+  const asks = h('div', { class: 'interrupts' });
   const summary = h('dl', { class: 'summary' });
   const graphBox = h('div', { class: 'figure graph' },
     h('p', { class: 'muted' }, 'Loading the plan…'));
@@ -491,13 +495,24 @@ function runView(root, runId) {
   const versionsBox = h('div');
   const answerBox = h('div');
   const legend = h('p', { class: 'legend' }, ...Object.keys(COLOURS).map((k) => pill(k)));
-  root.append(head, notes, summary,
+  root.append(head, notes, asks, summary,
     h('h2', {}, graphTitle), graphBox, legend,
     h('h2', {}, 'Timeline'), h('div', { class: 'figure' }, canvas),
     h('h2', {}, 'Tasks'), listBox,
     h('h2', {}, 'Plan versions'), versionsBox,
     answerBox);
   const list = taskList(listBox, st, (id) => openTask(id));
+  const panel = interruptsPanel(asks, base, { h, api, errorBox, control, FormError, when,
+    onAnswered(answer) {
+      if (!answer.resumed || st.disposed) { refresh(); return; }
+      // the server carries the run on: follow it from the last event seen
+      st.status = 'running';
+      st.ended = false;
+      st.runEnd = null;
+      renderHead();
+      stream();
+      refreshSoon();
+    } });
 
   graphBox.addEventListener('click', (e) => {
     const node = e.target.closest('[data-task]');
@@ -566,7 +581,11 @@ function runView(root, runId) {
     st.order = [...ids, ...st.order.filter((id) => !inPlan.has(id))];
     st.planIds = ids;
     st.listAll = true;
-    if (st.graphIds && !sameIds(st.graphIds, ids)) loadGraph();
+    const version = plan.version ?? null;
+    const newer = version !== null && st.planVersion !== null && version !== st.planVersion;
+    st.planVersion = version ?? st.planVersion;
+    // another version (an edited plan may keep every id and change its dependencies)
+    if (st.graphIds && (newer || !sameIds(st.graphIds, ids))) loadGraph();
     schedule();
   }
 
@@ -626,6 +645,8 @@ function runView(root, runId) {
     } else if (kind === 'BudgetReached') {
       st.budgetNote = d.reason ?? 'the budget was reached';
       renderNotes();
+    } else if (kind === 'InterruptRaised' || kind === 'InterruptAnswered') {
+      panel.load();
     } else if (kind === 'RunFinished') {
       st.runEnd = at;
       st.status = d.result?.status ?? st.status;
@@ -664,6 +685,7 @@ function runView(root, runId) {
   async function loadGraph() {
     if (st.graphLoading) return;
     st.graphLoading = true;
+    const drawing = st.planVersion;
     try {
       const graph = await api(`${base}/graph`);
       if (st.disposed) return;
@@ -685,7 +707,8 @@ function runView(root, runId) {
       st.graphLoading = false;
     }
     // the plan changed while the drawing was on its way: draw the new one
-    if (!st.disposed && st.planIds.length && !sameIds(st.graphIds, st.planIds)) loadGraph();
+    if (!st.disposed && st.planIds.length && (st.planVersion !== drawing
+      || !sameIds(st.graphIds, st.planIds))) loadGraph();
   }
 
   /** The run object again, at most once every 1.5 s while events arrive (every 10 s above
@@ -717,6 +740,7 @@ function runView(root, runId) {
       renderHead();
       renderVersions();
       renderAnswer();
+      if (run.status === 'waiting') panel.load();
       schedule();
       if (st.selected && drawerFor() === st.selected) renderDrawer(st.selected, true);
     } catch (err) {
@@ -773,6 +797,11 @@ function runView(root, runId) {
     if (st.budgetNote) shown.push(h('div', { class: 'note' }, `Budget reached: ${st.budgetNote}`));
     const error = st.run?.result?.error;
     if (error) shown.push(h('div', { class: 'error' }, errorText(error)));
+    // what the run said of itself (a rejected plan and why, who approved it)
+    const said = st.run?.result?.notes;
+    if (Array.isArray(said)) {
+      for (const note of said.slice(0, 5)) shown.push(h('div', { class: 'note' }, String(note)));
+    }
     notes.replaceChildren(...shown);
   }
 
@@ -954,6 +983,7 @@ function runView(root, runId) {
 
   return { dispose() {
     st.disposed = true;
+    panel.dispose();
     if (st.es) st.es.close();
     cancelAnimationFrame(st.frame);
     clearTimeout(st.refreshTimer);
