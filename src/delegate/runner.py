@@ -14,19 +14,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .core.approval import approve_plan, nothing_ran
 from .core.config import RunConfig, config_from
-from .core.events import (
-    EventBus,
-    InterruptAnswered,
-    InterruptRaised,
-    PlanCreated,
-    Subscriber,
-    TaskSkipped,
-)
-from .core.interrupts import InterruptHandler, PlanDecision, decide_plan, plan_interrupt
+from .core.events import EventBus, PlanCreated, Subscriber
+from .core.interrupts import ASKER, Asker, InterruptHandler
 from .core.meter import Meter
 from .core.orchestrator import FallbackPlan, Orchestrator
-from .core.outcomes import PlanningReport, RunResult, TaskOutcome
+from .core.outcomes import PlanningReport, RunResult
 from .core.plan import Plan, Strategy
 from .core.retry import RetryPolicy, call_with_retry
 from .core.review import Reviewer
@@ -126,12 +120,12 @@ async def run(
     """
     cfg = config_from(config, settings, caller="run")
     objective = check_objective(objective)
+    if on_interrupt is None and journal is not None:
+        on_interrupt = stored_answers(journal)  # questions wait in the store
     if cfg.approve_plan and on_interrupt is None:
-        if journal is None:
-            raise UsageError("approve_plan needs someone to ask: pass on_interrupt= (a "
-                             "function that returns the person's answer) or a journal (the "
-                             "run then waits in the store for the answer)")
-        on_interrupt = stored_answers(journal)
+        raise UsageError("approve_plan needs someone to ask: pass on_interrupt= (a function "
+                         "that returns the person's answer) or a journal (the run then waits "
+                         "in the store for the answer)")
     registry = workers if isinstance(workers, WorkerRegistry) else WorkerRegistry(workers)
     orchestrator = orchestrator or Orchestrator(limits=cfg.limits, retry=cfg.retry)
     if cfg.limits is None:
@@ -167,7 +161,7 @@ async def _run(
     """The body of :func:`run`, inside its session: plan, (approve,) schedule, review,
     synthesise."""
     run_id, bus, meter = session.run_id, session.bus, session.meter
-    strategy, max_replans, retry = cfg.strategy, cfg.max_replans, cfg.retry
+    retry = cfg.retry
     if plan is None:
         assert planner_model is not None
         planner = meter.wrap(planner_model, purpose="plan")
@@ -182,12 +176,12 @@ async def _run(
     if cfg.approve_plan:
         assert on_interrupt is not None
         try:
-            decision = await _approve_plan(session, plan, registry, cfg, on_interrupt)
+            decision = await approve_plan(session, plan, registry, cfg, on_interrupt)
         except RunWaiting as exc:  # nobody has answered yet: the run stops, to be carried on
-            return _nothing_ran(session, plan, planning, "waiting", str(exc))
+            return nothing_ran(session, plan, planning, "waiting", str(exc))
         if decision.plan is None:
             who = f" by {decision.by}" if decision.by else ""
-            return _nothing_ran(session, plan, planning, "cancelled",
+            return nothing_ran(session, plan, planning, "cancelled",
                                 f"the plan was rejected{who}: {decision.reason}")
         if decision.edited:
             plan = decision.plan
@@ -201,11 +195,37 @@ async def _run(
         task_timeout=cfg.task_timeout, failure_policy=cfg.failure_policy, limits=cfg.limits,
         subscribers=bus, resolve=session.model,
     )
+    asking = ASKER.set(Asker(on_interrupt, bus, run_id)) if on_interrupt is not None else None
+    try:
+        return await _work(session, objective, registry, default_model, planner_model, cfg,
+                           plan, planning, scheduler, synthesizer, reviewer, shared,
+                           orchestrator)
+    finally:
+        if asking is not None:
+            ASKER.reset(asking)
+
+
+async def _work(
+    session: RunSession, objective: str, registry: WorkerRegistry,
+    default_model: Model | None, planner_model: Model | None, cfg: RunConfig, plan: Plan,
+    planning: PlanningReport, scheduler: Scheduler, synthesizer: Synthesizer | None,
+    reviewer: Reviewer | None, shared: Mapping[str, Any] | None, orchestrator: Orchestrator,
+) -> RunResult:
+    """Schedule the approved plan, then replan, review and synthesise as configured; a task
+    waiting for a person's answer stops the run there (``waiting``)."""
+    run_id, bus, meter = session.run_id, session.bus, session.meter
+    strategy, max_replans, retry = cfg.strategy, cfg.max_replans, cfg.retry
     result = await scheduler.run(
         plan, objective=objective, shared=shared, run_id=run_id, meter=meter,
         planning=planning, announce=False,
     )
     notes = session.notes  # the run's own notes; the meter holds the model calls' notes
+    if result.status == "waiting":  # carried on once answered: no review, no answer yet
+        notes.extend(f"{o.task_id} is waiting: {o.error}" for o in result.outcomes
+                     if o.status == "waiting")
+        return session.finish(dataclasses.replace(
+            result, usage=meter.usage, notes=(*meter.notes, *notes),
+            wall_seconds=time.perf_counter() - session.started))
     versions = [PlanVersion(plan.version, plan, "initial plan",
                             planning.reason or f"from {planning.source}")]
     if strategy != "static" and not meter.budget_reached:
@@ -257,52 +277,6 @@ async def _run(
         notes=(*meter.notes, *notes), wall_seconds=time.perf_counter() - session.started,
         budget_reached=meter.budget_reached,
     ))
-
-
-#: How many refused answers to one approval before the run gives up.
-MAX_REFUSED_ANSWERS = 5
-
-
-async def _approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry,
-                        cfg: RunConfig, ask: InterruptHandler) -> PlanDecision:
-    """Ask for ``plan``'s approval until the answer is one the run can act on; an edited
-    plan that fails validation is refused (the validator's message goes back with the
-    question) and nothing runs on it.
-
-    Raises:
-        UsageError: :data:`MAX_REFUSED_ANSWERS` answers in a row were refused.
-    """
-    bus, error = session.bus, ""
-    for asked in range(1, MAX_REFUSED_ANSWERS + 1):
-        interrupt = plan_interrupt(plan, error, asked)
-        bus.emit(InterruptRaised(run_id=session.run_id, interrupt=interrupt))
-        answer = await ask(interrupt)
-        by = str(answer.get("by") or "") if isinstance(answer, dict) else ""
-        bus.emit(InterruptAnswered(run_id=session.run_id, interrupt_id=interrupt.id,
-                                   answer=answer, by=by))
-        try:
-            return decide_plan(plan, answer, registry, cfg.limits)
-        except UsageError as exc:
-            error = str(exc)
-            session.notes.append(f"plan approval: an answer was refused: {error}")
-    raise UsageError(f"{MAX_REFUSED_ANSWERS} answers to the plan's approval were refused; "
-                     f"the last: {error}")
-
-
-def _nothing_ran(session: RunSession, plan: Plan, planning: PlanningReport, status: str,
-                 why: str) -> RunResult:
-    """The result of a run that stopped before any worker started (its plan rejected, or
-    waiting for an answer): every task skipped, saying why."""
-    outcomes = tuple(TaskOutcome(t.id, t.worker, "skipped", error=f"not started: {why}")
-                     for t in plan.tasks)
-    for outcome in outcomes:
-        session.bus.emit(TaskSkipped(run_id=session.run_id, task_id=outcome.task_id,
-                                     outcome=outcome))
-    meter = session.meter
-    return session.finish(RunResult(
-        run_id=session.run_id, plan=plan, outcomes=outcomes, status=status,  # type: ignore[arg-type]
-        usage=meter.usage, planning=planning, notes=(*meter.notes, *session.notes, why),
-        wall_seconds=time.perf_counter() - session.started))
 
 
 async def _replan_rounds(

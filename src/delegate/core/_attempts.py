@@ -12,7 +12,7 @@ import asyncio
 from time import time as _now
 from typing import TYPE_CHECKING
 
-from ..errors import ErrorInfo, TaskTimeout, describe
+from ..errors import ErrorInfo, RunWaiting, TaskTimeout, describe
 from .events import TaskRetried, TaskStarted
 from .hooks import AttemptSpec
 from .outcomes import TaskOutcome
@@ -104,6 +104,7 @@ def failed_outcome(task: Task, attempts: int, first_start: float | None,
         info, timed_out = failure, failure.type == TaskTimeout.__name__
     else:
         info, timed_out = ErrorInfo.of(failure), isinstance(failure, TaskTimeout)
-    return TaskOutcome(task.id, task.worker, "timed_out" if timed_out else "failed",
-                       attempts, first_start, _now(), info.describe(), info.type,
-                       error_info=info)
+    status = "timed_out" if timed_out else "waiting" if info.type == RunWaiting.__name__ \
+        else "failed"  # a task that asked a person ends waiting, to be carried on
+    return TaskOutcome(task.id, task.worker, status, attempts, first_start, _now(),
+                       info.describe(), info.type, error_info=info)

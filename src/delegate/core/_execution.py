@@ -33,7 +33,14 @@ from ._attempts import failed_outcome, run_attempts
 from ._builders import Context as _Context
 from ._builders import Dependency as _Dependency
 from ._builders import Outcome as _Outcome
-from .events import TaskCancelled, TaskFailed, TaskFinished, TaskQueued, TaskSkipped
+from .events import (
+    TaskCancelled,
+    TaskFailed,
+    TaskFinished,
+    TaskQueued,
+    TaskSkipped,
+    TaskWaiting,
+)
 from .meter import Meter
 from .outcomes import TaskOutcome
 from .plan import Plan, Task
@@ -49,7 +56,7 @@ _new = object.__new__  # with the builders of core/_builders.py
 
 _END_EVENT = {
     "succeeded": TaskFinished, "failed": TaskFailed, "timed_out": TaskFailed,
-    "skipped": TaskSkipped, "cancelled": TaskCancelled,
+    "skipped": TaskSkipped, "cancelled": TaskCancelled, "waiting": TaskWaiting,
 }
 
 
@@ -222,6 +229,8 @@ class Execution:
                 waiting[child] = left
                 if left == 0 and child not in outcomes:
                     pending.append(child)
+        elif outcome.status == "waiting":  # its dependents wait too; the rest goes on
+            self._skip_dependents(tid, f"dependency {tid!r} is waiting for an answer")
         elif outcome.status != "cancelled":
             if self.scheduler.failure_policy == "fail_fast":
                 self.stopping = True
@@ -229,14 +238,14 @@ class Execution:
             else:
                 self._skip_dependents(tid)
 
-    def _skip_dependents(self, failed: str) -> None:
+    def _skip_dependents(self, failed: str, why: str = "") -> None:
+        why = why or f"dependency {failed!r} did not succeed"
         stack = list(self.dependents[failed])
         while stack:
             child = stack.pop()
             if child in self.outcomes:
                 continue
-            self._end(TaskOutcome(child, self.tasks[child].worker, "skipped",
-                                  error=f"dependency {failed!r} did not succeed"))
+            self._end(TaskOutcome(child, self.tasks[child].worker, "skipped", error=why))
             stack.extend(self.dependents[child])
 
     def _end(self, outcome: TaskOutcome) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "TaskRevised",
     "TaskSkipped",
     "TaskStarted",
+    "TaskWaiting",
 ]
 
 
@@ -164,6 +165,12 @@ class TaskFailed(TaskEnded):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskSkipped(TaskEnded):
     """The task never ran: a dependency failed, or the policy stopped the run."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskWaiting(TaskEnded):
+    """The task asked a person (``ctx.ask``) and stopped until someone answers; the run
+    carries it on then."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

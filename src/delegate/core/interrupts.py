@@ -25,17 +25,21 @@ asks ``plan_approval``. The answers (:data:`PLAN_ANSWER_SCHEMA`):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from ..errors import PlanError, UsageError
+from .events import InterruptAnswered, InterruptRaised
 from .plan import Plan, PlanLimits, validate_plan
 
 __all__ = [
+    "ASKER",
     "PLAN_ANSWER_SCHEMA",
+    "Asker",
     "check_answer",
     "Interrupt",
     "InterruptHandler",
@@ -161,6 +165,11 @@ def check_answer(record: Mapping[str, Any], answer: Any) -> None:
     Raises:
         UsageError: one line saying what is wrong.
     """
+    if record.get("kind") == "question":
+        choices = (record.get("payload") or {}).get("choices")
+        if choices and answer not in choices:
+            raise UsageError("the answer must be one of: " + ", ".join(map(str, choices)))
+        return
     if record.get("kind") != "plan_approval":
         return
     stored = (record.get("payload") or {}).get("plan") or {}
@@ -169,3 +178,49 @@ def check_answer(record: Mapping[str, Any], answer: Any) -> None:
     except ValidationError:
         plan = Plan(tasks=())
     decide_plan(plan, answer, None, PlanLimits())
+
+
+class Asker:
+    """How the tasks of one run ask a person (``ctx.ask``): each question becomes an
+    interrupt ``ask:<task>:<attempt>:<n>`` (the ``n``-th question of that attempt), raised and
+    answered as events, answered by ``handler``. Only the asking task waits: the others go on.
+
+    Args:
+        handler: answers the interrupts (the application's, or the durable one).
+        bus: where the run's events go.
+        run_id: the run.
+    """
+
+    def __init__(self, handler: InterruptHandler, bus: Any, run_id: str) -> None:
+        self.handler = handler
+        self.bus = bus
+        self.run_id = run_id
+        self._asked: dict[tuple[str, int], int] = {}
+
+    async def ask(self, task_id: str, attempt: int, question: str,
+                  schema: dict[str, Any] | None = None,
+                  choices: Sequence[str] | None = None) -> Any:
+        if not isinstance(question, str) or not question.strip():
+            raise UsageError("ctx.ask needs a question")
+        if choices is not None:
+            choices = [str(c) for c in choices]
+            if not choices:
+                raise UsageError("ctx.ask: choices must not be empty")
+        key = (task_id, attempt)
+        n = self._asked[key] = self._asked.get(key, 0) + 1
+        interrupt = Interrupt(
+            id=f"ask:{task_id}:{attempt}:{n}", kind="question", task_id=task_id,
+            payload={"question": question, "choices": choices},
+            schema=schema or ({"enum": choices} if choices else {"type": "string"}))
+        self.bus.emit(InterruptRaised(run_id=self.run_id, interrupt=interrupt))
+        answer = await self.handler(interrupt)
+        if choices is not None and answer not in choices:
+            raise UsageError(f"the answer to {interrupt.id} is not one of: "
+                             + ", ".join(choices))
+        self.bus.emit(InterruptAnswered(run_id=self.run_id, interrupt_id=interrupt.id,
+                                        answer=answer))
+        return answer
+
+
+#: The asker of the run the current task belongs to (set by the run around its tasks).
+ASKER: ContextVar[Asker | None] = ContextVar("delegate_asker", default=None)

@@ -18,7 +18,7 @@ from .plan import Plan
 
 __all__ = ["PlanningReport", "RunResult", "RunStatus", "TaskOutcome", "TaskStatus"]
 
-TaskStatus = Literal["succeeded", "failed", "skipped", "timed_out", "cancelled"]
+TaskStatus = Literal["succeeded", "failed", "skipped", "timed_out", "cancelled", "waiting"]
 RunStatus = Literal["succeeded", "partial", "failed", "cancelled", "waiting"]
 
 
@@ -193,9 +193,12 @@ def run_status(outcomes: tuple[TaskOutcome, ...], *, cancelled: bool = False) ->
     """The run's status from its task outcomes (``cancelled`` when the run itself was)."""
     if cancelled:
         return "cancelled"
-    succeeded = list(map(_status, outcomes)).count("succeeded")  # no Python call per task
+    statuses = list(map(_status, outcomes))  # no Python call per task
+    succeeded = statuses.count("succeeded")
     if outcomes and succeeded == len(outcomes):
         return "succeeded"
+    if "waiting" in statuses:  # a task asked a person and nobody has answered yet
+        return "waiting"
     return "partial" if succeeded else "failed"
 
 

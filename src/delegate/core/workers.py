@@ -88,6 +88,27 @@ class TaskContext:
     attempt: int = 1
     revision: Revision | None = None
 
+    async def ask(self, question: str, *, schema: dict[str, Any] | None = None,
+                  choices: Sequence[str] | None = None) -> Any:
+        """Ask a person ``question`` and return the answer (a string; one of ``choices``
+        when given; JSON matching ``schema`` when given). Only this task, and what depends
+        on it, waits. With a journal and nobody to ask, the run stops ``waiting``; carried
+        on after the answer, the task runs again, its earlier model calls and the answer
+        coming from the journal (see :mod:`delegate.core.interrupts`).
+
+        Raises:
+            UsageError: the run has nobody to ask (no ``on_interrupt`` and no journal), or
+                the answer is not one of ``choices``.
+            RunWaiting: the question is stored and nobody has answered it yet.
+        """
+        from .interrupts import ASKER
+
+        asker = ASKER.get()
+        if asker is None:
+            raise UsageError("ctx.ask: this run has nobody to ask; run it with "
+                             "on_interrupt= or a journal")
+        return await asker.ask(self.task.id, self.attempt, question, schema, choices)
+
     def result_of(self, task_id: str) -> Any:
         """The output of dependency ``task_id``; ``KeyError`` if it is not a dependency."""
         for dep in self.dependencies:

@@ -40,9 +40,10 @@ from .progress_lines import summary_rows
 __all__ = ["LiveProgress", "summary_table"]
 
 STYLE = {"queued": "dim", "running": "bold yellow", "succeeded": "green", "failed": "bold red",
-         "timed_out": "bold red", "skipped": "magenta", "cancelled": "magenta"}
+         "timed_out": "bold red", "skipped": "magenta", "cancelled": "magenta",
+         "waiting": "bold cyan"}
 ICON = {"queued": "·", "running": "▶", "succeeded": "✔", "failed": "✘", "timed_out": "⌛",
-        "skipped": "↷", "cancelled": "■"}
+        "skipped": "↷", "cancelled": "■", "waiting": "?"}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from ..durable.lease import effective_status
 
 __all__ = ["critical_path_seconds", "run_detail", "run_summary", "summaries"]
 
-_OUTCOMES = ("succeeded", "failed", "skipped", "cancelled", "timed_out")
+_OUTCOMES = ("succeeded", "failed", "skipped", "cancelled", "timed_out", "waiting")
 
 
 def summaries(store: Any, manager: Any, records: list[Any]) -> list[dict[str, Any]]:

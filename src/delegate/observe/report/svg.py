@@ -28,7 +28,7 @@ __all__ = ["COLOURS", "CSS", "LANES_ABOVE", "Mark", "Row", "Segment", "graph_svg
 #: Fill colour of each status; the report's legend and CSS use the same table.
 COLOURS = {
     "succeeded": "#2f9e5b", "failed": "#d64545", "timed_out": "#e0792b",
-    "skipped": "#9aa3ad", "cancelled": "#8a6fb0", "running": "#3b82f6",
+    "skipped": "#9aa3ad", "cancelled": "#8a6fb0", "running": "#3b82f6", "waiting": "#0ea5a4",
     "retried": "#f0b429", "not started": "#e5e7eb",
 }
 
