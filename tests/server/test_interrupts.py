@@ -260,3 +260,35 @@ def test_two_answers_at_once_give_one_200_and_one_409(client):
     assert won["resumed"] is True
     assert f"by {won['answered_by']}" in error_of(lost, 409, "already_answered")
     assert ended(client, run["run_id"])["status"] == "succeeded"
+
+
+def test_an_answer_to_a_run_still_stopping_here_resumes_it_once_it_has_stopped(client, planner):
+    from delegate.server.manager import LocalRun
+
+    run = waiting(client)
+    reached = threading.Event()
+
+    class Ended(asyncio.Event):
+        async def wait(self) -> bool:
+            reached.set()  # the answer waits for the run to stop
+            return await super().wait()
+
+    stopping = LocalRun(run["run_id"], None, None, state="running", ended=Ended())
+    manager = client.app.state.manager
+    manager.runs[run["run_id"]] = stopping  # as a run of this server just after it asked
+    result: list[Any] = []
+    poster = threading.Thread(target=lambda: result.append(
+        answer(client, run["run_id"], {"action": "approve"})))
+    poster.start()
+    assert reached.wait(60)
+    assert planner.calls == []
+
+    def stopped() -> None:
+        stopping.state = "ended"
+        stopping.ended.set()
+
+    client.portal.call(stopped)
+    poster.join()
+    assert result[0].status_code == 200 and result[0].json()["resumed"] is True
+    assert ended(client, run["run_id"])["status"] == "succeeded"
+    assert len(planner.calls) == 3
