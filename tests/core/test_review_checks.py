@@ -3,6 +3,7 @@ does not score higher is discarded, rounds stop when nothing improves, and every
 record shows the outcome that stands."""
 
 import asyncio
+import contextlib
 import io
 
 from rich.console import Console
@@ -153,10 +154,8 @@ def test_a_rewrite_cancelled_with_its_run_still_ends_its_task_in_the_log():
             reviewer=Reviewer(RUBRIC, checks=repeats, model_verdict=False)))
         await rewriting.wait()
         job.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await job
-        except asyncio.CancelledError:
-            pass
 
     asyncio.run(main())
     starts = [e for e in log.events if e.kind == "TaskStarted" and e.task_id == "intro"]

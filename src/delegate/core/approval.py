@@ -8,7 +8,13 @@ import time
 from ..errors import UsageError
 from .config import RunConfig
 from .events import InterruptAnswered, InterruptRaised, TaskSkipped
-from .interrupts import InterruptHandler, PlanDecision, decide_plan, plan_interrupt
+from .interrupts import (
+    MAX_REFUSED,
+    InterruptHandler,
+    PlanDecision,
+    decide_plan,
+    plan_interrupt,
+)
 from .outcomes import PlanningReport, RunResult, TaskOutcome
 from .plan import Plan
 from .session import RunSession
@@ -18,7 +24,7 @@ __all__ = ["MAX_REFUSED_ANSWERS", "approve_plan", "nothing_ran"]
 
 
 #: How many refused answers to one approval before the run gives up.
-MAX_REFUSED_ANSWERS = 5
+MAX_REFUSED_ANSWERS = MAX_REFUSED
 
 
 async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry,

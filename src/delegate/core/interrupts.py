@@ -170,6 +170,15 @@ def check_answer(record: Mapping[str, Any], answer: Any) -> None:
         if choices and answer not in choices:
             raise UsageError("the answer must be one of: " + ", ".join(map(str, choices)))
         return
+    if record.get("kind") == "tool_approval":
+        action = answer.get("action") if isinstance(answer, dict) else None
+        if action not in ("approve", "reject", "edit"):
+            raise UsageError("an answer to a tool call's approval is {\"action\": "
+                             "\"approve\"}, {\"action\": \"reject\", \"reason\": ...} or "
+                             "{\"action\": \"edit\", \"arguments\": {...}}")
+        if action == "edit" and not isinstance(answer.get("arguments"), dict):
+            raise UsageError("an edit answers with the edited arguments under \"arguments\"")
+        return
     if record.get("kind") != "plan_approval":
         return
     stored = (record.get("payload") or {}).get("plan") or {}
@@ -178,6 +187,10 @@ def check_answer(record: Mapping[str, Any], answer: Any) -> None:
     except ValidationError:
         plan = Plan(tasks=())
     decide_plan(plan, answer, None, PlanLimits())
+
+
+#: How many refused answers to one approval before giving up.
+MAX_REFUSED = 5
 
 
 class Asker:
@@ -220,6 +233,61 @@ class Asker:
         self.bus.emit(InterruptAnswered(run_id=self.run_id, interrupt_id=interrupt.id,
                                         answer=answer))
         return answer
+
+    async def approve_call(self, task_id: str, attempt: int, tool: Any,
+                           arguments: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """Ask a person to approve a call of ``tool`` with ``arguments`` (interrupt
+        ``tool:<task>:<attempt>:<n>``): the arguments to call with (edited ones are checked
+        against the tool's schema, and refused ones asked again), or ``None`` and the reason
+        for a rejected call.
+
+        Raises:
+            UsageError: :data:`MAX_REFUSED` answers in a row were refused.
+        """
+        key = (f"tool:{task_id}", attempt)
+        error = ""
+        for _ in range(MAX_REFUSED):
+            n = self._asked[key] = self._asked.get(key, 0) + 1
+            interrupt = Interrupt(
+                id=f"tool:{task_id}:{attempt}:{n}", kind="tool_approval", task_id=task_id,
+                payload={"tool": tool.name, "description": tool.description,
+                         "arguments": arguments, "parameters": tool.parameters},
+                schema=TOOL_ANSWER_SCHEMA, error=error)
+            self.bus.emit(InterruptRaised(run_id=self.run_id, interrupt=interrupt))
+            answer = await self.handler(interrupt)
+            by = str(answer.get("by") or "") if isinstance(answer, dict) else ""
+            self.bus.emit(InterruptAnswered(run_id=self.run_id, interrupt_id=interrupt.id,
+                                            answer=answer, by=by))
+            action = answer.get("action") if isinstance(answer, dict) else None
+            if action == "approve":
+                return arguments, ""
+            if action == "reject":
+                return None, str(answer.get("reason") or "no reason given")
+            if action == "edit":
+                try:
+                    tool.check_arguments(answer.get("arguments"))
+                except UsageError as exc:
+                    error = str(exc)
+                    continue
+                return dict(answer["arguments"]), ""
+            error = ("an answer to a tool call's approval is {\"action\": \"approve\"}, "
+                     "{\"action\": \"reject\", \"reason\": ...} or {\"action\": \"edit\", "
+                     "\"arguments\": {...}}")
+        raise UsageError(f"{MAX_REFUSED} answers to the approval of {tool.name} were refused; "
+                         f"the last: {error}")
+
+
+TOOL_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {"enum": ["approve", "reject", "edit"]},
+        "reason": {"type": "string", "maxLength": 2000},
+        "arguments": {"type": "object", "description": "the edited arguments (action edit)"},
+        "by": {"type": "string", "maxLength": 200},
+    },
+    "additionalProperties": False,
+}
 
 
 #: The asker of the run the current task belongs to (set by the run around its tasks).

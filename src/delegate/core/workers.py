@@ -190,7 +190,8 @@ class Worker:
         settings = self.model_settings()
         if self._tools:
             return await run_with_tools(
-                ctx.model, messages, self._tools, output, settings, self.max_tool_steps
+                ctx.model, messages, self._tools, output, settings, self.max_tool_steps,
+                approve=lambda tool, arguments: _approve_call(ctx, tool, arguments),
             )
         response = await ctx.model.request(messages, output=output, settings=settings)
         return response.data if output is not None else response.text.strip()
@@ -225,6 +226,19 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"<Worker {self.name}>"
+
+
+async def _approve_call(ctx: TaskContext, tool: Tool, arguments: dict[str, Any],
+                        ) -> tuple[dict[str, Any] | None, str]:
+    """Ask a person to approve ``tool``'s call with ``arguments`` (see
+    :meth:`~delegate.core.interrupts.Asker.approve_call`)."""
+    from .interrupts import ASKER
+
+    asker = ASKER.get()
+    if asker is None:
+        raise UsageError(f"tool {tool.name} needs a person's approval; run with "
+                         "on_interrupt= or a journal")
+    return await asker.approve_call(ctx.task.id, ctx.attempt, tool, arguments)
 
 
 def worker(
