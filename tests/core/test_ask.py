@@ -134,3 +134,16 @@ def test_a_durable_run_waits_for_a_question_and_carries_on_with_no_call_made_twi
     assert by_id["draft"].output == "Answer 1 (keep)"  # the same draft, from the journal
     assert len(calls) - made == 1  # only the task that never ran called the model
     assert store.get_run(run_id).status == "succeeded"
+
+
+def test_a_question_past_its_deadline_takes_its_rule():
+    @worker(description="Asks with a deadline.")
+    async def hurried(ctx):
+        return await ctx.ask("Go ahead?", timeout=0.01, on_timeout="approve")
+
+    async def never(interrupt):
+        await asyncio.Event().wait()
+
+    result = asyncio.run(run("Hurry", workers=[hurried], synthesize=False, on_interrupt=never,
+                             plan=Plan(tasks=(Task(id="h", worker="hurried"),))))
+    assert result.outcomes[0].output == {"action": "approve", "by": "deadline"}

@@ -251,3 +251,59 @@ def test_a_stored_edit_the_run_cannot_take_is_refused_and_asked_again(tmp_path):
     assert again.status == "waiting" and model.tasks == []
     asked = store.get_interrupt(run_id, "plan:1:2")
     assert asked["status"] == "pending" and "unknown worker 'poet'" in asked["payload"]["error"]
+
+
+@pytest.mark.parametrize(("rule", "status"), [("reject", "cancelled"),
+                                              ("approve", "succeeded")])
+def test_a_deadline_with_no_answer_applies_its_rule(rule, status):
+    async def never(interrupt):
+        assert interrupt.on_timeout == rule and interrupt.deadline is not None
+        await asyncio.Event().wait()
+
+    log = EventLog()
+    result = asyncio.run(run(
+        "Owls", workers=[RESEARCHER, WRITER], model=Model().model, on_interrupt=never,
+        subscribers=[log], config=RunConfig(approve_plan=True, approval_timeout=0.01,
+                                            on_approval_timeout=rule)))
+    assert result.status == status
+    assert log.of(InterruptAnswered)[0].by == "deadline"
+
+
+def test_a_deadline_that_fails_fails_the_run_with_one_finish():
+    from delegate.errors import RunError
+
+    async def never(interrupt):
+        await asyncio.Event().wait()
+
+    log = EventLog()
+    with pytest.raises(RunError, match="not answered before its deadline"):
+        asyncio.run(run("Owls", workers=[RESEARCHER, WRITER], model=Model().model,
+                        on_interrupt=never, subscribers=[log],
+                        config=RunConfig(approve_plan=True, approval_timeout=0.01,
+                                         on_approval_timeout="fail")))
+    assert [e.kind for e in log.events].count("RunFinished") == 1
+    with pytest.raises(UsageError, match="approval_timeout"):
+        RunConfig(approval_timeout=-1)
+
+
+def test_a_stored_question_past_its_deadline_is_settled_by_its_rule_when_carried_on(tmp_path):
+    import time
+
+    from delegate.durable.journal import Journal
+    from delegate.durable.store import open_store
+
+    store = open_store(str(tmp_path / "runs.db"))
+    config = RunConfig(approve_plan=True, approval_timeout=0.05, on_approval_timeout="reject")
+
+    def go(journal):
+        return asyncio.run(run("Owls", workers=[RESEARCHER, WRITER], model=Model().model,
+                               config=config, journal=journal))
+
+    first = go(Journal.start(store))
+    assert first.status == "waiting"
+    assert store.get_interrupt(first.run_id, "plan:1")["deadline"] is not None
+    time.sleep(0.1)  # nobody answers before the deadline
+    again = go(Journal.resume(store, first.run_id))
+    assert again.status == "cancelled"
+    record = store.get_interrupt(first.run_id, "plan:1")
+    assert record["status"] == "expired" and record["answered_by"] == "deadline"

@@ -12,6 +12,7 @@ from .interrupts import (
     MAX_REFUSED,
     InterruptHandler,
     PlanDecision,
+    answer_of,
     decide_plan,
     plan_interrupt,
 )
@@ -38,9 +39,10 @@ async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry
     """
     bus, error = session.bus, ""
     for asked in range(1, MAX_REFUSED_ANSWERS + 1):
-        interrupt = plan_interrupt(plan, error, asked)
+        interrupt = plan_interrupt(plan, error, asked, cfg.approval_timeout,
+                                   cfg.on_approval_timeout)
         bus.emit(InterruptRaised(run_id=session.run_id, interrupt=interrupt))
-        answer = await ask(interrupt)
+        answer = await answer_of(ask, interrupt)
         by = str(answer.get("by") or "") if isinstance(answer, dict) else ""
         bus.emit(InterruptAnswered(run_id=session.run_id, interrupt_id=interrupt.id,
                                    answer=answer, by=by))

@@ -58,6 +58,9 @@ class RunConfig:
         approve_plan: ask a person to approve, edit or reject the plan before any worker
             starts (see :mod:`delegate.core.interrupts`); the run needs a way to ask (an
             ``on_interrupt`` handler, or a journal to wait in).
+        approval_timeout: seconds the plan's approval may wait (``None``: no deadline).
+        on_approval_timeout: what the deadline decides: ``reject`` (the default: nothing
+            runs), ``approve`` or ``fail``.
 
     Raises:
         UsageError: a setting out of range, with the setting's name.
@@ -74,10 +77,12 @@ class RunConfig:
     synthesize: bool = True
     budget: Budget | None = None
     approve_plan: bool = False
+    approval_timeout: float | None = None
+    on_approval_timeout: Literal["reject", "approve", "fail"] = "reject"
 
     def __post_init__(self) -> None:
         _check_whole("max_concurrency", self.max_concurrency, 1)
-        for name in ("task_timeout", "call_timeout"):
+        for name in ("task_timeout", "call_timeout", "approval_timeout"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
                                       or not math.isfinite(value) or value <= 0):
@@ -90,6 +95,9 @@ class RunConfig:
             raise UsageError(f"strategy must be one of {', '.join(_STRATEGIES)}, "
                              f"not {self.strategy!r}")
         _check_whole("max_replans", self.max_replans, 0)
+        if self.on_approval_timeout not in ("reject", "approve", "fail"):
+            raise UsageError("on_approval_timeout must be one of reject, approve, fail, not "
+                             f"{self.on_approval_timeout!r}")
         if not isinstance(self.retry, RetryPolicy):
             raise UsageError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
 

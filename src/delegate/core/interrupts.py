@@ -25,6 +25,8 @@ asks ``plan_approval``. The answers (:data:`PLAN_ANSWER_SCHEMA`):
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -32,12 +34,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ..errors import PlanError, UsageError
+from ..errors import PlanError, RunError, UsageError
 from .events import InterruptAnswered, InterruptRaised
 from .plan import Plan, PlanLimits, validate_plan
 
 __all__ = [
     "ASKER",
+    "answer_of",
+    "on_deadline",
     "PLAN_ANSWER_SCHEMA",
     "Asker",
     "check_answer",
@@ -101,13 +105,17 @@ PLAN_ANSWER_SCHEMA: dict[str, Any] = {
 }
 
 
-def plan_interrupt(plan: Plan, error: str = "", asked: int = 1) -> Interrupt:
+def plan_interrupt(plan: Plan, error: str = "", asked: int = 1,
+                   timeout: float | None = None,
+                   on_timeout: OnTimeout | None = None) -> Interrupt:
     """The approval of ``plan``: id ``plan:<version>``, or ``plan:<version>:<n>`` when it is
     asked the ``n``-th time (an earlier answer was refused)."""
     suffix = f":{asked}" if asked > 1 else ""
     return Interrupt(id=f"plan:{plan.version}{suffix}", kind="plan_approval",
                      payload={"plan": plan.model_dump(mode="json")},
-                     schema=PLAN_ANSWER_SCHEMA, error=error)
+                     schema=PLAN_ANSWER_SCHEMA, error=error,
+                     deadline=None if timeout is None else time.time() + timeout,
+                     on_timeout=on_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,39 @@ def check_answer(record: Mapping[str, Any], answer: Any) -> None:
 MAX_REFUSED = 5
 
 
+async def answer_of(handler: InterruptHandler, interrupt: Interrupt) -> Any:
+    """``handler``'s answer to ``interrupt``; past the interrupt's deadline, what its
+    ``on_timeout`` says: ``{"action": "approve"}``, ``{"action": "reject", "reason": ...}``,
+    or, for ``fail`` (and no rule), a ``RunError``. (A durable handler stores the deadline
+    and applies the same rule when the run is carried on after it.)"""
+    if interrupt.deadline is None:
+        return await handler(interrupt)
+    try:
+        async with asyncio.timeout_at(_loop_time(interrupt.deadline)):
+            return await handler(interrupt)
+    except TimeoutError:
+        return on_deadline(interrupt)
+
+
+def on_deadline(interrupt: Interrupt) -> Any:
+    """The answer ``interrupt``'s ``on_timeout`` gives once its deadline passed.
+
+    Raises:
+        RunError: ``on_timeout`` is ``fail`` or not set.
+    """
+    if interrupt.on_timeout == "approve":
+        return {"action": "approve", "by": "deadline"}
+    if interrupt.on_timeout == "reject":
+        return {"action": "reject", "reason": "no answer before the deadline",
+                "by": "deadline"}
+    raise RunError(f"{interrupt.id} was not answered before its deadline")
+
+
+def _loop_time(deadline: float) -> float:
+    """The event loop's clock at the epoch time ``deadline``."""
+    return asyncio.get_running_loop().time() + (deadline - time.time())
+
+
 class Asker:
     """How the tasks of one run ask a person (``ctx.ask``): each question becomes an
     interrupt ``ask:<task>:<attempt>:<n>`` (the ``n``-th question of that attempt), raised and
@@ -212,7 +253,8 @@ class Asker:
 
     async def ask(self, task_id: str, attempt: int, question: str,
                   schema: dict[str, Any] | None = None,
-                  choices: Sequence[str] | None = None) -> Any:
+                  choices: Sequence[str] | None = None, timeout: float | None = None,
+                  on_timeout: OnTimeout | None = None) -> Any:
         if not isinstance(question, str) or not question.strip():
             raise UsageError("ctx.ask needs a question")
         if choices is not None:
@@ -224,9 +266,15 @@ class Asker:
         interrupt = Interrupt(
             id=f"ask:{task_id}:{attempt}:{n}", kind="question", task_id=task_id,
             payload={"question": question, "choices": choices},
-            schema=schema or ({"enum": choices} if choices else {"type": "string"}))
+            schema=schema or ({"enum": choices} if choices else {"type": "string"}),
+            deadline=None if timeout is None else time.time() + timeout,
+            on_timeout=on_timeout)
         self.bus.emit(InterruptRaised(run_id=self.run_id, interrupt=interrupt))
-        answer = await self.handler(interrupt)
+        answer = await answer_of(self.handler, interrupt)
+        if isinstance(answer, dict) and answer.get("by") == "deadline":
+            self.bus.emit(InterruptAnswered(run_id=self.run_id, interrupt_id=interrupt.id,
+                                            answer=answer, by="deadline"))
+            return answer
         if choices is not None and answer not in choices:
             raise UsageError(f"the answer to {interrupt.id} is not one of: "
                              + ", ".join(choices))
@@ -254,7 +302,7 @@ class Asker:
                          "arguments": arguments, "parameters": tool.parameters},
                 schema=TOOL_ANSWER_SCHEMA, error=error)
             self.bus.emit(InterruptRaised(run_id=self.run_id, interrupt=interrupt))
-            answer = await self.handler(interrupt)
+            answer = await answer_of(self.handler, interrupt)
             by = str(answer.get("by") or "") if isinstance(answer, dict) else ""
             self.bus.emit(InterruptAnswered(run_id=self.run_id, interrupt_id=interrupt.id,
                                             answer=answer, by=by))

@@ -89,12 +89,15 @@ class TaskContext:
     revision: Revision | None = None
 
     async def ask(self, question: str, *, schema: dict[str, Any] | None = None,
-                  choices: Sequence[str] | None = None) -> Any:
+                  choices: Sequence[str] | None = None, timeout: float | None = None,
+                  on_timeout: str | None = None) -> Any:
         """Ask a person ``question`` and return the answer (a string; one of ``choices``
         when given; JSON matching ``schema`` when given). Only this task, and what depends
         on it, waits. With a journal and nobody to ask, the run stops ``waiting``; carried
         on after the answer, the task runs again, its earlier model calls and the answer
-        coming from the journal (see :mod:`delegate.core.interrupts`).
+        coming from the journal (see :mod:`delegate.core.interrupts`). With ``timeout``
+        (seconds), ``on_timeout`` decides at the deadline: ``approve`` or ``reject`` answer
+        ``{"action": ...}``, ``fail`` (the default) fails the task.
 
         Raises:
             UsageError: the run has nobody to ask (no ``on_interrupt`` and no journal), or
@@ -107,7 +110,8 @@ class TaskContext:
         if asker is None:
             raise UsageError("ctx.ask: this run has nobody to ask; run it with "
                              "on_interrupt= or a journal")
-        return await asker.ask(self.task.id, self.attempt, question, schema, choices)
+        return await asker.ask(self.task.id, self.attempt, question, schema, choices,
+                               timeout, on_timeout)  # type: ignore[arg-type]
 
     def result_of(self, task_id: str) -> Any:
         """The output of dependency ``task_id``; ``KeyError`` if it is not a dependency."""
