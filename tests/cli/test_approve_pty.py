@@ -5,6 +5,7 @@ OpenAI-compatible model server on 127.0.0.1: the plan is shown as a tree, edited
 Every wait on the terminal is bounded (``PtySession.expect``); nothing is timed.
 """
 
+import fcntl
 import os
 import pty
 import re
@@ -13,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -25,13 +27,20 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX t
 _ESCAPES = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\r")
 
 
+def _own_terminal() -> None:
+    """In the child: a session of its own with the pseudo-terminal as its controlling
+    terminal, so that Ctrl-C typed there is a SIGINT, as at a real terminal."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class PtySession:
     """A command with a pseudo-terminal as its standard input, output and error."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         self.master, slave = pty.openpty()
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     cwd=cwd, start_new_session=True)
+                                     cwd=cwd, preexec_fn=_own_terminal)
         os.close(slave)
         self.seen = b""
         self.mark = 0
@@ -168,3 +177,22 @@ def test_end_of_input_at_the_prompt_rejects_the_plan(server, tmp_path):
     # nothing ran: only the planning call reached the model
     answered = [e for e in server.entries() if e["event"] == "answered"]
     assert len(answered) == 1
+
+
+def test_ctrl_c_at_the_prompt_rejects_the_plan_in_one_line(server, tmp_path):
+    env = terminal_env(server, tmp_path, EDITOR)
+    session = PtySession([sys.executable, "-m", "delegate", "run", "--approve-plan",
+                          "--workflow", "general", "--model", "openai:test-model", "--quiet",
+                          "--no-store", "Write a short note about knots"], env, tmp_path)
+    try:
+        session.expect("[a]pprove, [e]dit, [r]eject? ")
+        session.send("\x03")  # Ctrl-C: a SIGINT to the command
+        session.expect("rejected")
+        code = session.finish()
+    finally:
+        session.close()
+    text = session.text()
+    assert code == 1, text
+    assert "the plan was rejected by" in text and "no answer in the terminal" in text
+    assert "Traceback" not in text
+    assert len([e for e in server.entries() if e["event"] == "answered"]) == 1
