@@ -21,6 +21,7 @@ CODES: dict[str, int] = {
     "already_succeeded": 409,
     "owned_elsewhere": 409,
     "not_resumable": 409,
+    "already_answered": 409,
     "too_large": 413,
     "internal": 500,
     "store_unavailable": 503,

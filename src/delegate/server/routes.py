@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api")
 MAX_SEQ = 2**62
 #: How many Idempotency-Keys the server remembers (in memory, for this process).
 IDEMPOTENCY_KEYS = 10_000
-_STATUSES = ("queued", "running", "interrupted", "succeeded", "partial", "failed",
+_STATUSES = ("queued", "running", "interrupted", "waiting", "succeeded", "partial", "failed",
              "cancelled")
 
 
