@@ -92,6 +92,7 @@ class RecommendRequest(_Common):
     brand_voice: FileRef | None = None
     top_k: Annotated[int, Field(ge=1, le=20)] = 3
     max_price: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    approve_plan: bool = False
 
 
 class ExamplesRequest(_Common):

@@ -176,7 +176,8 @@ async def _run(
     if cfg.approve_plan:
         assert on_interrupt is not None
         try:
-            decision = await approve_plan(session, plan, registry, cfg, on_interrupt)
+            decision = await approve_plan(session, plan, registry, cfg, on_interrupt,
+                                          editable=planning.source != "given")
         except RunWaiting as exc:  # nobody has answered yet: the run stops, to be carried on
             return nothing_ran(session, plan, planning, "waiting", str(exc))
         if decision.plan is None:

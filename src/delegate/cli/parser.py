@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--approve-plan", action="store_true",
                        help="ask before any worker starts: approve, edit or reject the plan "
                             "(at a terminal: here; else the run waits, exit 3, for delegate "
-                            "runs answer and runs resume); general workflow")
+                            "runs answer and runs resume); only the general workflow's plan "
+                            "can be edited, the others' approved or rejected")
     run_p.add_argument("--workflow", choices=["auto", *WORKFLOW_NAMES], default="auto",
                        help="which workflow (default: picked from the request's words)")
     run_p.add_argument("--input", action="append", default=[], metavar="FILE",
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 3); a kit gets one of each kind it needs, up to 5")
     rec.add_argument("--max-price", type=float, default=None, metavar="USD",
                      help="price ceiling (default: the one the query states, if any)")
+    rec.add_argument("--approve-plan", action="store_true",
+                     help="ask before any worker starts: approve or reject the plan (at a "
+                          "terminal: here; else the run waits, exit 3)")
     rec.add_argument("--json", action="store_true", help="print one JSON object")
     rec.add_argument("--quiet", action="store_true", help="no progress lines")
     add_store_options(rec)

@@ -281,6 +281,7 @@ def rebuild(request: Any, parse: Callable[[Sequence[str]], argparse.Namespace]
         args.out = None
     elif name == "recommend":
         args.query, args.top_k, args.max_price = request.query, request.top_k, request.max_price
+        args.approve_plan = request.approve_plan
         args.catalog, args.brand_voice = path(request.catalog), path(request.brand_voice)
     args.expect_files = files
     args.store, args.no_store, args.trace, args.trace_content = None, False, None, False

@@ -192,15 +192,20 @@ def recommend_command(args: argparse.Namespace) -> int:
         args, args.brand_voice, what="brand voice", max_bytes=VOICE_MAX_BYTES)
     run_setup = setup(args, quiet=args.quiet)
     model = run_setup.model(args.model)
+    approve = getattr(args, "approve_plan", False)
     request = build_request(RecommendRequest, command="recommend", query=query,
                             catalog=catalog_ref, brand_voice=voice_ref, top_k=args.top_k,
-                            max_price=args.max_price, **common_request(args, run_setup))
+                            max_price=args.max_price, approve_plan=approve,
+                            **common_request(args, run_setup))
+    asker = (terminal_approver(run_setup.subscribers, stream=sys.stderr if args.json else None)
+             if approve and at_terminal() else None)
 
     async def work(journal: Any) -> Any:
         rec = await recommend(
             query, catalog=catalog, brand_voice=voice, model=model, top_k=args.top_k,
             max_price=args.max_price, subscribers=run_setup.subscribers,
-            journal=journal, config=RunConfig(budget=run_setup.budget),
+            journal=journal, config=RunConfig(budget=run_setup.budget, approve_plan=approve),
+            on_interrupt=recorded(asker, journal) if asker is not None else None,
         )
         if journal is not None:
             journal.summary = rec.to_dict()

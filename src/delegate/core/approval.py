@@ -29,7 +29,8 @@ MAX_REFUSED_ANSWERS = MAX_REFUSED
 
 
 async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry,
-                        cfg: RunConfig, ask: InterruptHandler) -> PlanDecision:
+                       cfg: RunConfig, ask: InterruptHandler, *,
+                       editable: bool = True) -> PlanDecision:
     """Ask for ``plan``'s approval until the answer is one the run can act on; an edited
     plan that fails validation is refused (the validator's message goes back with the
     question) and nothing runs on it.
@@ -47,7 +48,7 @@ async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry
         bus.emit(InterruptAnswered(run_id=session.run_id, interrupt_id=interrupt.id,
                                    answer=answer, by=by))
         try:
-            return decide_plan(plan, answer, registry, cfg.limits)
+            return decide_plan(plan, answer, registry, cfg.limits, editable)
         except UsageError as exc:
             error = str(exc)
             session.notes.append(f"plan approval: an answer was refused: {error}")

@@ -129,8 +129,10 @@ class PlanDecision:
     by: str = ""
 
 
-def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits) -> PlanDecision:
-    """Read ``answer`` to the approval of ``plan``.
+def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits,
+                editable: bool = True) -> PlanDecision:
+    """Read ``answer`` to the approval of ``plan`` (an edit only where ``editable``: a plan
+    the application gave, not the orchestrator, is the application's to change).
 
     Raises:
         UsageError: the answer is malformed, or the edited plan fails validation (the
@@ -146,6 +148,9 @@ def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits) -> Pl
         return PlanDecision(plan, reason=reason, by=by)
     if answer["action"] == "reject":
         return PlanDecision(None, reason=reason or "the plan was rejected", by=by)
+    if not editable:
+        raise UsageError("this workflow's plan is its own and cannot be edited; approve or "
+                         "reject it")
     data = answer.get("plan")
     if not isinstance(data, dict):
         raise UsageError("an edit answers with the edited plan under \"plan\"")

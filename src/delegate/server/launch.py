@@ -63,6 +63,7 @@ class RecommendOptions(_Body):
 
     top_k: Annotated[int, Field(ge=1, le=20)] = 3
     max_price: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    approve_plan: bool = False
 
 
 _Model = Annotated[str, StringConstraints(min_length=1, max_length=300,
@@ -191,7 +192,8 @@ async def execute(request: RunRequest | RecommendRequest, *, runtime: Any, journ
 
         rec = await recommend(request.query, model=model, top_k=request.top_k,
                               max_price=request.max_price, subscribers=subscribers,
-                              journal=journal, config=RunConfig(budget=budget))
+                              journal=journal, config=RunConfig(
+                                  budget=budget, approve_plan=request.approve_plan))
         journal.summary = rec.to_dict()
         return rec
     from ..apps.workflows import run_workflow

@@ -18,8 +18,10 @@ from ...core.config import RunConfig, config_from
 __all__ = ["ENGINE_SETTINGS", "workflow_config"]
 
 #: What every workflow applies: how many tasks at once, how long they and their model calls
-#: may take, how transient failures are retried, and what the run may spend.
-ENGINE_SETTINGS = ("max_concurrency", "task_timeout", "call_timeout", "retry", "budget")
+#: may take, how transient failures are retried, what the run may spend, and whether a
+#: person approves its plan first.
+ENGINE_SETTINGS = ("max_concurrency", "task_timeout", "call_timeout", "retry", "budget",
+                   "approve_plan", "approval_timeout", "on_approval_timeout")
 
 
 def workflow_config(config: RunConfig | None, legacy: Mapping[str, Any], *, workflow: str,

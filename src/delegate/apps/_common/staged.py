@@ -20,8 +20,10 @@ import asyncio
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
+from ...core.approval import approve_plan, nothing_ran
 from ...core.config import RunConfig
 from ...core.events import PlanCreated, Subscriber, TaskRevised
+from ...core.interrupts import InterruptHandler
 from ...core.orchestrator import Orchestrator
 from ...core.outcomes import PlanningReport, RunResult, TaskOutcome, run_status
 from ...core.plan import Plan, PlanLimits, Strategy, Task
@@ -30,7 +32,9 @@ from ...core.review_rounds import review_rounds
 from ...core.scheduler import Scheduler
 from ...core.strategies import PlanVersion, propose_extension
 from ...core.workers import Revision, WorkerRegistry
+from ...durable.interrupts import stored_answers
 from ...durable.journal import Journal
+from ...errors import RunWaiting, UsageError
 from ...llm.base import Model
 from ...runtime import Runtime, new_session
 
@@ -64,6 +68,7 @@ class StagedRun:
         self, objective: str, workers: WorkerRegistry, model: Model | str | None, *,
         config: RunConfig, subscribers: Iterable[Subscriber], limits: PlanLimits,
         planning: PlanningReport, journal: Journal | None = None, runtime: Runtime | None = None,
+        on_interrupt: InterruptHandler | None = None,
     ) -> None:
         self.objective = objective
         self.workers = workers
@@ -88,6 +93,10 @@ class StagedRun:
         self.reviews: list[TaskReview] = []
         self.notes = self.session.notes
         self._limit = asyncio.Semaphore(config.max_concurrency)
+        self.on_interrupt = on_interrupt or (stored_answers(journal) if journal else None)
+        if config.approve_plan and self.on_interrupt is None:
+            raise UsageError("approve_plan needs someone to ask: pass on_interrupt= or a "
+                             "journal (the run then waits in the store for the answer)")
 
     async def __aenter__(self) -> StagedRun:
         try:  # bad configuration is refused before the run starts
@@ -119,6 +128,25 @@ class StagedRun:
         self.plan = plan
         self.versions.append(PlanVersion(plan.version, plan, change, reason))
         self.bus.emit(PlanCreated(run_id=self.run_id, plan=plan, source="given", reason=reason))
+
+    async def approve(self) -> RunResult | None:
+        """With ``approve_plan``, ask a person to approve the current plan before any worker
+        starts (approve or reject: the workflow's plan is its own, not edited); the run's
+        result when it stops here (rejected: ``cancelled``; nobody answered yet:
+        ``waiting``), else ``None``."""
+        if not self.config.approve_plan:
+            return None
+        assert self.plan is not None and self.on_interrupt is not None
+        try:
+            decision = await approve_plan(self.session, self.plan, self.workers, self.config,
+                                          self.on_interrupt, editable=False)
+        except RunWaiting as exc:
+            return nothing_ran(self.session, self.plan, self.planning, "waiting", str(exc))
+        if decision.plan is None:
+            who = f" by {decision.by}" if decision.by else ""
+            return nothing_ran(self.session, self.plan, self.planning, "cancelled",
+                               f"the plan was rejected{who}: {decision.reason}")
+        return None
 
     async def execute(self, *, hold: Collection[str] = ()) -> None:
         """Run the current plan's tasks that have not run yet, except those in ``hold``

@@ -183,6 +183,7 @@ async def run_analysis(
     config: RunConfig | None = None,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    on_interrupt: Any = None,
     **settings: Any,
 ) -> WorkflowResult:
     """Analyse a CSV file: clean it, describe it, model it, and have a model interpret it.
@@ -206,7 +207,7 @@ async def run_analysis(
         question or f"Analyse {name}", workers=analysis_workers(csv_path), model=model,
         plan=analysis_plan(name, question),
         config=cfg.replace(synthesize=False),
-        subscribers=subscribers, journal=journal,
+        subscribers=subscribers, journal=journal, on_interrupt=on_interrupt,
     )
     for o in result.outcomes:
         if o.ok or o.worker == "interpretation":

@@ -142,6 +142,7 @@ async def run_blog(
     reviewer: Reviewer | bool | None = True,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    on_interrupt: Any = None,
     max_sections: int = 4,
     **settings: Any,
 ) -> WorkflowResult:
@@ -179,8 +180,8 @@ async def run_blog(
     workers = blog_workers(max_sections)
     room = MAX_REPLANS * MAX_NEW_TASKS
     limits = PlanLimits(max_tasks=max_sections + 2 + room, max_depth=max_sections + 2 + room)
-    staged = StagedRun(topic, workers, model, config=cfg,
-                       subscribers=subscribers, journal=journal, limits=limits,
+    staged = StagedRun(topic, workers, model, config=cfg, subscribers=subscribers,
+                       journal=journal, on_interrupt=on_interrupt, limits=limits,
                        planning=PlanningReport(
                            "given", reason="an outline, then one task per outlined section"))
     async with staged:
@@ -188,6 +189,9 @@ async def run_blog(
             max_sections), instruction=f"Outline a blog post about: {topic}")
         staged.propose(Plan(tasks=(outline_task,), strategy=strategy), "initial plan",
                        "outline the post first")
+        stopped = await staged.approve()
+        if stopped is not None:  # rejected, or waiting for a person's answer
+            return WorkflowResult("blog", topic, f"# {topic}\n\n{stopped.notes[-1]}\n", stopped)
         await staged.execute()
         if not await _an_outline(staged, topic):
             text = (f"# {topic}\n\nThe post could not be outlined: "

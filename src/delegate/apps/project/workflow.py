@@ -213,6 +213,7 @@ async def run_project(
     config: RunConfig | None = None,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    on_interrupt: Any = None,
     reviewer: Reviewer | bool | None = True,
     **settings: Any,
 ) -> WorkflowResult:
@@ -246,7 +247,8 @@ async def run_project(
         description, workers=project_workers(resources), model=model,
         plan=project_plan(resources),
         config=cfg.replace(synthesize=False),
-        subscribers=subscribers, journal=journal, reviewer=reviewer or None,
+        subscribers=subscribers, journal=journal, on_interrupt=on_interrupt,
+        reviewer=reviewer or None,
     )
     result = _without_repeats(result)
     out = result.outputs

@@ -201,6 +201,7 @@ async def recommend(
     model_weight: float = MODEL_WEIGHT,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    on_interrupt: Any = None,
     **settings: Any,
 ) -> Recommendation:
     """Answer a customer's request with products from ``catalog`` in the brand's voice.
@@ -243,7 +244,7 @@ async def recommend(
     result = await run(
         query, workers=workers, model=model, orchestrator=RoutingOrchestrator(routing, catalog),
         fallback_plan=products_plan(), synthesizer=voice,
-        config=cfg, subscribers=subscribers, journal=journal,
+        config=cfg, subscribers=subscribers, journal=journal, on_interrupt=on_interrupt,
     )
     outputs = result.outputs
     matching: MatchResult | None = outputs.get("matching")

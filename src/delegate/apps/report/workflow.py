@@ -170,6 +170,7 @@ async def run_report(
     reviewer: Reviewer | bool | None = True,
     subscribers: Iterable[Subscriber] = (),
     journal: Journal | None = None,
+    on_interrupt: Any = None,
     **settings: Any,
 ) -> WorkflowResult:
     """Write a report on ``topic`` from ``inputs``.
@@ -206,12 +207,16 @@ async def run_report(
     plan, names = report_plan(topic, items, strategy)
     workers = report_workers()
     room = MAX_REPLANS * MAX_NEW_TASKS
-    staged = StagedRun(topic, workers, model, config=cfg,
-                       subscribers=subscribers, journal=journal, limits=PlanLimits(
+    staged = StagedRun(topic, workers, model, config=cfg, subscribers=subscribers,
+                       journal=journal, on_interrupt=on_interrupt, limits=PlanLimits(
                            max_tasks=len(plan.tasks) + room, max_depth=2 + room),
                        planning=PlanningReport("given", reason="one analysis per input"))
     async with staged:
         staged.propose(plan, "initial plan", f"{len(names)} analyses, then the summary")
+        stopped = await staged.approve()
+        if stopped is not None:  # rejected, or waiting for a person's answer
+            return WorkflowResult("report", topic, f"# {topic}\n\n{stopped.notes[-1]}\n",
+                                  stopped)
         await staged.execute(hold=("summary",))
         if reviewer:
             await staged.review(reviewer, list(names))
