@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .core.approval import approve_plan, nothing_ran
@@ -21,13 +21,14 @@ from .core.interrupts import ASKER, Asker, InterruptHandler
 from .core.meter import Meter
 from .core.orchestrator import FallbackPlan, Orchestrator
 from .core.outcomes import PlanningReport, RunResult
-from .core.plan import Plan, Strategy
+from .core.plan import Plan
+from .core.replanning import replan_rounds
 from .core.retry import RetryPolicy, call_with_retry
 from .core.review import Reviewer
 from .core.review_rounds import review_rounds
 from .core.scheduler import Scheduler
 from .core.session import RunSession
-from .core.strategies import PlanVersion, propose_extension
+from .core.strategies import PlanVersion
 from .core.synthesis import Synthesizer
 from .core.workers import Worker, WorkerFunction, WorkerRegistry
 from .durable.interrupts import stored_answers
@@ -122,7 +123,7 @@ async def run(
     objective = check_objective(objective)
     if on_interrupt is None and journal is not None:
         on_interrupt = stored_answers(journal)  # questions wait in the store
-    if cfg.approve_plan and on_interrupt is None:
+    if (cfg.approve_plan or cfg.approve_extensions) and on_interrupt is None:
         raise UsageError("approve_plan needs someone to ask: pass on_interrupt= (a function "
                          "that returns the person's answer) or a journal (the run then waits "
                          "in the store for the answer)")
@@ -200,7 +201,7 @@ async def _run(
     try:
         return await _work(session, objective, registry, default_model, planner_model, cfg,
                            plan, planning, scheduler, synthesizer, reviewer, shared,
-                           orchestrator)
+                           orchestrator, on_interrupt)
     finally:
         if asking is not None:
             ASKER.reset(asking)
@@ -211,9 +212,11 @@ async def _work(
     default_model: Model | None, planner_model: Model | None, cfg: RunConfig, plan: Plan,
     planning: PlanningReport, scheduler: Scheduler, synthesizer: Synthesizer | None,
     reviewer: Reviewer | None, shared: Mapping[str, Any] | None, orchestrator: Orchestrator,
+    ask: InterruptHandler | None = None,
 ) -> RunResult:
     """Schedule the approved plan, then replan, review and synthesise as configured; a task
-    waiting for a person's answer stops the run there (``waiting``)."""
+    (or a plan's extension) waiting for a person's answer stops the run there
+    (``waiting``)."""
     run_id, bus, meter = session.run_id, session.bus, session.meter
     strategy, max_replans, retry = cfg.strategy, cfg.max_replans, cfg.retry
     result = await scheduler.run(
@@ -224,17 +227,31 @@ async def _work(
     if result.status == "waiting":  # carried on once answered: no review, no answer yet
         notes.extend(f"{o.task_id} is waiting: {o.error}" for o in result.outcomes
                      if o.status == "waiting")
-        return session.finish(dataclasses.replace(
-            result, usage=meter.usage, notes=(*meter.notes, *notes),
-            wall_seconds=time.perf_counter() - session.started))
+        return _stopped(session, result)
     versions = [PlanVersion(plan.version, plan, "initial plan",
                             planning.reason or f"from {planning.source}")]
+
+    async def gate(grown: Plan) -> bool:
+        """Whether a grown plan runs: with ``approve_extensions`` a person approves it (or
+        rejects it: the plan is kept as it was)."""
+        if not cfg.approve_extensions or ask is None:
+            return True
+        decision = await approve_plan(session, grown, registry, cfg, ask, editable=False)
+        if decision.plan is None:
+            who = f" by {decision.by}" if decision.by else ""
+            notes.append(f"plan v{grown.version} rejected{who}: {decision.reason}")
+        return decision.plan is not None
+
     if strategy != "static" and not meter.budget_reached:
         planner = meter.wrap(planner_model, purpose="plan")
-        result = await _replan_rounds(
-            strategy, max_replans, orchestrator, registry, planner, scheduler, result,
-            objective, shared, meter, bus, versions, notes,
-        )
+        try:
+            result = await replan_rounds(
+                strategy, max_replans, orchestrator, registry, planner, scheduler, result,
+                objective, shared, meter, bus, versions, notes, gate=gate,
+            )
+        except RunWaiting as exc:  # the extension waits for its approval
+            notes.append(str(exc))
+            return _stopped(session, dataclasses.replace(result, status="waiting"))
     if len(versions) > 1:
         result = dataclasses.replace(result, plan_versions=tuple(versions))
 
@@ -248,10 +265,15 @@ async def _work(
         if strategy == "hybrid" and rejected and not meter.budget_reached:
             planner = meter.wrap(planner_model, purpose="plan")
             reviews = result.reviews
-            result = await _replan_rounds(
-                strategy, max_replans, orchestrator, registry, planner, scheduler, result,
-                objective, shared, meter, bus, versions, notes, rejected=rejected,
-            )
+            try:
+                result = await replan_rounds(
+                    strategy, max_replans, orchestrator, registry, planner, scheduler,
+                    result, objective, shared, meter, bus, versions, notes,
+                    rejected=rejected, gate=gate,
+                )
+            except RunWaiting as exc:
+                notes.append(str(exc))
+                return _stopped(session, dataclasses.replace(result, status="waiting"))
             result = dataclasses.replace(result, reviews=reviews,
                                          plan_versions=tuple(versions))
 
@@ -280,39 +302,12 @@ async def _work(
     ))
 
 
-async def _replan_rounds(
-    strategy: Strategy, max_replans: int, orchestrator: Orchestrator,
-    registry: WorkerRegistry, planner: Model, scheduler: Scheduler, result: RunResult,
-    objective: str, shared: Mapping[str, Any] | None, meter: Meter, bus: EventBus,
-    versions: list[PlanVersion], notes: list[str], rejected: Sequence[str] = (),
-) -> RunResult:
-    """Grow the plan under ``dynamic`` or ``hybrid`` and run each new version's new tasks.
-
-    Under ``hybrid`` a round happens only for tasks that failed, or that the reviewer
-    ``rejected`` for good; each such task is made up for once.
-    """
-    handled: set[str] = set()
-    for _ in range(max_replans):
-        failed = [o.task_id for o in result.outcomes
-                  if o.status in ("failed", "timed_out") and o.task_id not in handled]
-        failed += [tid for tid in rejected if tid not in handled and tid not in failed]
-        if strategy == "hybrid" and not failed:
-            break
-        handled.update(failed)
-        grown, why = await propose_extension(
-            orchestrator, objective, registry, planner, result, strategy, failed=failed)
-        if grown is None:
-            notes.append(f"plan v{result.plan.version} kept: {why}")
-            break
-        added = [t.id for t in grown.tasks[len(result.plan.tasks):]]
-        versions.append(PlanVersion(grown.version, grown, "added " + ", ".join(added), why))
-        bus.emit(PlanCreated(run_id=result.run_id, plan=grown, source="model", reason=why))
-        result = await scheduler.run(
-            grown, objective=objective, shared=shared, run_id=result.run_id, meter=meter,
-            planning=result.planning, announce=False,
-            done={o.task_id: o for o in result.outcomes},
-        )
-    return result
+def _stopped(session: RunSession, result: RunResult) -> RunResult:
+    """Finish a run that stops to wait for an answer, with what it has done so far."""
+    meter = session.meter
+    return session.finish(dataclasses.replace(
+        result, usage=meter.usage, notes=(*meter.notes, *session.notes),
+        wall_seconds=time.perf_counter() - session.started))
 
 
 async def _review_rounds(

@@ -133,3 +133,58 @@ def test_hybrid_replans_when_the_reviewer_rejects_work_for_good():
     assert ran == ["dig", "draft", "draft anew"]
     assert [v.change for v in result.plan_versions] == ["initial plan", "added t3"]
     assert [(r.task_id, r.passed) for r in result.reviews] == [("t1", True), ("t2", False)]
+
+
+MORE = {"reason": "the draft needs a fact check", "tasks": [
+    {"id": "t3", "worker": "researcher", "instruction": "check facts", "depends_on": ["t2"]}]}
+
+
+def test_approve_extensions_asks_before_a_grown_plan_runs_and_a_rejection_keeps_the_plan():
+    from delegate import RunConfig
+
+    model, ran = planner([MORE, {"reason": "complete", "tasks": []}])
+    asked = []
+
+    async def reject(interrupt):
+        asked.append(interrupt)
+        assert ran == ["dig", "draft"]  # the first version ran; the new task waits
+        return {"action": "reject", "reason": "enough", "by": "ana"}
+
+    events = EventLog()
+    result = asyncio.run(run("Write about owls", workers=WORKERS, model=model,
+                             config=RunConfig(strategy="dynamic", approve_extensions=True),
+                             on_interrupt=reject, subscribers=[events]))
+    assert [i.id for i in asked] == ["plan:2"]
+    assert [t["id"] for t in asked[0].payload["plan"]["tasks"]] == ["t1", "t2", "t3"]
+    assert ran == ["dig", "draft"] and result.plan.version == 1
+    assert result.status == "succeeded"
+    assert "plan v2 rejected by ana: enough" in result.notes
+
+
+def test_an_approved_extension_runs_and_a_durable_one_waits(tmp_path):
+    from delegate import RunConfig
+    from delegate.durable.journal import Journal
+    from delegate.durable.store import open_store
+
+    model, ran = planner([MORE, {"reason": "complete", "tasks": []}])
+
+    async def approve(interrupt):
+        return {"action": "approve"}
+
+    config = RunConfig(strategy="dynamic", approve_extensions=True)
+    result = asyncio.run(run("Write about owls", workers=WORKERS, model=model, config=config,
+                             on_interrupt=approve))
+    assert ran == ["dig", "draft", "check facts"] and result.plan.version == 2
+
+    store = open_store(str(tmp_path / "runs.db"))
+    model, ran = planner([MORE, {"reason": "complete", "tasks": []}])
+    first = asyncio.run(run("Write about owls", workers=WORKERS, model=model, config=config,
+                            journal=Journal.start(store)))
+    assert first.status == "waiting" and ran == ["dig", "draft"]
+    assert store.get_interrupt(first.run_id, "plan:2")["status"] == "pending"
+    store.answer_interrupt(first.run_id, "plan:2", {"action": "approve"}, by="ana")
+    model, ran = planner([MORE, {"reason": "complete", "tasks": []}])
+    again = asyncio.run(run("Write about owls", workers=WORKERS, model=model, config=config,
+                            journal=Journal.resume(store, first.run_id)))
+    assert again.status == "succeeded" and again.plan.version == 2
+    assert ran == ["check facts"]  # dig and draft restored from the store, not run again

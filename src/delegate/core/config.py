@@ -58,6 +58,9 @@ class RunConfig:
         approve_plan: ask a person to approve, edit or reject the plan before any worker
             starts (see :mod:`delegate.core.interrupts`); the run needs a way to ask (an
             ``on_interrupt`` handler, or a journal to wait in).
+        approve_extensions: ask a person to approve each plan version a ``dynamic`` or
+            ``hybrid`` strategy grows, before its new tasks run (rejected: the plan stays as
+            it was).
         approval_timeout: seconds the plan's approval may wait (``None``: no deadline).
         on_approval_timeout: what the deadline decides: ``reject`` (the default: nothing
             runs), ``approve`` or ``fail``.
@@ -77,6 +80,7 @@ class RunConfig:
     synthesize: bool = True
     budget: Budget | None = None
     approve_plan: bool = False
+    approve_extensions: bool = False
     approval_timeout: float | None = None
     on_approval_timeout: Literal["reject", "approve", "fail"] = "reject"
 
