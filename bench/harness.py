@@ -8,6 +8,7 @@ one case into another. Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -159,3 +160,33 @@ def machine() -> dict[str, Any]:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "started": time.time(),
     }
+
+
+@contextlib.contextmanager
+def served(runtime: Any, token: str) -> Iterator[tuple[str, Any]]:
+    """A ``delegate serve`` application on a new SQLite store, with ``runtime`` and ``token``,
+    under uvicorn on 127.0.0.1 in a thread until the block ends; yields its URL and the app."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from delegate.server import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = Path(tempfile.mkdtemp(prefix="delegate-bench-"))
+    app = create_app(str(folder / "server.db"), token=token, port=port, recover=False,
+                     runtime=runtime)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -36,15 +36,11 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
-import tempfile
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from harness import BENCH_DIR, machine, markdown_table
+from harness import BENCH_DIR, machine, markdown_table, served
 
 RESULTS = BENCH_DIR / "results"
 TOKEN = "bench-token-0123456789abcdef"
@@ -152,7 +148,6 @@ def main() -> int:
     if not chromium:
         raise SystemExit("no chromium binary (apt-get install chromium)")
     import httpx
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from delegate import PlanLimits, RunConfig, run
@@ -160,68 +155,53 @@ def main() -> int:
     from delegate.core.plan import Plan, Task
     from delegate.durable.journal import Journal
     from delegate.runtime import Runtime
-    from delegate.server import create_app
 
     bench = Bench(args.tasks, args.delay)
     runtime = Runtime()
     runtime.add_model("scripted:bench", bench.model())
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    folder = Path(tempfile.mkdtemp(prefix="delegate-bench-"))
-    app = create_app(str(folder / "server.db"), token=TOKEN, port=port, recover=False,
-                     runtime=runtime)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.01)
-    url = f"http://127.0.0.1:{port}"
-    info = machine()
-    with httpx.Client(base_url=url, timeout=120,
-                      headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        warm = client.post("/api/runs/wait", json={
-            "workflow": "general", "objective": "Warm up", "model": "scripted:bench"}).json()
-    warm_tasks = len((warm.get("plan") or {}).get("tasks") or [])
-    store, loop = app.state.store, bench.loop
-    objective = f"A survey in {args.tasks} steps"
-    journal = Journal.start(store, kind="general", request={"argv": ["run", objective]})
-    journal.create(objective)
-    plan = Plan(tasks=tuple(Task(id=t["id"], worker=t["worker"], instruction=t["instruction"])
-                            for t in bench.plan["tasks"]))
+    with served(runtime, TOKEN) as (url, app):
+        info = machine()
+        with httpx.Client(base_url=url, timeout=120,
+                          headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            warm = client.post("/api/runs/wait", json={
+                "workflow": "general", "objective": "Warm up", "model": "scripted:bench"}).json()
+        warm_tasks = len((warm.get("plan") or {}).get("tasks") or [])
+        store, loop = app.state.store, bench.loop
+        objective = f"A survey in {args.tasks} steps"
+        journal = Journal.start(store, kind="general", request={"argv": ["run", objective]})
+        journal.create(objective)
+        plan = Plan(tasks=tuple(Task(id=t["id"], worker=t["worker"], instruction=t["instruction"])
+                                for t in bench.plan["tasks"]))
 
-    async def big() -> str:
-        async with journal.running():
-            result = await run(objective, plan=plan, journal=journal, model=bench.model(),
-                               workers=general_workers(),
-                               config=RunConfig(max_concurrency=args.concurrency,
-                                                limits=PlanLimits(max_tasks=args.tasks)))
-        return result.status
+        async def big() -> str:
+            async with journal.running():
+                result = await run(objective, plan=plan, journal=journal, model=bench.model(),
+                                   workers=general_workers(),
+                                   config=RunConfig(max_concurrency=args.concurrency,
+                                                    limits=PlanLimits(max_tasks=args.tasks)))
+            return result.status
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.add_init_script(PROBE)
-        problems: list[str] = []
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-        page.goto(f"{url}/?token={TOKEN}")
-        page.wait_for_selector("table.runs tbody tr")
-        page.goto(f"{url}/#/runs/{journal.run_id}")
-        page.wait_for_function("() => window.__lat && window.__lat.open")
-        page.evaluate("() => { window.__lat.frames = [];\n"
-                      "  window.__lat.long = window.__lat.long && []; }")
-        started = time.perf_counter()
-        status = asyncio.run_coroutine_threadsafe(big(), loop).result(600)
-        wall = time.perf_counter() - started
-        page.wait_for_function("() => window.__lat.ended", timeout=120_000)
-        page.wait_for_timeout(300)  # the last frames
-        lat = page.evaluate("() => window.__lat")
-        browser.close()
-    stored = store.events(journal.run_id)
-    server.should_exit = True
-    thread.join(30)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.add_init_script(PROBE)
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.goto(f"{url}/?token={TOKEN}")
+            page.wait_for_selector("table.runs tbody tr")
+            page.goto(f"{url}/#/runs/{journal.run_id}")
+            page.wait_for_function("() => window.__lat && window.__lat.open")
+            page.evaluate("() => { window.__lat.frames = [];\n"
+                          "  window.__lat.long = window.__lat.long && []; }")
+            started = time.perf_counter()
+            status = asyncio.run_coroutine_threadsafe(big(), loop).result(600)
+            wall = time.perf_counter() - started
+            page.wait_for_function("() => window.__lat.ended", timeout=120_000)
+            page.wait_for_timeout(300)  # the last frames
+            lat = page.evaluate("() => window.__lat")
+            browser.close()
+        stored = store.events(journal.run_id)
     return report(args, info, stored, lat, problems, status, wall, warm_tasks)
 
 

@@ -22,15 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from harness import BENCH_DIR, fmt_stat, machine, markdown_table, stat
+from harness import BENCH_DIR, fmt_stat, machine, markdown_table, served, stat
 
 RESULTS = BENCH_DIR / "results"
 TOKEN = "bench-token-0123456789abcdef"
@@ -66,41 +64,24 @@ def cli_run(store: Any, model: Any, objective: str) -> float:
     return time.perf_counter() - start
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--tasks", type=int, default=4)
     args = parser.parse_args()
     import httpx
-    import uvicorn
 
     from delegate.durable.store import open_store
     from delegate.runtime import Runtime
-    from delegate.server import create_app
 
     folder = Path(tempfile.mkdtemp(prefix="delegate-bench-"))
     cli_store = open_store(str(folder / "cli.db"))
     runtime = Runtime()
     runtime.add_model("scripted:bench", scripted(args.tasks))
-    port = free_port()
-    app = create_app(str(folder / "server.db"), token=TOKEN, port=port, recover=False,
-                     runtime=runtime)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.01)
     model = scripted(args.tasks)
     walls: dict[str, list[float]] = {"cli": [], "server": []}
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                      headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with served(runtime, TOKEN) as (url, _), httpx.Client(
+            base_url=url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
 
         def server_run(objective: str) -> float:
             start = time.perf_counter()
@@ -116,8 +97,6 @@ def main() -> int:
         for n in range(args.runs):
             walls["cli"].append(cli_run(cli_store, model, f"Owls {n}"))
             walls["server"].append(server_run(f"Owls {n}"))
-    server.should_exit = True
-    thread.join(30)
     cli_store.close()
     cli, srv = stat(w * 1e3 for w in walls["cli"]), stat(w * 1e3 for w in walls["server"])
     overhead = statistics.median(walls["server"]) - statistics.median(walls["cli"])

@@ -92,17 +92,22 @@ class Interrupt:
 #: Answers a run's interrupts: returns the answer (JSON-ready).
 InterruptHandler = Callable[[Interrupt], Awaitable[Any]]
 
-PLAN_ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["action"],
-    "properties": {
-        "action": {"enum": ["approve", "reject", "edit"]},
-        "reason": {"type": "string", "maxLength": 2000},
-        "plan": {"type": "object", "description": "the edited plan (action edit)"},
-        "by": {"type": "string", "maxLength": 200},
-    },
-    "additionalProperties": False,
-}
+def _approval_schema(edited: str, what: str) -> dict[str, Any]:
+    """The answer to an approval: approve, reject (with a reason) or edit (``edited``)."""
+    return {
+        "type": "object",
+        "required": ["action"],
+        "properties": {
+            "action": {"enum": ["approve", "reject", "edit"]},
+            "reason": {"type": "string", "maxLength": 2000},
+            edited: {"type": "object", "description": f"the edited {what} (action edit)"},
+            "by": {"type": "string", "maxLength": 200},
+        },
+        "additionalProperties": False,
+    }
+
+
+PLAN_ANSWER_SCHEMA: dict[str, Any] = _approval_schema("plan", "plan")
 
 
 def plan_interrupt(plan: Plan, error: str = "", asked: int = 1,
@@ -330,17 +335,7 @@ class Asker:
                          f"the last: {error}")
 
 
-TOOL_ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["action"],
-    "properties": {
-        "action": {"enum": ["approve", "reject", "edit"]},
-        "reason": {"type": "string", "maxLength": 2000},
-        "arguments": {"type": "object", "description": "the edited arguments (action edit)"},
-        "by": {"type": "string", "maxLength": 200},
-    },
-    "additionalProperties": False,
-}
+TOOL_ANSWER_SCHEMA: dict[str, Any] = _approval_schema("arguments", "arguments")
 
 
 #: The asker of the run the current task belongs to (set by the run around its tasks).
