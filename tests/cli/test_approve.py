@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from delegate.cli.approve import NO_ANSWER, LineReader, TerminalApprover, plan_tree
+from delegate.cli.approve import NO_ANSWER, TerminalApprover, plan_tree
 from delegate.cli.commands import main
+from delegate.cli.lines import LineReader
 from delegate.core.interrupts import plan_interrupt
 from delegate.core.plan import Plan
 from delegate.durable.store import open_store

@@ -153,7 +153,8 @@ def chat(
             ``approver`` answers a plan's approval in the conversation (a function of three
             arguments is called without it); tests pass their own.
     """
-    from .approve import LineReader, TerminalApprover
+    from .approve import TerminalApprover
+    from .lines import LineReader
 
     out = out or sys.stdout
     if lines is None and sys.stdin.isatty():
