@@ -230,3 +230,46 @@ def test_a_read_left_waiting_gives_its_line_to_the_next_reader():
     release.set()
     assert reader.line("next> ") == "late line"
     assert calls == ["first? "]  # one reader of the input, never two
+
+
+def _answer_with(interrupt, lines):
+    shown, source = [], iter(lines)
+
+    def read(prompt):
+        shown.append(prompt)
+        return next(source)
+
+    return asyncio.run(TerminalApprover(read, shown.append, by="ana")(interrupt)), shown
+
+
+def test_the_terminal_answers_a_tasks_question_within_its_choices():
+    from delegate.core.interrupts import Interrupt
+
+    asked = Interrupt(id="ask:t1:1:1", kind="question", task_id="t1",
+                      payload={"question": "Which region?", "choices": ["north", "south"]},
+                      schema={"enum": ["north", "south"]})
+    answer, shown = _answer_with(asked, ["west", "  south "])
+    assert answer == "south"
+    assert "t1 asks: Which region?" in shown and "answer one of: north, south" in shown
+
+    def eof(prompt):
+        raise EOFError
+
+    from delegate.errors import UsageError
+
+    with pytest.raises(UsageError, match="no answer in the terminal"):
+        asyncio.run(TerminalApprover(eof, lambda text: None)(asked))
+
+
+def test_the_terminal_approves_edits_or_rejects_a_tool_call():
+    from delegate.core.interrupts import TOOL_ANSWER_SCHEMA, Interrupt
+
+    call = Interrupt(id="tool:t1:1:1", kind="tool_approval", task_id="t1",
+                     payload={"tool": "send_refund", "arguments": {"amount": 30}},
+                     schema=TOOL_ANSWER_SCHEMA)
+    assert _answer_with(call, ["a"])[0] == {"action": "approve", "by": "ana"}
+    answer, shown = _answer_with(call, ["e", "{not json", "e", '{"amount": 25}'])
+    assert answer == {"action": "edit", "arguments": {"amount": 25}, "by": "ana"}
+    assert any(s.startswith("not JSON") for s in shown)
+    assert _answer_with(call, ["r", "too much"])[0] == {"action": "reject",
+                                                        "reason": "too much", "by": "ana"}

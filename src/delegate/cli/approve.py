@@ -115,8 +115,12 @@ class TerminalApprover:
         self.edit = edit or run_editor
 
     async def __call__(self, interrupt: Interrupt) -> dict[str, Any]:
+        if interrupt.kind == "question":
+            return await self._question(interrupt)
+        if interrupt.kind == "tool_approval":
+            return await self._tool_call(interrupt)
         if interrupt.kind != "plan_approval":
-            raise UsageError(f"the terminal answers plan approvals, not {interrupt.kind}")
+            raise UsageError(f"the terminal cannot answer a {interrupt.kind}")
         plan = interrupt.payload.get("plan") or {}
         self.write(plan_tree(plan))
         if interrupt.error:
@@ -143,9 +147,57 @@ class TerminalApprover:
                 continue
             self.write("answer a (approve), e (edit) or r (reject)")
 
+    async def _question(self, interrupt: Interrupt) -> Any:
+        """A task's question: the answer typed (one of the choices, when there are some);
+        no answer (end of input) fails the task's question."""
+        choices = interrupt.payload.get("choices") or None
+        self.write(f"{interrupt.task_id} asks: {interrupt.payload.get('question', '')}")
+        while True:
+            hint = f" ({' / '.join(choices)})" if choices else ""
+            answer = await self.ask(f"answer{hint}: ")
+            if answer is None:
+                raise UsageError(f"{interrupt.id}: {NO_ANSWER}")
+            answer = " ".join(answer.split())
+            if answer and (not choices or answer in choices):
+                return answer
+            self.write("answer one of: " + ", ".join(choices) if choices else "answer something")
+
+    async def _tool_call(self, interrupt: Interrupt) -> dict[str, Any]:
+        """A tool call to approve: approve, reject with a reason, or edit the arguments as
+        JSON on one line."""
+        payload = interrupt.payload
+        self.write(f"{interrupt.task_id} wants to call {payload.get('tool')} with "
+                   f"{json.dumps(payload.get('arguments'), ensure_ascii=False)}")
+        if interrupt.error:
+            self.write(f"the last answer was refused: {interrupt.error}")
+        while True:
+            choice = await self.ask("[a]pprove, [e]dit, [r]eject? ")
+            if choice is None:
+                return self._answer("reject", reason=NO_ANSWER)
+            choice = choice.strip().lower()
+            if choice in ("a", "approve"):
+                return self._answer("approve")
+            if choice in ("r", "reject"):
+                reason = await self.ask("reason: ")
+                return self._answer("reject", reason=" ".join((reason or "").split())
+                                    or NO_ANSWER)
+            if choice in ("e", "edit"):
+                line = await self.ask("arguments (JSON): ")
+                try:
+                    arguments = json.loads(line or "")
+                except json.JSONDecodeError as exc:
+                    self.write(f"not JSON: {exc.msg}")
+                    continue
+                if isinstance(arguments, dict):
+                    return self._answer("edit", arguments=arguments)
+                self.write("the arguments are a JSON object")
+                continue
+            self.write("answer a (approve), e (edit) or r (reject)")
+
     def _answer(self, action: str, **fields: Any) -> dict[str, Any]:
         self.write({"approve": "approved", "reject": "rejected",
-                    "edit": "sent the edited plan"}[action])
+                    "edit": "sent the edited " + ("plan" if "plan" in fields else
+                                                  "arguments")}[action])
         return {"action": action, **fields, **({"by": self.by} if self.by else {})}
 
     def _edited(self, draft: str) -> tuple[dict[str, Any] | None, str]:
