@@ -178,7 +178,7 @@ async def _run(
         assert on_interrupt is not None
         try:
             decision = await approve_plan(session, plan, registry, cfg, on_interrupt,
-                                          editable=planning.source != "given")
+                                          same_shape=planning.source == "given")
         except RunWaiting as exc:  # nobody has answered yet: the run stops, to be carried on
             return nothing_ran(session, plan, planning, "waiting", str(exc))
         if decision.plan is None:
@@ -231,16 +231,19 @@ async def _work(
     versions = [PlanVersion(plan.version, plan, "initial plan",
                             planning.reason or f"from {planning.source}")]
 
-    async def gate(grown: Plan) -> bool:
-        """Whether a grown plan runs: with ``approve_extensions`` a person approves it (or
-        rejects it: the plan is kept as it was)."""
+    async def gate(grown: Plan, before: Plan) -> tuple[Plan, str] | None:
+        """The grown plan to run and its source; with ``approve_extensions`` a person
+        approves it, edits it (the tasks that ran stay as they were) or rejects it (the
+        plan is kept as it was: ``None``)."""
         if not cfg.approve_extensions or ask is None:
-            return True
-        decision = await approve_plan(session, grown, registry, cfg, ask, editable=False)
+            return grown, "model"
+        decision = await approve_plan(session, grown, registry, cfg, ask, kept=before.tasks,
+                                      version=grown.version)
         if decision.plan is None:
             who = f" by {decision.by}" if decision.by else ""
             notes.append(f"plan v{grown.version} rejected{who}: {decision.reason}")
-        return decision.plan is not None
+            return None
+        return decision.plan, "human" if decision.edited else "model"
 
     if strategy != "static" and not meter.budget_reached:
         planner = meter.wrap(planner_model, purpose="plan")

@@ -41,7 +41,7 @@ def test_every_workflow_asks_first_and_a_rejection_runs_nothing(name, objective)
 
 
 @pytest.mark.parametrize(("name", "objective"), CASES[1:])
-def test_a_workflows_own_plan_is_not_edited_but_can_be_approved(name, objective):
+def test_a_refused_edit_is_asked_again_and_can_then_be_approved(name, objective):
     answers = [{"action": "edit", "plan": {"tasks": [{"id": "x", "worker": "w"}]}},
                {"action": "approve"}]
     seen = []
@@ -51,7 +51,7 @@ def test_a_workflows_own_plan_is_not_edited_but_can_be_approved(name, objective)
         return answers.pop(0)
 
     result, _ = _run(name, objective, handler)
-    assert "cannot be edited" in seen[1].error
+    assert "unknown worker 'w'" in seen[1].error
     assert result.run.status != "cancelled" and result.run.plan.version >= 1
     assert any(o.status == "succeeded" for o in result.run.outcomes)
 
@@ -79,3 +79,24 @@ def test_a_durable_run_of_any_workflow_waits_for_the_answer(name, objective, tmp
     assert result.run.status == "waiting"
     assert store.get_run(journal.run_id).status == "waiting"
     assert [r["kind"] for r in store.interrupts(journal.run_id)] == ["plan_approval"]
+
+
+@pytest.mark.parametrize(("name", "objective"), CASES[1:])
+def test_a_workflows_own_plan_takes_edited_instructions_but_keeps_its_shape(name, objective):
+    seen = []
+
+    async def handler(interrupt):
+        seen.append(interrupt)
+        plan = interrupt.payload["plan"]
+        if len(seen) == 1:  # a structural edit: refused
+            return {"action": "edit", "plan": {"tasks": plan["tasks"][:1] + [
+                {"id": "extra", "worker": plan["tasks"][0]["worker"]}]}}
+        tasks = [{**t, "instruction": t["instruction"] + " Be brief."} for t in plan["tasks"]]
+        return {"action": "edit", "plan": {"tasks": tasks}, "by": "ana"}
+
+    result, model = _run(name, objective, handler)
+    assert "only the instructions can be edited" in seen[1].error
+    assert result.run.status != "cancelled"
+    first = result.run.plan_versions or ()
+    assert any("Be brief." in c.last_user for c in model.calls)  # the edit reached a worker
+    assert first == () or first[1].change.startswith("edited")

@@ -188,3 +188,29 @@ def test_an_approved_extension_runs_and_a_durable_one_waits(tmp_path):
                             journal=Journal.resume(store, first.run_id)))
     assert again.status == "succeeded" and again.plan.version == 2
     assert ran == ["check facts"]  # dig and draft restored from the store, not run again
+
+
+def test_an_extension_can_be_edited_but_not_the_tasks_that_ran():
+    from delegate import RunConfig
+
+    model, ran = planner([MORE, {"reason": "complete", "tasks": []}])
+    seen = []
+
+    async def edit(interrupt):
+        seen.append(interrupt)
+        tasks = interrupt.payload["plan"]["tasks"]
+        if len(seen) == 1:  # rewrites a task that already ran: refused
+            return {"action": "edit", "plan": {"tasks": [
+                {**tasks[0], "instruction": "dig deeper"}, *tasks[1:]]}}
+        return {"action": "edit", "by": "ana", "plan": {"tasks": [
+            *tasks[:2], {"id": "t3", "worker": "writer", "instruction": "polish",
+                         "depends_on": ["t2"]}]}}
+
+    events = EventLog()
+    result = asyncio.run(run("Write about owls", workers=WORKERS, model=model,
+                             config=RunConfig(strategy="dynamic", approve_extensions=True),
+                             on_interrupt=edit, subscribers=[events]))
+    assert "keeps the tasks that already ran as they were: t1" in seen[1].error
+    assert ran == ["dig", "draft", "polish"]
+    assert [(e.plan.version, e.source) for e in events.of(PlanCreated)] == [
+        (1, "model"), (2, "human")]

@@ -4,6 +4,7 @@ result of a run that stopped before any worker started (see :mod:`delegate.core.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..errors import UsageError
 from .config import RunConfig
@@ -29,8 +30,8 @@ MAX_REFUSED_ANSWERS = MAX_REFUSED
 
 
 async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry,
-                       cfg: RunConfig, ask: InterruptHandler, *,
-                       editable: bool = True) -> PlanDecision:
+                       cfg: RunConfig, ask: InterruptHandler, **rules: Any,
+                       ) -> PlanDecision:
     """Ask for ``plan``'s approval until the answer is one the run can act on; an edited
     plan that fails validation is refused (the validator's message goes back with the
     question) and nothing runs on it.
@@ -48,7 +49,7 @@ async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry
         bus.emit(InterruptAnswered(run_id=session.run_id, interrupt_id=interrupt.id,
                                    answer=answer, by=by))
         try:
-            return decide_plan(plan, answer, registry, cfg.limits, editable)
+            return decide_plan(plan, answer, registry, cfg.limits, **rules)
         except UsageError as exc:
             error = str(exc)
             session.notes.append(f"plan approval: an answer was refused: {error}")

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from ..errors import PlanError, RunError, UsageError
 from .events import InterruptAnswered, InterruptRaised
-from .plan import Plan, PlanLimits, validate_plan
+from .plan import Plan, PlanLimits, Task, validate_plan
 
 __all__ = [
     "ASKER",
@@ -134,14 +134,20 @@ class PlanDecision:
     by: str = ""
 
 
-def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits,
-                editable: bool = True) -> PlanDecision:
-    """Read ``answer`` to the approval of ``plan`` (an edit only where ``editable``: a plan
-    the application gave, not the orchestrator, is the application's to change).
+def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits, *,
+                same_shape: bool = False, kept: Sequence[Task] = (),
+                version: int | None = None) -> PlanDecision:
+    """Read ``answer`` to the approval of ``plan``.
+
+    An edit must pass the plan's validation, and two rules where they apply:
+    ``same_shape`` (a plan the workflow wrote, whose code reads its tasks' results: the same
+    tasks, workers and dependencies; only the instructions may change) and ``kept`` (tasks
+    that already ran, which an extension may not change). The edited plan is version
+    ``version`` (default: one after ``plan``'s).
 
     Raises:
-        UsageError: the answer is malformed, or the edited plan fails validation (the
-            message is the validator's); nothing should run on it.
+        UsageError: the answer is malformed, or the edited plan fails validation or a rule
+            (the message says which); nothing should run on it.
     """
     if not isinstance(answer, dict) or answer.get("action") not in ("approve", "reject",
                                                                     "edit"):
@@ -153,15 +159,13 @@ def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits,
         return PlanDecision(plan, reason=reason, by=by)
     if answer["action"] == "reject":
         return PlanDecision(None, reason=reason or "the plan was rejected", by=by)
-    if not editable:
-        raise UsageError("this workflow's plan is its own and cannot be edited; approve or "
-                         "reject it")
     data = answer.get("plan")
     if not isinstance(data, dict):
         raise UsageError("an edit answers with the edited plan under \"plan\"")
     try:
-        edited = Plan.model_validate({**data, "version": plan.version + 1,
-                                      "strategy": data.get("strategy", plan.strategy)})
+        edited = Plan.model_validate({
+            **data, "version": version if version is not None else plan.version + 1,
+            "strategy": data.get("strategy", plan.strategy)})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -170,7 +174,18 @@ def decide_plan(plan: Plan, answer: Any, workers: Any, limits: PlanLimits,
         validate_plan(edited, workers, limits)
     except PlanError as exc:
         raise UsageError(f"the edited plan is invalid: {exc}") from None
+    if same_shape and _shape(edited) != _shape(plan):
+        raise UsageError("this workflow reads its own tasks' results: keep its tasks, workers "
+                         "and dependencies; only the instructions can be edited")
+    changed = [t.id for t in kept if t not in edited.tasks]
+    if changed:
+        raise UsageError("an extension keeps the tasks that already ran as they were: "
+                         + ", ".join(changed))
     return PlanDecision(edited, edited=True, reason=reason, by=by)
+
+
+def _shape(plan: Plan) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(t.id, t.worker, tuple(sorted(t.depends_on))) for t in plan.tasks]
 
 
 def check_answer(record: Mapping[str, Any], answer: Any) -> None:

@@ -24,12 +24,14 @@ async def replan_rounds(
     registry: WorkerRegistry, planner: Model, scheduler: Scheduler, result: RunResult,
     objective: str, shared: Mapping[str, Any] | None, meter: Meter, bus: EventBus,
     versions: list[PlanVersion], notes: list[str], rejected: Sequence[str] = (),
-    gate: Callable[[Plan], Awaitable[bool]] | None = None,
+    gate: Callable[[Plan, Plan], Awaitable[tuple[Plan, str] | None]] | None = None,
 ) -> RunResult:
     """Grow the plan under ``dynamic`` or ``hybrid`` and run each new version's new tasks.
 
     Under ``hybrid`` a round happens only for tasks that failed, or that the reviewer
-    ``rejected`` for good; each such task is made up for once.
+    ``rejected`` for good; each such task is made up for once. ``gate(grown, before)``, where
+    given, decides whether a grown plan runs: it answers the plan to run and its source
+    (``model``, or ``human`` for a person's edit), or ``None`` to keep the plan as it was.
     """
     handled: set[str] = set()
     for _ in range(max_replans):
@@ -44,11 +46,16 @@ async def replan_rounds(
         if grown is None:
             notes.append(f"plan v{result.plan.version} kept: {why}")
             break
-        if gate is not None and not await gate(grown):
-            break
-        added = [t.id for t in grown.tasks[len(result.plan.tasks):]]
+        source = "model"
+        if gate is not None:
+            approved = await gate(grown, result.plan)
+            if approved is None:
+                break
+            grown, source = approved
+        before = {t.id for t in result.plan.tasks}
+        added = [t.id for t in grown.tasks if t.id not in before]
         versions.append(PlanVersion(grown.version, grown, "added " + ", ".join(added), why))
-        bus.emit(PlanCreated(run_id=result.run_id, plan=grown, source="model", reason=why))
+        bus.emit(PlanCreated(run_id=result.run_id, plan=grown, source=source, reason=why))
         result = await scheduler.run(
             grown, objective=objective, shared=shared, run_id=result.run_id, meter=meter,
             planning=result.planning, announce=False,

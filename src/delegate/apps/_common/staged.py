@@ -131,21 +131,30 @@ class StagedRun:
 
     async def approve(self) -> RunResult | None:
         """With ``approve_plan``, ask a person to approve the current plan before any worker
-        starts (approve or reject: the workflow's plan is its own, not edited); the run's
-        result when it stops here (rejected: ``cancelled``; nobody answered yet:
-        ``waiting``), else ``None``."""
+        starts: approved, or edited (the workflow reads its tasks' results, so only their
+        instructions may change: a new plan version from ``human``); the run's result when
+        it stops here (rejected: ``cancelled``; nobody answered yet: ``waiting``), else
+        ``None``."""
         if not self.config.approve_plan:
             return None
         assert self.plan is not None and self.on_interrupt is not None
         try:
             decision = await approve_plan(self.session, self.plan, self.workers, self.config,
-                                          self.on_interrupt, editable=False)
+                                          self.on_interrupt, same_shape=True)
         except RunWaiting as exc:
             return nothing_ran(self.session, self.plan, self.planning, "waiting", str(exc))
         if decision.plan is None:
             who = f" by {decision.by}" if decision.by else ""
             return nothing_ran(self.session, self.plan, self.planning, "cancelled",
                                f"the plan was rejected{who}: {decision.reason}")
+        if decision.edited:
+            who = f" by {decision.by}" if decision.by else ""
+            self.plan = decision.plan
+            self.versions.append(PlanVersion(decision.plan.version, decision.plan,
+                                             f"edited{who}", decision.reason))
+            self.bus.emit(PlanCreated(run_id=self.run_id, plan=decision.plan, source="human",
+                                      reason=f"edited{who}" + (f": {decision.reason}"
+                                                               if decision.reason else "")))
         return None
 
     async def execute(self, *, hold: Collection[str] = ()) -> None:

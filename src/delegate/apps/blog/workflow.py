@@ -192,6 +192,8 @@ async def run_blog(
         stopped = await staged.approve()
         if stopped is not None:  # rejected, or waiting for a person's answer
             return WorkflowResult("blog", topic, f"# {topic}\n\n{stopped.notes[-1]}\n", stopped)
+        assert staged.plan is not None
+        outline_task = staged.plan.tasks[0]  # its instruction as a person may have edited it
         await staged.execute()
         if not await _an_outline(staged, topic):
             text = (f"# {topic}\n\nThe post could not be outlined: "
@@ -199,6 +201,7 @@ async def run_blog(
             return WorkflowResult("blog", topic, text, staged.finish(text))
         outline = await _outline_that_holds(staged, topic)
         plan = sections_plan(outline, outline_task, strategy)
+        plan = Plan(tasks=plan.tasks, version=staged.plan.version + 1, strategy=strategy)
         staged.propose(plan, "added " + ", ".join(plan.ids[1:]),
                        f"the outline has {len(outline.sections)} sections")
         await staged.execute(hold=("editor",))
