@@ -89,8 +89,8 @@ def test_a_workflows_own_plan_takes_edited_instructions_but_keeps_its_shape(name
         seen.append(interrupt)
         plan = interrupt.payload["plan"]
         if len(seen) == 1:  # a structural edit: refused
-            return {"action": "edit", "plan": {"tasks": plan["tasks"][:1] + [
-                {"id": "extra", "worker": plan["tasks"][0]["worker"]}]}}
+            extra = {"id": "extra", "worker": plan["tasks"][0]["worker"]}
+            return {"action": "edit", "plan": {"tasks": [*plan["tasks"][:1], extra]}}
         tasks = [{**t, "instruction": t["instruction"] + " Be brief."} for t in plan["tasks"]]
         return {"action": "edit", "plan": {"tasks": tasks}, "by": "ana"}
 
