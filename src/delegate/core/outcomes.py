@@ -29,7 +29,8 @@ class TaskOutcome:
     Attributes:
         task_id: the task.
         worker: the worker that ran (or would have run) it.
-        status: ``succeeded``, ``failed``, ``skipped``, ``timed_out`` or ``cancelled``.
+        status: ``succeeded``, ``failed``, ``skipped``, ``timed_out``, ``cancelled``, or
+            ``waiting`` (it asked a person with ``ctx.ask`` and nobody has answered yet).
         attempts: how many times it started (0 when skipped).
         started_at, finished_at: epoch seconds of the first start and of the end.
         error: what went wrong, one line; ``None`` on success.
@@ -91,7 +92,8 @@ class RunResult:
         plan: the plan that ran (the last version, when it was replanned).
         outcomes: one per task, in plan order.
         status: ``succeeded`` (every task), ``partial`` (some), ``failed`` (none, or the
-            run could not finish), ``cancelled``.
+            run could not finish), ``cancelled``, or ``waiting`` (stopped to wait for a
+            person's answer; carried on once answered).
         text: the final answer, where a synthesizer wrote one.
         usage: model calls and tokens over the whole run (planning and synthesis included).
         usage_by_purpose: ``usage`` split by what the calls were for (``plan``, ``task``,
