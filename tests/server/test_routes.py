@@ -362,3 +362,28 @@ def test_a_quiet_stream_sends_keep_alive_comments(store_url, gates, monkeypatch)
         assert comments == [": keep-alive"]
         gates.open()
         assert _ended(client, run_id)["status"] == "succeeded"
+
+
+def test_a_waiting_run_answered_while_no_server_ran_it_is_carried_on_at_start(store_url, gates):
+    """Answered with ``delegate runs answer`` (here: the store) while the server was down."""
+    import asyncio
+
+    from delegate import RunConfig
+    from delegate.apps.workflows import run_workflow
+
+    store = open_store(store_url)
+    journal = Journal.start(store, kind="general", request={
+        "command": "run", "objective": "Owls", "workflow": "general", "model": "scripted:owls",
+        "approve_plan": True})
+    waiting = asyncio.run(run_workflow("general", "Owls", model=gates.model(),
+                                       config=RunConfig(approve_plan=True), journal=journal))
+    assert waiting.run.status == "waiting"
+    unanswered = _stored_run(store_url, {**REQUEST, "approve_plan": True}, status="waiting")
+    store.add_interrupt(unanswered, {"interrupt_id": "plan:1", "kind": "plan_approval"})
+    store.answer_interrupt(journal.run_id, "plan:1", {"action": "approve"}, by="ana")
+    store.close()
+    runtime = runtime_with(owls=gates.model())
+    app = create_app(store_url, token=TOKEN, runtime=runtime)
+    with TestClient(app, base_url="http://127.0.0.1:8765", headers=AUTH) as client:
+        assert _ended(client, journal.run_id)["status"] == "succeeded"
+        assert client.get(f"/api/runs/{unanswered}").json()["status"] == "waiting"

@@ -137,12 +137,16 @@ class RunManager:
             run.task.cancel()
 
     async def recover(self) -> list[str]:
-        """Claim and carry on every stored run whose owner died; return their ids. A run the
-        server cannot rebuild, or that another process took first, is left as it is (logged)."""
+        """Claim and carry on every stored run whose owner died, and every waiting run whose
+        questions were all answered while no server ran it (``delegate runs answer``); return
+        their ids. A run the server cannot rebuild, or that another process took first, is
+        left as it is (logged)."""
         taken = []
-        for record in self.store.list_runs(10_000, status="running"):
-            if effective_status(record) != "interrupted":
-                continue
+        died = [r for r in self.store.list_runs(10_000, status="running")
+                if effective_status(r) == "interrupted"]
+        answered = [r for r in self.store.list_runs(10_000, status="waiting")
+                    if not self.store.interrupts(r.run_id, status="pending")]
+        for record in (*died, *answered):
             try:
                 await self.resume(record.run_id)
                 taken.append(record.run_id)
