@@ -270,3 +270,14 @@ def test_copied_requirement_needs_most_of_the_goals_words_in_one_requirement():
     assert copied_requirement("Test the reminders with ten members", wanted) is None
     assert copied_requirement("Email", ["email"]) == 1
     assert copied_requirement("Email", []) is None
+
+
+def test_a_list_that_only_echoes_the_description_is_not_asked_again():
+    description = "Open an online shop for hand-made hiking gear"
+    echo = {"requirements": [description, "Card payments", "EU shipping"]}
+    answers = {"Requirements": echo, "Phases": PHASES, "Breakdown": BREAKDOWN,
+               None: "Six items; the shop opens after the campaign."}
+    model = ScriptedModel(function=lambda call: answers[_title(call)])
+    result = asyncio.run(run_project(description, model=model, resources=EXAMPLE_RESOURCES))
+    assert len([c for c in model.calls if _title(c) == "Requirements"]) == 1
+    assert result.data.requirements[1:] == ["Card payments", "EU shipping"]

@@ -132,9 +132,12 @@ def project_check_text(output: Any) -> str | None:
 
 class _ListWorker(Worker):
     """A worker that answers with a list people read (requirements, phases, work items):
-    when the checks find a problem in the list (an item that repeats another), it is asked
-    once more within its task, with the problems named, and the better list is kept, so
-    that the tasks after it build on the mended one."""
+    when the list repeats itself (items, or the same phrases over and over), it is asked
+    once more within its task, with every problem named (its echoes of the description and
+    of the lists it builds on too), and the better list is kept, so that the tasks after it
+    build on the mended one. A list that only echoes the description or an earlier list is
+    kept as it is: asked again, the embedded model answered the same list (the report shows
+    those lists side by side as references)."""
 
     async def run(self, ctx: TaskContext) -> Any:
         # the project's description and the lists this one builds on, which it may copy
@@ -142,9 +145,9 @@ class _ListWorker(Worker):
                                    if (t := project_check_text(d.output)))]
         first = await super().run(ctx)
         text = project_check_text(first)
-        found = feedback.check_text(text, others=others) if text else None
-        if found is None or not found.problems:
+        if not text or not feedback.check_text(text).problems:
             return first
+        found = feedback.check_text(text, others=others)
         notes = "Fix these problems of the list: " + "; ".join(found.problems) + "."
         again = replace(ctx, revision=Revision(notes, first, ctx.attempt))
         second = await super().run(again)
