@@ -184,11 +184,14 @@ def test_a_rewrite_that_talks_about_its_own_writing_is_named_and_scores_lower():
     assert found.score < feedback.check_text(topic).score == 1.0
 
 
-def test_a_requirement_that_copies_the_project_description_is_asked_for_again():
+def test_a_list_asked_again_for_repeating_itself_is_told_of_its_copies_of_the_description():
+    """Asked again because it repeats itself, a list is also told which items copy the
+    project's description (a list that only copies it is kept: see
+    tests/apps/project/test_workflow.py)."""
     from delegate.apps.project.workflow import EXAMPLE_RESOURCES, run_project
 
     description = "Launch a small online shop for hand-made hiking gear within 8 weeks"
-    copied = {"requirements": [description, "Card payments work"]}
+    copied = {"requirements": [description, "Card payments work", "Card payments work"]}
     good = {"requirements": ["Catalogue of 20 products", "Card payments work"]}
     asked = []
 
