@@ -32,7 +32,7 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.interrupts import Interrupt
@@ -126,26 +126,14 @@ class TerminalApprover:
         if interrupt.error:
             self.write(f"the last answer was refused: {interrupt.error}")
         draft: str | None = None
-        while True:
-            choice = await self.ask("[a]pprove, [e]dit, [r]eject? ")
-            if choice is None:
-                return self._answer("reject", reason=NO_ANSWER)
-            choice = choice.strip().lower()
-            if choice in ("a", "approve"):
-                return self._answer("approve")
-            if choice in ("r", "reject"):
-                reason = await self.ask("reason: ")
-                if reason is None:
-                    return self._answer("reject", reason=NO_ANSWER)
-                return self._answer("reject", reason=" ".join(reason.split())
-                                    or "rejected in the terminal")
-            if choice in ("e", "edit"):
-                draft = draft or json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
-                edited, draft = await asyncio.to_thread(self._edited, draft)
-                if edited is not None:
-                    return self._answer("edit", plan=edited)
-                continue
-            self.write("answer a (approve), e (edit) or r (reject)")
+
+        async def edit() -> dict[str, Any] | None:
+            nonlocal draft
+            draft = draft or json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
+            edited, draft = await asyncio.to_thread(self._edited, draft)
+            return None if edited is None else {"plan": edited}
+
+        return await self._choose(edit, empty_reason="rejected in the terminal")
 
     async def _question(self, interrupt: Interrupt) -> Any:
         """A task's question: the answer typed (one of the choices, when there are some);
@@ -170,6 +158,25 @@ class TerminalApprover:
                    f"{json.dumps(payload.get('arguments'), ensure_ascii=False)}")
         if interrupt.error:
             self.write(f"the last answer was refused: {interrupt.error}")
+
+        async def edit() -> dict[str, Any] | None:
+            line = await self.ask("arguments (JSON): ")
+            try:
+                arguments = json.loads(line or "")
+            except json.JSONDecodeError as exc:
+                self.write(f"not JSON: {exc.msg}")
+                return None
+            if isinstance(arguments, dict):
+                return {"arguments": arguments}
+            self.write("the arguments are a JSON object")
+            return None
+
+        return await self._choose(edit, empty_reason=NO_ANSWER)
+
+    async def _choose(self, edit: Callable[[], Awaitable[dict[str, Any] | None]], *,
+                      empty_reason: str) -> dict[str, Any]:
+        """Approve, edit (``edit()`` gives the edited fields, or ``None`` to ask again) or
+        reject with a reason (``empty_reason`` when none is typed); end of input rejects."""
         while True:
             choice = await self.ask("[a]pprove, [e]dit, [r]eject? ")
             if choice is None:
@@ -179,18 +186,13 @@ class TerminalApprover:
                 return self._answer("approve")
             if choice in ("r", "reject"):
                 reason = await self.ask("reason: ")
-                return self._answer("reject", reason=" ".join((reason or "").split())
-                                    or NO_ANSWER)
+                if reason is None:
+                    return self._answer("reject", reason=NO_ANSWER)
+                return self._answer("reject", reason=" ".join(reason.split()) or empty_reason)
             if choice in ("e", "edit"):
-                line = await self.ask("arguments (JSON): ")
-                try:
-                    arguments = json.loads(line or "")
-                except json.JSONDecodeError as exc:
-                    self.write(f"not JSON: {exc.msg}")
-                    continue
-                if isinstance(arguments, dict):
-                    return self._answer("edit", arguments=arguments)
-                self.write("the arguments are a JSON object")
+                fields = await edit()
+                if fields is not None:
+                    return self._answer("edit", **fields)
                 continue
             self.write("answer a (approve), e (edit) or r (reject)")
 
