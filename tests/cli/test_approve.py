@@ -232,6 +232,31 @@ def test_a_read_left_waiting_gives_its_line_to_the_next_reader():
     assert calls == ["first? "]  # one reader of the input, never two
 
 
+def test_ctrl_c_the_moment_the_prompt_shows_is_no_answer_not_the_end_of_the_run():
+    import os
+    import signal
+    import threading
+
+    release = threading.Event()
+
+    def read(prompt):  # the prompt shows, and the person presses Ctrl-C at once
+        os.kill(os.getpid(), signal.SIGINT)
+        release.wait(60)
+        return "too late"
+
+    reader = LineReader(read)
+
+    async def asked():
+        answer = await reader.ask("[a]pprove, [e]dit, [r]eject? ")
+        await asyncio.sleep(0)  # the run goes on after the question
+        return answer
+
+    try:
+        assert asyncio.run(asked()) is None
+    finally:
+        release.set()
+
+
 def _answer_with(interrupt, lines):
     shown, source = [], iter(lines)
 

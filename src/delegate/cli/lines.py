@@ -73,15 +73,17 @@ class LineReader:
     async def ask(self, prompt: str) -> str | None:
         """One line read in a thread; ``None`` at the end of input or on Ctrl-C."""
         loop = asyncio.get_running_loop()
-        future = self._start(prompt)
         read: asyncio.Future[None] = loop.create_future()
 
         def wake(_: Any) -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed after a Ctrl-C
                 loop.call_soon_threadsafe(_settle, read, None)
 
-        future.add_done_callback(wake)
+        # Ctrl-C is taken as no answer before the prompt can show: a person who sees it
+        # and presses Ctrl-C at once must not cancel the run instead.
         with _ctrl_c_settles(loop) as interrupted:
+            future = self._start(prompt)
+            future.add_done_callback(wake)
             await asyncio.wait([read, interrupted], return_when=asyncio.FIRST_COMPLETED)
         if not future.done():
             return None
