@@ -42,3 +42,13 @@ def test_a_plan_of_critics_alone_is_kept_and_repeats_are_still_merged():
     tidy, notes = orchestrator.tidy(repeated)
     assert [(t.id, t.depends_on) for t in tidy.tasks] == [("a", ()), ("c", ("a",))]
     assert notes == ["b repeated a (same worker and instruction) and was merged into it"]
+
+
+def test_the_planner_is_asked_for_one_task_per_worker_at_most():
+    model = ScriptedModel([WROTE, "owls hunt at night", "A guide to owls.", "Add a source.",
+                           "Owls hunt at night."])
+    asyncio.run(run_general("a short guide to owls", model=model))
+    planning = model.calls[0]
+    assert "at most 4 tasks" in planning.messages[0].content
+    lengths = [option["minItems"] for option in planning.output["properties"]["tasks"]["anyOf"]]
+    assert max(lengths) == 4  # the four general workers; a fifth task could only repeat one

@@ -113,6 +113,8 @@ async def run_general(objective: str, *, config: RunConfig | None = None,
     settings = {k: options.pop(k) for k in SETTINGS if k in options}
     options["config"] = config_from(config, settings, caller="run_general")
     options.setdefault("fallback_plan", fallback_plan)
-    options.setdefault("orchestrator", GeneralOrchestrator(max_plan_tasks=5))
+    # one task per worker at most: the embedded model fills every slot it is given, and a
+    # fifth task can only repeat one (merged away, after its tokens were written)
+    options.setdefault("orchestrator", GeneralOrchestrator(max_plan_tasks=len(_WORKERS)))
     options.setdefault("synthesizer", _Synthesizer(settings=PROSE_SETTINGS))
     return await run(objective, workers=general_workers(), **options)
