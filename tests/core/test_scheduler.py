@@ -110,6 +110,35 @@ def test_dependents_get_results_in_plan_order_not_completion_order():
     assert seen["c"] == [("a", "out-a"), ("b", "out-b")]
 
 
+def test_a_result_is_handed_to_all_its_dependents_as_one_record():
+    seen = {}
+
+    async def w(ctx):
+        seen[ctx.task.id] = ctx.dependencies
+        return f"out-{ctx.task.id}"
+
+    run(tasks("a", ("b", ("a",)), ("c", ("a",)), ("d", ("c", "a"))), [Worker("w", fn=w)])
+    (b_a,), (c_a,), (d_a, d_c) = seen["b"], seen["c"], seen["d"]
+    assert (d_a.task_id, d_a.output, d_c.task_id, d_c.output) == ("a", "out-a", "c", "out-c")
+    assert b_a is c_a is d_a  # built once, when 'a' succeeded; frozen, so shared
+
+
+def test_outcomes_of_an_earlier_version_are_handed_to_their_dependents():
+    from delegate.core.outcomes import TaskOutcome
+
+    seen = {}
+
+    async def w(ctx):
+        seen[ctx.task.id] = [(d.task_id, d.worker, d.output) for d in ctx.dependencies]
+        return f"out-{ctx.task.id}"
+
+    plan = tasks("a", "b", ("c", ("b", "a")))
+    done = {"a": TaskOutcome("a", "w", "succeeded", 1, 0.0, 1.0, output="earlier-a")}
+    result = asyncio.run(Scheduler([Worker("w", fn=w)]).run(plan, done=done))
+    assert seen == {"b": [], "c": [("a", "w", "earlier-a"), ("b", "w", "out-b")]}
+    assert result.outcome("a").output == "earlier-a"
+
+
 def test_shared_context_reaches_workers_and_is_read_only():
     async def w(ctx):
         with pytest.raises(TypeError):

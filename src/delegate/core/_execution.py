@@ -81,6 +81,9 @@ class Execution:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.outcomes: dict[str, TaskOutcome] = {}
         self.results: dict[str, Any] = {}
+        #: each succeeded task's result as its dependents receive it, built once (on its
+        #: success, when something depends on it) and shared by all of them: it is frozen
+        self.handed: dict[str, DependencyResult] = {}
         self.pending: list[str] = []
         self.heap: list[tuple[tuple[int, float, int], str]] = []
         self.finished: deque[TaskOutcome] = deque()
@@ -216,6 +219,8 @@ class Execution:
                                                  outcome=outcome))
         if outcome.status == "succeeded":
             self.results[tid] = outcome.output
+            if self.dependents[tid]:
+                self.handed[tid] = self._handed(tid)
             started, ended = outcome.started_at, outcome.finished_at
             if started is not None and ended is not None:  # the worker's time, for _key
                 seen = self.observed.get(outcome.worker)
@@ -264,17 +269,26 @@ class Execution:
                                          error="cancelled before it started"))
             job.cancel()
 
+    def _handed(self, tid: str) -> DependencyResult:
+        """``tid``'s result as a dependent receives it."""
+        dep = _new(_Dependency)  # a DependencyResult, built as core/_builders.py says
+        dep.task_id, dep.worker, dep.output = tid, self.tasks[tid].worker, self.results[tid]
+        dep.__class__ = DependencyResult
+        return dep
+
     def dependencies(self, task: Task) -> tuple[DependencyResult, ...]:
         """The results of ``task``'s dependencies, in plan order."""
         if not task.depends_on:
             return ()
-        tasks, results, deps = self.tasks, self.results, []
-        for d in sorted(task.depends_on, key=self.plan._graph.position.__getitem__):
-            dep = _new(_Dependency)  # a DependencyResult, built as core/_builders.py says
-            dep.task_id, dep.worker, dep.output = d, tasks[d].worker, results[d]
-            dep.__class__ = DependencyResult
-            deps.append(dep)
-        return tuple(deps)
+        handed, order = self.handed, sorted(task.depends_on,
+                                            key=self.plan._graph.position.__getitem__)
+        try:
+            return tuple(map(handed.__getitem__, order))
+        except KeyError:  # results given from outside the run (an earlier version, a revision)
+            for d in order:
+                if d not in handed:
+                    handed[d] = self._handed(d)
+            return tuple(map(handed.__getitem__, order))
 
     async def _execute(self, task: Task) -> None:
         tid = task.id  # once here, _execute reports how the task ended (see _cancel_running)
