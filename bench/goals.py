@@ -222,29 +222,32 @@ def evaluate(summaries: Summaries, notes: dict[str, tuple[str, str]] | None = No
 
 #: Why a goal is missed and what would close it, from the investigation in bench/README.md
 #: ("What the engine changes bought"); printed only when the goal is missed. Figures from the
-#: runs of 2026-12-01 on the 2-core machine (commits 16028d0 and 7a44181).
+#: runs of 2026-12-01 and 2026-12-02 on the 2-core machine (commits 16028d0, 7a44181 and
+#: ce66330).
 NOTES: dict[str, tuple[str, str]] = {
     "efficiency_100": (
-        "The limit sits a whisker above plain asyncio's own ratio (1.113 in this run; 1.154 "
+        "The limit sits a whisker above plain asyncio's own ratio (1.114 in this run; 1.154 "
         "in the run of 2026-11-22). delegate's cost per task, about 6 µs in a fresh process "
-        "(half of it building the plan's validated pydantic Tasks), is paid serially before "
-        "the last task starts; the run-to-run spread is of the same size (1.105 to 1.184 "
-        "over the day's runs).",
+        "(a quarter of it building the plan's validated pydantic Tasks), is paid serially "
+        "before the last task starts; the run-to-run spread is of the same size (1.105 to "
+        "1.184 over the runs of 2026-12-01).",
         "The same as for the fan-out of 1,000 below; the limit leaves no room above asyncio "
         "on this machine."),
     "efficiency_1000": (
-        "In this run (nothing else on the machine) 1,000 tasks cost delegate about 6.8 ms more "
-        "than asyncio.gather, 6.8 µs per task; the run of commit 16028d0 measured 1.18x, and "
-        "one under heavy load 1.155x. Measured in one warm process: building the planner "
-        "step's 1,001 validated pydantic Tasks costs 3.1 µs per task (1.7 with the collector "
-        "off: each Task is three tracked objects), the run itself 7.3 µs per task against "
-        "6.0 for asyncio.gather over the same no-op coroutines. So the plan's construction, "
-        "not the engine, is most of what is left.",
-        "Only cost per task moves it, and what is left is mostly pydantic's: the tasks of a "
-        "plan built from dicts inside one Plan validation cost about 20% less (measured: 2.7 "
-        "against 3.4 µs per task), which would be a change of what the bench's planner step "
-        "does, not of the engine; a Task that is not a pydantic model would change the public "
-        "API. Python 3.12's eager task start would not help: these tasks wait on a timer."),
+        "In this run (nothing else on the machine) 1,000 tasks cost delegate about 6.0 ms more "
+        "than asyncio.gather (40.8 against 34.8 ms), 6 µs per task; the run of commit 7a44181 "
+        "measured 1.20x, 16028d0 1.18x. Since 7a44181 a succeeded task's DependencyResult is "
+        "built once and shared by its dependents, which took 0.5 ms of serial work off the "
+        "start of the 1,000-way aggregator. Measured in one warm process, the planner step's "
+        "1,001 validated pydantic Tasks cost 1.5 µs per task; per run delegate uses about "
+        "5 ms more processor time than asyncio.gather (the Tasks, validation, each task's "
+        "context and outcome, and 7 more collections of the young generation).",
+        "Only cost per task moves it, and what is left is mostly the typed plan and records: "
+        "the tasks of a plan built from dicts inside one Plan validation cost about a third "
+        "less (1.0 against 1.5 µs per task), which would be a change of what the bench's "
+        "planner step does, not of the engine; a Task that is not a pydantic model would "
+        "change the public API. The machine's own speed moved by more than the gap within an "
+        "hour (asyncio's processor time per run 12 to 21 ms), so a rerun can land either side."),
     "fifo_16": (
         "With 16 slots both orderings are optimal (1.000 each, simulated); what remains is "
         "engine cost per completion, 0.1% of the makespan here, inside the run-to-run spread "
