@@ -182,6 +182,14 @@ def test_runs_above_max_runs_wait_in_order_and_a_queued_one_can_be_cancelled(sto
         assert client.get(f"/api/runs/{second['run_id']}").json()["status"] == "queued"
         assert client.get("/api/runs", params={"status": "queued"}).json()["runs"][0][
             "run_id"] == third["run_id"]
+        # a filtered page is filled from further down the store, and pages on from its last run
+        running = client.get("/api/runs", params={"status": "running", "limit": 1}).json()
+        assert [r["run_id"] for r in running["runs"]] == [held["run_id"]]
+        page = client.get("/api/runs", params={"status": "queued", "limit": 1}).json()
+        assert [r["run_id"] for r in page["runs"]] == [third["run_id"]] and page["next_cursor"]
+        page = client.get("/api/runs", params={"status": "queued", "limit": 1,
+                                               "cursor": page["next_cursor"]}).json()
+        assert [r["run_id"] for r in page["runs"]] == [second["run_id"]]
         assert client.post(f"/api/runs/{second['run_id']}/cancel").status_code == 202
         assert _ended(client, second["run_id"])["status"] == "cancelled"
         calls_before = len(gates.calls)

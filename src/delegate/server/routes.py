@@ -28,6 +28,10 @@ router = APIRouter(prefix="/api")
 
 #: The highest event sequence number a client may name (a store's integers are 64-bit).
 MAX_SEQ = 2**62
+#: How many stored pages one list request reads at most to fill a page filtered by a status
+#: the store does not keep (``queued``, ``interrupted``: what this server says of a run); a
+#: page cut short by it still has ``next_cursor`` when there is more.
+_FILTER_BATCHES = 20
 #: How many Idempotency-Keys the server remembers (in memory, for this process).
 IDEMPOTENCY_KEYS = 10_000
 _STATUSES = ("queued", "running", "interrupted", "waiting", "succeeded", "partial", "failed",
@@ -120,14 +124,25 @@ async def list_runs(request: Request,
         raise ApiError(422, "invalid_request", f"cursor: {exc}") from None
     state = _state(request)
     stored = "running" if status in ("queued", "interrupted") else status
-    records = await asyncio.to_thread(state.store.list_runs, limit + 1, status=stored,
-                                      before=before)
-    more = len(records) > limit
-    records = records[:limit]
-    runs = await asyncio.to_thread(summaries, state.store, state.manager, records)
-    if status is not None:
-        runs = [r for r in runs if r["status"] == status]
-    return {"runs": runs, "next_cursor": encode_cursor(records[-1]) if more else None}
+    runs: list[dict[str, Any]] = []
+    last = None  # the record the next page starts after
+    for _ in range(_FILTER_BATCHES):
+        records = await asyncio.to_thread(state.store.list_runs, limit + 1, status=stored,
+                                          before=before)
+        more = len(records) > limit
+        records = records[:limit]
+        page = await asyncio.to_thread(summaries, state.store, state.manager, records)
+        for n, (record, summary) in enumerate(zip(records, page, strict=True)):
+            last = record
+            if status is None or summary["status"] == status:
+                runs.append(summary)
+                if len(runs) == limit:
+                    more = more or n < len(records) - 1
+                    break
+        if len(runs) == limit or not more:
+            break
+        before = decode_cursor(encode_cursor(last))
+    return {"runs": runs, "next_cursor": encode_cursor(last) if more and last else None}
 
 
 @router.get("/runs/{run_id}")
