@@ -246,6 +246,8 @@ def test_fail_fast_cancels_running_work_and_skips_the_rest():
     result = run(plan, [Worker("w", fn=w)], failure_policy="fail_fast", retry=NO_WAIT)
     status = {o.task_id: o.status for o in result.outcomes}
     assert status == {"a": "failed", "d": "cancelled", "b": "skipped", "e": "skipped"}
+    d = result.outcome("d")  # it ran one attempt before it was cancelled, and says so
+    assert (d.attempts, d.started_at is not None, d.finished_at is not None) == (1, True, True)
     assert d_cleaned == [True]
     assert result.status == "failed"
 
@@ -279,6 +281,9 @@ def test_cancelling_the_run_cancels_workers_and_accounts_for_every_task():
     (finished,) = events.of(RunFinished)
     status = {o.task_id: o.status for o in finished.result.outcomes}
     assert status == {"quick": "succeeded", "slow": "cancelled", "later": "cancelled"}
+    slow, later = finished.result.outcome("slow"), finished.result.outcome("later")
+    assert (slow.attempts, slow.started_at is not None) == (1, True)
+    assert (later.attempts, later.started_at) == (0, None)  # it never started
     assert finished.result.status == "cancelled"
     assert sorted(e.task_id for e in events.of(TaskEnded)) == ["later", "quick", "slow"]
 

@@ -57,6 +57,7 @@ async def run_attempts(ex: Execution, task: Task, revision: Revision | None = No
         failed = None
         if failure is None:
             attempt += 1
+            ex.attempted[task.id] = (attempt, first_start)
             try:
                 if ex.bus.active:
                     ex.emit(TaskStarted(run_id=ex.run_id, task_id=task.id,
@@ -81,6 +82,7 @@ async def run_attempts(ex: Execution, task: Task, revision: Revision | None = No
             except Exception as exc:
                 failure = exc
         if failure is None:
+            ex.attempted.pop(task.id, None)
             return TaskOutcome(task.id, task.worker, "succeeded", attempt, first_start,
                                _now(), output=output)
         if policy.should_retry(failure, attempt):
@@ -94,6 +96,7 @@ async def run_attempts(ex: Execution, task: Task, revision: Revision | None = No
                 failure = stop
             else:
                 continue
+        ex.attempted.pop(task.id, None)
         return failed_outcome(task, attempt, first_start, failure)
 
 

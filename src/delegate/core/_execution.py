@@ -81,6 +81,9 @@ class Execution:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.outcomes: dict[str, TaskOutcome] = {}
         self.results: dict[str, Any] = {}
+        #: for a task in :func:`run_attempts`, its latest attempt and when the first began
+        #: (what its outcome says if it is cancelled)
+        self.attempted: dict[str, tuple[int, float]] = {}
         #: each succeeded task's result as its dependents receive it, built once (on its
         #: success, when something depends on it) and shared by all of them: it is frozen
         self.handed: dict[str, DependencyResult] = {}
@@ -292,6 +295,7 @@ class Execution:
 
     async def _execute(self, task: Task) -> None:
         tid = task.id  # once here, _execute reports how the task ended (see _cancel_running)
+        started = None
         try:
             fn = self.direct.get(task.worker)
             if fn is None or self.bus.active:
@@ -315,8 +319,9 @@ class Execution:
                     outcome.error = outcome.error_type = outcome.error_info = None
                     outcome.output = output
                     outcome.__class__ = TaskOutcome
-        except asyncio.CancelledError:
-            self._report(TaskOutcome(tid, task.worker, "cancelled",
+        except asyncio.CancelledError:  # the attempts made so far, and since when
+            attempts, began = self.attempted.pop(tid, (0 if started is None else 1, started))
+            self._report(TaskOutcome(tid, task.worker, "cancelled", attempts, began, _now(),
                                      error="cancelled while running"))
             raise
         except Exception as exc:  # a step around the attempts failed: the task failed
