@@ -101,7 +101,8 @@ def answer(client, run_id, body, iid="plan:1"):
 def test_a_waiting_run_lists_its_question_and_an_approval_carries_it_on(client, planner):
     run = waiting(client)
     assert planner.calls == []  # no worker started before the answer
-    assert run["tasks"]["skipped"] == 3
+    # its tasks have not ended: none is counted skipped while the plan waits
+    assert run["tasks"]["total"] == 3 and run["tasks"]["skipped"] == 0
     listed = client.get(f"/api/runs/{run['run_id']}/interrupts").json()["interrupts"]
     (question,) = listed
     assert question["interrupt_id"] == "plan:1" and question["kind"] == "plan_approval"
@@ -142,6 +143,12 @@ def test_an_edited_plan_runs_as_version_2_without_the_removed_task(client, plann
         ("t1", []), ("t3", ["t1"])]
     assert done["outcomes"]["t3"]["status"] == "succeeded"
     assert not any("Find when owls hunt." in c for c in planner.calls)
+    # the removed task has no outcome left over from the wait, and the list agrees
+    assert sorted(done["outcomes"]) == ["t1", "t3"]
+    assert done["tasks"]["total"] == 2 and done["tasks"]["skipped"] == 0
+    (listed,) = [r for r in client.get("/api/runs").json()["runs"]
+                 if r["run_id"] == run["run_id"]]
+    assert listed["tasks"] == done["tasks"]
 
 
 def test_a_rejection_ends_the_run_cancelled_with_its_reason(client, planner):

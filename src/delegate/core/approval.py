@@ -60,10 +60,15 @@ async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry
 def nothing_ran(session: RunSession, plan: Plan, planning: PlanningReport, status: str,
                  why: str) -> RunResult:
     """The result of a run that stopped before any worker started (its plan rejected, or
-    waiting for an answer): every task skipped, saying why."""
+    waiting for an answer): every task skipped, saying why.
+
+    A rejected plan's tasks end there, and each is announced (``TaskSkipped``). A waiting
+    run's are not: they have not ended, and the plan that runs once the answer comes (an
+    edited one may drop some) gives them their outcomes; a stored outcome now would outlive
+    a task the edit removed."""
     outcomes = tuple(TaskOutcome(t.id, t.worker, "skipped", error=f"not started: {why}")
                      for t in plan.tasks)
-    for outcome in outcomes:
+    for outcome in outcomes if status != "waiting" else ():
         session.bus.emit(TaskSkipped(run_id=session.run_id, task_id=outcome.task_id,
                                      outcome=outcome))
     meter = session.meter
