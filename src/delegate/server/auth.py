@@ -10,12 +10,16 @@ In order, for each HTTP request:
    leaves the address bar;
 3. the token, from ``Authorization: Bearer T`` or the cookie, must match (compared in constant
    time), else 401;
-4. a body larger than :data:`MAX_BODY` is refused (413) before it is read;
+4. a body larger than :data:`MAX_BODY` is refused (413): at once when its ``Content-Length``
+   says so, else (a chunked body, or one longer than it said) as soon as more than that has
+   been received, and nothing more of it is read; the connection is closed after a 413;
 5. a request that may change something (not GET, HEAD or OPTIONS) that carries an ``Origin``
    must come from the server's own origin, else 403: another site's page cannot post to it.
    (A client that is not a browser sends no Origin; the token still applies.)
 
-No CORS headers are ever sent, and the token is never written into a page or an answer.
+No CORS headers are ever sent, and the token is never written into a page or an answer. A
+response to a request whose body the route left unread closes the connection too, so that a
+client cannot keep the server reading an endless body after its answer.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ COOKIE = "delegate_token"
 MAX_BODY = 1024 * 1024
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+_CLOSE = (b"connection", b"close")
 
 
 def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> set[str]:
@@ -83,8 +88,7 @@ class Gate:
             return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY:
-            await _deny(send, 413, "too_large",
-                        f"a request body is at most {MAX_BODY // 1024} KiB")
+            await _too_large(send)
             return
         origin = headers.get("origin")
         if method not in _SAFE and origin is not None and \
@@ -92,7 +96,8 @@ class Gate:
             await _deny(send, 403, "forbidden_origin",
                         f"requests from origin {origin[:100]!r} are refused")
             return
-        await self.app(scope, receive, send)
+        body = "transfer-encoding" in headers or length not in ("", "0")
+        await _limited(self.app, scope, receive, send, body=body)
 
     def _ok(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.token)
@@ -111,6 +116,54 @@ def _token(headers: dict[str, str]) -> str | None:
     return morsel.value if morsel is not None else None
 
 
+async def _limited(app: Any, scope: dict[str, Any], receive: Any, send: Any, *,
+                   body: bool) -> None:
+    """Run ``app`` on a ``receive`` that counts the body's bytes as they arrive: past
+    :data:`MAX_BODY` it answers 413 itself (unless the app already began its answer), tells the
+    app the client went away, and drops whatever the app sends after that. ``body``: the request
+    has one (chunked, or a ``Content-Length`` above 0)."""
+    received = 0
+    refused = started = False
+    unread = body  # the body has bytes the app has not asked for yet
+
+    async def counted() -> dict[str, Any]:
+        nonlocal received, refused, unread
+        if refused:
+            return {"type": "http.disconnect"}
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            unread = message.get("more_body", False)
+            if received > MAX_BODY:
+                refused = True
+                if not started:
+                    await _too_large(send)
+                return {"type": "http.disconnect"}
+        return message
+
+    async def guarded(message: dict[str, Any]) -> None:
+        nonlocal started
+        if refused:
+            return  # the app's answer to a body it never got: the 413 was the answer
+        if message["type"] == "http.response.start":
+            started = True
+            if unread:
+                message = {**message, "headers": [*message.get("headers", ()), _CLOSE]}
+        await send(message)
+
+    try:
+        await app(scope, counted, guarded)
+    except Exception:
+        if not refused:
+            raise
+        # the app failed on a body cut short; the client has its 413 already
+
+
+async def _too_large(send: Any) -> None:
+    await _deny(send, 413, "too_large", f"a request body is at most {MAX_BODY // 1024} KiB",
+                close=True)
+
+
 async def _login(send: Any, token: str) -> None:
     await send({"type": "http.response.start", "status": 303, "headers": [
         (b"location", b"/"), (b"cache-control", b"no-store"),
@@ -119,7 +172,8 @@ async def _login(send: Any, token: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _deny(send: Any, status: int, code: str, message: str, *, html: bool = False) -> None:
+async def _deny(send: Any, status: int, code: str, message: str, *, html: bool = False,
+                close: bool = False) -> None:
     if html:
         body = (f"<!doctype html><meta charset=utf-8><title>delegate</title>"
                 f"<p>{status}: {message.replace('<', '&lt;')}</p>").encode()
@@ -129,5 +183,5 @@ async def _deny(send: Any, status: int, code: str, message: str, *, html: bool =
         kind = b"application/json"
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", kind), (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store")]})
+        (b"cache-control", b"no-store"), *([_CLOSE] if close else [])]})
     await send({"type": "http.response.body", "body": body})
