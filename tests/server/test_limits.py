@@ -1,8 +1,8 @@
 """The request-body limit against a real uvicorn on 127.0.0.1, whatever the headers say: a
 chunked body (no ``Content-Length``) past :data:`~delegate.server.auth.MAX_BODY` is refused
 with 413 as soon as the limit is passed, the connection is closed and the server reads no more;
-a chunked body within the limit is taken as any other; a route that does not read a body does
-not keep the server reading it after its answer."""
+a chunked body within the limit is taken as any other; a refusal, or a route that does not read
+a body, does not keep the server reading it after its answer."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def port(tmp_path):
         yield port
 
 
-def upload(port: int, method: str, path: str) -> tuple[int, dict[str, str], bytes, int]:
+def upload(port: int, method: str, path: str, token: str = TOKEN,
+           ) -> tuple[int, dict[str, str], bytes, int]:
     """Send ``path`` a chunked body of ``x`` that never ends on its own, until the server
     answers (or :data:`MOST` bytes, then end it); then read until the server closes the
     connection. Returns the answer's status, headers and body, and the body bytes sent before
@@ -42,7 +43,7 @@ def upload(port: int, method: str, path: str) -> tuple[int, dict[str, str], byte
     sock = socket.create_connection(("127.0.0.1", port))
     sock.settimeout(60)  # a server that never answers fails the test instead of hanging it
     head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
             "Transfer-Encoding: chunked\r\n\r\n")
     sent = 0
     with sock:
@@ -83,6 +84,12 @@ def test_a_chunked_body_past_the_limit_is_413_at_once_and_the_server_reads_no_mo
 def test_a_route_that_reads_no_body_closes_the_connection_after_its_answer(port):
     status, headers, body, sent = upload(port, "GET", "/api/health")
     assert status == 200 and json.loads(body)["status"] == "ok"
+    assert headers["connection"] == "close" and sent < MOST
+
+
+def test_a_refused_request_closes_the_connection_and_reads_no_body(port):
+    status, headers, body, sent = upload(port, "POST", "/api/runs", token="x" * 26)
+    assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
     assert headers["connection"] == "close" and sent < MOST
 
 

@@ -11,15 +11,16 @@ In order, for each HTTP request:
 3. the token, from ``Authorization: Bearer T`` or the cookie, must match (compared in constant
    time), else 401;
 4. a body larger than :data:`MAX_BODY` is refused (413): at once when its ``Content-Length``
-   says so, else (a chunked body, or one longer than it said) as soon as more than that has
-   been received, and nothing more of it is read; the connection is closed after a 413;
+   says so, else (a chunked body) as soon as more than that has been received, and nothing
+   more of it is read;
 5. a request that may change something (not GET, HEAD or OPTIONS) that carries an ``Origin``
    must come from the server's own origin, else 403: another site's page cannot post to it.
    (A client that is not a browser sends no Origin; the token still applies.)
 
-No CORS headers are ever sent, and the token is never written into a page or an answer. A
-response to a request whose body the route left unread closes the connection too, so that a
-client cannot keep the server reading an endless body after its answer.
+No CORS headers are ever sent, and the token is never written into a page or an answer. An
+answer given before the request's body was read to its end (any refusal above, or a route that
+reads no body) closes the connection, so that a client cannot keep the server reading an
+endless body after the answer.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ COOKIE = "delegate_token"
 MAX_BODY = 1024 * 1024
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
-_CLOSE = (b"connection", b"close")
 
 
 def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> set[str]:
@@ -66,9 +66,12 @@ class Gate:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", ())}
+        length = headers.get("content-length", "")
+        body = "transfer-encoding" in headers or length not in ("", "0")
+        refuse = _closing(send) if body else send  # a refusal reads no body: it closes
         host = headers.get("host", "").lower()
         if host not in self.hosts:
-            await _deny(send, 421, "misdirected_host",
+            await _deny(refuse, 421, "misdirected_host",
                         f"this server does not answer for host {host[:100]!r}")
             return
         method, path = scope["method"], scope["path"]
@@ -76,27 +79,25 @@ class Gate:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
             if given:
                 if self._ok(given[0]):
-                    await _login(send, given[0])
+                    await _login(refuse, given[0])
                 else:
-                    await _deny(send, 401, "unauthorized", "the token is wrong", html=True)
+                    await _deny(refuse, 401, "unauthorized", "the token is wrong", html=True)
                 return
         given = _token(headers)
         if not self._ok(given):
             why = ("the token is wrong" if given else "a token is needed") + (
                 ": open the URL `delegate serve` printed, or send Authorization: Bearer TOKEN")
-            await _deny(send, 401, "unauthorized", why, html=not path.startswith("/api/"))
+            await _deny(refuse, 401, "unauthorized", why, html=not path.startswith("/api/"))
             return
-        length = headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY:
-            await _too_large(send)
+            await _too_large(refuse)
             return
         origin = headers.get("origin")
         if method not in _SAFE and origin is not None and \
                 origin.lower().removeprefix("http://") not in self.hosts:
-            await _deny(send, 403, "forbidden_origin",
+            await _deny(refuse, 403, "forbidden_origin",
                         f"requests from origin {origin[:100]!r} are refused")
             return
-        body = "transfer-encoding" in headers or length not in ("", "0")
         await _limited(self.app, scope, receive, send, body=body)
 
     def _ok(self, given: str | None) -> bool:
@@ -137,7 +138,7 @@ async def _limited(app: Any, scope: dict[str, Any], receive: Any, send: Any, *,
             if received > MAX_BODY:
                 refused = True
                 if not started:
-                    await _too_large(send)
+                    await _too_large(_closing(send))
                 return {"type": "http.disconnect"}
         return message
 
@@ -148,7 +149,7 @@ async def _limited(app: Any, scope: dict[str, Any], receive: Any, send: Any, *,
         if message["type"] == "http.response.start":
             started = True
             if unread:
-                message = {**message, "headers": [*message.get("headers", ()), _CLOSE]}
+                message = _closed(message)
         await send(message)
 
     try:
@@ -160,8 +161,21 @@ async def _limited(app: Any, scope: dict[str, Any], receive: Any, send: Any, *,
 
 
 async def _too_large(send: Any) -> None:
-    await _deny(send, 413, "too_large", f"a request body is at most {MAX_BODY // 1024} KiB",
-                close=True)
+    await _deny(send, 413, "too_large", f"a request body is at most {MAX_BODY // 1024} KiB")
+
+
+def _closing(send: Any) -> Any:
+    """``send`` with ``Connection: close`` added to the answer's headers: the server (uvicorn)
+    then closes the connection after the answer instead of reading the rest of the body."""
+
+    async def closing(message: dict[str, Any]) -> None:
+        await send(_closed(message) if message["type"] == "http.response.start" else message)
+
+    return closing
+
+
+def _closed(start: dict[str, Any]) -> dict[str, Any]:
+    return {**start, "headers": [*start.get("headers", ()), (b"connection", b"close")]}
 
 
 async def _login(send: Any, token: str) -> None:
@@ -172,8 +186,7 @@ async def _login(send: Any, token: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _deny(send: Any, status: int, code: str, message: str, *, html: bool = False,
-                close: bool = False) -> None:
+async def _deny(send: Any, status: int, code: str, message: str, *, html: bool = False) -> None:
     if html:
         body = (f"<!doctype html><meta charset=utf-8><title>delegate</title>"
                 f"<p>{status}: {message.replace('<', '&lt;')}</p>").encode()
@@ -183,5 +196,5 @@ async def _deny(send: Any, status: int, code: str, message: str, *, html: bool =
         kind = b"application/json"
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", kind), (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"), *([_CLOSE] if close else [])]})
+        (b"cache-control", b"no-store")]})
     await send({"type": "http.response.body", "body": body})
