@@ -293,8 +293,10 @@ async def _work(
             text = synthesizer.assemble(objective, result, str(exc))
             notes.append(f"the answer was assembled without a model: {exc}")
             status = "partial" if status == "succeeded" else status
-        except DelegateError as exc:  # recorded; the task outcomes are kept
-            notes.append(f"synthesis failed: {type(exc).__name__}: {exc}")
+        except DelegateError as exc:  # recorded; the completed work is the answer
+            why = f"synthesis failed: {type(exc).__name__}: {exc}"
+            text = synthesizer.assemble(objective, result, why)
+            notes.append(f"{why}; the answer is the completed work, assembled without a model")
             status = "partial" if status == "succeeded" else status
     if meter.budget_reached and status == "succeeded":
         status = "partial"  # the work stopped short of what was asked

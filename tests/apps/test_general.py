@@ -2,7 +2,7 @@
 
 import asyncio
 
-from delegate import Plan, ScriptedModel, Task
+from delegate import Plan, RetryPolicy, RunConfig, ScriptedModel, Task
 from delegate.apps.general import GeneralOrchestrator, run_general
 from delegate.core.events import EventLog, PlanCreated
 
@@ -52,3 +52,24 @@ def test_the_planner_is_asked_for_one_task_per_worker_at_most():
     assert "at most 4 tasks" in planning.messages[0].content
     lengths = [option["minItems"] for option in planning.output["properties"]["tasks"]["anyOf"]]
     assert max(lengths) == 4  # the four general workers; a fifth task could only repeat one
+
+
+ANSWERS = [WROTE, "owls hunt at night", "A guide to owls.", "Add a source."]
+NO_WAIT = RunConfig(retry=RetryPolicy(max_attempts=2, base_delay=0, jitter=0))
+
+
+def test_an_answer_of_only_the_prompts_labels_is_asked_again():
+    model = ScriptedModel([*ANSWERS, "### t2 (critic)", "Owls hunt at night, mostly."])
+    result = asyncio.run(run_general("a short guide to owls", model=model, config=NO_WAIT))
+    assert result.text == "Owls hunt at night, mostly." and result.status == "succeeded"
+
+
+def test_when_it_stays_labels_the_answer_is_the_completed_work_and_says_so():
+    model = ScriptedModel([*ANSWERS, "### t2 (critic)", "### t4 (critic)\nBest regards,"])
+    result = asyncio.run(run_general("a short guide to owls", model=model, config=NO_WAIT))
+    assert result.status == "partial"  # not passed off as a written answer
+    assert result.text.startswith('The answer to "a short guide to owls" was not written by '
+                                  "a model: synthesis failed: IncompleteResponseError")
+    assert "A guide to owls." in result.text and "owls hunt at night" in result.text
+    assert "### t2 (critic)" not in result.text.splitlines()
+    assert any("assembled without a model" in note for note in result.notes)

@@ -18,6 +18,7 @@ from ..core.outcomes import RunResult
 from ..core.plan import Plan, Task, without_tasks
 from ..core.synthesis import Synthesizer
 from ..core.workers import Worker, WorkerRegistry
+from ..errors import IncompleteResponseError
 from ..runner import run
 from ._common.prompts import prompts
 from ._common.prose import PROSE_SETTINGS, whole_sentences
@@ -60,7 +61,9 @@ _SIGN_OFF = re.compile(r"^\s*((best|kind|warm|warmest)( regards| wishes)?|regard
 class _Synthesizer(Synthesizer):
     """The synthesizer with the prompt's framing lines it copies back dropped (the results'
     text stays: combining it is the synthesizer's job), a letter's sign-off dropped from the
-    end, and an answer stopped at its token cap trimmed to its last whole sentence."""
+    end, and an answer stopped at its token cap trimmed to its last whole sentence. An answer
+    with nothing else is no answer (:class:`~delegate.errors.IncompleteResponseError`): asked
+    again, then the run answers with the completed work and says so."""
 
     def finish(self, text: str, *, cut: bool) -> str:
         lines = [line for line in text.splitlines() if not _FRAMING.match(line)]
@@ -69,7 +72,10 @@ class _Synthesizer(Synthesizer):
         kept = "\n".join(lines).strip()
         if cut:
             kept = whole_sentences(kept)
-        return kept or text
+        if not kept:  # only the prompt's labels or a sign-off: no answer at all
+            raise IncompleteResponseError(
+                "the answer held only the prompt's own labels, no text of its own")
+        return kept
 
 
 class GeneralOrchestrator(Orchestrator):
