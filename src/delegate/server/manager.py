@@ -139,14 +139,15 @@ class RunManager:
     async def recover(self) -> list[str]:
         """Claim and carry on every stored run whose owner died, and every waiting run whose
         questions were all answered while no server ran it (``delegate runs answer``); return
-        their ids. A run the server cannot rebuild, or that another process took first, is
-        left as it is (logged)."""
+        their ids. They join the queue oldest first (by ``created_at``, the order they were
+        submitted in), as if they had been submitted again in that order. A run the server
+        cannot rebuild, or that another process took first, is left as it is (logged)."""
         taken = []
         died = [r for r in self.store.list_runs(10_000, status="running")
                 if effective_status(r) == "interrupted"]
         answered = [r for r in self.store.list_runs(10_000, status="waiting")
                     if not self.store.interrupts(r.run_id, status="pending")]
-        for record in (*died, *answered):
+        for record in sorted((*died, *answered), key=lambda r: (r.created_at, r.run_id)):
             try:
                 await self.resume(record.run_id)
                 taken.append(record.run_id)
