@@ -24,6 +24,9 @@ yielded, so the server replays from there, and it drops anything at or below tha
 no event is yielded twice and none is skipped. It gives up after ``reconnects`` failed
 connections in a row (a connection that brings a new event resets the count).
 
+A run id (or an interrupt id) that cannot be one, empty or a path, is a UsageError before any
+request; a 404 that is not the API's says the server has no such page.
+
 httpx comes with the ``server`` extra (``pip install 'delegate[server]'``); it is imported when
 a client is made, never when this module is.
 """
@@ -190,7 +193,7 @@ class Client:
                                        timeout=timeout) as response:
                     if response.status_code >= 400:
                         response.read()
-                        raise _answer_error(response)
+                        raise _answer_error(response, self.url)
                     connected = True
                     for kind, ident, data in _messages(response.iter_lines()):
                         if kind == "end":
@@ -241,7 +244,7 @@ class Client:
         except self._httpx.TransportError as exc:
             raise _transport_error(exc, self.url) from exc
         if response.status_code >= 400:
-            raise _answer_error(response)
+            raise _answer_error(response, self.url)
         return response
 
     def _json(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
@@ -257,7 +260,17 @@ class Client:
 
 
 def _path(run_id: str, *rest: str) -> str:
-    return "/".join(("/api/runs", quote(run_id, safe=""), *rest))
+    return "/".join(("/api/runs", _segment(run_id, "a run id"), *rest))
+
+
+def _segment(ident: str, what: str) -> str:
+    """``ident`` quoted for a path; one that is blank, or that no id could be (a path, a
+    control character), is a UsageError, before any request."""
+    if not ident.strip():
+        raise UsageError(f"{what} is needed, not {ident!r}")
+    if ident in (".", "..") or any(c in "/\\" or not c.isprintable() for c in ident):
+        raise UsageError(f"not {what}: {ident!r}")
+    return quote(ident, safe="")
 
 
 def _body(workflow: str, objective: str, model: str | None, options: Mapping[str, Any] | None,
@@ -274,17 +287,23 @@ def _idempotency(key: str | None) -> dict[str, str] | None:
     return {"Idempotency-Key": key} if key else None
 
 
-def _answer_error(response: Any) -> ServerError:
+def _answer_error(response: Any, url: str) -> ServerError:
     """The ServerError of an error answer: its ``{"error": {"code", "message"}}`` when it has
-    one, else a ``bad_response`` naming the status."""
+    one, else a ``bad_response`` naming the status. A 404 that is not the API's (not its
+    JSON, or the bare ``Not Found`` of a route the server does not have) is a ``not_found``
+    saying the server at ``url`` has no such page."""
     status = response.status_code
     try:
         error = response.json()["error"]
         code, message = error["code"], error["message"]
-        if isinstance(code, str) and isinstance(message, str):
+        if isinstance(code, str) and isinstance(message, str) and not (
+                status == 404 and message == "Not Found"):
             return ServerError(_line(message) or code, code=code, status=status)
     except (ValueError, KeyError, TypeError):
         pass
+    if status == 404:
+        return ServerError(f"the server at {url} has no such page (is it a delegate server?)",
+                           code="not_found", status=status)
     return ServerError(f"the server answered {status} {response.reason_phrase}".rstrip(),
                        code="bad_response", status=status)
 

@@ -7,8 +7,11 @@ prints one line per event of the run as it happens (replayed from the start, the
 exits 0 if the run succeeded, 1 if it ended any other way. The token is ``--token``, else
 ``DELEGATE_TOKEN``.
 
-An error answer from the server is one line: exit code 2 for a request the server refused
-(a 4xx: an unknown run, a wrong token, a run not active), 1 otherwise (unreachable, 5xx).
+``--server`` is the server's address alone (``http://HOST:PORT``, or the address ``delegate
+serve`` prints with its ``?token=``): a URL with a path is refused before any request, and so
+is a run id that cannot be one (empty, or a path). An error answer from the server is one
+line: exit code 2 for a request the server refused (a 4xx: an unknown run, a wrong token, a
+run not active), 1 otherwise (unreachable, 5xx).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import sys
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import UsageError
 from .listing import print_run, print_runs
@@ -36,6 +40,10 @@ def remote_command(args: argparse.Namespace) -> int:
     if getattr(args, "store", None) is not None:
         raise UsageError("--store and --server do not go together: the server reads its own "
                          "store")
+    parts = urlsplit(args.server.strip())
+    if parts.scheme in ("http", "https") and parts.netloc and parts.path not in ("", "/"):
+        raise UsageError(f"--server takes the server's address, like http://127.0.0.1:8765, "
+                         f"not a page of it: {args.server!r}")
     token = args.token or os.environ.get("DELEGATE_TOKEN") or None
     with Client(args.server, token) as client:
         if args.verb == "list":
