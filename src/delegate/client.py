@@ -22,7 +22,9 @@ answer in time with ``timeout``. Nothing of httpx escapes raw.
 connections: it connects again with ``Last-Event-ID`` set to the last sequence number it
 yielded, so the server replays from there, and it drops anything at or below that number, so
 no event is yielded twice and none is skipped. It gives up after ``reconnects`` failed
-connections in a row (a connection that brings a new event resets the count).
+connections in a row (a connection that brings a new event resets the count), or once no
+server has answered for ``patience`` seconds; ``on_lost`` and ``on_back`` tell a caller when
+the stream is lost and when a connection is made again.
 
 A run id (or an interrupt id) that cannot be one, empty or a path, is a UsageError before any
 request; a 404 that is not the API's says the server has no such page.
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
@@ -166,8 +168,9 @@ class Client:
         return self._json("GET", _path(run_id, "events"),
                           params={k: v for k, v in params.items() if v is not None})
 
-    def follow(self, run_id: str, after: int | None = None, *,
-               reconnects: int = 40) -> Iterator[dict[str, Any]]:
+    def follow(self, run_id: str, after: int | None = None, *, reconnects: int = 40,
+               patience: float | None = None, on_lost: Callable[[str], Any] | None = None,
+               on_back: Callable[[], Any] | None = None) -> Iterator[dict[str, Any]]:
         """``GET /api/runs/{id}/stream``: yield each event after ``after`` as it happens,
         ``{"seq", "kind", "data"}``, and last ``{"kind": "end", "data": {"status": ...}}``
         once the run has ended.
@@ -175,15 +178,23 @@ class Client:
         A dropped connection, or a stream closed before its end, is opened again with
         ``Last-Event-ID`` set to the last sequence number yielded: no event is yielded twice
         and none is skipped. The first connection is not retried (an unreachable server
-        raises at once); after ``reconnects`` failed connections in a row without a new
-        event, :class:`~delegate.errors.ServerError` ``connection_lost`` is raised. Waits
-        between attempts grow from none to 4 s, so the default 40 tries ride out a server
-        that is restarted (about two and a half minutes).
+        raises at once). Waits between attempts grow from none to 4 s.
+        :class:`~delegate.errors.ServerError` ``connection_lost`` is raised after
+        ``reconnects`` failed connections in a row without a new event (the default 40 ride
+        out a server that is restarted: about two and a half minutes), or once ``patience``
+        seconds have passed since the stream was lost with no connection made again (no
+        limit but ``reconnects`` when ``None``).
+
+        Args:
+            on_lost: called with the reason when the stream is lost (once until a
+                connection is made again).
+            on_back: called when a connection is made again after ``on_lost``.
         """
         httpx = self._httpx
         read = None if self.timeout is None else max(self.timeout, 3 * KEEPALIVE_SECONDS)
         timeout = httpx.Timeout(self.timeout, read=read)
         last, failures, connected = after, 0, False
+        lost: float | None = None  # when the stream was lost, until a connection is made
         while True:
             headers = {"Accept": "text/event-stream"}
             if last is not None:
@@ -195,6 +206,10 @@ class Client:
                         response.read()
                         raise _answer_error(response, self.url)
                     connected = True
+                    if lost is not None:
+                        lost = None
+                        if on_back is not None:
+                            on_back()
                     for kind, ident, data in _messages(response.iter_lines()):
                         if kind == "end":
                             yield {"kind": "end", "data": data}
@@ -209,12 +224,24 @@ class Client:
                 if not connected:
                     raise _transport_error(exc, self.url) from exc
                 reason = _line(exc) or type(exc).__name__
+            now = time.monotonic()
+            if lost is None:
+                lost = now
+                if on_lost is not None:
+                    on_lost(reason)
             failures += 1
             if failures > reconnects:
                 raise ServerError(f"the event stream of run {run_id} was lost {failures} times "
                                   f"in a row; last: {reason}", code="connection_lost")
-            if failures > 1:
-                time.sleep(min(0.5 * 2 ** (failures - 2), 4.0))
+            if patience is not None and now - lost >= patience:
+                raise ServerError(f"no delegate server answered at {self.url} for "
+                                  f"{now - lost:.0f} s while following run {run_id}; last: "
+                                  f"{reason}", code="connection_lost")
+            wait = min(0.5 * 2 ** (failures - 2), 4.0) if failures > 1 else 0.0
+            if patience is not None:  # one last try when the patience runs out
+                wait = min(wait, lost + patience - now)
+            if wait > 0:
+                time.sleep(wait)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """``POST /api/runs/{id}/cancel``: ``{"run_id", "status": "cancelling"}``."""

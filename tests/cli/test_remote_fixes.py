@@ -9,6 +9,8 @@ waits; the rest runs against the real server (see tests/test_client.py)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ import pytest
 
 import delegate.client
 from delegate.cli.commands import main
+from delegate.cli.remote import PATIENCE
 from delegate.client import Client
 from tests.test_client import TOKEN, live_server, refusing_port
 
@@ -28,6 +31,67 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+class Clock:
+    """Stands for the client's ``time``: ``sleep`` moves ``now`` on at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+def _event(seq: int, kind: str = "TaskStarted") -> bytes:
+    return f"id: {seq}\nevent: {kind}\ndata: {json.dumps({'task_id': f't{seq}'})}\n\n".encode()
+
+
+class _Broken(httpx.SyncByteStream):
+    """``body``, then a read error: the server died mid-stream."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.body
+        raise httpx.ReadError("the connection was reset")
+
+
+def _server(streams: list[Callable[[], httpx.Response]]) -> tuple[list[str | None], Any]:
+    """A transport answering the i-th stream request with ``streams[i]()`` (refusing the
+    connection past the list) and what each asked for (its ``Last-Event-ID``)."""
+    asked: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("last-event-id"))
+        if len(asked) > len(streams):
+            raise httpx.ConnectError("[Errno 111] Connection refused")
+        return streams[len(asked) - 1]()
+
+    return asked, httpx.MockTransport(handler)
+
+
+def _sse(body: bytes, *, broken: bool = False) -> Callable[[], httpx.Response]:
+    headers = {"content-type": "text/event-stream"}
+    if broken:
+        return lambda: httpx.Response(200, headers=headers, stream=_Broken(body))
+    return lambda: httpx.Response(200, headers=headers, content=body)
+
+
+def _refused() -> httpx.Response:
+    raise httpx.ConnectError("[Errno 111] Connection refused")
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(delegate.client, "time", fake)
+    return fake
+
+
 def _through(monkeypatch, transport: Any) -> None:
     """Make the CLI's clients send through ``transport``."""
 
@@ -36,6 +100,53 @@ def _through(monkeypatch, transport: Any) -> None:
             super().__init__(url, token, transport=transport, **kw)
 
     monkeypatch.setattr(delegate.client, "Client", Mocked)
+
+
+# a server that goes away
+def test_follow_says_when_the_server_goes_away_and_when_it_is_back(monkeypatch, capsys,
+                                                                   clock):
+    asked, transport = _server([
+        _sse(_event(0) + _event(1), broken=True), _refused, _refused,
+        _sse(_event(0) + _event(1) + _event(2) + b'event: end\ndata: {"status": '
+             b'"succeeded"}\n\n')])
+    _through(monkeypatch, transport)
+    code, out, err = _cli(capsys, "runs", "follow", "abcd", "--server", URL, "--token", TOKEN)
+    assert code == 0
+    assert asked == [None, "1", "1", "1"]
+    assert [line.split()[2] for line in out.splitlines()] == ["t0", "t1", "t2"]  # no twice
+    assert err.splitlines() == [
+        "delegate: the server went away; reconnecting (Ctrl-C to stop)",
+        "delegate: the server is back; following run abcd again",
+        "delegate: run abcd ended: succeeded"]
+
+
+def test_follow_gives_up_after_its_patience_without_a_server(monkeypatch, capsys, clock):
+    asked, transport = _server([_sse(_event(0), broken=True)])
+    _through(monkeypatch, transport)
+    code, out, err = _cli(capsys, "runs", "follow", "abcd", "--server", URL, "--token", TOKEN)
+    assert code == 1
+    assert [line.split()[1] for line in out.splitlines()] == ["TaskStarted"]
+    lost, gave_up = err.splitlines()
+    assert lost == "delegate: the server went away; reconnecting (Ctrl-C to stop)"
+    assert gave_up == (
+        f"delegate: error: no delegate server answered at {URL} for {PATIENCE:.0f} s while "
+        "following run abcd; last: [Errno 111] Connection refused; when the server is back: "
+        f"delegate runs follow abcd --server {URL}")
+    assert clock.now == PATIENCE  # not the two and a half minutes of the library's default
+    assert 5 < len(asked) < 15
+
+
+def test_the_library_keeps_its_long_patience_and_tells_of_a_loss_once(clock):
+    asked, transport = _server([_sse(_event(0), broken=True)])
+    told: list[str] = []
+    with Client(URL, TOKEN, transport=transport) as client, \
+            pytest.raises(delegate.client.ServerError) as info:
+        for _ in client.follow("abcd", on_lost=told.append, on_back=lambda: told.append("")):
+            pass
+    assert info.value.code == "connection_lost"
+    assert "lost 41 times in a row" in str(info.value)
+    assert told == ["the connection was reset"]  # once, however many tries followed
+    assert len(asked) == 41 and clock.now > 120  # the first stream and 40 tries
 
 
 # what cannot be the API's

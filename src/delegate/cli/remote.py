@@ -4,8 +4,9 @@ server, through :class:`delegate.client.Client`.
 ``list`` and ``show`` print what they print from a store (:mod:`delegate.cli.listing`), from
 the server's answers. ``cancel`` asks the server to stop a run it is running. ``follow``
 prints one line per event of the run as it happens (replayed from the start, then live) and
-exits 0 if the run succeeded, 1 if it ended any other way. The token is ``--token``, else
-``DELEGATE_TOKEN``.
+exits 0 if the run succeeded, 1 if it ended any other way. A lost stream is one line on
+stderr, and one more when the server is back; ``follow`` gives up (exit 1) when no server has
+answered for :data:`PATIENCE` seconds. The token is ``--token``, else ``DELEGATE_TOKEN``.
 
 ``--server`` is the server's address alone (``http://HOST:PORT``, or the address ``delegate
 serve`` prints with its ``?token=``): a URL with a path is refused before any request, and so
@@ -24,10 +25,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import UsageError
+from ..errors import ServerError, UsageError
 from .listing import print_run, print_runs
 
-__all__ = ["event_line", "remote_command"]
+__all__ = ["PATIENCE", "event_line", "remote_command"]
+
+#: Seconds ``follow`` goes on trying to reach a server that went away before it gives up.
+PATIENCE = 30.0
 
 
 def remote_command(args: argparse.Namespace) -> int:
@@ -79,9 +83,14 @@ def _newest(client: Any, limit: int) -> list[dict[str, Any]]:
 
 
 def _follow(client: Any, run_id: str) -> int:
+    again = f"delegate runs follow {run_id} --server {client.url}"
     status = None
     try:
-        for event in client.follow(run_id):
+        for event in client.follow(
+                run_id, patience=PATIENCE,
+                on_lost=lambda reason: _say("the server went away; reconnecting (Ctrl-C to "
+                                            "stop)"),
+                on_back=lambda: _say(f"the server is back; following run {run_id} again")):
             if event["kind"] == "end":
                 status = event["data"].get("status")
                 break
@@ -90,8 +99,17 @@ def _follow(client: Any, run_id: str) -> int:
         print(f"delegate: stopped following run {run_id}; it goes on on the server",
               file=sys.stderr)
         return 130
+    except ServerError as exc:
+        if exc.code != "connection_lost":
+            raise
+        raise ServerError(f"{exc}; when the server is back: {again}", code=exc.code,
+                          status=exc.status) from None
     print(f"delegate: run {run_id} ended: {status}", file=sys.stderr)
     return 0 if status == "succeeded" else 1
+
+
+def _say(line: str) -> None:
+    print(f"delegate: {line}", file=sys.stderr, flush=True)
 
 
 def event_line(event: dict[str, Any]) -> str:
