@@ -243,6 +243,19 @@ class Client:
             if wait > 0:
                 time.sleep(wait)
 
+    def interrupts(self, run_id: str) -> dict[str, Any]:
+        """``GET /api/runs/{id}/interrupts``: ``{"interrupts": [...]}``, the questions the
+        run put to a person (``interrupt_id``, ``kind``, ``status``, ``schema``, ...)."""
+        return self._json("GET", _path(run_id, "interrupts"))
+
+    def answer(self, run_id: str, interrupt_id: str, answer: Mapping[str, Any], *,
+               by: str | None = None) -> dict[str, Any]:
+        """``POST /api/runs/{id}/interrupts/{iid}``: answer a pending question (``{"action":
+        "approve"}`` for a plan); the server carries a waiting run on (``"resumed"``)."""
+        body = {**answer, **({"by": by} if by is not None else {})}
+        path = f"{_path(run_id, 'interrupts')}/{_segment(interrupt_id, 'an interrupt id')}"
+        return self._json("POST", path, json=body)
+
     def cancel(self, run_id: str) -> dict[str, Any]:
         """``POST /api/runs/{id}/cancel``: ``{"run_id", "status": "cancelling"}``."""
         return self._json("POST", _path(run_id, "cancel"))

@@ -18,7 +18,7 @@ import pytest
 
 import delegate.client
 from delegate.cli.commands import main
-from delegate.cli.remote import PATIENCE
+from delegate.cli.remote import PATIENCE, event_line
 from delegate.client import Client
 from tests.test_client import TOKEN, live_server, refusing_port
 
@@ -147,6 +147,30 @@ def test_the_library_keeps_its_long_patience_and_tells_of_a_loss_once(clock):
     assert "lost 41 times in a row" in str(info.value)
     assert told == ["the connection was reset"]  # once, however many tries followed
     assert len(asked) == 41 and clock.now > 120  # the first stream and 40 tries
+
+
+# a run that waits for an answer
+def test_follow_of_a_run_waiting_for_an_answer_exits_3_and_says_where_to_answer(tmp_path,
+                                                                               capsys):
+    with live_server(tmp_path) as live, live.client() as client:
+        run_id = client.start("general", "Write a note about owls", model="scripted:demo",
+                              options={"approve_plan": True})["run_id"]
+        server = ["--server", live.url, "--token", TOKEN]
+        code, out, err = _cli(capsys, "runs", "follow", run_id, *server)
+        assert code == 3
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert err == (
+            f"delegate: run {run_id} is waiting for an answer to plan:1 (plan approval); "
+            f"answer on the dashboard, {live.url}/#/runs/{run_id}, or with POST {live.url}"
+            f"/api/runs/{run_id}/interrupts/plan:1 with {{\"action\": \"approve\"}} (or "
+            "\"reject\" and a \"reason\"); the server carries the run on once it is answered "
+            f"(follow it: delegate runs follow {run_id} --server {live.url})\n")
+        assert "InterruptRaised" in [line.split()[1] for line in out.splitlines()]
+        assert client.answer(run_id, "plan:1", {"action": "approve"})["resumed"] is True
+        code, _, err = _cli(capsys, "runs", "follow", run_id, *server)
+        stored = client.events(run_id)["events"]
+    assert (code, err) == (0, f"delegate: run {run_id} ended: succeeded\n")
+    assert event_line(stored[-1]).split()[1] == "RunFinished"
 
 
 # what cannot be the API's

@@ -4,9 +4,10 @@ server, through :class:`delegate.client.Client`.
 ``list`` and ``show`` print what they print from a store (:mod:`delegate.cli.listing`), from
 the server's answers. ``cancel`` asks the server to stop a run it is running. ``follow``
 prints one line per event of the run as it happens (replayed from the start, then live) and
-exits 0 if the run succeeded, 1 if it ended any other way. A lost stream is one line on
-stderr, and one more when the server is back; ``follow`` gives up (exit 1) when no server has
-answered for :data:`PATIENCE` seconds. The token is ``--token``, else ``DELEGATE_TOKEN``.
+exits 0 if the run succeeded, 3 if it stopped to wait for an answer (the line on stderr says
+where to give it), 1 if it ended any other way. A lost stream is one line on stderr, and one
+more when the server is back; ``follow`` gives up (exit 1) when no server has answered for
+:data:`PATIENCE` seconds. The token is ``--token``, else ``DELEGATE_TOKEN``.
 
 ``--server`` is the server's address alone (``http://HOST:PORT``, or the address ``delegate
 serve`` prints with its ``?token=``): a URL with a path is refused before any request, and so
@@ -23,10 +24,11 @@ import os
 import sys
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..errors import ServerError, UsageError
 from .listing import print_run, print_runs
+from .workflows import WAITING
 
 __all__ = ["PATIENCE", "event_line", "remote_command"]
 
@@ -104,12 +106,38 @@ def _follow(client: Any, run_id: str) -> int:
             raise
         raise ServerError(f"{exc}; when the server is back: {again}", code=exc.code,
                           status=exc.status) from None
+    if status == "waiting":
+        _say(_waiting(client, run_id, again))
+        return WAITING
     print(f"delegate: run {run_id} ended: {status}", file=sys.stderr)
     return 0 if status == "succeeded" else 1
 
 
 def _say(line: str) -> None:
     print(f"delegate: {line}", file=sys.stderr, flush=True)
+
+
+def _waiting(client: Any, run_id: str, again: str) -> str:
+    """The line for a run that waits for an answer: its questions (when the server lists
+    them) and where to answer them; the server carries the run on once they are answered."""
+    try:
+        pending = [r for r in client.interrupts(run_id).get("interrupts", [])
+                   if isinstance(r, dict) and r.get("status") == "pending"]
+    except ServerError:
+        pending = []
+    run_id = next((str(r["run_id"]) for r in pending if r.get("run_id")), run_id)
+    ids = [str(r.get("interrupt_id")) for r in pending]
+    api = f"{client.url}/api/runs/{quote(run_id, safe='')}/interrupts"
+    asked = ", ".join(f"{i} ({str(r.get('kind', 'question')).replace('_', ' ')})"
+                      for i, r in zip(ids, pending, strict=True))
+    where = f"POST {api}/{quote(ids[0], safe=':')}" if len(ids) == 1 else \
+        f"POST {api}/ID (GET {api} lists them)"
+    body = "" if not pending or any(r.get("kind") == "question" for r in pending) else \
+        ' with {"action": "approve"} (or "reject" and a "reason")'
+    return (f"run {run_id} is waiting for an answer" + (f" to {asked}" if asked else "")
+            + f"; answer on the dashboard, {client.url}/#/runs/{run_id}, or with {where}"
+            + f"{body}; the server carries the run on once it is answered (follow it: "
+            + f"{again})")
 
 
 def event_line(event: dict[str, Any]) -> str:
