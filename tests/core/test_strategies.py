@@ -64,6 +64,26 @@ def test_dynamic_adds_tasks_that_build_on_results_and_records_versions():
     assert result.to_dict()["plan_versions"][1]["tasks"] == ["t1", "t2", "t3"]
 
 
+def test_added_tasks_that_repeat_work_are_left_out_and_a_round_of_only_repeats_ends_it():
+    more = {"reason": "more", "tasks": [
+        {"id": "t3", "worker": "writer", "instruction": "Draft.", "depends_on": []},
+        {"id": "t4", "worker": "writer", "instruction": "write about  OWLS", "depends_on": []},
+        {"id": "t5", "worker": "researcher", "instruction": "check facts",
+         "depends_on": ["t3"]}]}
+    again = {"reason": "more", "tasks": [
+        {"id": "t4", "worker": "researcher", "instruction": "Check facts.", "depends_on": []}]}
+    model, ran = planner([more, again])
+    result, _ = go(model, "dynamic")
+    assert ran == ["dig", "draft", "check facts"]  # no work done twice
+    assert [(t.id, t.depends_on) for t in result.plan.tasks] == [
+        ("t1", ()), ("t2", ("t1",)), ("t5", ("t2",))]  # t5 waits for the draft t3 repeated
+    (_, added) = result.plan_versions
+    assert added.reason == ("more; left out as repeats: t3 repeated t2, t4 only restated the "
+                            "objective")
+    assert ("plan v2 kept: the model only repeated work the plan has (left out as repeats: "
+            "t4 repeated t5)") in result.notes
+
+
 def test_dynamic_rounds_are_bounded():
     def more(n):
         return {"reason": "more", "tasks": [

@@ -151,15 +151,48 @@ async def propose_extension(
             added = tuple(Task.model_validate(t) for t in data["tasks"])
             if not added:
                 return None, str(data["reason"]).strip() or "the model added no task"
+            added, repeats = _fresh(objective, plan, added)
+            if not added:
+                return None, f"the model only repeated work the plan has ({repeats})"
             grown = Plan(tasks=(*plan.tasks, *added), version=plan.version + 1,
                          strategy=mode)
-            return validate_plan(grown, workers, orchestrator.limits), str(data["reason"])
+            why = str(data["reason"]) + (f"; {repeats}" if repeats else "")
+            return validate_plan(grown, workers, orchestrator.limits), why
         except (OutputValidationError, PlanError, ValidationError) as exc:
             problems = getattr(exc, "problems", None) or [str(exc)]
             raw = getattr(exc, "output", "") or json.dumps(problems)
             messages = [*messages, Message.assistant(raw), Message.user(
                 "That answer is invalid: " + "; ".join(problems) + ". Answer again.")]
     return None, "no valid extension after repairs: " + "; ".join(problems)
+
+
+def _fresh(objective: str, plan: Plan, added: Sequence[Task]) -> tuple[tuple[Task, ...], str]:
+    """The added tasks that ask for new work, and a note of the others: a task with the same
+    worker and instruction as one the plan has (or an earlier added one), or whose instruction
+    is the objective itself, would do the same work again (a small model proposes such
+    repeats round after round). A kept task's dependency on a dropped one goes to the task it
+    repeated."""
+    def words(text: str) -> str:
+        return " ".join(text.lower().split()).rstrip(".")
+
+    seen = {(t.worker, words(t.instruction)): t.id for t in plan.tasks}
+    whole, kept, into = words(objective), [], {}
+    for task in added:
+        key = (task.worker, words(task.instruction))
+        if key[1] == whole:
+            into[task.id] = ""
+        elif key in seen:
+            into[task.id] = seen[key]
+        else:
+            seen[key] = task.id
+            kept.append(task)
+    if not into:
+        return tuple(added), ""
+    kept = [Task.model_validate({**t.model_dump(), "depends_on": [
+        into.get(d) or d for d in t.depends_on if into.get(d, d)]}) for t in kept]
+    notes = [f"{tid} repeated {other}" if other else f"{tid} only restated the objective"
+             for tid, other in into.items()]
+    return tuple(kept), "left out as repeats: " + ", ".join(notes)
 
 
 def _situation(objective: str, result: RunResult, failed: Sequence[str]) -> str:
