@@ -241,12 +241,18 @@ def test_a_stored_edit_the_run_cannot_take_is_refused_and_asked_again(tmp_path):
     run_id = durable_go(store, Journal.start(store), model).run_id
     pending = store.get_interrupt(run_id, "plan:1")
     poet = {"action": "edit", "plan": {"tasks": [{"id": "a", "worker": "poet"}]}}
-    check_answer(pending, poet)  # the shape is fine; only the run knows its workers
+    with pytest.raises(UsageError, match="unknown worker 'poet'"):
+        check_answer(pending, poet)  # the question carries the run's workers and limits
+    with pytest.raises(UsageError) as caught:  # every problem at once
+        check_answer(pending, {"action": "edit", "plan": {"tasks": [
+            {"id": "a", "worker": "wizard"}, {"id": "b", "worker": "w", "depends_on": ["b"]}]}})
+    assert "unknown worker 'wizard'" in str(caught.value)
+    assert "'b' depends on itself" in str(caught.value)
     with pytest.raises(UsageError, match="cycle"):
         check_answer(pending, {"action": "edit", "plan": {"tasks": [
             {"id": "a", "worker": "w", "depends_on": ["b"]},
             {"id": "b", "worker": "w", "depends_on": ["a"]}]}})
-    store.answer_interrupt(run_id, "plan:1", poet, by="ana")
+    store.answer_interrupt(run_id, "plan:1", poet, by="ana")  # stored past the check
     again = durable_go(store, Journal.resume(store, run_id), model)
     assert again.status == "waiting" and model.tasks == []
     asked = store.get_interrupt(run_id, "plan:1:2")

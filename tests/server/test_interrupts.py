@@ -172,6 +172,8 @@ def test_a_rejection_ends_the_run_cancelled_with_its_reason(client, planner):
         {"id": "b", "worker": "researcher", "depends_on": ["a"]}]}}, "cycle"),
     ({"action": "edit", "plan": {"tasks": [
         {"id": "a", "worker": "researcher", "depends_on": ["zz"]}]}}, "zz"),
+    ({"action": "edit", "plan": {"tasks": [  # the run's workers, known from the question
+        {"id": "a", "worker": "nobody", "instruction": "x"}]}}, "unknown worker 'nobody'"),
     ({"action": "approve", "by": ""}, "by"),
     ({"action": "approve", "by": 7}, "by"),
     ([{"action": "approve"}], "JSON object"),

@@ -42,7 +42,10 @@ async def approve_plan(session: RunSession, plan: Plan, registry: WorkerRegistry
     bus, error = session.bus, ""
     for asked in range(1, MAX_REFUSED_ANSWERS + 1):
         interrupt = plan_interrupt(plan, error, asked, cfg.approval_timeout,
-                                   cfg.on_approval_timeout)
+                                   cfg.on_approval_timeout, workers=list(registry),
+                                   limits=cfg.limits,
+                                   same_shape=rules.get("same_shape", False),
+                                   kept=rules.get("kept", ()))
         bus.emit(InterruptRaised(run_id=session.run_id, interrupt=interrupt))
         answer = await answer_of(ask, interrupt)
         by = str(answer.get("by") or "") if isinstance(answer, dict) else ""

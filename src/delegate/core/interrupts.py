@@ -112,12 +112,26 @@ PLAN_ANSWER_SCHEMA: dict[str, Any] = _approval_schema("plan", "plan")
 
 def plan_interrupt(plan: Plan, error: str = "", asked: int = 1,
                    timeout: float | None = None,
-                   on_timeout: OnTimeout | None = None) -> Interrupt:
+                   on_timeout: OnTimeout | None = None, *,
+                   workers: Sequence[str] | None = None, limits: PlanLimits | None = None,
+                   same_shape: bool = False, kept: Sequence[Task] = ()) -> Interrupt:
     """The approval of ``plan``: id ``plan:<version>``, or ``plan:<version>:<n>`` when it is
-    asked the ``n``-th time (an earlier answer was refused)."""
+    asked the ``n``-th time (an earlier answer was refused). The payload carries the rules
+    an edit must keep (the run's worker names, its plan limits, ``same_shape`` and the
+    ``kept`` tasks, as :func:`decide_plan` takes them), so that an answer given elsewhere is
+    checked by :func:`check_answer` as the run would check it."""
     suffix = f":{asked}" if asked > 1 else ""
+    rules: dict[str, Any] = {}
+    if workers is not None:
+        rules["workers"] = list(workers)
+    if limits is not None:
+        rules["limits"] = {"max_tasks": limits.max_tasks, "max_depth": limits.max_depth}
+    if same_shape:
+        rules["same_shape"] = True
+    if kept:
+        rules["kept"] = [t.model_dump(mode="json") for t in kept]
     return Interrupt(id=f"plan:{plan.version}{suffix}", kind="plan_approval",
-                     payload={"plan": plan.model_dump(mode="json")},
+                     payload={"plan": plan.model_dump(mode="json"), **rules},
                      schema=PLAN_ANSWER_SCHEMA, error=error,
                      deadline=None if timeout is None else time.time() + timeout,
                      on_timeout=on_timeout)
@@ -191,9 +205,9 @@ def _shape(plan: Plan) -> list[tuple[str, str, tuple[str, ...]]]:
 def check_answer(record: Mapping[str, Any], answer: Any) -> None:
     """Check ``answer`` to a stored interrupt ``record`` (the store's form: ``kind``,
     ``payload``, ...) as far as it can be without the run: a plan approval's action, and an
-    edited plan's shape (ids, dependencies, cycles, limits); the worker names are checked
-    by the run when it carries on (a wrong one is refused there and the question asked
-    again).
+    edited plan under the rules its payload carries (see :func:`plan_interrupt`: every
+    problem at once). A question stored without them (by an earlier version) gets the shape
+    checks alone; the run checks the rest when it carries on.
 
     Raises:
         UsageError: one line saying what is wrong.
@@ -214,12 +228,19 @@ def check_answer(record: Mapping[str, Any], answer: Any) -> None:
         return
     if record.get("kind") != "plan_approval":
         return
-    stored = (record.get("payload") or {}).get("plan") or {}
+    payload = record.get("payload") or {}
     try:
-        plan = Plan.model_validate(stored)
+        plan = Plan.model_validate(payload.get("plan") or {})
     except ValidationError:
         plan = Plan(tasks=())
-    decide_plan(plan, answer, None, PlanLimits())
+    try:
+        limits = PlanLimits(**payload["limits"]) if "limits" in payload else PlanLimits()
+        kept = [Task.model_validate(t) for t in payload.get("kept") or ()]
+    except (TypeError, ValueError):  # a payload this code did not write: the plain checks
+        limits, kept = PlanLimits(), []
+    workers = payload.get("workers")
+    decide_plan(plan, answer, workers if isinstance(workers, list) else None, limits,
+                same_shape=payload.get("same_shape") is True, kept=kept)
 
 
 #: How many refused answers to one approval before giving up.
