@@ -55,6 +55,20 @@ def test_the_live_tree_shows_every_task_its_retry_and_the_summary():
     assert result.status == "succeeded"
 
 
+def test_a_task_an_edited_plan_removes_leaves_the_tree():
+    from delegate.core.events import PlanCreated, RunStarted, TaskStarted
+
+    console = Console(record=True, width=110, force_terminal=True, file=io.StringIO())
+    tree = LiveProgress(console)
+    tree(RunStarted(run_id="r", objective="Write about knots"))
+    tree(PlanCreated(run_id="r", plan=PLAN, source="model"))
+    tree(TaskStarted(run_id="r", task_id="uses", worker="writer", attempt=1))
+    edited = Plan(tasks=(PLAN.tasks[1], PLAN.tasks[0]), version=2)  # the draft is left out
+    tree(PlanCreated(run_id="r", plan=edited, source="human"))
+    assert list(tree.run.tasks) == ["facts", "uses"]  # 'draft' never started: gone
+    tree.live.stop()
+
+
 def test_plain_lines_end_with_the_same_summary_and_the_budget():
     stream = io.StringIO()
     result = go(LineProgress(stream), budget=Budget(tokens=400), max_concurrency=1)

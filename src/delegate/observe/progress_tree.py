@@ -119,6 +119,10 @@ class LiveProgress:
                 self.live.start()
             case PlanCreated(plan=plan):
                 run.plan = plan
+                ids = set(plan.ids)  # a task a new version left out before it started goes
+                for gone in [tid for tid, t in run.tasks.items()  # (an edit removed it)
+                             if tid not in ids and t.state == "queued"]:
+                    del run.tasks[gone]
                 for t in plan.tasks:
                     run.tasks.setdefault(t.id, _Task(t.worker, t.depends_on))
             case TaskStarted(task_id=tid, attempt=attempt) if tid in run.tasks:
