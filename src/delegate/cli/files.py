@@ -1,6 +1,7 @@
 """Files the command line reads and writes, checked before anything is paid for.
 
-Reading (``--prices``, ``--brand-voice``, ``--catalog``, ``--input``): :func:`read_text` takes
+Reading (``--prices``, ``--brand-voice``, ``--catalog``, ``--input``, the CSV file of an
+``analysis`` run): :func:`read_text` takes
 regular files only, checked with ``stat`` before opening (a FIFO with no writer, ``/dev/zero``
 or a directory never blocks or fills memory), opens without blocking, reads at most the cap
 plus one byte, and takes UTF-8 text only (a file holding NUL bytes counts as binary). Every
@@ -23,6 +24,7 @@ from ..errors import UsageError
 
 __all__ = [
     "CATALOG_MAX_BYTES",
+    "CSV_MAX_BYTES",
     "INPUT_MAX_BYTES",
     "PRICES_MAX_BYTES",
     "VOICE_MAX_BYTES",
@@ -34,12 +36,13 @@ __all__ = [
     "read_text",
 ]
 
-#: Caps on what the CLI reads. A catalog is data (a few thousand products with long
-#: descriptions fit in a few MB), so it gets the catalog loader's own ceiling.
+#: Caps on what the CLI reads. A catalog and an analysis's CSV are data (a few thousand
+#: products with long descriptions fit in a few MB), so they get their loaders' own ceilings.
 PRICES_MAX_BYTES = 1_000_000
 VOICE_MAX_BYTES = 1_000_000
 INPUT_MAX_BYTES = 5_000_000
 CATALOG_MAX_BYTES = 50_000_000
+CSV_MAX_BYTES = 50_000_000
 
 
 def _mb(n: int) -> str:

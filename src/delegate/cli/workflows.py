@@ -21,6 +21,7 @@ from ..run_requests import ExamplesRequest, RecommendRequest, RunRequest, build_
 from .ask import at_terminal, recorded, terminal_approver
 from .files import (
     CATALOG_MAX_BYTES,
+    CSV_MAX_BYTES,
     INPUT_MAX_BYTES,
     VOICE_MAX_BYTES,
     check_out_dir,
@@ -59,6 +60,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"the {name} workflow does not take: " + ", ".join(ignored))
     inputs = [read_checked(args, path, what="input", max_bytes=INPUT_MAX_BYTES)
               for path in args.input]
+    if name == "analysis":  # its CSV file, checked as every file given by path is
+        read_checked(args, objective, what="CSV", max_bytes=CSV_MAX_BYTES)
     run_setup = setup(args, quiet=args.quiet)
     # a bad name or a missing key fails here, before any output
     model = run_setup.model(args.model)

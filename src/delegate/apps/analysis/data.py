@@ -1,15 +1,17 @@
 """Loading and cleaning the CSV the ``analysis`` workflow analyses.
 
-:func:`load_csv` reads a file (or CSV text) within size and row limits; :func:`preprocess`
-cleans the frame and says in plain words what it did. Data that cannot be analysed raises
-:class:`DataError`, whose message is meant to be shown to the user as is. The other tools are
-in :mod:`delegate.apps.analysis.tools`, which re-exports these names.
+:func:`load_csv` reads a file (or CSV text) within size and row limits, from a regular file
+only (a FIFO, a device or a directory is refused before it is read, so nothing blocks or fills
+memory); :func:`preprocess` cleans the frame and says in plain words what it did. Data that
+cannot be analysed raises :class:`DataError`, whose message is meant to be shown to the user as
+is. The other tools are in :mod:`delegate.apps.analysis.tools`, which re-exports these names.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from delegate.errors import UsageError
@@ -36,8 +38,8 @@ def load_csv(
         max_bytes: largest file or text accepted. max_rows: most data rows accepted.
 
     Raises:
-        DataError: a missing, empty, binary, oversized or unparseable file, or one with no
-            columns or no data rows.
+        DataError: a missing, empty, binary, oversized or unparseable file, one that is not a
+            regular file (a directory, FIFO or device), or one with no columns or no data rows.
         ConfigurationError: pandas is not installed.
     """
     pd = st.require_pandas()
@@ -68,17 +70,40 @@ def load_csv(
 
 
 def _read_file(path: str, max_bytes: int) -> bytes:
-    if not os.path.exists(path):
+    """The bytes of the regular file at ``path``: checked with ``stat`` before it is opened
+    (a FIFO, a device or a directory is refused, never read), opened without blocking, and read
+    to at most ``max_bytes`` plus one."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
         raise DataError(
             f"no such file: {path!r} (to pass CSV text instead, include at least one line break)"
-        )
-    if os.path.isdir(path):
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    _check_regular(info, path, max_bytes)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        _check_regular(os.fstat(fd), path, max_bytes)  # the file opened is the one checked
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _check_regular(info: os.stat_result, path: str, max_bytes: int) -> None:
+    if stat.S_ISDIR(info.st_mode):
         raise DataError(f"{path!r} is a directory, not a CSV file")
-    size = os.path.getsize(path)
-    if size > max_bytes:
-        raise DataError(f"{path} is {size:,} bytes, over the limit of {max_bytes:,} bytes")
-    with open(path, "rb") as handle:
-        return handle.read()
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{path!r} is not a regular file (a pipe, device or socket), not a CSV "
+                        "file")
+    if info.st_size > max_bytes:
+        raise DataError(f"{path} is {info.st_size:,} bytes, over the limit of {max_bytes:,} bytes")
 
 
 def preprocess(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

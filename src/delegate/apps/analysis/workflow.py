@@ -82,12 +82,13 @@ class Prepared:
                 "column_names": names[:MAX_PROMPT_ITEMS * 2], "steps": list(self.steps)}
 
 
-def analysis_workers(csv_path: str | Path) -> WorkerRegistry:
-    """The four workers; ``preprocess`` reads ``csv_path``."""
+def analysis_workers(csv_path: str | Path, *, loaded: Any = None) -> WorkerRegistry:
+    """The four workers; ``preprocess`` reads ``csv_path``, or cleans ``loaded`` when given
+    (the frame :func:`~delegate.apps.analysis.tools.load_csv` already read from it)."""
     path = Path(csv_path)
 
     def prepare() -> Prepared:
-        frame, steps = tools.preprocess(tools.load_csv(path))
+        frame, steps = tools.preprocess(loaded if loaded is not None else tools.load_csv(path))
         return Prepared(path.name, frame, tuple(steps))
 
     async def preprocess(ctx: TaskContext) -> Prepared:
@@ -197,14 +198,21 @@ async def run_analysis(
 
     Raises:
         DataError: the file cannot be read or analysed; the message says why, in one line.
+            A file that cannot be read (missing, not a regular file, over the size limit,
+            binary, not CSV) is refused before the run starts: nothing is stored, no model is
+            called.
         UsageError: a bad argument or model name.
     """
     cfg = workflow_config(config, settings, workflow="analysis", supported=SETTINGS,
                           caller="run_analysis")
     name = Path(csv_path).name
     question = " ".join(question.split())
+    # read and parsed before the run is stored or a model is called: a file that cannot be
+    # analysed is refused here, in one line
+    loaded = await asyncio.to_thread(tools.load_csv, Path(csv_path))
     result = await run(
-        question or f"Analyse {name}", workers=analysis_workers(csv_path), model=model,
+        question or f"Analyse {name}", workers=analysis_workers(csv_path, loaded=loaded),
+        model=model,
         plan=analysis_plan(name, question),
         config=cfg.replace(synthesize=False),
         subscribers=subscribers, journal=journal, on_interrupt=on_interrupt,
