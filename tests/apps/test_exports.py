@@ -34,7 +34,7 @@ IMPORTED_ELSEWHERE = {
     "delegate.apps.project.workflow": ["copied_requirement", "ProjectPlan"],
     "delegate.apps.evals.content": ["run_content_eval", "ContentCase", "ContentRow",
                                     "score_output", "load_content_set"],
-    "delegate.apps.evals.content_report": ["load_baseline"],
+    "delegate.apps.evals.content_report": ["load_baseline", "BASELINE_MAX_BYTES"],
 }
 
 

@@ -1,6 +1,6 @@
-"""The file ``delegate run --workflow analysis`` reads is checked as every file given by path
-is: a device or a FIFO is one line and exit 2, never a hang or a MemoryError, and nothing runs
-or is stored.
+"""The files ``delegate run --workflow analysis`` and ``delegate eval content --baseline`` read
+are checked as every file given by path is: a device or a FIFO is one line and exit 2, never a
+hang or a MemoryError, and nothing runs or is stored.
 
 In a real process, each with a timeout (a FIFO nobody writes to blocks an ``open()`` forever)
 and a memory limit (``/dev/zero`` fills memory), so a regression fails instead of hanging.
@@ -55,6 +55,16 @@ def test_an_analysis_of_a_device_or_fifo_is_one_line_and_exit_2(device):
     assert proc.returncode == 2, err
     assert "the CSV file" in _one_line(err) and "not a regular file" in err and device in err
     assert open_store().list_runs() == []
+
+
+def test_a_baseline_that_is_a_device_or_fifo_is_one_line_and_exit_2(device, tmp_path):
+    out = tmp_path / "out"
+    proc = _delegate("eval", "content", *MODEL, "--limit", "1", "--out", str(out),
+                     "--baseline", device)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "the baseline file" in _one_line(err) and "not a regular file" in err
+    assert proc.stdout == b"" and not out.exists()
 
 
 def test_chat_says_the_file_problem_before_asking_for_approval(tmp_path):

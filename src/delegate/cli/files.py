@@ -1,7 +1,7 @@
 """Files the command line reads and writes, checked before anything is paid for.
 
 Reading (``--prices``, ``--brand-voice``, ``--catalog``, ``--input``, the CSV file of an
-``analysis`` run): :func:`read_text` takes
+``analysis`` run, ``eval content --baseline``): :func:`read_text` takes
 regular files only, checked with ``stat`` before opening (a FIFO with no writer, ``/dev/zero``
 or a directory never blocks or fills memory), opens without blocking, reads at most the cap
 plus one byte, and takes UTF-8 text only (a file holding NUL bytes counts as binary). Every

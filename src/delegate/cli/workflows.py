@@ -26,6 +26,7 @@ from .files import (
     VOICE_MAX_BYTES,
     check_out_dir,
     decode_text,
+    read_text,
 )
 from .options import common_request, read_checked, setup
 from .parser import EXAMPLE_NAMES
@@ -231,6 +232,12 @@ def eval_command(args: argparse.Namespace) -> int:
         raise UsageError("--no-review is for eval content only")
     if args.shop != "ketlmtn" and args.workflow != "recommend":
         raise UsageError("--shop is for eval recommend only")
+    baseline_text = None
+    if args.baseline is not None:  # checked as every file given by path is
+        from ..apps.evals.content_report import BASELINE_MAX_BYTES
+
+        baseline_text = read_text(args.baseline, what="baseline",
+                                  max_bytes=BASELINE_MAX_BYTES)
     check_out_dir(args.out)
     command = f"delegate eval {args.workflow}" + "".join(
         f" --{k} {v}" for k, v in (("model", args.model), ("limit", args.limit),
@@ -242,7 +249,8 @@ def eval_command(args: argparse.Namespace) -> int:
         from ..apps.evals.content import run_content_eval
         from ..apps.evals.content_report import load_baseline
 
-        baseline = load_baseline(args.baseline) if args.baseline is not None else None
+        baseline = (load_baseline(args.baseline, text=baseline_text)
+                    if baseline_text is not None else None)
         report = asyncio.run(run_content_eval(
             args.model, limit=args.limit, concurrency=args.concurrency, out=Path(args.out),
             command=command, baseline=baseline, review=not args.no_review,

@@ -1,6 +1,6 @@
 """The analysis's CSV file is checked before its run starts: a file that cannot be analysed is
 refused in one line with nothing stored and no model called, and a FIFO or a device is
-refused without being read."""
+refused without being read (so is a content evaluation's baseline)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ from delegate.apps.analysis import run_analysis
 async def go(path):
     await run_analysis(path, model=ScriptedModel())
 """
+_BASELINE = """
+from delegate.apps.evals.content_report import load_baseline
+async def go(path):
+    load_baseline(path)
+"""
 
 
 @pytest.fixture(params=["/dev/zero", "fifo"])
@@ -73,7 +78,8 @@ def device(request, tmp_path) -> str:
     return request.param
 
 
-def test_the_library_refuses_a_device_or_fifo_without_reading_it(device, call=_ANALYSIS):
+@pytest.mark.parametrize("call", [_ANALYSIS, _BASELINE], ids=["run_analysis", "load_baseline"])
+def test_the_library_refuses_a_device_or_fifo_without_reading_it(device, call):
     """In a process of its own, with a timeout and a memory limit: a FIFO nobody writes to
     would block an open() forever, and /dev/zero would fill memory."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

@@ -23,6 +23,8 @@ without a goal.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +34,14 @@ from ...errors import UsageError
 from .._common.evals import fmt
 from .content import ContentReport, ContentRow
 
-__all__ = ["Baseline", "Comparison", "GoalRow", "compare", "load_baseline", "render_markdown"]
+__all__ = ["BASELINE_MAX_BYTES", "Baseline", "Comparison", "GoalRow", "compare",
+           "load_baseline", "render_markdown"]
 
 #: The largest repeated-line ratio, smallest distinct 4-gram ratio, smallest mean key-point
 #: coverage and largest wall-time ratio against the baseline that meet the goals.
 MAX_REPEATED, MIN_4GRAM, MIN_COVERAGE, MAX_WALL_RATIO = 0.05, 0.8, 0.6, 1.2
+#: The largest baseline file read (a 20-objective report is a few tens of kB).
+BASELINE_MAX_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -51,19 +56,26 @@ class Baseline:
         return {r.id for r in self.rows}
 
 
-def load_baseline(path: str | Path) -> Baseline:
+def load_baseline(path: str | Path, *, text: str | None = None) -> Baseline:
     """Read an earlier run's ``content_eval.json``: an object with a non-empty list of
     ``cases``, each with a string ``id``, its ``wall_seconds`` and fields of the right kind
     (fields a case lacks take their defaults).
 
+    Args:
+        path: the file. It is read only when ``text`` is not given, and only as a regular
+            file of at most :data:`BASELINE_MAX_BYTES` (a FIFO or a device is refused before
+            it is opened, so nothing blocks or fills memory).
+        text: the file's text, when the caller has read it.
+
     Raises:
-        UsageError: the file cannot be read, is not JSON, or is not of that shape; one line.
+        UsageError: the file cannot be read, is not a regular file, is too large, is not
+            JSON, or is not of that shape; one line.
     """
     where = Path(path)
     try:
-        data = json.loads(where.read_text("utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the baseline {path}: {exc.strerror or exc}.") from None
+        data = json.loads(_read_baseline(where) if text is None else text)
+    except RecursionError:
+        raise UsageError(f"the baseline {path} is JSON nested too deeply to read.") from None
     except ValueError as exc:  # not UTF-8, or not JSON
         raise UsageError(f"the baseline {path} is not JSON: {exc}.") from None
     cases = data.get("cases") if isinstance(data, dict) else None
@@ -83,6 +95,29 @@ def load_baseline(path: str | Path) -> Baseline:
                          f"{exc}.") from None
     model = data.get("model")
     return Baseline(where.name, rows, model if isinstance(model, str) else "")
+
+
+def _read_baseline(path: Path) -> bytes:
+    """The bytes of the regular file at ``path``, checked with ``stat`` before it is opened
+    and opened without blocking; one over :data:`BASELINE_MAX_BYTES` is refused."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UsageError(f"the baseline {path} is not a regular file; give a "
+                             "content_eval.json.")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # the file opened is the one checked
+                raise UsageError(f"the baseline {path} is not a regular file.")
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                data = handle.read(BASELINE_MAX_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise UsageError(f"cannot read the baseline {path}: {exc.strerror or exc}.") from None
+    if len(data) > BASELINE_MAX_BYTES:
+        raise UsageError(f"the baseline {path} is over the {BASELINE_MAX_BYTES / 1e6:g} MB "
+                         "limit.")
+    return data
 
 
 @dataclass(frozen=True)
