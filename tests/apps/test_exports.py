@@ -35,6 +35,7 @@ IMPORTED_ELSEWHERE = {
     "delegate.apps.evals.content": ["run_content_eval", "ContentCase", "ContentRow",
                                     "score_output", "load_content_set"],
     "delegate.apps.evals.content_report": ["load_baseline", "BASELINE_MAX_BYTES"],
+    "delegate.apps.workflows": ["WORKFLOWS", "csv_request", "pick_workflow", "run_workflow"],
 }
 
 

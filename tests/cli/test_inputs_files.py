@@ -57,6 +57,16 @@ def test_an_analysis_of_a_device_or_fifo_is_one_line_and_exit_2(device):
     assert open_store().list_runs() == []
 
 
+def test_a_request_naming_a_fifo_csv_is_refused_the_same(tmp_path):
+    pipe = tmp_path / "sales.csv"
+    os.mkfifo(pipe)
+    proc = _delegate("run", f"Analyze {pipe} and find what drives revenue", *MODEL)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "not a regular file" in _one_line(err) and str(pipe) in err
+    assert open_store().list_runs() == []
+
+
 def test_a_baseline_that_is_a_device_or_fifo_is_one_line_and_exit_2(device, tmp_path):
     out = tmp_path / "out"
     proc = _delegate("eval", "content", *MODEL, "--limit", "1", "--out", str(out),

@@ -37,7 +37,7 @@ __all__ = ["eval_command", "examples_command", "recommend_command", "run_command
 
 def run_command(args: argparse.Namespace) -> int:
     """``delegate run``: pick the workflow, check what it reads, run it, print the result."""
-    from ..apps.workflows import WORKFLOWS, pick_workflow, run_workflow
+    from ..apps.workflows import WORKFLOWS, csv_request, pick_workflow, run_workflow
     from ..runner import check_objective
 
     objective = check_objective(args.objective)
@@ -61,8 +61,11 @@ def run_command(args: argparse.Namespace) -> int:
         raise UsageError(f"the {name} workflow does not take: " + ", ".join(ignored))
     inputs = [read_checked(args, path, what="input", max_bytes=INPUT_MAX_BYTES)
               for path in args.input]
+    target, extra_options = objective, {}
     if name == "analysis":  # its CSV file, checked as every file given by path is
-        read_checked(args, objective, what="CSV", max_bytes=CSV_MAX_BYTES)
+        target, question = csv_request(objective)
+        read_checked(args, target, what="CSV", max_bytes=CSV_MAX_BYTES)
+        extra_options["question"] = question
     run_setup = setup(args, quiet=args.quiet)
     # a bad name or a missing key fails here, before any output
     model = run_setup.model(args.model)
@@ -76,7 +79,7 @@ def run_command(args: argparse.Namespace) -> int:
     config = config.replace(budget=run_setup.budget)
     options: dict[str, Any] = {"model": model, "config": config,
                                "subscribers": run_setup.subscribers,
-                               "inputs": [ref.path for ref, _ in inputs]}
+                               "inputs": [ref.path for ref, _ in inputs], **extra_options}
     accepted = _accepted(function, options)
 
     # at a terminal the person is asked here; else a stored run waits for an answer
@@ -87,7 +90,7 @@ def run_command(args: argparse.Namespace) -> int:
         extra: dict[str, Any] = {"journal": journal} if journal else {}
         if asker is not None:
             extra["on_interrupt"] = recorded(asker, journal)
-        result = await run_workflow(name, objective, **accepted, **extra)
+        result = await run_workflow(name, target, **accepted, **extra)
         if journal is not None:
             journal.summary = result.summary()
         return result

@@ -1,11 +1,12 @@
 """The analysis's CSV file is checked before its run starts: a file that cannot be analysed is
-refused in one line with nothing stored and no model called, and a FIFO or a device is
-refused without being read (so is a content evaluation's baseline)."""
+refused in one line with nothing stored and no model called, a FIFO or a device is refused
+without being read, and a request naming a CSV file is split into the file and its question."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,9 @@ pytest.importorskip("pandas")
 pytest.importorskip("scipy")
 
 from delegate import ScriptedModel
-from delegate.apps.analysis import run_analysis
+from delegate.apps.analysis import EXAMPLE_CSV, run_analysis
 from delegate.apps.analysis.tools import DataError
+from delegate.apps.workflows import run_workflow
 from delegate.durable.journal import Journal
 from delegate.durable.store import open_store
 from delegate.errors import UsageError
@@ -43,6 +45,16 @@ def test_a_file_that_cannot_be_analysed_stores_no_run(tmp_path, content, message
         asyncio.run(run_analysis(path, model=model, journal=Journal.start(store)))
     assert isinstance(caught.value, UsageError) and "\n" not in str(caught.value)
     assert model.calls == [] and store.list_runs() == []
+
+
+def test_run_workflow_splits_a_request_into_the_csv_and_its_question(tmp_path, monkeypatch):
+    shutil.copy(EXAMPLE_CSV, tmp_path / "sales.csv")
+    monkeypatch.chdir(tmp_path)
+    model = _interpreter()
+    request = "Analyze sales.csv and find what drives revenue"
+    result = asyncio.run(run_workflow("analysis", request, model=model))
+    assert result.run.status == "succeeded" and result.title == "Analysis of sales.csv"
+    assert f"Answer the question: {request}" in model.calls[0].last_user
 
 
 _SCRIPT = """
