@@ -5,7 +5,9 @@ application it builds; two applications in one process share nothing. The lifesp
 run manager, registers it with the store's commit listeners (so streams wake on each commit),
 recovers the runs whose owner died (unless ``recover=False``), and on shutdown cancels what it
 still runs (recorded ``cancelled``; ``POST /api/runs/{id}/resume`` carries them on), then closes
-what it opened.
+what it opened. Under uvicorn those runs are cancelled as soon as the server begins to exit, so
+that open streams send their runs' last events and end cleanly (see
+:func:`~delegate.server.stream.end_streams_at_exit`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .errors import ApiError, error_body
 from .manager import RunManager
 from .routes import router
 from .routes_interrupts import router as interrupts_router
+from .stream import end_streams_at_exit
 
 __all__ = ["create_app"]
 
@@ -87,7 +90,8 @@ def create_app(store: Any = None, *, token: str | None = None, host: str = "127.
                 if taken:
                     log.warning("delegate: carrying on %d run(s) whose owner died: %s",
                                 len(taken), ", ".join(t[:8] for t in taken))
-            yield
+            async with end_streams_at_exit(manager):
+                yield
         finally:
             try:
                 await manager.close()

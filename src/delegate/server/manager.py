@@ -155,14 +155,21 @@ class RunManager:
                 log.warning("delegate: run %s is not recovered: %s", record.run_id, exc)
         return taken
 
-    async def close(self) -> None:
+    def stop(self) -> None:
         """Stop taking runs; cancel what is queued and running (recorded ``cancelled``, so
-        ``POST /api/runs/{id}/resume`` carries them on), and wait for them to end."""
+        ``POST /api/runs/{id}/resume`` carries them on), without waiting; wake every stream, so
+        that each sees the server stop. Called again, it cancels nothing twice."""
         self.closing = True
         for run in list(self.runs.values()):
-            if run.state != "ended":
+            if run.state != "ended" and not run.cancel_requested:
                 with contextlib.suppress(ApiError):
                     self.cancel(run.run_id)
+        for run_id in list(self._changed):
+            self.notify(run_id)
+
+    async def close(self) -> None:
+        """:meth:`stop`, then wait for the runs to end."""
+        self.stop()
         tasks = [r.task for r in self.runs.values() if r.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
