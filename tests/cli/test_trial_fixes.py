@@ -12,10 +12,14 @@ Everything that could wait runs in a subprocess with a timeout, or reads a pipe 
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from delegate.cli.commands import main
+from delegate.cli.files import check_out_dir, check_out_file
+from delegate.errors import UsageError
 from tests.cli.test_approve import _stored, _waiting_run
 from tests.cli.test_approve import store_url as store_url  # the fixture
 
@@ -46,3 +50,39 @@ def test_runs_answer_refuses_a_fifo_as_the_edited_plan_without_waiting(store_url
                            "socket); give a JSON file\n")
     _, asked, _, _ = _stored(run_id)
     assert [r["status"] for r in asked] == ["pending"]
+
+
+# output paths
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("args, message", [
+    (["--out", "/proc/delegate-out"], "--out /proc/delegate-out: the directory /proc is not "
+                                      "writable"),
+    (["--out", "/proc"], "--out /proc is not writable"),
+    (["--report", "/proc/r.html"], "--report /proc/r.html: the directory /proc is not "
+                                   "writable"),
+])
+def test_an_output_path_in_proc_is_refused_before_the_run(store_url, capsys, args, message):
+    # /proc looks writable to root by its permission bits; no file can be made there
+    assert main(["run", "--workflow", "general", *args, "Write a short note about knots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"delegate: error: {message} ("), err
+    assert not Path(store_url).exists()  # no run was started
+    with pytest.raises(UsageError, match="not writable"):
+        check_out_dir("/proc/delegate-out")
+
+
+def test_a_directory_is_probed_by_a_file_made_and_removed(tmp_path, monkeypatch):
+    made = []
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kw):
+        made.append(kw.get("dir"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    assert check_out_dir(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert check_out_dir(tmp_path) == tmp_path
+    assert check_out_file(tmp_path / "sub" / "r.html") == tmp_path / "sub" / "r.html"
+    assert made == [tmp_path] * 3
+    assert list(tmp_path.iterdir()) == []  # nothing left behind

@@ -10,7 +10,8 @@ refusal is a :class:`~delegate.errors.UsageError` with a one-line message.
 Writing (``--out DIR``, ``--report FILE``, ``runs report --out FILE``): :func:`check_out_dir`
 and :func:`check_out_file` say whether the path could be written (an existing directory that
 is writable, or a nearest existing ancestor that is a writable directory; a file that is not
-a directory nor a device), without creating anything.
+a directory nor a device). A directory is found writable by creating and removing a temporary
+file in it, not by its permission bits; nothing is left behind.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
@@ -130,7 +132,7 @@ def digest(data: bytes) -> str:
 
 
 def check_out_dir(path: str | os.PathLike[str], *, option: str = "--out") -> Path:
-    """Check that ``path`` is, or could be made, a writable directory; create nothing.
+    """Check that ``path`` is, or could be made, a writable directory; leave nothing behind.
 
     Raises:
         UsageError: it is a file, an ancestor is a file, or the directory that would hold it
@@ -143,8 +145,7 @@ def check_out_dir(path: str | os.PathLike[str], *, option: str = "--out") -> Pat
         if target.exists():
             if not target.is_dir():
                 raise UsageError(f"{option} {target} is a file; give a directory")
-            if not os.access(target, os.W_OK | os.X_OK):
-                raise UsageError(f"{option} {target} is not writable")
+            _probe(target, target, option)
             return target
         _check_parent(target, option)
     except OSError as exc:
@@ -186,5 +187,20 @@ def _check_parent(target: Path, option: str) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UsageError(f"{option} {target}: {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {target}: the directory {ancestor} is not writable")
+    _probe(ancestor, target, option)
+
+
+def _probe(directory: Path, target: Path, option: str) -> None:
+    """Create and remove a temporary file in ``directory``: whether files can be made there
+    (permission bits do not say: to root, ``/proc`` looks writable). Nothing is left behind.
+
+    Raises:
+        UsageError: no file can be created there.
+    """
+    try:
+        fd, name = tempfile.mkstemp(prefix=".delegate-check-", dir=directory)
+    except OSError as exc:
+        what = target if directory == target else f"{target}: the directory {directory}"
+        raise UsageError(f"{option} {what} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(name)
