@@ -20,6 +20,7 @@ import pytest
 from delegate.cli.commands import main
 from delegate.cli.files import check_out_dir, check_out_file
 from delegate.errors import UsageError
+from delegate.llm import ScriptedModel
 from tests.cli.test_approve import _stored, _waiting_run
 from tests.cli.test_approve import store_url as store_url  # the fixture
 
@@ -86,3 +87,39 @@ def test_a_directory_is_probed_by_a_file_made_and_removed(tmp_path, monkeypatch)
     assert check_out_file(tmp_path / "sub" / "r.html") == tmp_path / "sub" / "r.html"
     assert made == [tmp_path] * 3
     assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+# stores that cannot be opened
+
+@pytest.mark.parametrize("kind", ["directory", "device", "not a database", "missing"])
+@pytest.mark.parametrize("verb", [["runs", "list"], ["runs", "answer", "abc", "--approve"],
+                                  ["runs", "show", "abc"], ["runs", "export", "abc"]])
+def test_a_store_that_cannot_be_opened_is_bad_configuration(tmp_path, capsys, kind, verb):
+    if kind == "device" and not Path("/dev/zero").exists():
+        pytest.skip("needs /dev/zero")
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"\xff\xfe not a database \x00" * 10)
+    path = {"directory": str(tmp_path), "device": "/dev/zero", "not a database": str(bad),
+            "missing": str(tmp_path / "none" / "x.db")}[kind]
+    assert main([*verb, "--store", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("delegate: error: "), err
+    if kind == "missing":
+        assert err == f"delegate: error: no run store at {path}"
+        assert not (tmp_path / "none").exists()  # nothing was created
+
+
+def test_a_database_server_that_cannot_be_reached_is_bad_configuration(capsys):
+    pytest.importorskip("psycopg")
+    assert main(["runs", "list", "--store", "postgresql://user:pw@127.0.0.1:1/db"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pw" not in err, err
+
+
+def test_a_run_whose_store_cannot_be_opened_calls_no_model(tmp_path, capsys, monkeypatch):
+    model = ScriptedModel(function=lambda call: "unused")
+    monkeypatch.setattr("delegate.runtime.get_model", lambda spec=None: model)
+    assert main(["run", "--workflow", "general", "--quiet", "--store", str(tmp_path),
+                 "Write a short note about knots"]) == 2
+    assert "run store" in capsys.readouterr().err
+    assert model.calls == []

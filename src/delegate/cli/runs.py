@@ -2,11 +2,13 @@
 
 Every ``run``, ``recommend`` and ``examples`` run is recorded in the run store (``--store``,
 ``DELEGATE_STORE``, or ``delegate.db`` in the user's data directory) unless ``--no-store`` is
-given. What is stored to start it again is a typed request (:mod:`delegate.run_requests`), never
-the command line: ``runs resume`` validates it, refuses it if anything in it is unknown or out
-of bounds, rebuilds the run from it and carries the run on with the stored journal
-(see :mod:`delegate.durable.journal`). Where a resumed run writes (``--out``, ``--report``)
-comes from the resume's own command line, never from the store.
+given. A store that cannot be opened is bad configuration (exit 2, before anything runs); the
+commands that read or answer stored runs never create one (a SQLite file that is not there is
+``no run store at PATH``). What is stored to start it again is a typed request
+(:mod:`delegate.run_requests`), never the command line: ``runs resume`` validates it, refuses
+it if anything in it is unknown or out of bounds, rebuilds the run from it and carries the run
+on with the stored journal (see :mod:`delegate.durable.journal`). Where a resumed run writes
+(``--out``, ``--report``) comes from the resume's own command line, never from the store.
 
 ``runs list``, ``runs show`` and ``runs resume`` take ``--json``; ``runs resume --json`` prints
 the object the resumed command prints with ``--json``.
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -29,14 +32,14 @@ from typing import Any, TypeVar
 
 from ..durable.export import export
 from ..durable.export import iso as _iso
-from ..errors import UsageError
+from ..errors import StoreError, UsageError
 from ..run_requests import parse_request
 from .answer import add_answer_parser, answer_command, pending_lines
 from .files import check_out_dir, check_out_file
 from .listing import print_run, print_runs
 
-__all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "runs_command",
-           "write_report"]
+__all__ = ["add_runs_parser", "add_store_options", "export", "journaled", "open_run_store",
+           "runs_command", "write_report"]
 
 T = TypeVar("T")
 
@@ -101,7 +104,6 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
             to start the run again; a resumed run (``args.journal``) keeps the one it has.
     """
     from ..durable.journal import Journal
-    from ..durable.store import open_store
 
     journal = getattr(args, "journal", None)
     resume = getattr(args, "resume", None)
@@ -110,7 +112,7 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
         journal = args.journal = Journal.resume(store, run_id, cache=args.cache)
         print(f"delegate: resuming run {journal.run_id}: {describe}", file=sys.stderr)
     elif journal is None and not args.no_store:
-        store = open_store(args.store)
+        store = open_run_store(args.store)
         stored = request.model_dump(mode="json") if request is not None else {}
         journal = Journal.start(store, kind=kind, cache=args.cache, request=stored)
     state = getattr(args, "state", None)
@@ -155,9 +157,7 @@ def runs_command(args: argparse.Namespace,
         from .remote import remote_command
 
         return remote_command(args)
-    from ..durable.store import open_store
-
-    store = open_store(args.store)
+    store = open_run_store(args.store, existing=True)
     try:
         if args.verb == "list":
             return _list(store, args.limit, as_json=args.json)
@@ -175,6 +175,36 @@ def runs_command(args: argparse.Namespace,
         return _resume(store, args, dispatch, parse)
     finally:
         store.close()
+
+
+def open_run_store(url: str | None, *, existing: bool = False) -> Any:
+    """The command's run store (``url``, else the default one), opened before anything runs.
+
+    Args:
+        existing: the command only reads or answers stored runs: a SQLite file that does not
+            exist is refused, never created.
+
+    Raises:
+        UsageError: the store cannot be opened (an unknown URL, a file that is no database,
+            a server that cannot be reached): bad configuration, exit code 2. A store that
+            fails once a run is under way is a :class:`~delegate.errors.StoreError`, exit 1.
+    """
+    from sqlalchemy.engine import make_url
+
+    from ..durable.store import default_store_url, normalize_url, open_store, redact_url
+
+    resolved = default_store_url() if url is None else normalize_url(url)
+    parsed = make_url(resolved)
+    path = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if existing and path not in (None, "", ":memory:") and not os.path.exists(path):
+        raise UsageError(f"no run store at {path}")
+    try:
+        return open_store(resolved)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:  # the folder of a new SQLite file cannot be made
+        raise UsageError(f"run store {redact_url(resolved)} cannot be opened: "
+                         f"{exc.strerror or exc}") from None
 
 
 def write_report(store: Any, run_id: str, path: Path | None) -> Path:
