@@ -9,16 +9,21 @@ Everything that could wait runs in a subprocess with a timeout, or reads a pipe 
 ``select``; the model is a :class:`ScriptedModel`.
 """
 
+import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from delegate.cli.commands import main
 from delegate.cli.files import check_out_dir, check_out_file
+from delegate.durable.store import open_store
 from delegate.errors import UsageError
 from delegate.llm import ScriptedModel
 from tests.cli.test_approve import _stored, _waiting_run
@@ -123,3 +128,180 @@ def test_a_run_whose_store_cannot_be_opened_calls_no_model(tmp_path, capsys, mon
                  "Write a short note about knots"]) == 2
     assert "run store" in capsys.readouterr().err
     assert model.calls == []
+
+
+# outputs that cannot be written after the run
+
+def test_a_report_that_cannot_be_written_after_the_run_keeps_the_answer(tmp_path, capsys,
+                                                                         monkeypatch):
+    report = tmp_path / "report.html"
+
+    def answer(call):  # while the run goes on, the report's path becomes a directory
+        report.mkdir(exist_ok=True)
+        if call.output is not None and call.output is not str:
+            return {"tasks": [{"id": "t1", "worker": "researcher",
+                               "instruction": "Gather facts about knots", "depends_on": []}]}
+        return "Knots hold."
+
+    model = ScriptedModel(function=answer)
+    monkeypatch.setattr("delegate.runtime.get_model", lambda spec=None: model)
+    store = tmp_path / "runs.db"
+    code = main(["run", "--workflow", "general", "--quiet", "--store", str(store),
+                 "--report", str(report), "Write a short note about knots"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "Knots hold." in out  # the answer, as without --report
+    assert err.splitlines()[-1] == (f"delegate: error: the report {report} is a directory; "
+                                    "give a file name")
+    opened = open_store(str(store))
+    try:
+        assert [r.status for r in opened.list_runs(5)] == ["succeeded"]
+    finally:
+        opened.close()
+
+
+# a closed output pipe
+
+@POSIX
+@pytest.mark.parametrize("verb", ["list", "show"])
+def test_a_closed_output_pipe_ends_the_command_quietly(store_url, capsys, verb):
+    run_id = _waiting_run(capsys)
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written: every write fails
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "delegate", "runs", verb, *([run_id] if verb == "show"
+                                                             else []),
+             "--store", store_url, "--json"],
+            stdout=write, stderr=subprocess.PIPE, text=True, env=_env(), timeout=120)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_a_closed_output_pipe_in_process_is_exit_141(store_url, capsys, monkeypatch):
+    _waiting_run(capsys)
+
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["runs", "list", "--json"]) == 141
+
+
+# SIGTERM
+
+DRIVER = textwrap.dedent('''
+    """``delegate`` with ``--model scripted:block``: a plan of one task whose model call
+    says BLOCKED on stderr, then waits until it is cancelled."""
+    import asyncio
+    import sys
+
+    import delegate.runtime
+    from delegate.cli.commands import main
+    from delegate.llm.scripted import ScriptedModel
+
+    PLAN = {"tasks": [{"id": "t1", "worker": "researcher", "depends_on": [],
+                       "instruction": "HOLD: find a fact about owls"}]}
+
+    async def answer(call):
+        if call.output is not None and call.output is not str:
+            return PLAN
+        if "HOLD" in call.last_user:
+            print("BLOCKED", file=sys.stderr, flush=True)
+            await asyncio.Event().wait()
+        return "Owls see in the dark."
+
+    original = delegate.runtime.get_model
+    delegate.runtime.get_model = lambda spec=None: (
+        ScriptedModel(function=answer) if spec == "scripted:block" else original(spec))
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+def _terminated(tmp_path: Path, args: list[str], *, wait_for: str, stdin: str = "",
+                stream: str = "stderr") -> tuple[int, str, str]:
+    """Run the driver with ``args``, send SIGTERM once ``wait_for`` shows on ``stream``;
+    the exit code, standard output and standard error."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    proc = subprocess.Popen([sys.executable, str(driver), *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        proc.stdin.write(stdin.encode())
+        proc.stdin.flush()  # left open: the end of input is no part of the test
+        watched = getattr(proc, stream)
+        seen = b""
+        while wait_for.encode() not in seen:
+            ready, _, _ = select.select([watched], [], [], 120)  # against a hang only
+            chunk = os.read(watched.fileno(), 65536) if ready else b""
+            assert chunk, f"no {wait_for!r}; the command showed: {seen.decode()}"
+            seen += chunk
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = seen.decode()
+    return proc.returncode, (text if stream == "stdout" else "") + out.decode(), (
+        text if stream == "stderr" else "") + err.decode()
+
+
+def _only_run(store: Path):
+    opened = open_store(str(store))
+    try:
+        (run,) = opened.list_runs(5)
+        return run, opened.outcomes(run.run_id)
+    finally:
+        opened.close()
+
+
+@POSIX
+def test_sigterm_cancels_a_run_and_its_resume_as_ctrl_c_does(tmp_path):
+    store = tmp_path / "runs.db"
+    code, _, err = _terminated(tmp_path, ["run", "--workflow", "general", "--model",
+                                          "scripted:block", "--store", str(store),
+                                          "Find two facts about owls"], wait_for="BLOCKED")
+    assert code == 143, err
+    assert err.splitlines()[-1] == ("delegate: terminated (SIGTERM); running tasks were "
+                                    "stopped")
+    assert "delegate runs resume" in err
+    run, outcomes = _only_run(store)
+    assert run.status == "cancelled"
+    assert {task: o["status"] for task, o in outcomes.items()} == {"t1": "cancelled"}
+
+    code, _, err = _terminated(tmp_path, ["runs", "resume", run.run_id, "--store",
+                                          str(store), "--json"], wait_for="BLOCKED")
+    assert code == 143, err
+    run, _ = _only_run(store)
+    assert run.status == "cancelled"
+
+
+@POSIX
+def test_sigterm_cancels_the_json_run_with_one_object(tmp_path):
+    store = tmp_path / "runs.db"
+    code, out, err = _terminated(tmp_path, ["run", "--workflow", "general", "--model",
+                                            "scripted:block", "--store", str(store), "--json",
+                                            "--quiet", "Find two facts about owls"],
+                                 wait_for="BLOCKED")
+    assert code == 143, err
+    assert json.loads(out)["status"] == "cancelled"
+
+
+@POSIX
+@pytest.mark.parametrize("lines, wait_for, stream", [
+    ("task Find two facts about owls\na\n", "BLOCKED", "stderr"),  # a run under way
+    ("", "'quit' to leave", "stdout"),  # at the prompt, between runs
+])
+def test_sigterm_ends_a_chat_session(tmp_path, lines, wait_for, stream):
+    code, _, err = _terminated(tmp_path, ["chat", "--model", "scripted:block"],
+                               wait_for=wait_for, stdin=lines, stream=stream)
+    assert code == 143, err
+    assert err.splitlines()[-1] == ("delegate: terminated (SIGTERM); running tasks were "
+                                    "stopped")
+    assert "Traceback" not in err and "Fatal" not in err

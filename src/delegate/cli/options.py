@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,11 @@ class CliState:
         run_id: the run under way or last run (``None`` before any).
         result: the ``RunResult`` of the last ``RunFinished`` of the current run.
         runs: summaries of the runs already finished (``examples``).
+        unwritten: one line for each output that could not be written after its run
+            (:meth:`writing`); ``main`` prints them after the answer and exits 1.
+        terminated: SIGTERM was received (the command ends as after Ctrl-C, exit 143).
+        idle: nothing is running that SIGTERM should cancel first (``chat`` between runs):
+            the command ends at once.
     """
 
     json: bool = False
@@ -179,6 +185,9 @@ class CliState:
     run_id: str | None = None
     result: Any = None
     runs: list[dict[str, Any]] = field(default_factory=list)
+    unwritten: list[str] = field(default_factory=list)
+    terminated: bool = False
+    idle: bool = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -192,12 +201,28 @@ class CliState:
         """A new run begins (its id may be known before it starts, from its journal)."""
         self.run_id, self.result = run_id, None
 
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Write the outputs of a run that ended: a :class:`UsageError` or an ``OSError``
+        (said as ``WHAT could not be written: ...``) in the block is kept in :attr:`unwritten`
+        instead of raised, so that the answer is still printed and the run stays stored."""
+        try:
+            yield
+        except BrokenPipeError:  # the output stream closed, not the outputs
+            raise
+        except UsageError as exc:
+            self.unwritten.append(" ".join(str(exc).split()))
+        except OSError as exc:
+            line = f"{what} could not be written: {exc.strerror or exc}"
+            self.unwritten.append(" ".join(line.split()))
+
     def emit(self, data: dict[str, Any], text: str | None) -> None:
         """Print the outcome: ``data`` as JSON with ``--json``, else ``text`` (if any)."""
         if self.json:
             if not self.printed:
                 self.printed = True
-                print(_dumps({**data, "error": data.get("error")}))
+                error = data.get("error") or ("; ".join(self.unwritten) or None)
+                print(_dumps({**data, "error": error}))
         elif text is not None:
             print(text)
 

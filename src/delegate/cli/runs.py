@@ -141,13 +141,17 @@ def journaled(args: argparse.Namespace, kind: str, work: Callable[[Any], Awaitab
     finally:
         report = getattr(run_setup, "report", None)
         if report is not None and journal is not None and journal.created:
-            try:
+            if failed:  # the run's own error is the one to report
+                try:
+                    write_report(journal.store, journal.run_id, report)
+                except Exception as exc:
+                    print(f"delegate: the run report was not written: {exc}",
+                          file=sys.stderr)
+            elif state is not None:  # the answer is printed, then why the report is not
+                with state.writing(f"the run report {report}"):
+                    write_report(journal.store, journal.run_id, report)
+            else:
                 write_report(journal.store, journal.run_id, report)
-            except Exception as exc:
-                if not failed:
-                    raise
-                # the run's own error is the one to report
-                print(f"delegate: the run report was not written: {exc}", file=sys.stderr)
 
 
 def runs_command(args: argparse.Namespace,
@@ -208,13 +212,21 @@ def open_run_store(url: str | None, *, existing: bool = False) -> Any:
 
 
 def write_report(store: Any, run_id: str, path: Path | None) -> Path:
-    """Write the HTML report of a stored run to ``path`` (default ``run-ID.html``)."""
+    """Write the HTML report of a stored run to ``path`` (default ``run-ID.html``).
+
+    Raises:
+        UsageError: the path cannot be written (checked first, and when writing fails).
+    """
     from ..observe.report.html import render_report
 
     data = export(store, run_id)
     path = check_out_file(path or Path(f"run-{data['run_id'][:8]}.html"), option="the report")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(data), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_report(data), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"the run report {path} was not written: {exc.strerror or exc}"
+                         ) from None
     print(f"delegate: wrote the run report {path}", file=sys.stderr)
     return path
 
