@@ -160,6 +160,31 @@ def test_a_report_that_cannot_be_written_after_the_run_keeps_the_answer(tmp_path
         opened.close()
 
 
+@POSIX
+def test_outputs_that_cannot_be_written_after_the_run_keep_the_answer(tmp_path, capsys,
+                                                                      monkeypatch):
+    out_dir = tmp_path / "out"
+
+    def answer(call):  # while the run goes on, the --out folder's name becomes a file
+        out_dir.write_text("in the way")
+        if call.output is not None and call.output is not str:
+            return {"tasks": [{"id": "t1", "worker": "researcher",
+                               "instruction": "Gather facts about knots", "depends_on": []}]}
+        return "Knots hold."
+
+    monkeypatch.setattr("delegate.runtime.get_model",
+                        lambda spec=None: ScriptedModel(function=answer))
+    code = main(["run", "--workflow", "general", "--quiet", "--store",
+                 str(tmp_path / "runs.db"), "--out", str(out_dir),
+                 "Write a short note about knots"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "Knots hold." in out  # the answer, as without --out
+    last = err.splitlines()[-1]
+    assert last.startswith(f"delegate: error: the outputs in {out_dir} could not be written")
+    assert "Traceback" not in err
+
+
 # a closed output pipe
 
 @POSIX

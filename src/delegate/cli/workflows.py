@@ -96,9 +96,10 @@ def run_command(args: argparse.Namespace) -> int:
         return result
 
     result = journaled(args, name, work, run_setup, request)
-    if args.out:
-        for path in result.write(args.out):
-            print(f"delegate: wrote {path}", file=sys.stderr)
+    if args.out:  # a write that fails now still shows the answer (see CliState.writing)
+        with args.state.writing(f"the outputs in {args.out}"):
+            for path in result.write(args.out):
+                print(f"delegate: wrote {path}", file=sys.stderr)
     args.state.emit(result.summary(), result.markdown)
     return _exit_code(result.run)
 
@@ -144,8 +145,9 @@ def examples_command(args: argparse.Namespace) -> int:
 
         result = journaled(args, name, work, run_setup, request)
         args.state.runs.append(_with_error(result.summary()))
-        for path in result.write(Path(args.out) / name):
-            print(f"delegate: wrote {path}", file=sys.stderr)
+        with args.state.writing(f"the outputs in {Path(args.out) / name}"):
+            for path in result.write(Path(args.out) / name):
+                print(f"delegate: wrote {path}", file=sys.stderr)
         failed += _exit_code(result.run) != 0
     runs = args.state.runs
     status = ("succeeded" if not failed else "failed" if failed == len(runs) else "partial")
