@@ -185,8 +185,9 @@ def open_run_store(url: str | None, *, existing: bool = False) -> Any:
     """The command's run store (``url``, else the default one), opened before anything runs.
 
     Args:
-        existing: the command only reads or answers stored runs: a SQLite file that does not
-            exist is refused, never created.
+        existing: the command only reads or answers stored runs: a SQLite file named by
+            ``url`` that does not exist is refused, never created (a mistyped path). The
+            default store is opened as ever, so ``runs list`` on a new machine lists nothing.
 
     Raises:
         UsageError: the store cannot be opened (an unknown URL, a file that is no database,
@@ -200,7 +201,8 @@ def open_run_store(url: str | None, *, existing: bool = False) -> Any:
     resolved = default_store_url() if url is None else normalize_url(url)
     parsed = make_url(resolved)
     path = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if existing and path not in (None, "", ":memory:") and not os.path.exists(path):
+    if (existing and url is not None and path not in (None, "", ":memory:")
+            and not os.path.exists(path)):
         raise UsageError(f"no run store at {path}")
     try:
         return open_store(resolved)
