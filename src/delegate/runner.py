@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .core.approval import approve_plan, nothing_ran
+from .core.asker import ASKER, Asker
 from .core.config import RunConfig, config_from
 from .core.events import EventBus, PlanCreated, Subscriber
-from .core.interrupts import ASKER, Asker, InterruptHandler
+from .core.interrupts import InterruptHandler
 from .core.meter import Meter
 from .core.orchestrator import FallbackPlan, Orchestrator
 from .core.outcomes import PlanningReport, RunResult

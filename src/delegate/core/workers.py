@@ -104,7 +104,7 @@ class TaskContext:
                 the answer is not one of ``choices``.
             RunWaiting: the question is stored and nobody has answered it yet.
         """
-        from .interrupts import ASKER
+        from .asker import ASKER
 
         asker = ASKER.get()
         if asker is None:
@@ -235,8 +235,8 @@ class Worker:
 async def _approve_call(ctx: TaskContext, tool: Tool, arguments: dict[str, Any],
                         ) -> tuple[dict[str, Any] | None, str]:
     """Ask a person to approve ``tool``'s call with ``arguments`` (see
-    :meth:`~delegate.core.interrupts.Asker.approve_call`)."""
-    from .interrupts import ASKER
+    :meth:`~delegate.core.asker.Asker.approve_call`)."""
+    from .asker import ASKER
 
     asker = ASKER.get()
     if asker is None:
