@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,6 +77,9 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
+        #: when set, answers each request from its body instead of the scripted queue (for
+        #: concurrent requests, whose order of arrival is not the test's to choose)
+        self.responder: Callable[[Any], Reply] | None = None
         self.requests: list[Received] = []
         self.connections = 0  # accepted so far
         self.open_connections = 0  # not yet closed by either side
@@ -107,8 +111,11 @@ class FakeServer:
                     body = raw.decode("utf-8", "replace")
                 server.requests.append(Received(
                     "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                reply = server.replies.popleft() if server.replies else Reply(
-                    500, {"error": {"message": "fake server: no scripted reply left"}})
+                if server.responder is not None:
+                    reply = server.responder(body)
+                else:
+                    reply = server.replies.popleft() if server.replies else Reply(
+                        500, {"error": {"message": "fake server: no scripted reply left"}})
                 if reply.delay:
                     time.sleep(reply.delay)
                 payload = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)

@@ -12,7 +12,7 @@ from delegate.llm._failures import MESSAGE_LIMIT, one_line
 from delegate.llm.guard import allow_model_requests
 from delegate.llm.openai_compat import OpenAICompatModel
 
-from .fakeserver import ASK, City, FakeServer, openai_chat, openai_error, request_once
+from .fakeserver import ASK, City, FakeServer, Reply, openai_chat, openai_error, request_once
 
 OSLO = '{"name": "Oslo", "population": 700000}'
 
@@ -98,10 +98,13 @@ def test_the_rung_is_remembered_per_endpoint_across_instances():
 def test_concurrent_refusals_step_down_once():
     with FakeServer() as server:
         model = model_for(server)
-        for _ in range(2):
-            server.push(LLAMA_SERVER_500, status=500)
-        for _ in range(2):
-            server.push(openai_chat(OSLO))
+
+        def answer(body):  # by the format asked for: the two requests may arrive in any order
+            if (body.get("response_format") or {}).get("type") == "json_schema":
+                return Reply(500, LLAMA_SERVER_500)
+            return Reply(200, openai_chat(OSLO))
+
+        server.responder = answer
 
         async def both():
             try:
@@ -113,6 +116,8 @@ def test_concurrent_refusals_step_down_once():
         with allow_model_requests():
             first, second = asyncio.run(both())
     assert model.structured_rung == "json_object"
+    assert 1 <= formats(server).count("json_schema") <= 2  # never asked again once refused
+    assert formats(server).count("json_object") == 2
     assert first.notes == second.notes == (
         "structured output: json_object (json_schema refused: HTTP 500)",)
 
