@@ -6,7 +6,17 @@ import asyncio
 
 import pytest
 
-from delegate import EventLog, Plan, RetryPolicy, Scheduler, ScriptedModel, Task, Worker
+from delegate import (
+    EventLog,
+    Plan,
+    PlanLimits,
+    RetryPolicy,
+    Scheduler,
+    ScriptedModel,
+    Task,
+    Worker,
+)
+from delegate.core._execution import BURST
 from delegate.core.events import EventBus, TaskStarted
 from delegate.errors import ErrorInfo, ModelServerError, UsageError
 from delegate.limits.budget import Budget
@@ -142,3 +152,113 @@ def test_the_hot_path_builds_the_same_records_as_their_constructors():
         assert (outcome.status, outcome.attempts, outcome.error, outcome.error_type,
                 outcome.error_info) == ("succeeded", 1, None, None, None)
     assert result.outputs == {"a": "out-a", "b": "out-b"}
+
+
+def _wide(n: int) -> Plan:
+    return Plan(tasks=tuple(Task(id=f"t{i}", worker="w") for i in range(n)))
+
+
+_WIDE_LIMITS = PlanLimits(max_tasks=1_000)
+
+
+@pytest.mark.parametrize("subscribers", [(), (EventLog(),)], ids=["direct", "attempts"])
+def test_a_large_ready_set_starts_in_bursts_in_plan_order(subscribers):
+    # the first task runs once a burst of BURST exists, not after all 300 were created
+    n = 3 * BURST + 10
+    entered: list[str] = []
+    alive_at_first: list[int] = []
+
+    async def fn(ctx):
+        if not entered:
+            alive_at_first.append(len(asyncio.all_tasks()) - 1)  # the run's own task aside
+        entered.append(ctx.task.id)
+        await asyncio.sleep(0)
+        return ctx.task.id
+
+    result = asyncio.run(Scheduler([Worker("w", fn=fn)], max_concurrency=1_000,
+                                   limits=_WIDE_LIMITS, subscribers=subscribers).run(_wide(n)))
+    assert alive_at_first == [BURST]
+    assert entered == [f"t{i}" for i in range(n)]  # bursts keep plan order
+    assert [o.status for o in result.outcomes] == ["succeeded"] * n
+
+
+def test_a_fail_fast_failure_in_the_first_burst_starts_no_later_burst():
+    entered: list[str] = []
+
+    async def fn(ctx):
+        entered.append(ctx.task.id)
+        if ctx.task.id == "t0":
+            raise ValueError("broken")
+        await asyncio.sleep(0)
+        return "ok"
+
+    n = 2 * BURST + 5
+    result = asyncio.run(Scheduler([Worker("w", fn=fn)], max_concurrency=1_000,
+                                   limits=_WIDE_LIMITS, failure_policy="fail_fast").run(
+        _wide(n)))
+    assert len(entered) == BURST  # the first burst ran; the failure stopped the rest
+    statuses = [o.status for o in result.outcomes]
+    assert statuses[0] == "failed" and len(statuses) == n
+    assert statuses[BURST:] == ["skipped"] * (n - BURST)
+    assert all(o.error.startswith("the run stopped after a failure")
+               for o in result.outcomes[BURST:])
+
+
+def test_a_run_cancelled_between_bursts_gives_every_task_one_outcome():
+    entered: list[str] = []
+    gate = asyncio.Event  # made inside the loop below
+    n = 3 * BURST
+
+    async def main():
+        release = gate()
+
+        async def fn(ctx):
+            entered.append(ctx.task.id)
+            await release.wait()
+            return "ok"
+
+        scheduler = Scheduler([Worker("w", fn=fn)], max_concurrency=1_000,
+                              limits=_WIDE_LIMITS)
+        run = asyncio.create_task(scheduler.run(_wide(n)))
+        while len(entered) < BURST:  # the first burst is in its workers
+            await asyncio.sleep(0)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+        return scheduler.last_result
+
+    result = asyncio.run(main())
+    assert len(result.outcomes) == n and len(entered) < n
+    started = {tid for tid in entered}
+    for outcome in result.outcomes:
+        assert outcome.status == "cancelled"
+        assert (outcome.error == "cancelled while running") == (outcome.task_id in started)
+
+
+def test_bursts_from_the_ready_heap_keep_priority_order_and_the_limit():
+    # more ready tasks than slots, and more slots than a burst: the best first, each burst
+    # from the heap, never more running than the limit
+    n, limit = 3 * BURST, 2 * BURST + 3
+    entered: list[str] = []
+
+    async def main():
+        release = asyncio.Event()
+
+        async def fn(ctx):
+            entered.append(ctx.task.id)
+            await release.wait()
+            return "ok"
+
+        plan = Plan(tasks=tuple(Task(id=f"t{i}", worker="w", priority=i) for i in range(n)))
+        run = asyncio.create_task(Scheduler([Worker("w", fn=fn)], max_concurrency=limit,
+                                            limits=_WIDE_LIMITS).run(plan))
+        for _ in range(100):  # a few passes of the loop start every burst that fits
+            await asyncio.sleep(0)
+        held = list(entered)
+        release.set()
+        return held, await run
+
+    held, result = asyncio.run(main())
+    assert held == [f"t{i}" for i in range(n - 1, n - 1 - limit, -1)]  # the best, in order
+    assert all(o.ok for o in result.outcomes) and len(entered) == n

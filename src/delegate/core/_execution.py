@@ -10,6 +10,10 @@ Released tasks wait in ``pending`` in the order they became ready. While there a
 all of them they simply start; only when slots are scarce do they go through the ready heap,
 keyed by (-priority, -remaining critical path, plan index), the path weighed in expected
 seconds where the plan or the workers' history gives any (see :meth:`Execution._key`).
+A large ready set starts in bursts of :data:`BURST`: the driver creates a burst, lets it take
+its first steps (where a worker sends its request), settles what finished meanwhile and starts
+the next, so the first task's work begins after 64 creations rather than a thousand, and a
+``fail_fast`` failure or a budget stop in one burst keeps the later ones from starting.
 
 A plain function worker with no model, on a run with no timeout, journal, listener or
 remote executor, is awaited directly: one coroutine, its context and its outcome per task,
@@ -26,7 +30,7 @@ from collections import deque
 from collections.abc import Mapping
 from inspect import CORO_CREATED, getcoroutinestate
 from time import time as _now
-from types import MappingProxyType
+from types import MappingProxyType, coroutine
 from typing import TYPE_CHECKING, Any
 
 from ._attempts import failed_outcome, run_attempts
@@ -52,6 +56,15 @@ if TYPE_CHECKING:
 __all__ = ["Execution"]
 
 _new = object.__new__  # with the builders of core/_builders.py
+
+#: how many tasks the driver starts before it lets them take their first steps
+BURST = 64
+
+
+@coroutine
+def _yield() -> Any:
+    """One pass of the event loop (what ``asyncio.sleep(0)`` does, without its call)."""
+    yield
 
 
 _END_EVENT = {
@@ -164,8 +177,11 @@ class Execution:
         running, finished = self.running, self.finished
         new_future = asyncio.get_running_loop().create_future
         while True:
-            if (self.pending or self.heap) and not self.stopping:
-                self._start()
+            if (self.pending or self.heap) and not self.stopping and self._start():
+                await _yield()  # a burst started: let it take its first steps, then go on
+                while finished:
+                    self._settle(finished.popleft())
+                continue
             if not running:
                 break
             if not finished:
@@ -181,23 +197,28 @@ class Execution:
                 if tid not in outcomes:
                     self._end(TaskOutcome(tid, task.worker, "skipped", error=self.stop_reason))
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
         """Start ready tasks while there are slots: all of them when they fit, else the best
-        by :meth:`_key`."""
+        by :meth:`_key`; at most :data:`BURST` at a time. Returns whether ready tasks and free
+        slots are left (the burst was cut short)."""
         running = self.running
         free = self.scheduler.max_concurrency - len(running)
         if free <= 0:
-            return
+            return False
         pending, heap = self.pending, self.heap
         if len(pending) + len(heap) <= free:
-            batch = [tid for _, tid in heap] + pending if heap else pending
-            self.pending, heap[:] = [], ()
+            batch = [tid for _, tid in sorted(heap)] + pending if heap else pending
+            heap[:] = ()
+            if len(batch) > BURST:
+                self.pending, batch = batch[BURST:], batch[:BURST]
+            else:
+                self.pending = []
         else:
             key = self._key
             for tid in pending:
                 heapq.heappush(heap, (key(tid), tid))
             pending.clear()
-            batch = [heapq.heappop(heap)[1] for _ in range(free)]
+            batch = [heapq.heappop(heap)[1] for _ in range(min(free, BURST))]
         loop, execute, tasks = asyncio.get_running_loop(), self._execute, self.tasks
         if loop.get_task_factory() is None:  # what loop.create_task would do, without its frame
             for tid in batch:
@@ -205,6 +226,7 @@ class Execution:
         else:
             for tid in batch:
                 running[tid] = loop.create_task(execute(tasks[tid]))
+        return len(batch) == BURST and bool(self.pending or heap) and free > BURST
 
     def _key(self, tid: str) -> tuple[int, float, int]:
         """Higher priority first, then the longer remaining critical path, then plan order."""
