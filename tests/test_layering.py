@@ -2,7 +2,8 @@
 
 The rules (the README's Layout section draws the tree):
 
-1. ``errors`` imports nothing from delegate; ``llm/`` imports only ``errors`` and itself.
+1. ``errors`` (with ``error_info``, errors as data) imports nothing else from delegate;
+   ``llm/`` imports only ``errors`` and itself.
 2. ``core/`` imports ``errors``, ``llm.base``, itself, the standard library and pydantic: never
    ``limits``, ``durable``, ``observe``, ``backends``, ``tools``, ``apps``, ``cli``, ``server``,
    the runner, an SDK, rich or SQLAlchemy.
@@ -99,7 +100,8 @@ def _layer(name: str) -> str:
     parts = name.split(".")
     if len(parts) == 1:
         return "root"
-    return {"__main__": "main", "_version": "version"}.get(parts[1], parts[1])
+    return {"__main__": "main", "_version": "version",
+            "error_info": "errors"}.get(parts[1], parts[1])
 
 
 def _app(name: str) -> str | None:
@@ -223,6 +225,7 @@ def test_a_deliberately_wrong_import_fails_with_its_line_and_rule():
 
 @pytest.mark.parametrize(("module", "source", "rule"), [
     ("delegate.errors", "from .core.plan import Plan", "rule 1"),
+    ("delegate.error_info", "from .core.plan import Plan", "rule 1"),
     ("delegate.llm.openai_compat", "from ..core.events import Event", "rule 1"),
     ("delegate.limits.metering", "from ..durable.journal import request_key", "rule 3"),
     ("delegate.observe.otel", "from ..limits.budget import Budget", "rule 3"),
@@ -240,6 +243,8 @@ def test_each_rule_catches_its_own_kind_of_import(module, source, rule):
 
 
 @pytest.mark.parametrize(("module", "source"), [
+    ("delegate.errors", "from .error_info import ErrorInfo"),
+    ("delegate.error_info", "from .errors import RunError"),
     ("delegate.core.scheduler", "from ..llm.base import Model\nfrom .plan import Plan"),
     ("delegate.limits.metering", "from ..core.events import ModelCalled"),
     ("delegate.apps.blog.workflow", "from .._common.prose import whole_sentences\n"
