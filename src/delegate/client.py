@@ -35,27 +35,29 @@ a client is made, never when this module is.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .errors import ConfigurationError, ServerError, UsageError
+from ._client_wire import (
+    answer_error,
+    event_seq,
+    idempotency_headers,
+    load_httpx,
+    one_line,
+    run_path,
+    segment,
+    sse_messages,
+    start_body,
+    transport_error,
+)
+from .errors import ServerError, UsageError
 
 __all__ = ["Client"]
 
 #: the server's keep-alive interval on an event stream, in seconds
 KEEPALIVE_SECONDS = 15.0
-
-
-def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError:
-        raise ConfigurationError(
-            "the delegate client needs httpx: pip install 'delegate[server]'") from None
-    return httpx
 
 
 def split_url(url: str) -> tuple[str, str | None]:
@@ -66,10 +68,6 @@ def split_url(url: str) -> tuple[str, str | None]:
         raise UsageError(f"not a server URL (http://HOST:PORT expected): {url!r}")
     token = parse_qs(parts.query).get("token", [None])[0]
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")), token
-
-
-def _line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 class Client:
@@ -89,7 +87,7 @@ class Client:
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0,
                  transport: Any = None) -> None:
-        self._httpx = httpx = _httpx()
+        self._httpx = httpx = load_httpx()
         self.url, from_url = split_url(url)
         token = token or from_url
         headers = {"Accept": "application/json"}
@@ -134,8 +132,8 @@ class Client:
                 returns the same run instead of starting another.
         """
         return self._json("POST", "/api/runs",
-                          json=_body(workflow, objective, model, options, budget),
-                          headers=_idempotency(idempotency_key))
+                          json=start_body(workflow, objective, model, options, budget),
+                          headers=idempotency_headers(idempotency_key))
 
     def wait(self, workflow: str, objective: str, *, model: str | None = None,
              options: Mapping[str, Any] | None = None, budget: Mapping[str, Any] | None = None,
@@ -144,8 +142,8 @@ class Client:
         object (as :meth:`run` does) once it has ended, however long that takes."""
         timeout = self._httpx.Timeout(self.timeout, read=None)
         return self._json("POST", "/api/runs/wait",
-                          json=_body(workflow, objective, model, options, budget),
-                          headers=_idempotency(idempotency_key), timeout=timeout)
+                          json=start_body(workflow, objective, model, options, budget),
+                          headers=idempotency_headers(idempotency_key), timeout=timeout)
 
     def runs(self, status: str | None = None, limit: int = 20,
              cursor: str | None = None) -> dict[str, Any]:
@@ -158,14 +156,14 @@ class Client:
     def run(self, run_id: str) -> dict[str, Any]:
         """``GET /api/runs/{id}``: the run's summary, plan, plan versions, outcomes, result
         and stored request."""
-        return self._json("GET", _path(run_id))
+        return self._json("GET", run_path(run_id))
 
     def events(self, run_id: str, after: int | None = None,
                limit: int | None = None) -> dict[str, Any]:
         """``GET /api/runs/{id}/events``: ``{"events": [{"seq", "kind", "data"}],
         "last_seq"}``, the stored events after ``after``, oldest first."""
         params = {"after": after, "limit": limit}
-        return self._json("GET", _path(run_id, "events"),
+        return self._json("GET", run_path(run_id, "events"),
                           params={k: v for k, v in params.items() if v is not None})
 
     def follow(self, run_id: str, after: int | None = None, *, reconnects: int = 40,
@@ -200,21 +198,21 @@ class Client:
             if last is not None:
                 headers["Last-Event-ID"] = str(last)
             try:
-                with self._http.stream("GET", _path(run_id, "stream"), headers=headers,
+                with self._http.stream("GET", run_path(run_id, "stream"), headers=headers,
                                        timeout=timeout) as response:
                     if response.status_code >= 400:
                         response.read()
-                        raise _answer_error(response, self.url)
+                        raise answer_error(response, self.url)
                     connected = True
                     if lost is not None:
                         lost = None
                         if on_back is not None:
                             on_back()
-                    for kind, ident, data in _messages(response.iter_lines()):
+                    for kind, ident, data in sse_messages(response.iter_lines()):
                         if kind == "end":
                             yield {"kind": "end", "data": data}
                             return
-                        seq = _seq(ident)
+                        seq = event_seq(ident)
                         if last is not None and seq <= last:
                             continue  # replayed from before the reconnection: seen already
                         last, failures = seq, 0
@@ -222,8 +220,8 @@ class Client:
                 reason = "the stream closed before the run's end"
             except httpx.TransportError as exc:
                 if not connected:
-                    raise _transport_error(exc, self.url) from exc
-                reason = _line(exc) or type(exc).__name__
+                    raise transport_error(exc, self.url) from exc
+                reason = one_line(exc) or type(exc).__name__
             now = time.monotonic()
             if lost is None:
                 lost = now
@@ -246,45 +244,45 @@ class Client:
     def interrupts(self, run_id: str) -> dict[str, Any]:
         """``GET /api/runs/{id}/interrupts``: ``{"interrupts": [...]}``, the questions the
         run put to a person (``interrupt_id``, ``kind``, ``status``, ``schema``, ...)."""
-        return self._json("GET", _path(run_id, "interrupts"))
+        return self._json("GET", run_path(run_id, "interrupts"))
 
     def answer(self, run_id: str, interrupt_id: str, answer: Mapping[str, Any], *,
                by: str | None = None) -> dict[str, Any]:
         """``POST /api/runs/{id}/interrupts/{iid}``: answer a pending question (``{"action":
         "approve"}`` for a plan); the server carries a waiting run on (``"resumed"``)."""
         body = {**answer, **({"by": by} if by is not None else {})}
-        path = f"{_path(run_id, 'interrupts')}/{_segment(interrupt_id, 'an interrupt id')}"
+        path = f"{run_path(run_id, 'interrupts')}/{segment(interrupt_id, 'an interrupt id')}"
         return self._json("POST", path, json=body)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """``POST /api/runs/{id}/cancel``: ``{"run_id", "status": "cancelling"}``."""
-        return self._json("POST", _path(run_id, "cancel"))
+        return self._json("POST", run_path(run_id, "cancel"))
 
     def resume(self, run_id: str) -> dict[str, Any]:
         """``POST /api/runs/{id}/resume``: ``{"run_id", "status": "queued"|"running"}``."""
-        return self._json("POST", _path(run_id, "resume"))
+        return self._json("POST", run_path(run_id, "resume"))
 
     def report(self, run_id: str) -> str:
         """``GET /api/runs/{id}/report``: the run's HTML report, one self-contained page."""
-        return self._request("GET", _path(run_id, "report"),
+        return self._request("GET", run_path(run_id, "report"),
                              headers={"Accept": "text/html"}).text
 
     def export(self, run_id: str) -> dict[str, Any]:
         """``GET /api/runs/{id}/export``: everything stored about the run."""
-        return self._json("GET", _path(run_id, "export"))
+        return self._json("GET", run_path(run_id, "export"))
 
     def graph(self, run_id: str) -> dict[str, Any]:
         """``GET /api/runs/{id}/graph``: ``{"svg", "lanes"}``, the plan drawn as SVG."""
-        return self._json("GET", _path(run_id, "graph"))
+        return self._json("GET", run_path(run_id, "graph"))
 
     # plumbing
     def _request(self, method: str, path: str, **kw: Any) -> Any:
         try:
             response = self._http.request(method, path, **kw)
         except self._httpx.TransportError as exc:
-            raise _transport_error(exc, self.url) from exc
+            raise transport_error(exc, self.url) from exc
         if response.status_code >= 400:
-            raise _answer_error(response, self.url)
+            raise answer_error(response, self.url)
         return response
 
     def _json(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
@@ -297,102 +295,3 @@ class Client:
             raise ServerError(f"{method} {path} answered {response.status_code} with no JSON "
                               "object", code="bad_response", status=response.status_code)
         return data
-
-
-def _path(run_id: str, *rest: str) -> str:
-    return "/".join(("/api/runs", _segment(run_id, "a run id"), *rest))
-
-
-def _segment(ident: str, what: str) -> str:
-    """``ident`` quoted for a path; one that is blank, or that no id could be (a path, a
-    control character), is a UsageError, before any request."""
-    if not ident.strip():
-        raise UsageError(f"{what} is needed, not {ident!r}")
-    if ident in (".", "..") or any(c in "/\\" or not c.isprintable() for c in ident):
-        raise UsageError(f"not {what}: {ident!r}")
-    return quote(ident, safe="")
-
-
-def _body(workflow: str, objective: str, model: str | None, options: Mapping[str, Any] | None,
-          budget: Mapping[str, Any] | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"workflow": workflow,
-                            "query" if workflow == "recommend" else "objective": objective}
-    for name, value in (("model", model), ("options", options), ("budget", budget)):
-        if value is not None:
-            body[name] = dict(value) if isinstance(value, Mapping) else value
-    return body
-
-
-def _idempotency(key: str | None) -> dict[str, str] | None:
-    return {"Idempotency-Key": key} if key else None
-
-
-def _answer_error(response: Any, url: str) -> ServerError:
-    """The ServerError of an error answer: its ``{"error": {"code", "message"}}`` when it has
-    one, else a ``bad_response`` naming the status. A 404 that is not the API's (not its
-    JSON, or the bare ``Not Found`` of a route the server does not have) is a ``not_found``
-    saying the server at ``url`` has no such page."""
-    status = response.status_code
-    try:
-        error = response.json()["error"]
-        code, message = error["code"], error["message"]
-        if isinstance(code, str) and isinstance(message, str) and not (
-                status == 404 and message == "Not Found"):
-            return ServerError(_line(message) or code, code=code, status=status)
-    except (ValueError, KeyError, TypeError):
-        pass
-    if status == 404:
-        return ServerError(f"the server at {url} has no such page (is it a delegate server?)",
-                           code="not_found", status=status)
-    return ServerError(f"the server answered {status} {response.reason_phrase}".rstrip(),
-                       code="bad_response", status=status)
-
-
-def _transport_error(exc: Exception, url: str) -> ServerError:
-    httpx = _httpx()
-    reason = _line(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return ServerError(f"cannot reach the delegate server at {url}: {reason}",
-                           code="unreachable")
-    if isinstance(exc, httpx.TimeoutException):
-        return ServerError(f"the delegate server at {url} did not answer in time",
-                           code="timeout")
-    return ServerError(f"the connection to the delegate server at {url} failed: {reason}",
-                       code="connection_lost")
-
-
-def _seq(ident: str | None) -> int:
-    try:
-        return int(ident or "")
-    except ValueError:
-        raise ServerError(f"an event stream message has no sequence number: id {ident!r}",
-                          code="bad_response") from None
-
-
-def _messages(lines: Iterable[str]) -> Iterator[tuple[str, str | None, Any]]:
-    """The server-sent events of ``lines``: ``(event, id, data parsed as JSON)`` each, in the
-    format of the HTML standard (comments and ``retry:`` skipped, multi-line ``data``
-    joined); a message with no data is not dispatched."""
-    kind, ident, data = "message", None, []
-    for line in lines:
-        if not line:
-            if data:
-                text = "\n".join(data)
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    raise ServerError(f"an event's data is not JSON: {text[:80]!r}",
-                                      code="bad_response") from None
-                yield kind, ident, value
-            kind, ident, data = "message", None, []
-            continue
-        if line.startswith(":"):
-            continue  # a comment: the server's keep-alive
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            kind = value
-        elif name == "data":
-            data.append(value)
-        elif name == "id" and "\0" not in value:
-            ident = value
