@@ -48,7 +48,9 @@ def test_two_parallel_questions_answered_in_reverse_order_each_unblock_their_own
         job = asyncio.ensure_future(run("Pick colours", workers=[chooser, joiner], plan=PLAN,
                                         synthesize=False, on_interrupt=handler,
                                         subscribers=[log]))
-        await both.wait()  # both tasks ask at once
+        asking = asyncio.ensure_future(both.wait())  # both tasks ask at once
+        await asyncio.wait((asking, job), return_when=asyncio.FIRST_COMPLETED)
+        assert not job.done(), job.exception()  # a run that ended early fails, never hangs
         assert {i.interrupt.id for i in log.of(InterruptRaised)} == {"ask:a:1:1", "ask:b:1:1"}
         asked["b"].set_result("blue")  # the second question first
         while "b" not in order:

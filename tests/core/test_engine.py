@@ -220,8 +220,11 @@ def test_a_run_cancelled_between_bursts_gives_every_task_one_outcome():
         scheduler = Scheduler([Worker("w", fn=fn)], max_concurrency=1_000,
                               limits=_WIDE_LIMITS)
         run = asyncio.create_task(scheduler.run(_wide(n)))
-        while len(entered) < BURST:  # the first burst is in its workers
+        for _ in range(100):  # until the first burst is in its workers (a pass or two)
+            if len(entered) >= BURST or run.done():
+                break
             await asyncio.sleep(0)
+        assert len(entered) == BURST and not run.done()
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await run
