@@ -1,9 +1,12 @@
-"""A task's attempts in the general case: its model metered, a journal consulted, events
-emitted, each attempt under the task timeout, in this process or sent to an executor, and
-transient failures retried under the scheduler's policy.
+"""One task's run, from its start to the outcome it hands the driver.
 
-:class:`~delegate.core._execution.Execution` calls :func:`run_attempts` for every task it does
-not await directly, and for a direct one whose first attempt failed (to judge and retry it).
+:func:`execute` is the body of the asyncio task :class:`~delegate.core._execution.Execution`
+starts for each plan task. A direct task (see that module) has its worker awaited there, with
+its context and outcome built as core/_builders.py says. Every other task goes through
+:func:`run_attempts`, the general case: its model metered, a journal consulted, events emitted,
+each attempt under the task timeout, in this process or sent to an executor, and transient
+failures retried under the scheduler's policy; so does a direct one whose first attempt failed
+(to judge and retry it).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from time import time as _now
 from typing import TYPE_CHECKING
 
 from ..errors import ErrorInfo, RunWaiting, TaskTimeout, describe
+from ._builders import Context as _Context
+from ._builders import Outcome as _Outcome
 from .events import TaskRetried, TaskStarted
 from .hooks import AttemptSpec
 from .outcomes import TaskOutcome
@@ -22,7 +27,9 @@ from .workers import Revision, TaskContext
 if TYPE_CHECKING:
     from ._execution import Execution
 
-__all__ = ["failed_outcome", "run_attempts"]
+__all__ = ["execute", "failed_outcome", "run_attempts"]
+
+_new = object.__new__  # with the builders of core/_builders.py
 
 
 async def run_attempts(ex: Execution, task: Task, revision: Revision | None = None, *,
@@ -111,3 +118,42 @@ def failed_outcome(task: Task, attempts: int, first_start: float | None,
         else "failed"  # a task that asked a person ends waiting, to be carried on
     return TaskOutcome(task.id, task.worker, status, attempts, first_start, _now(),
                        info.describe(), info.type, error_info=info)
+
+
+async def execute(ex: Execution, task: Task) -> None:
+    """Run ``task`` to its end and hand its outcome to ``ex``'s driver: a direct task's worker
+    awaited here, any other through :func:`run_attempts`; a cancelled one reports how far it
+    got."""
+    tid = task.id  # once here, execute reports how the task ended (see _cancel_running)
+    started = None
+    try:
+        fn = ex.direct.get(task.worker)
+        if fn is None or ex.bus.active:
+            outcome = await run_attempts(ex, task)
+        else:  # the context and the outcome are built as core/_builders.py says
+            started = _now()
+            ctx = _new(_Context)
+            ctx.run_id, ctx.objective, ctx.task, ctx.shared = (
+                ex.run_id, ex.objective, task, ex.shared)
+            ctx.dependencies = ex.dependencies(task) if task.depends_on else ()
+            ctx.model, ctx.attempt, ctx.revision = None, 1, None
+            ctx.__class__ = TaskContext
+            try:
+                output = await fn(ctx)
+            except Exception as exc:
+                outcome = await run_attempts(ex, task, failed=exc, first_start=started)
+            else:
+                outcome = _new(_Outcome)
+                outcome.task_id, outcome.worker, outcome.status = tid, task.worker, "succeeded"
+                outcome.attempts, outcome.started_at, outcome.finished_at = 1, started, _now()
+                outcome.error = outcome.error_type = outcome.error_info = None
+                outcome.output = output
+                outcome.__class__ = TaskOutcome
+    except asyncio.CancelledError:  # the attempts made so far, and since when
+        attempts, began = ex.attempted.pop(tid, (0 if started is None else 1, started))
+        ex.report(TaskOutcome(tid, task.worker, "cancelled", attempts, began, _now(),
+                              error="cancelled while running"))
+        raise
+    except Exception as exc:  # a step around the attempts failed: the task failed
+        outcome = failed_outcome(task, 0, None, exc)
+    ex.report(outcome)

@@ -29,14 +29,11 @@ import heapq
 from collections import deque
 from collections.abc import Mapping
 from inspect import CORO_CREATED, getcoroutinestate
-from time import time as _now
 from types import MappingProxyType, coroutine
 from typing import TYPE_CHECKING, Any
 
-from ._attempts import failed_outcome, run_attempts
-from ._builders import Context as _Context
+from ._attempts import execute as _execute_task
 from ._builders import Dependency as _Dependency
-from ._builders import Outcome as _Outcome
 from .events import (
     TaskCancelled,
     TaskFailed,
@@ -48,7 +45,7 @@ from .events import (
 from .meter import Meter
 from .outcomes import TaskOutcome
 from .plan import Plan, Task
-from .workers import DependencyResult, TaskContext, Worker
+from .workers import DependencyResult, Worker
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -219,13 +216,13 @@ class Execution:
                 heapq.heappush(heap, (key(tid), tid))
             pending.clear()
             batch = [heapq.heappop(heap)[1] for _ in range(min(free, BURST))]
-        loop, execute, tasks = asyncio.get_running_loop(), self._execute, self.tasks
+        loop, execute, tasks = asyncio.get_running_loop(), _execute_task, self.tasks
         if loop.get_task_factory() is None:  # what loop.create_task would do, without its frame
             for tid in batch:
-                running[tid] = asyncio.Task(execute(tasks[tid]), loop=loop)
+                running[tid] = asyncio.Task(execute(self, tasks[tid]), loop=loop)
         else:
             for tid in batch:
-                running[tid] = loop.create_task(execute(tasks[tid]))
+                running[tid] = loop.create_task(execute(self, tasks[tid]))
         return len(batch) == BURST and bool(self.pending or heap) and free > BURST
 
     def _key(self, tid: str) -> tuple[int, float, int]:
@@ -286,11 +283,11 @@ class Execution:
 
     def _cancel_running(self) -> None:
         """Cancel every running task. One cancelled before its first step never enters
-        ``_execute`` and so never reports: its outcome is recorded here instead."""
+        :func:`~delegate.core._attempts.execute`, so never reports: it is recorded here."""
         for tid, job in self.running.items():
             if tid not in self.reported and getcoroutinestate(job.get_coro()) == CORO_CREATED:
                 self.reported.add(tid)
-                self._report(TaskOutcome(tid, self.tasks[tid].worker, "cancelled",
+                self.report(TaskOutcome(tid, self.tasks[tid].worker, "cancelled",
                                          error="cancelled before it started"))
             job.cancel()
 
@@ -315,42 +312,7 @@ class Execution:
                     handed[d] = self._handed(d)
             return tuple(map(handed.__getitem__, order))
 
-    async def _execute(self, task: Task) -> None:
-        tid = task.id  # once here, _execute reports how the task ended (see _cancel_running)
-        started = None
-        try:
-            fn = self.direct.get(task.worker)
-            if fn is None or self.bus.active:
-                outcome = await run_attempts(self, task)
-            else:  # the context and the outcome are built as core/_builders.py says
-                started = _now()
-                ctx = _new(_Context)
-                ctx.run_id, ctx.objective, ctx.task, ctx.shared = (
-                    self.run_id, self.objective, task, self.shared)
-                ctx.dependencies = self.dependencies(task) if task.depends_on else ()
-                ctx.model, ctx.attempt, ctx.revision = None, 1, None
-                ctx.__class__ = TaskContext
-                try:
-                    output = await fn(ctx)
-                except Exception as exc:
-                    outcome = await run_attempts(self, task, failed=exc, first_start=started)
-                else:
-                    outcome = _new(_Outcome)
-                    outcome.task_id, outcome.worker, outcome.status = tid, task.worker, "succeeded"
-                    outcome.attempts, outcome.started_at, outcome.finished_at = 1, started, _now()
-                    outcome.error = outcome.error_type = outcome.error_info = None
-                    outcome.output = output
-                    outcome.__class__ = TaskOutcome
-        except asyncio.CancelledError:  # the attempts made so far, and since when
-            attempts, began = self.attempted.pop(tid, (0 if started is None else 1, started))
-            self._report(TaskOutcome(tid, task.worker, "cancelled", attempts, began, _now(),
-                                     error="cancelled while running"))
-            raise
-        except Exception as exc:  # a step around the attempts failed: the task failed
-            outcome = failed_outcome(task, 0, None, exc)
-        self._report(outcome)
-
-    def _report(self, outcome: TaskOutcome) -> None:
+    def report(self, outcome: TaskOutcome) -> None:
         """Hand ``outcome`` to the driver and wake it."""
         self.finished.append(outcome)
         self._wake()
