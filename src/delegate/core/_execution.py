@@ -15,11 +15,9 @@ its first steps (where a worker sends its request), settles what finished meanwh
 the next, so the first task's work begins after 64 creations rather than a thousand, and a
 ``fail_fast`` failure or a budget stop in one burst keeps the later ones from starting.
 
-A plain function worker with no model, on a run with no timeout, journal, listener or
-remote executor, is awaited directly: one coroutine, its context and its outcome per task,
-nothing else. Every other task, and a direct one whose first attempt failed, goes through
-:func:`~delegate.core._attempts.run_attempts`, in this process or sent to the scheduler's
-executor as an :class:`~delegate.core.hooks.AttemptSpec`.
+Each task runs as :func:`~delegate.core._attempts.execute`: a plain function worker with no
+model, on a run with no timeout, journal, listener or remote executor (see ``direct``), is
+awaited there directly; every other task goes through its attempts.
 """
 
 from __future__ import annotations
@@ -34,14 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._attempts import execute as _execute_task
 from ._builders import Dependency as _Dependency
-from .events import (
-    TaskCancelled,
-    TaskFailed,
-    TaskFinished,
-    TaskQueued,
-    TaskSkipped,
-    TaskWaiting,
-)
+from .events import TaskCancelled, TaskFailed, TaskFinished, TaskQueued, TaskSkipped, TaskWaiting
 from .meter import Meter
 from .outcomes import TaskOutcome
 from .plan import Plan, Task
