@@ -222,32 +222,29 @@ def evaluate(summaries: Summaries, notes: dict[str, tuple[str, str]] | None = No
 
 #: Why a goal is missed and what would close it, from the investigation in bench/README.md
 #: ("What the engine changes bought"); printed only when the goal is missed. Figures from the
-#: runs of 2026-12-01 and 2026-12-02 on the 2-core machine (commits 16028d0, 7a44181 and
-#: ce66330).
+#: runs of 2026-12-01 and 2026-12-02 on the 2-core machine (commits 16028d0, 7a44181, ce66330
+#: and b50fbec).
 NOTES: dict[str, tuple[str, str]] = {
     "efficiency_100": (
-        "The limit sits a whisker above plain asyncio's own ratio (1.114 in this run; 1.154 "
-        "in the run of 2026-11-22). delegate's cost per task, about 6 µs in a fresh process "
-        "(a quarter of it building the plan's validated pydantic Tasks), is paid serially "
-        "before the last task starts; the run-to-run spread is of the same size (1.105 to "
-        "1.184 over the runs of 2026-12-01).",
-        "The same as for the fan-out of 1,000 below; the limit leaves no room above asyncio "
-        "on this machine."),
+        "The limit sits a whisker above plain asyncio's own ratio (1.114 to 1.154 over the "
+        "runs of 2026-11-22 to 2026-12-02). delegate's cost per task before the last task "
+        "starts, about 6 µs in a fresh process (half of it building the plan's validated "
+        "pydantic Tasks), is paid serially; the run-to-run spread is of the same size (1.105 "
+        "to 1.184 over the runs of 2026-12-01).",
+        "Only cost per task before the last start moves it: at 100 tasks the bursts of 64 "
+        "that brought the fan-out of 1,000 under its limit save little, and what is left is "
+        "mostly the typed plan (a Task that is not a pydantic model would change the public "
+        "API); the limit leaves no room above asyncio on this machine."),
     "efficiency_1000": (
-        "In this run (nothing else on the machine) 1,000 tasks cost delegate about 6.0 ms more "
-        "than asyncio.gather (40.8 against 34.8 ms), 6 µs per task; the run of commit 7a44181 "
-        "measured 1.20x, 16028d0 1.18x. Since 7a44181 a succeeded task's DependencyResult is "
-        "built once and shared by its dependents, which took 0.5 ms of serial work off the "
-        "start of the 1,000-way aggregator. Measured in one warm process, the planner step's "
-        "1,001 validated pydantic Tasks cost 1.5 µs per task; per run delegate uses about "
-        "5 ms more processor time than asyncio.gather (the Tasks, validation, each task's "
-        "context and outcome, and 7 more collections of the young generation).",
-        "Only cost per task moves it, and what is left is mostly the typed plan and records: "
-        "the tasks of a plan built from dicts inside one Plan validation cost about a third "
-        "less (1.0 against 1.5 µs per task), which would be a change of what the bench's "
-        "planner step does, not of the engine; a Task that is not a pydantic model would "
-        "change the public API. The machine's own speed moved by more than the gap within an "
-        "hour (asyncio's processor time per run 12 to 21 ms), so a rerun can land either side."),
+        "The wall is the time the last task starts plus its 20 ms: the planner step's 1,001 "
+        "validated pydantic Tasks (about 3 µs each in a fresh process), validation, and each "
+        "task's creation and first step. Since b9d4dad a large ready set starts in bursts of "
+        "64, so the first tasks begin their 20 ms while the rest are created (1.17x at "
+        "ce66330, 1.10x at b50fbec); the run-to-run spread is about 0.03.",
+        "Cost per task before the last start: the typed plan is the largest part (building "
+        "the tasks from dicts inside one Plan validation costs about a third less, which "
+        "would change what the bench's planner step does; a Task that is not a pydantic "
+        "model would change the public API)."),
     "fifo_16": (
         "With 16 slots both orderings are optimal (1.000 each, simulated); what remains is "
         "engine cost per completion, 0.1% of the makespan here, inside the run-to-run spread "
