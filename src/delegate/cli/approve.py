@@ -29,7 +29,6 @@ import json
 import os
 import shlex
 import shutil
-import stat
 import subprocess
 import tempfile
 import textwrap
@@ -38,6 +37,7 @@ from typing import Any
 
 from ..core.interrupts import Interrupt
 from ..errors import UsageError
+from ..files import FileRefused, read_regular
 from .lines import LineReader, ReadLine
 
 __all__ = ["MAX_PLAN_BYTES", "NO_ANSWER", "LineReader", "TerminalApprover", "editor_command",
@@ -251,41 +251,32 @@ def run_editor(path: str) -> None:
 
 
 def read_plan_file(path: str, *, max_bytes: int = MAX_PLAN_BYTES) -> str:
-    """The text of an edited plan file, at most ``max_bytes``. Anything but a regular file
-    (a directory, a FIFO, a device) is refused before it is opened, and the file is opened
-    without blocking, so nothing waits for a writer.
+    """The text of an edited plan file, at most ``max_bytes``, read with
+    :func:`delegate.files.read_regular`: anything but a regular file (a directory, a FIFO, a
+    device) is refused before it is opened, and the file is opened without blocking, so
+    nothing waits for a writer.
 
     Raises:
         UsageError: not a regular file, too big, unreadable or not UTF-8 (one line).
     """
-    if os.path.isdir(path):
-        raise UsageError(f"{path} is a folder, not a JSON file")
     try:
-        _check_plan_file(os.stat(path), path, max_bytes)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        try:
-            _check_plan_file(os.fstat(fd), path, max_bytes)  # the file opened is the one checked
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                data = f.read(max_bytes + 1)
-        finally:
-            os.close(fd)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
-                         ) from None
-    if len(data) > max_bytes:
-        raise UsageError(f"{path} is over {max_bytes:,} bytes; a plan is smaller")
+        data = read_regular(path, max_bytes=max_bytes)
+    except FileRefused as exc:
+        raise UsageError(_refusal(exc, path)) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8 text") from None
 
 
-def _check_plan_file(info: os.stat_result, path: str, max_bytes: int) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"{path} is not a regular file (a pipe, device or socket); give a "
-                         "JSON file")
-    if info.st_size > max_bytes:
-        raise UsageError(f"{path} is over {max_bytes:,} bytes; a plan is smaller")
+def _refusal(exc: FileRefused, path: str) -> str:
+    if exc.reason == "directory":
+        return f"{path} is a folder, not a JSON file"
+    if exc.reason == "not_regular":
+        return f"{path} is not a regular file (a pipe, device or socket); give a JSON file"
+    if exc.reason == "too_big":
+        return f"{path} is over {exc.max_bytes:,} bytes; a plan is smaller"
+    return f"cannot read {path}: {exc.detail}"  # missing or unreadable
 
 
 def parse_plan(text: str, where: str) -> dict[str, Any]:

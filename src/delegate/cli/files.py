@@ -1,11 +1,12 @@
 """Files the command line reads and writes, checked before anything is paid for.
 
 Reading (``--prices``, ``--brand-voice``, ``--catalog``, ``--input``, the CSV file of an
-``analysis`` run, ``eval content --baseline``): :func:`read_text` takes
-regular files only, checked with ``stat`` before opening (a FIFO with no writer, ``/dev/zero``
-or a directory never blocks or fills memory), opens without blocking, reads at most the cap
-plus one byte, and takes UTF-8 text only (a file holding NUL bytes counts as binary). Every
-refusal is a :class:`~delegate.errors.UsageError` with a one-line message.
+``analysis`` run, ``eval content --baseline``): :func:`read_text` reads with
+:func:`delegate.files.read_regular` (regular files only, checked with ``stat`` before opening,
+so a FIFO with no writer, ``/dev/zero`` or a directory never blocks or fills memory; opened
+without blocking; at most the cap plus one byte read) and takes UTF-8 text only (a file
+holding NUL bytes counts as binary). Every refusal is a :class:`~delegate.errors.UsageError`
+with a one-line message.
 
 Writing (``--out DIR``, ``--report FILE``, ``runs report --out FILE``): :func:`check_out_dir`
 and :func:`check_out_file` say whether the path could be written (an existing directory that
@@ -18,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import FileRefused, read_regular
 
 __all__ = [
     "CATALOG_MAX_BYTES",
@@ -52,7 +53,8 @@ def _mb(n: int) -> str:
 
 
 def read_bytes(path: str | os.PathLike[str], *, what: str, max_bytes: int) -> bytes:
-    """The bytes of the regular file at ``path``, at most ``max_bytes`` of them.
+    """The bytes of the regular file at ``path``, at most ``max_bytes`` of them
+    (:func:`delegate.files.read_regular`).
 
     Args:
         path: the file, as the user gave it.
@@ -63,41 +65,27 @@ def read_bytes(path: str | os.PathLike[str], *, what: str, max_bytes: int) -> by
         UsageError: missing, unreadable, not a regular file (directory, FIFO, device,
             socket), or over the cap.
     """
-    name = os.fspath(path)
     try:
-        info = os.stat(name)
-    except FileNotFoundError:
-        raise UsageError(f"no {what} file at {name}") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read the {what} file {name}: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
-    _check_regular(info, name, what, max_bytes)
-    try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise UsageError(f"cannot read the {what} file {name}: {exc.strerror or exc}") from None
-    try:
-        _check_regular(os.fstat(fd), name, what, max_bytes)  # the file opened is the one checked
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read the {what} file {name}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        raise UsageError(f"the {what} file {name} is over the {_mb(max_bytes)} limit")
-    return data
+        return read_regular(path, max_bytes=max_bytes)
+    except FileRefused as exc:
+        raise UsageError(_refusal(exc, what)) from None
 
 
-def _check_regular(info: os.stat_result, name: str, what: str, max_bytes: int) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"the {what} file {name} is a directory; give a file")
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"the {what} file {name} is not a regular file (a pipe, device or "
-                         "socket); give a file")
-    if info.st_size > max_bytes:
-        raise UsageError(f"the {what} file {name} is {info.st_size / 1e6:.1f} MB; the limit "
-                         f"is {_mb(max_bytes)}")
+def _refusal(exc: FileRefused, what: str) -> str:
+    """The message of a refused file (``what`` it is for, its path and why)."""
+    name, cap = exc.path, _mb(exc.max_bytes)
+    if exc.reason == "missing":
+        return f"no {what} file at {name}"
+    if exc.reason == "directory":
+        return f"the {what} file {name} is a directory; give a file"
+    if exc.reason == "not_regular":
+        return (f"the {what} file {name} is not a regular file (a pipe, device or socket); "
+                "give a file")
+    if exc.reason == "too_big" and exc.size is not None:
+        return f"the {what} file {name} is {exc.size / 1e6:.1f} MB; the limit is {cap}"
+    if exc.reason == "too_big":
+        return f"the {what} file {name} is over the {cap} limit"
+    return f"cannot read the {what} file {name}: {exc.detail}"
 
 
 def read_text(path: str | os.PathLike[str], *, what: str, max_bytes: int) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 from typing import TYPE_CHECKING
 
 from delegate.errors import UsageError
+from delegate.files import FileRefused, read_regular
 
 from . import _stats as st
 
@@ -70,40 +70,27 @@ def load_csv(
 
 
 def _read_file(path: str, max_bytes: int) -> bytes:
-    """The bytes of the regular file at ``path``: checked with ``stat`` before it is opened
-    (a FIFO, a device or a directory is refused, never read), opened without blocking, and read
-    to at most ``max_bytes`` plus one."""
+    """The bytes of the regular file at ``path``, at most ``max_bytes``
+    (:func:`delegate.files.read_regular`: a FIFO, a device or a directory is refused before it
+    is opened, and nothing blocks)."""
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise DataError(
-            f"no such file: {path!r} (to pass CSV text instead, include at least one line break)"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    _check_regular(info, path, max_bytes)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        _check_regular(os.fstat(fd), path, max_bytes)  # the file opened is the one checked
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
+        return read_regular(path, max_bytes=max_bytes)
+    except FileRefused as exc:
+        raise DataError(_refusal(exc, path)) from None
 
 
-def _check_regular(info: os.stat_result, path: str, max_bytes: int) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{path!r} is a directory, not a CSV file")
-    if not stat.S_ISREG(info.st_mode):
-        raise DataError(f"{path!r} is not a regular file (a pipe, device or socket), not a CSV "
-                        "file")
-    if info.st_size > max_bytes:
-        raise DataError(f"{path} is {info.st_size:,} bytes, over the limit of {max_bytes:,} bytes")
+def _refusal(exc: FileRefused, path: str) -> str:
+    if exc.reason == "missing":
+        return (f"no such file: {path!r} (to pass CSV text instead, include at least one line "
+                "break)")
+    if exc.reason == "directory":
+        return f"{path!r} is a directory, not a CSV file"
+    if exc.reason == "not_regular":
+        return f"{path!r} is not a regular file (a pipe, device or socket), not a CSV file"
+    if exc.reason == "too_big":  # found by reading: the cap plus one byte was read
+        size = exc.max_bytes + 1 if exc.size is None else exc.size
+        return f"{path} is {size:,} bytes, over the limit of {exc.max_bytes:,} bytes"
+    return f"cannot read {path}: {exc.detail}"
 
 
 def preprocess(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -23,14 +23,13 @@ without a goal.
 from __future__ import annotations
 
 import json
-import os
-import stat
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ...files import FileRefused, read_regular
 from .._common.evals import fmt
 from .content import ContentReport, ContentRow
 
@@ -98,26 +97,19 @@ def load_baseline(path: str | Path, *, text: str | None = None) -> Baseline:
 
 
 def _read_baseline(path: Path) -> bytes:
-    """The bytes of the regular file at ``path``, checked with ``stat`` before it is opened
-    and opened without blocking; one over :data:`BASELINE_MAX_BYTES` is refused."""
+    """The bytes of the regular file at ``path``, read with
+    :func:`delegate.files.read_regular` (checked with ``stat`` before it is opened, opened
+    without blocking); one over :data:`BASELINE_MAX_BYTES` is refused."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise UsageError(f"the baseline {path} is not a regular file; give a "
-                             "content_eval.json.")
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # the file opened is the one checked
-                raise UsageError(f"the baseline {path} is not a regular file.")
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                data = handle.read(BASELINE_MAX_BYTES + 1)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise UsageError(f"cannot read the baseline {path}: {exc.strerror or exc}.") from None
-    if len(data) > BASELINE_MAX_BYTES:
-        raise UsageError(f"the baseline {path} is over the {BASELINE_MAX_BYTES / 1e6:g} MB "
-                         "limit.")
-    return data
+        return read_regular(path, max_bytes=BASELINE_MAX_BYTES)
+    except FileRefused as exc:
+        if exc.reason in ("directory", "not_regular"):
+            message = f"the baseline {path} is not a regular file; give a content_eval.json."
+        elif exc.reason == "too_big":
+            message = f"the baseline {path} is over the {exc.max_bytes / 1e6:g} MB limit."
+        else:  # missing or unreadable
+            message = f"cannot read the baseline {path}: {exc.detail}."
+        raise UsageError(message) from None
 
 
 @dataclass(frozen=True)
