@@ -18,6 +18,9 @@ The rules (the README's Layout section draws the tree):
 6. ``cli/`` and ``server/`` may import anything below them; nothing imports them (but
    ``__main__``, and ``cli/serve.py``, the command that starts the server); no module imports
    the package root.
+7. The top-level helpers (``files``, ``run_requests``, ``client`` and its ``_client_wire``)
+   import only ``errors`` and each other: the apps, the CLI and the server lean on them, so
+   they reach for no layer.
 
 An import under ``if TYPE_CHECKING:`` runs only for the type checker and is not checked.
 A violation names its file, line and rule.
@@ -40,6 +43,7 @@ PACKAGE = SRC / "delegate"
 SERVICE_LAYERS = ("limits", "durable", "observe", "backends", "tools")
 INTERFACES = ("cli", "server")
 COMPOSERS = ("delegate.runner", "delegate.runtime")
+HELPERS = ("files", "run_requests", "client", "_client_wire")
 APPS_FRONT = ("delegate.apps.workflows", "delegate.apps.evals")
 #: Third-party packages the core may use.
 CORE_THIRD_PARTY = {"pydantic", "pydantic_core", "typing_extensions", "annotated_types"}
@@ -152,6 +156,9 @@ def rule_violations(imp: Import) -> list[str]:
         if to not in (own, "core", "llm", "errors", "version"):
             problems.append(f"{where} (rule 3: {own}/ imports core, llm and errors, "
                             "not the other layers)")
+    elif own in HELPERS:
+        if to not in (*HELPERS, "errors", "version"):
+            problems.append(f"{where} (rule 7: the top-level helpers import only errors)")
     elif src in COMPOSERS:
         if to in ("apps", *INTERFACES):
             problems.append(f"{where} (rule 4: the composition root does not import {to})")
@@ -236,6 +243,9 @@ def test_a_deliberately_wrong_import_fails_with_its_line_and_rule():
     ("delegate.apps.general", "from .workflows import WORKFLOWS", "rule 5"),
     ("delegate.apps.general", "from ..cli.commands import main", "rule 6"),
     ("delegate.durable.journal", "import delegate", "rule 6"),
+    ("delegate.files", "from .runner import run", "rule 7"),
+    ("delegate.run_requests", "from .apps.workflows import WORKFLOWS", "rule 7"),
+    ("delegate.client", "from .core.events import Event", "rule 7"),
 ])
 def test_each_rule_catches_its_own_kind_of_import(module, source, rule):
     problems = [p for imp in imports_of(source, module, False) for p in rule_violations(imp)]
@@ -253,6 +263,8 @@ def test_each_rule_catches_its_own_kind_of_import(module, source, rule):
     ("delegate.cli.commands", "from ..apps.workflows import run_workflow\nfrom .runs import x"),
     ("delegate.__main__", "from .cli import main"),
     ("delegate.cli.serve", "from ..server import create_app"),
+    ("delegate.client", "from ._client_wire import sse_messages\nfrom .errors import UsageError"),
+    ("delegate.apps.analysis.data", "from ...files import read_regular"),
 ])
 def test_what_the_layers_allow_passes(module, source):
     assert [p for imp in imports_of(source, module, False) for p in rule_violations(imp)] == []
