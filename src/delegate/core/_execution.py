@@ -279,7 +279,7 @@ class Execution:
             if tid not in self.reported and getcoroutinestate(job.get_coro()) == CORO_CREATED:
                 self.reported.add(tid)
                 self.report(TaskOutcome(tid, self.tasks[tid].worker, "cancelled",
-                                         error="cancelled before it started"))
+                                        error="cancelled before it started"))
             job.cancel()
 
     def _handed(self, tid: str) -> DependencyResult:
