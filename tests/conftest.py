@@ -51,3 +51,13 @@ def _own_run_store(tmp_path_factory, monkeypatch):
     store = tmp_path_factory.mktemp("store") / "delegate.db"
     monkeypatch.setenv("DELEGATE_STORE", str(store))
     return store
+
+
+@pytest.fixture(params=["/dev/zero", "fifo"])
+def device(request, tmp_path) -> str:
+    """A path that is not a regular file: an endless device, or a FIFO nobody writes to."""
+    if request.param == "fifo":
+        path = tmp_path / "data.csv"
+        os.mkfifo(path)
+        return str(path)
+    return request.param

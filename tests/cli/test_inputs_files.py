@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from delegate.durable.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,15 +36,6 @@ def _one_line(err: str) -> str:
     assert "Traceback" not in err
     assert err.count("\n") == 1, err
     return err
-
-
-@pytest.fixture(params=["/dev/zero", "fifo"])
-def device(request, tmp_path) -> str:
-    if request.param == "fifo":
-        path = tmp_path / "data.csv"
-        os.mkfifo(path)
-        return str(path)
-    return request.param
 
 
 def test_an_analysis_of_a_device_or_fifo_is_one_line_and_exit_2(device):

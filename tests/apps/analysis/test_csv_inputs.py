@@ -81,15 +81,6 @@ async def go(path):
 """
 
 
-@pytest.fixture(params=["/dev/zero", "fifo"])
-def device(request, tmp_path) -> str:
-    if request.param == "fifo":
-        path = tmp_path / "data.csv"
-        os.mkfifo(path)
-        return str(path)
-    return request.param
-
-
 @pytest.mark.parametrize("call", [_ANALYSIS, _BASELINE], ids=["run_analysis", "load_baseline"])
 def test_the_library_refuses_a_device_or_fifo_without_reading_it(device, call):
     """In a process of its own, with a timeout and a memory limit: a FIFO nobody writes to
